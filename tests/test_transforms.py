@@ -1,0 +1,366 @@
+"""Tests for inv_tf.transforms: matrices, warps, colour, composition, XLA, gradients, bad input."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.ndimage
+import tensorflow as tf
+
+from inv_tf import transforms as T
+
+
+def _bordered_images(rng, batch, height, width, channels, border=4):
+  """Random images in [-1, 1] whose outer `border` pixels are background (-1)."""
+  images = np.full((batch, height, width, channels), -1.0)
+  images[:, border:-border, border:-border] = rng.uniform(
+      -1, 1, (batch, height - 2 * border, width - 2 * border, channels))
+  return images
+
+
+def _smooth_images(batch, height, width, channels=1, dtype=np.float64):
+  """Gaussian blobs on a -1 background: smooth, so interpolation error is small."""
+  ii, jj = np.meshgrid(np.linspace(-1, 1, height), np.linspace(-1, 1, width), indexing="ij")
+  blobs = []
+  for b in range(batch):
+    cx, cy = 0.15 * np.cos(b), 0.1 * np.sin(b)
+    blob = np.exp(-((jj - cx) ** 2 / 0.08 + (ii - cy) ** 2 / 0.05))
+    blobs.append(2.0 * blob - 1.0)
+  images = np.stack(blobs)[..., None]
+  return np.repeat(images, channels, axis=-1).astype(dtype)
+
+
+def _scipy_warp(images, matrices, order):
+  """Independent reference: scipy.ndimage.map_coordinates on the SPEC §2.2 grid."""
+  _, height, width, channels = images.shape
+  ii, jj = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+  x_t, y_t = 2 * jj / (width - 1) - 1, 2 * ii / (height - 1) - 1
+  out = np.empty_like(images)
+  for b, m in enumerate(matrices):
+    x_s = m[0, 0] * x_t + m[0, 1] * y_t + m[0, 2]
+    y_s = m[1, 0] * x_t + m[1, 1] * y_t + m[1, 2]
+    coords = [(y_s + 1) / 2 * (height - 1), (x_s + 1) / 2 * (width - 1)]
+    for c in range(channels):
+      out[b, ..., c] = scipy.ndimage.map_coordinates(
+          images[b, ..., c], coords, order=order, mode="constant", cval=-1.0)
+  return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Families and matrices.
+
+
+def test_families_are_the_documented_tuples():
+  assert T.FAMILIES["affine"] == ("tx", "ty", "rotation", "log_scale_x", "log_scale_y", "shear")
+  assert T.FAMILIES["affine_no_shear"] == T.FAMILIES["affine"][:5]
+  assert T.FAMILIES["rotation"] == ("rotation",)
+  assert T.FAMILIES["hsv"] == ("hue", "log_saturation", "log_value")
+  assert T.FAMILIES["affine_no_shear_hsv"] == T.FAMILIES["affine"][:5] + T.FAMILIES["hsv"]
+  assert T.get_family("affine_no_shear_hsv").num_affine == 5
+  assert T.get_family("hsv").num_affine == 0
+
+
+@pytest.mark.parametrize("theta", [0.0, np.pi / 4, -np.pi / 4, np.pi / 2, -np.pi / 2, np.pi, -np.pi])
+def test_rotation_closed_form(theta):
+  m = T.affine_matrix(tf.constant([[theta]], tf.float64), "rotation").numpy()[0]
+  c, s = np.cos(theta), np.sin(theta)
+  np.testing.assert_allclose(m, [[c, -s, 0], [s, c, 0], [0, 0, 1]], atol=1e-12)
+
+
+@pytest.mark.parametrize("tx,ty", [(0, 0), (1, 0), (0, 1), (1, 1), (5, 5), (-5, -5)])
+def test_translation_closed_form(tx, ty):
+  eta = tf.constant([[tx, ty, 0, 0, 0, 0]], tf.float64)
+  m = T.affine_matrix(eta, "affine").numpy()[0]
+  np.testing.assert_allclose(m, [[1, 0, tx], [0, 1, ty], [0, 0, 1]], atol=1e-12)
+
+
+@pytest.mark.parametrize("sx,sy", [(0.3, -0.7), (-2.0, 1.5), (0.0, 3.0)])
+def test_scale_closed_form(sx, sy):
+  eta = tf.constant([[0, 0, 0, sx, sy]], tf.float64)
+  m = T.affine_matrix(eta, "affine_no_shear").numpy()[0]
+  np.testing.assert_allclose(m, np.diag([np.exp(sx), np.exp(sy), 1.0]), rtol=1e-12)
+
+
+def test_matrix_matches_scipy_expm_and_inverse_is_negative_eta():
+  rng = np.random.default_rng(1)
+  eta = rng.normal(0, 2.0, (64, 6))
+  m = T.affine_matrix(tf.constant(eta), "affine").numpy()
+  gens = T.generators("affine")
+  want = np.stack([scipy.linalg.expm(np.einsum("a,aij->ij", e, gens)) for e in eta])
+  np.testing.assert_allclose(m, want, rtol=1e-10, atol=1e-10)
+  m_neg = T.affine_matrix(tf.constant(-eta), "affine").numpy()
+  np.testing.assert_allclose(np.einsum("bij,bjk->bik", m, m_neg), np.broadcast_to(np.eye(3), m.shape),
+                             atol=1e-8)
+
+
+def test_affine_matrix_of_colour_only_family_is_identity():
+  m = T.affine_matrix(tf.ones([4, 3]), "hsv")
+  np.testing.assert_array_equal(m.numpy(), np.broadcast_to(np.eye(3), (4, 3, 3)))
+
+
+def test_expm_gradient_compiles_and_matches_tf_expm():
+  rng = np.random.default_rng(2)
+  a = tf.constant(rng.normal(0, 1.5, (8, 3, 3)))
+
+  def loss(x):
+    return tf.reduce_sum(tf.sin(T.expm3(x)))
+
+  @tf.function(jit_compile=True)
+  def grad_xla(x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = loss(x)
+    return tape.gradient(y, x)
+
+  with tf.GradientTape() as tape:
+    tape.watch(a)
+    y = tf.reduce_sum(tf.sin(tf.linalg.expm(a)))
+  want = tape.gradient(y, a)
+  np.testing.assert_allclose(grad_xla(a).numpy(), want.numpy(), rtol=1e-8, atol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Warp.
+
+
+@pytest.mark.parametrize("order", [1, 3])
+def test_zero_eta_is_identity_warp(order):
+  rng = np.random.default_rng(3)
+  images = tf.constant(rng.uniform(-1, 1, (3, 28, 28, 2)), tf.float32)
+  out = T.transform_images(images, tf.zeros([3, 5]), "affine_no_shear", order=order)
+  # Order 1 is bit-exact; order 3 prefilters with a float32-rounded inverse matrix.
+  np.testing.assert_allclose(out.numpy(), images.numpy(), atol=0 if order == 1 else 2e-6)
+  out64 = T.transform_images(tf.cast(images, tf.float64), tf.zeros([3, 5], tf.float64),
+                             "affine_no_shear", order=order)
+  np.testing.assert_allclose(out64.numpy(), images.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("order,tol", [(1, 1e-4), (3, 1e-3)])
+@pytest.mark.parametrize("shape", [(28, 28, 1), (20, 33, 3)])
+def test_warp_matches_scipy_map_coordinates(order, tol, shape):
+  rng = np.random.default_rng(4)
+  images = _bordered_images(rng, 6, *shape)
+  eta = rng.uniform(-1, 1, (6, 6)) * [0.3, 0.3, np.pi, 0.3, 0.3, 0.2]
+  matrices = T.affine_matrix(tf.constant(eta), "affine").numpy()
+  out = T.warp(tf.constant(images, tf.float32), tf.constant(matrices, tf.float32), order=order)
+  np.testing.assert_allclose(out.numpy(), _scipy_warp(images, matrices, order), atol=tol)
+
+
+def test_direction_conventions():
+  """Positive tx moves content left; positive log-scale shrinks it (SPEC §2.2)."""
+  images = tf.constant(_smooth_images(1, 32, 32), tf.float32)
+  weights = (images + 1.0)[0, ..., 0].numpy()
+  cols = np.arange(32)[None, :]
+
+  def centre_col(x):
+    w = (x + 1.0)[0, ..., 0].numpy()
+    return (w * cols).sum() / w.sum()
+
+  moved = T.transform_images(images, tf.constant([[0.25, 0, 0, 0, 0]]), "affine_no_shear")
+  assert centre_col(moved) < centre_col(images) - 3.0
+  shrunk = T.transform_images(images, tf.constant([[0, 0, 0, 0.5, 0.5]]), "affine_no_shear")
+  assert (shrunk.numpy() + 1).sum() < 0.6 * weights.sum()
+
+
+def test_warp_respects_fill_value_outside():
+  images = tf.zeros([1, 8, 8, 1])
+  far = T.transform_images(images, tf.constant([[5.0, 0, 0, 0, 0]]), "affine_no_shear",
+                           fill_value=0.5)
+  np.testing.assert_array_equal(far.numpy(), 0.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradients vs finite differences (float64).
+
+
+def _max_gradient_error(f, x, delta):
+  theoretical, numerical = tf.test.compute_gradient(f, [x], delta=delta)
+  return max(np.abs(t - n).max() / max(1.0, np.abs(n).max()) for t, n in zip(theoretical, numerical))
+
+
+@pytest.mark.parametrize("order", [1, 3])
+def test_gradient_wrt_every_affine_eta_component(order):
+  images = tf.constant(_smooth_images(2, 10, 12), tf.float64)
+  eta = tf.constant([[0.1, -0.05, 0.4, 0.1, -0.15, 0.07], [-0.08, 0.1, -1.2, -0.1, 0.05, -0.05]],
+                    tf.float64)
+  err = _max_gradient_error(lambda e: T.transform_images(images, e, "affine", order=order), eta,
+                            delta=1e-6)
+  assert err < 1e-4
+
+
+@pytest.mark.parametrize("order", [1, 3])
+def test_gradient_wrt_images(order):
+  rng = np.random.default_rng(5)
+  images = tf.constant(rng.uniform(-1, 1, (2, 7, 6, 1)))
+  eta = tf.constant([[0.05, 0.1, 0.3, 0.1, -0.1], [-0.1, 0.0, -2.0, 0.0, 0.2]], tf.float64)
+  err = _max_gradient_error(
+      lambda x: T.transform_images(x, eta, "affine_no_shear", order=order), images, delta=1e-6)
+  assert err < 1e-6
+
+
+def test_gradient_wrt_hsv_eta_and_images():
+  rng = np.random.default_rng(6)
+  # Saturated-enough colours away from the clip limits, so finite differences see no clipping.
+  images = tf.constant(rng.uniform(-0.6, 0.4, (2, 5, 5, 3)))
+  eta = tf.constant([[0.1, -0.2, 0.1], [0.3, 0.1, -0.3]], tf.float64)
+  err = _max_gradient_error(lambda e: T.transform_images(images, e, "hsv"), eta, delta=1e-6)
+  assert err < 1e-5
+  err = _max_gradient_error(lambda x: T.transform_images(x, eta, "hsv"), images, delta=1e-6)
+  assert err < 1e-5
+
+
+@pytest.mark.parametrize("order", [1, 3])
+def test_gradient_combined_family(order):
+  images = tf.constant(_smooth_images(1, 8, 8, channels=3) * [[[[1.0, 0.5, 0.2]]]], tf.float64)
+  eta = tf.constant([[0.05, -0.05, 0.3, 0.05, -0.05, 0.1, -0.1, -0.2]], tf.float64)
+  err = _max_gradient_error(
+      lambda e: T.transform_images(images, e, "affine_no_shear_hsv", order=order), eta, delta=1e-6)
+  assert err < 1e-4
+
+
+def test_gradients_finite_on_grey_and_black_pixels():
+  grey = tf.constant(np.stack([np.full((4, 4, 3), v) for v in (-1.0, 0.0, 0.3, 1.0)]), tf.float32)
+  eta = tf.constant([[0.2, 0.3, 0.1]] * 4, tf.float32)
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch([grey, eta])
+    out = T.transform_images(grey, eta, "hsv")
+    loss = tf.reduce_sum(out ** 2)
+  for g in tape.gradient(loss, [grey, eta]):
+    assert np.all(np.isfinite(g.numpy()))
+  # Grey stays grey under hue and saturation changes.
+  spread = tf.reduce_max(out, -1) - tf.reduce_min(out, -1)
+  np.testing.assert_allclose(spread.numpy(), 0.0, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Colour.
+
+
+def test_rgb_to_hsv_matches_tf_and_round_trips():
+  rng = np.random.default_rng(7)
+  rgb = tf.constant(rng.uniform(0, 1, (500, 3)), tf.float32)
+  hsv = T.rgb_to_hsv(rgb)
+  np.testing.assert_allclose(hsv.numpy(), tf.image.rgb_to_hsv(rgb).numpy(), atol=1e-5)
+  np.testing.assert_allclose(T.hsv_to_rgb(hsv).numpy(), rgb.numpy(), atol=1e-5)
+
+
+def test_colour_round_trip_and_additive_composition():
+  rng = np.random.default_rng(8)
+  images = tf.constant(rng.uniform(-0.5, 0.5, (3, 6, 6, 3)), tf.float64)
+  a = tf.constant(rng.uniform(-0.2, 0.2, (3, 3)))
+  b = tf.constant(rng.uniform(-0.2, 0.2, (3, 3)))
+  ta, tb = T.Transform.from_eta(a, "hsv"), T.Transform.from_eta(b, "hsv")
+  back = ta.inverse().apply(ta.apply(images))
+  np.testing.assert_allclose(back.numpy(), images.numpy(), atol=1e-10)
+  np.testing.assert_allclose(ta.then(tb).apply(images).numpy(), tb.apply(ta.apply(images)).numpy(),
+                             atol=1e-10)
+  # Hue is periodic: a full turn is the identity.
+  full_turn = T.transform_images(images, tf.constant([[1.0, 0.0, 0.0]] * 3, tf.float64), "hsv")
+  np.testing.assert_allclose(full_turn.numpy(), images.numpy(), atol=1e-10)
+
+
+def test_hue_shift_of_pure_red_gives_green_and_blue():
+  red = tf.constant(np.broadcast_to([1.0, -1.0, -1.0], (3, 2, 2, 3)), tf.float32)
+  out = T.transform_images(red, tf.constant([[1 / 3, 0, 0], [2 / 3, 0, 0], [0, np.log(0.5), 0]]),
+                           "hsv").numpy()
+  np.testing.assert_allclose(out[0, 0, 0], [-1, 1, -1], atol=1e-5)
+  np.testing.assert_allclose(out[1, 0, 0], [-1, -1, 1], atol=1e-5)
+  np.testing.assert_allclose(out[2, 0, 0], [1, 0, 0], atol=1e-5)  # half saturation.
+
+
+# ---------------------------------------------------------------------------------------------
+# Composition.
+
+
+def test_then_order_matches_sequential_warps():
+  images = tf.constant(_smooth_images(2, 32, 32), tf.float64)
+  a = T.Transform.from_eta(tf.constant([[0.2, 0, 0, 0, 0]] * 2, tf.float64), "affine_no_shear")
+  b = T.Transform.from_eta(tf.constant([[0, 0, 0.7, 0.1, 0]] * 2, tf.float64), "affine_no_shear")
+  sequential = b.apply(a.apply(images, order=3), order=3)
+  one_warp = a.then(b).apply(images, order=3)
+  wrong_order = b.then(a).apply(images, order=3)
+  interior = (slice(None), slice(6, -6), slice(6, -6))
+  assert np.abs(sequential.numpy() - one_warp.numpy())[interior].max() < 0.02
+  assert np.abs(sequential.numpy() - wrong_order.numpy())[interior].max() > 0.2
+  np.testing.assert_allclose(T.compose(a, b).matrix.numpy(), a.then(b).matrix.numpy())
+
+
+def test_compose_with_inverse_is_identity():
+  rng = np.random.default_rng(9)
+  eta = tf.constant(rng.uniform(-1, 1, (16, 8)) * [0.5, 0.5, np.pi, 0.5, 0.5, 0.5, 1, 0.5])
+  t = T.Transform.from_eta(eta, "affine_no_shear_hsv")
+  ident = t.then(t.inverse())
+  np.testing.assert_allclose(ident.matrix.numpy(), np.broadcast_to(np.eye(3), (16, 3, 3)), atol=1e-5)
+  np.testing.assert_allclose(ident.colour.numpy(), 0.0, atol=1e-12)
+  np.testing.assert_allclose(t.inverse().matrix.numpy(),
+                             T.affine_matrix(-eta, "affine_no_shear_hsv").numpy(), atol=1e-10)
+
+
+def test_stage1_composite_is_identity_for_oracle_inference():
+  """M(r1) M(q1)⁻¹ M(q2) M(r2)⁻¹ with q_i = r_i + shared pose is the identity (SPEC §4.1)."""
+  rng = np.random.default_rng(10)
+  fam = "affine_no_shear"
+  pose, r1, r2 = (tf.constant(rng.uniform(-0.3, 0.3, (4, 5))) for _ in range(3))
+  to = lambda e: T.Transform.from_eta(e, fam)
+  # An oracle q returns the transform taking the prototype to the view: T(pose) then T(r).
+  q1, q2 = to(pose).then(to(r1)), to(pose).then(to(r2))
+  composite = T.compose(to(r1), q1.inverse(), q2, to(r2).inverse())
+  np.testing.assert_allclose(composite.matrix.numpy(), np.broadcast_to(np.eye(3), (4, 3, 3)),
+                             atol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
+# XLA.
+
+
+@pytest.mark.parametrize("order", [1, 3])
+def test_jit_compile_matches_eager_values_and_gradients(order):
+  rng = np.random.default_rng(11)
+  images = tf.constant(_bordered_images(rng, 4, 16, 16, 3), tf.float32)
+  eta = tf.constant(rng.uniform(-0.5, 0.5, (4, 8)), tf.float32)
+
+  def value_and_grads(x, e):
+    with tf.GradientTape() as tape:
+      tape.watch([x, e])
+      out = T.transform_images(x, e, "affine_no_shear_hsv", order=order)
+      loss = tf.reduce_mean(out ** 2)
+    return (out,) + tuple(tape.gradient(loss, [x, e]))
+
+  eager = value_and_grads(images, eta)
+  xla = tf.function(value_and_grads, jit_compile=True)(images, eta)
+  for a, b in zip(eager, xla):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: Python errors at trace time naming the argument.
+
+
+@pytest.mark.parametrize("call,exc,name", [
+    (lambda: T.warp(tf.zeros([4, 4, 1]), tf.eye(3, batch_shape=[1])), ValueError, "images"),
+    (lambda: T.warp(tf.zeros([1, 4, 4, 1]), tf.zeros([1, 2, 3])), ValueError, "matrices"),
+    (lambda: T.warp(tf.zeros([2, 4, 4, 1]), tf.eye(3, batch_shape=[3])), ValueError, "batch size"),
+    (lambda: T.warp(tf.zeros([1, 4, 4, 1], tf.int32), tf.eye(3, batch_shape=[1])), TypeError,
+     "images"),
+    (lambda: T.warp(tf.zeros([1, 4, 4, 1]), tf.eye(3, batch_shape=[1]), order=2), ValueError,
+     "order"),
+    (lambda: T.transform_images(tf.zeros([1, 4, 4, 1]), tf.zeros([1, 5]), "scale"), ValueError,
+     "family"),
+    (lambda: T.transform_images(tf.zeros([1, 4, 4, 1]), tf.zeros([1, 4]), "affine_no_shear"),
+     ValueError, "eta"),
+    (lambda: T.transform_images(tf.zeros([2, 4, 4, 1]), tf.zeros([3, 5]), "affine_no_shear"),
+     ValueError, "batch size"),
+    (lambda: T.transform_images(tf.zeros([1, 4, 4, 1]), tf.zeros([1, 3]), "hsv"), ValueError,
+     "3 channels"),
+    (lambda: T.transform_images(tf.zeros([1, 4, 4, 1], tf.uint8), tf.zeros([1, 1]), "rotation"),
+     TypeError, "images"),
+    (lambda: T.affine_matrix(tf.zeros([2, 6], tf.int32), "affine"), TypeError, "eta"),
+])
+def test_bad_input_raises_named_python_error(call, exc, name):
+  with pytest.raises(exc, match=name):
+    call()
+
+
+def test_bad_input_raises_at_trace_time_under_jit():
+  fn = tf.function(lambda x, e: T.transform_images(x, e, "affine_no_shear"), jit_compile=True)
+  with pytest.raises(ValueError, match="eta"):
+    fn(tf.zeros([1, 4, 4, 1]), tf.zeros([1, 6]))
