@@ -11,8 +11,11 @@ Public API (shapes and units in each docstring):
   Transform, compose               batched transforms; compose and invert with one warp
   rgb_to_hsv, hsv_to_rgb, adjust_hsv
                                    colour maths with finite gradients
+  gaussian_blur(images, sigma, size)
+                                   background-padded Gaussian blur (stage-1 curriculum)
 """
 
+from inv_tf.transforms.blur import gaussian_blur, gaussian_kernel
 from inv_tf.transforms.affine import affine_matrix, expm3, generators
 from inv_tf.transforms.colour import adjust_hsv, hsv_to_rgb, rgb_to_hsv, straight_through_clip
 from inv_tf.transforms.families import (AFFINE_PARAMETERS, COLOUR_PARAMETERS, FAMILIES, Family,
@@ -22,6 +25,7 @@ from inv_tf.transforms.warp import warp
 
 __all__ = [
     "AFFINE_PARAMETERS", "COLOUR_PARAMETERS", "FAMILIES", "Family", "Transform", "adjust_hsv",
+    "gaussian_blur", "gaussian_kernel",
     "affine_matrix", "compose", "expm3", "generators", "get_family", "hsv_to_rgb",
     "invert_affine", "parse_per_parameter", "rgb_to_hsv", "straight_through_clip",
     "transform_images", "warp",

@@ -1,0 +1,200 @@
+"""The configuration every library entry point takes: one frozen dataclass, built from flags.
+
+Field names are the trainer's flag names (`--batch_size` ↔ `Config.batch_size`), so a `Config`
+written out as a flagfile (`to_flagfile`) reproduces a run. Defaults are the paper's MNIST settings
+(SPEC §10, HEAD base configs `inf_mnist` / `gen_mnist`). The library never reads absl flags.
+"""
+
+import dataclasses
+import math
+from typing import Optional
+
+from inv_tf import transforms
+
+STAGES = ("sgm", "inference", "generative")
+
+# Default augmentation half-widths b and centres o per family (SPEC §4.2, MNIST / Galaxy rows).
+DEFAULT_BOUNDS = {
+    "affine": (0.25, 0.25, math.pi, 0.25, 0.25, 0.25),
+    "affine_no_shear": (0.25, 0.25, math.pi, 0.25, 0.25),
+    "rotation": (math.pi,),
+    "hsv": (0.5, 2.31, 0.51),
+    "affine_no_shear_hsv": (0.25, 0.25, math.pi, 0.25, 0.25, 0.5, 2.31, 0.51),
+}
+DEFAULT_OFFSET = {
+    "hsv": (0.5, 0.0, 0.0),
+    "affine_no_shear_hsv": (0.0,) * 5 + (0.5, 0.0, 0.0),
+}
+
+
+class ConfigError(ValueError):
+  """A configuration value is invalid; the message is one line naming the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """All hyperparameters of an SGM run. See README "Flags" for each field's meaning."""
+  # What to run.
+  stage: str = "sgm"
+  seed: int = 0
+  # Data.
+  dataset: str = "mnist"
+  data_dir: str = ""
+  rotation_deg: float = 0.0
+  num_train: int = 0  # 0 = all available.
+  batch_size: int = 512
+  eval_batch_size: int = 512
+  # Transformations.
+  family: str = "affine_no_shear"
+  bounds: tuple = ()  # () = DEFAULT_BOUNDS[family].
+  offset: tuple = ()  # () = DEFAULT_OFFSET.get(family, zeros).
+  interpolation_order: int = 3
+  squash_to_bounds: bool = False
+  # Stage 1: q(η|x).
+  inference_steps: int = 60000
+  inference_lr: float = 3e-4
+  inference_init_lr_mult: float = 1e-2
+  inference_final_lr_mult: float = 1e-4
+  inference_warmup_pct: float = 0.1
+  inference_clip_norm: float = 2.0
+  inference_weight_decay: float = 1e-4
+  inference_hidden_dims: tuple = (2048, 1024, 512, 256)
+  sigma_lr: float = 3e-3
+  blur_sigma_init: float = 3.0
+  blur_filter_size: int = 5
+  blur_end_pct: float = 0.01
+  n_samples: int = 5
+  x_mse_mult: float = 1.0
+  inv_mult: float = 0.1
+  symmetrized_loss: bool = True
+  augment_warmup_pct: float = 0.0
+  # Stage 2: p(η|x̂).
+  generative_steps: int = 15000
+  generative_lr: float = 3e-3
+  generative_init_lr_mult: float = 0.1
+  generative_final_lr_mult: float = 0.03
+  generative_warmup_pct: float = 0.2
+  generative_clip_norm: float = 2.0
+  generative_weight_decay: float = 1e-4
+  generative_hidden_dims: tuple = (1024, 512, 256)
+  generative_dropout: float = 0.2
+  num_flows: int = 6
+  num_bins: int = 6
+  conditioner_hidden_dims: tuple = (256,)
+  generative_n_samples: int = 5
+  consistency_mult: float = 1.0
+  bounds_mult: float = 1.0
+  # Bookkeeping.
+  log_every: int = 50
+  eval_every: int = 0  # 0 = every 1 % of a stage's steps (at least every 10 steps).
+  num_eval_batches: int = 4
+  checkpoint_every: int = 500
+  max_checkpoints: int = 3
+  export: bool = True
+
+  # -----------------------------------------------------------------------------------------
+  @property
+  def resolved_bounds(self) -> tuple:
+    """b: D floats > 0 (the family default when `bounds` is empty)."""
+    values = self.bounds or DEFAULT_BOUNDS[self.family]
+    return transforms.parse_per_parameter(values, self.family, "bounds")
+
+  @property
+  def resolved_offset(self) -> tuple:
+    """o: D floats (the family default, usually zeros, when `offset` is empty)."""
+    fam = transforms.get_family(self.family)
+    values = self.offset or DEFAULT_OFFSET.get(self.family, (0.0,) * fam.dim)
+    return transforms.parse_per_parameter(values, self.family, "offset")
+
+  @property
+  def event_dim(self) -> int:
+    return transforms.get_family(self.family).dim
+
+  def eval_interval(self, steps: int) -> int:
+    return self.eval_every or max(10, steps // 100)
+
+  def validate(self) -> "Config":
+    """Checks every field; raises `ConfigError` (one line naming the field) or returns self."""
+    def fail(field, message):
+      raise ConfigError(f"--{field}: {message}")
+
+    if self.stage not in STAGES:
+      fail("stage", f"unknown stage {self.stage!r}; valid: {', '.join(STAGES)}")
+    if self.family not in transforms.FAMILIES:
+      fail("family", f"unknown family {self.family!r}; valid: {', '.join(transforms.FAMILIES)}")
+    try:
+      bounds, _ = self.resolved_bounds, self.resolved_offset
+    except ValueError as e:
+      raise ConfigError(f"--{e}") from None
+    if any(b <= 0 for b in bounds):
+      fail("bounds", f"every bound must be > 0, got {list(bounds)}")
+    if self.interpolation_order not in (1, 3):
+      fail("interpolation_order", f"must be 1 or 3, got {self.interpolation_order}")
+    for name in ("batch_size", "eval_batch_size", "n_samples", "generative_n_samples", "num_flows",
+                 "num_bins", "blur_filter_size", "log_every", "checkpoint_every",
+                 "max_checkpoints", "num_eval_batches"):
+      if getattr(self, name) < 1:
+        fail(name, f"must be >= 1, got {getattr(self, name)}")
+    for name in ("inference_steps", "generative_steps", "num_train", "eval_every"):
+      if getattr(self, name) < 0:
+        fail(name, f"must be >= 0, got {getattr(self, name)}")
+    if self.stage in ("sgm", "inference") and self.inference_steps < 1:
+      fail("inference_steps", f"must be >= 1 for --stage={self.stage}")
+    if self.stage in ("sgm", "generative") and self.generative_steps < 1:
+      fail("generative_steps", f"must be >= 1 for --stage={self.stage}")
+    if self.blur_filter_size % 2 != 1:
+      fail("blur_filter_size", f"must be odd, got {self.blur_filter_size}")
+    for name in ("inference_lr", "sigma_lr", "generative_lr", "inference_clip_norm",
+                 "generative_clip_norm", "bounds_mult"):
+      if not getattr(self, name) > 0:
+        fail(name, f"must be > 0, got {getattr(self, name)}")
+    for name in ("inference_warmup_pct", "generative_warmup_pct", "blur_end_pct",
+                 "augment_warmup_pct", "generative_dropout"):
+      if not 0 <= getattr(self, name) <= 1:
+        fail(name, f"must be in [0, 1], got {getattr(self, name)}")
+    for name in ("inference_weight_decay", "generative_weight_decay", "blur_sigma_init",
+                 "x_mse_mult", "inv_mult", "consistency_mult", "rotation_deg"):
+      if getattr(self, name) < 0:
+        fail(name, f"must be >= 0, got {getattr(self, name)}")
+    for name in ("inference_hidden_dims", "generative_hidden_dims", "conditioner_hidden_dims"):
+      dims = getattr(self, name)
+      if not dims or any(int(d) < 1 for d in dims):
+        fail(name, f"must be a non-empty list of positive widths, got {list(dims)}")
+    return self
+
+  def replace(self, **changes) -> "Config":
+    return dataclasses.replace(self, **changes)
+
+  def to_flagfile(self) -> str:
+    """The flagfile text (one `--name=value` per line) that reproduces this config."""
+    lines = []
+    for field in dataclasses.fields(self):
+      value = getattr(self, field.name)
+      if isinstance(value, bool):
+        lines.append(f"--{field.name}={'true' if value else 'false'}")
+      elif isinstance(value, tuple):
+        lines.append(f"--{field.name}={','.join(repr(v) if isinstance(v, float) else str(v) for v in value)}")
+      elif isinstance(value, float):
+        lines.append(f"--{field.name}={value!r}")
+      else:
+        lines.append(f"--{field.name}={value}")
+    return "\n".join(lines) + "\n"
+
+  def architecture(self) -> dict:
+    """The fields that fix variable shapes: a checkpoint of another architecture is refused."""
+    keys = ("family", "inference_hidden_dims", "generative_hidden_dims", "num_flows", "num_bins",
+            "conditioner_hidden_dims", "squash_to_bounds")
+    arch = {k: getattr(self, k) for k in keys}
+    arch["bounds"] = self.resolved_bounds
+    arch["offset"] = self.resolved_offset
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()}
+
+
+def from_dict(values: dict, base: Optional[Config] = None) -> Config:
+  """A Config from a {field: value} dict (unknown keys raise ConfigError)."""
+  base = base or Config()
+  names = {f.name for f in dataclasses.fields(Config)}
+  unknown = sorted(set(values) - names)
+  if unknown:
+    raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+  return dataclasses.replace(base, **values)

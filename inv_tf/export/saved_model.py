@@ -1,0 +1,95 @@
+"""SavedModel export of a trained SGM, with named signatures (the only code that knows them).
+
+Signatures (all tensors float32 unless stated; B is dynamic, H, W, C and D are fixed by the model):
+
+| name            | inputs                                        | outputs                                   |
+|-----------------|-----------------------------------------------|-------------------------------------------|
+| prototype       | x [B, H, W, C] in [-1, 1]                      | x_hat [B, H, W, C], eta [B, D]            |
+| sample_eta      | x_hat [B, H, W, C], n int32 [], seed int32 [2] | eta [n, B, D]                             |
+| log_prob_eta    | x_hat [B, H, W, C], eta [B, D]                 | log_prob [B]                              |
+| resample        | x [B, H, W, C], n int32 [], seed int32 [2]     | images [n, B, H, W, C], eta [n, B, D]     |
+| serving_default | = prototype                                   |                                           |
+
+The export is self-contained: `tf.saved_model.load(path)` works in a process that never imports
+inv_tf. It is written to a temporary sibling directory and renamed into place, so an interrupted
+export never leaves a half-written directory at `path`.
+"""
+
+import os
+import shutil
+import uuid
+
+import tensorflow as tf
+
+SIGNATURES = ("prototype", "sample_eta", "log_prob_eta", "resample")
+
+
+class SGMExportModule(tf.Module):
+  """tf.Module wrapping an `inv_tf.models.SGM` with the signatures above."""
+
+  def __init__(self, sgm):
+    super().__init__(name="sgm_export")
+    # Track the variables, not the Keras model: saving a Keras model would also trace its
+    # default `call` signature, and p(η|x̂)'s call returns a distribution, not tensors.
+    self.model_variables = list(sgm.variables)
+    self.image_shape = tf.constant(sgm.image_shape, tf.int32)
+    self.family = tf.constant(sgm.config.family)
+    h, w, c = sgm.image_shape
+    d = sgm.config.event_dim
+    image = tf.TensorSpec([None, h, w, c], tf.float32)
+    scalar_n = tf.TensorSpec([], tf.int32)
+    seed = tf.TensorSpec([2], tf.int32)
+
+    def prototype(x):
+      x_hat, eta = sgm.prototype(x)
+      return {"x_hat": x_hat, "eta": eta}
+
+    def sample_eta(x_hat, n, seed):
+      return {"eta": sgm.sample_eta(x_hat, n, seed)}
+
+    def log_prob_eta(x_hat, eta):
+      return {"log_prob": sgm.log_prob_eta(x_hat, eta)}
+
+    def resample(x, n, seed):
+      images, eta = sgm.resample(x, n, seed)
+      return {"images": images, "eta": eta}
+
+    self.prototype = tf.function(prototype, input_signature=[image])
+    self.sample_eta = tf.function(sample_eta, input_signature=[image, scalar_n, seed])
+    self.log_prob_eta = tf.function(log_prob_eta,
+                                    input_signature=[image, tf.TensorSpec([None, d], tf.float32)])
+    self.resample = tf.function(resample, input_signature=[image, scalar_n, seed])
+
+  def signatures(self):
+    return {"serving_default": self.prototype, "prototype": self.prototype,
+            "sample_eta": self.sample_eta, "log_prob_eta": self.log_prob_eta,
+            "resample": self.resample}
+
+
+def export_sgm(sgm, path: str) -> str:
+  """Writes `sgm` as a SavedModel at `path` atomically (temp dir + rename).
+
+  Args:
+    sgm: a built `inv_tf.models.SGM`.
+    path: the target directory (replaced if it exists).
+
+  Returns:
+    The path.
+  """
+  path = os.path.abspath(path)
+  parent = os.path.dirname(path)
+  os.makedirs(parent, exist_ok=True)
+  tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:8]}")
+  module = SGMExportModule(sgm)
+  try:
+    tf.saved_model.save(module, tmp, signatures=module.signatures())
+    if os.path.exists(path):
+      old = os.path.join(parent, f".{os.path.basename(path)}.old-{uuid.uuid4().hex[:8]}")
+      os.replace(path, old)
+      os.replace(tmp, path)
+      shutil.rmtree(old, ignore_errors=True)
+    else:
+      os.replace(tmp, path)
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+  return path

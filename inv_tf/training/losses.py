@@ -1,0 +1,155 @@
+r"""The SGM's training objectives (SPEC §4 and §6).
+
+Stage 1 — self-supervised inference (q(η|x) only). For each image x (blurred by the curriculum)
+and each of its n = `n_samples` copies k:
+
+    η_r1, η_r2 ~ U(o - m b, o + m b)        (η_r2 = 0 if not `symmetrized_loss`; m: aug. warm-up)
+    x_r1 = T(x, η_r1),  x_r2 = T(x, η_r2)
+    η_q1 ~ q(η|x_r1),   η_q2 ~ q(η|x_r2)    (reparameterised: gradients reach q)
+    x'   = warp(x, M(η_r1) M(η_q1)⁻¹ M(η_q2) M(η_r2)⁻¹)       ONE interpolation
+    mse  = mean_pixels (x - x')²
+    inv  = mean_pixels (x_r1 - T(T(x_r1, η_q1), η_q1)⁻¹)²     (two interpolations)
+
+The composite reads "augment by η_r1, canonicalise view 1 (its prototype), re-apply view 2's
+pose, undo augmentation 2": x' = x exactly when both views have the same prototype, so the loss
+asks every transformed copy of x to share one prototype while interpolating only once. `inv`
+penalises η that destroy information (content pushed out of the frame, strong down-scaling).
+
+    L₁ = mean_{images, k} [ x_mse_mult · mse + inv_mult · inv ]
+
+Stage 2 — maximum likelihood for p(η|x̂) with q frozen. For each image and each of its n =
+`generative_n_samples` copies k:
+
+    η_k ~ q(η|x)                                   the target (sampled from q on the clean image)
+    η_rk ~ U(o - m b, o + m b),  η_pk ~ q(η | T(x, η_rk))     (m = `bounds_mult`)
+    x̂_k = warp(x, M(η_rk) M(η_pk)⁻¹)             the prototype from a randomly augmented copy
+    ℓ_k = log p(η_k | x̂_k)                        (dropout active)
+
+    L₂ = mean_images [ -(1/n) Σ_k ℓ_k + c · (1/n²) Σ_{k,l} |ℓ_k - ℓ_l| ]     (c = consistency_mult)
+
+Using prototypes of randomly augmented copies makes p robust to q's residual errors; the pairwise
+term asks those differently-obtained prototypes to give the same likelihood.
+
+All functions take images `[B, H, W, C]` float32 in [-1, 1] and a stateless seed `[2]` int32 and
+return (scalar loss, dict of scalar float32 metrics). Copies are laid out image-major: row
+b·n + k of the `[n·B, …]` tensors is copy k of image b.
+"""
+
+import tensorflow as tf
+
+from inv_tf import transforms
+from inv_tf.config import Config
+
+
+def _uniform_eta(shape, seed, config: Config, mult) -> tf.Tensor:
+  """η ~ U(o - mult·b, o + mult·b), float32 `[*shape[:-1], D]`."""
+  bounds = tf.constant(config.resolved_bounds, tf.float32) * mult
+  offset = tf.constant(config.resolved_offset, tf.float32)
+  unit = tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+  return offset + bounds * unit
+
+
+def _per_image_mse(a, b):
+  return tf.reduce_mean(tf.square(a - b), axis=[1, 2, 3])
+
+
+def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment_mult=1.0,
+                training=True):
+  """L₁ (see module docstring).
+
+  Args:
+    inference: the `InferenceNet` q(η|x).
+    images: float32 `[B, H, W, C]` in [-1, 1].
+    seed: int32 `[2]` stateless seed.
+    config: the run's `Config` (family, bounds, offset, n_samples, loss multipliers, order).
+    blur_sigma: scalar ≥ 0, curriculum blur in pixels (0 = none).
+    augment_mult: scalar in [0, 1], the augmentation-range multiplier m.
+    training: passed to q.
+
+  Returns:
+    (loss, metrics) with metrics `loss`, `x_mse`, `inv_mse`, `eta_abs_mean` (mean |η_q|).
+  """
+  family, order, n = config.family, config.interpolation_order, config.n_samples
+  dim = config.event_dim
+  images = transforms.gaussian_blur(images, blur_sigma, config.blur_filter_size)
+  copies = tf.repeat(images, n, axis=0)
+  count = tf.shape(copies)[0]
+  seeds = tf.random.experimental.stateless_split(seed, 3)
+  eta_r1 = _uniform_eta([count, dim], seeds[0], config, augment_mult)
+  if config.symmetrized_loss:
+    eta_r2 = _uniform_eta([count, dim], seeds[1], config, augment_mult)
+  else:
+    eta_r2 = tf.zeros_like(eta_r1)
+  r1 = transforms.Transform.from_eta(eta_r1, family)
+  r2 = transforms.Transform.from_eta(eta_r2, family)
+  x_r1 = r1.apply(copies, order=order)
+  x_r2 = r2.apply(copies, order=order) if config.symmetrized_loss else copies
+  eta_q = inference(tf.concat([x_r1, x_r2], axis=0), training=training).sample(seed=seeds[2])
+  eta_q1, eta_q2 = tf.split(eta_q, 2, axis=0)
+  q1 = transforms.Transform.from_eta(eta_q1, family)
+  q2 = transforms.Transform.from_eta(eta_q2, family)
+  composite = transforms.compose(r1, q1.inverse(), q2, r2.inverse())
+  x_mse = _per_image_mse(copies, composite.apply(copies, order=order))
+  loss = config.x_mse_mult * x_mse
+  if config.inv_mult > 0:
+    round_trip = q1.inverse().apply(q1.apply(x_r1, order=order), order=order)
+    inv_mse = _per_image_mse(x_r1, round_trip)
+    loss = loss + config.inv_mult * inv_mse
+  else:
+    inv_mse = tf.zeros_like(x_mse)
+  loss = tf.reduce_mean(loss)
+  return loss, {
+      "loss": loss,
+      "x_mse": tf.reduce_mean(x_mse),
+      "inv_mse": tf.reduce_mean(inv_mse),
+      "eta_abs_mean": tf.reduce_mean(tf.abs(eta_q)),
+  }
+
+
+def prototypes_from_augmented(inference, images, seed, config: Config, mult):
+  """x̂ = warp(x, M(η_r) M(η_p)⁻¹) with η_r ~ U(o ± mult·b), η_p ~ q(η|T(x, η_r)).
+
+  Args:
+    images: float32 `[N, H, W, C]` in [-1, 1].
+    seed: int32 `[2]`.
+    mult: scalar ≥ 0 multiplying the bounds.
+
+  Returns:
+    float32 `[N, H, W, C]` prototypes (one interpolation from x).
+  """
+  seeds = tf.random.experimental.stateless_split(seed, 2)
+  eta_r = _uniform_eta([tf.shape(images)[0], config.event_dim], seeds[0], config, mult)
+  r = transforms.Transform.from_eta(eta_r, config.family)
+  x_r = r.apply(images, order=config.interpolation_order)
+  eta_p = inference(x_r, training=False).sample(seed=seeds[1])
+  p = transforms.Transform.from_eta(eta_p, config.family)
+  return r.then(p.inverse()).apply(images, order=config.interpolation_order)
+
+
+def stage2_loss(inference, generative, images, seed, config: Config, training=True):
+  """L₂ (see module docstring).
+
+  Args:
+    inference: the frozen `InferenceNet` q(η|x) (evaluated with training=False).
+    generative: the `GenerativeNet` p(η|x̂).
+    images: float32 `[B, H, W, C]` in [-1, 1].
+    seed: int32 `[2]`.
+    config: the run's `Config`.
+    training: dropout in p.
+
+  Returns:
+    (loss, metrics) with metrics `loss`, `log_p` (mean log p(η|x̂)), `mae` (pairwise term).
+  """
+  n = config.generative_n_samples
+  batch = tf.shape(images)[0]
+  seeds = tf.random.experimental.stateless_split(seed, 2)
+  targets = inference(images, training=False).sample(n, seed=seeds[0])  # [n, B, D]
+  targets = tf.reshape(tf.transpose(targets, [1, 0, 2]), [batch * n, config.event_dim])
+  copies = tf.repeat(images, n, axis=0)
+  x_hat = prototypes_from_augmented(inference, copies, seeds[1], config, config.bounds_mult)
+  x_hat, targets = tf.stop_gradient(x_hat), tf.stop_gradient(targets)
+  log_p = generative(x_hat, training=training).log_prob(targets)
+  log_p = tf.reshape(log_p, [batch, n])
+  mae = tf.reduce_mean(tf.abs(log_p[:, :, None] - log_p[:, None, :]), axis=[1, 2])
+  loss = tf.reduce_mean(-tf.reduce_mean(log_p, axis=1) + config.consistency_mult * mae)
+  return loss, {"loss": loss, "log_p": tf.reduce_mean(log_p), "mae": tf.reduce_mean(mae)}

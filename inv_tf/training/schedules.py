@@ -1,0 +1,61 @@
+r"""Schedules: warm-up + cosine learning rates, the blur curriculum, the augmentation warm-up.
+
+Warm-up cosine (optax's `warmup_cosine_decay_schedule`, SPEC §4.5): with peak lr, warm-up length
+w = round(warmup_pct · steps) and horizon `steps` (the horizon INCLUDES the warm-up):
+
+    lr(t) = lr·init_mult + (lr - lr·init_mult) · t / w                              t < w
+    lr(t) = lr·final_mult + (lr - lr·final_mult) · ½ (1 + cos(π (t - w) / (steps - w)))   w ≤ t ≤ steps
+    lr(t) = lr·final_mult                                                           t > steps
+
+Blur (SPEC §2.4): σ(t) = σ₀ · max(0, 1 - t / (end_pct · steps)).
+Augmentation-range warm-up (SPEC §4.4, optional): m(t) = min(1, t / (pct · steps)) (1 if pct = 0);
+the stage-1 augmentations are drawn from U(o - m b, o + m b).
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+
+def warmup_cosine(step, peak: float, steps: int, warmup_pct: float, init_mult: float,
+                  final_mult: float) -> tf.Tensor:
+  """Learning rate at `step` (int or scalar tensor ≥ 0); float32 scalar > 0 for positive peak."""
+  step = tf.cast(step, tf.float32)
+  warmup = float(max(int(round(warmup_pct * steps)), 0))
+  init, final = peak * init_mult, peak * final_mult
+  warm_lr = init + (peak - init) * step / max(warmup, 1.0)
+  progress = tf.clip_by_value((step - warmup) / max(steps - warmup, 1.0), 0.0, 1.0)
+  cos_lr = final + (peak - final) * 0.5 * (1.0 + tf.cos(math.pi * progress))
+  return tf.where(step < warmup, warm_lr, cos_lr)
+
+
+class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+  """`warmup_cosine` as a Keras schedule (the optimiser passes its iteration count)."""
+
+  def __init__(self, peak, steps, warmup_pct, init_mult, final_mult):
+    self.peak, self.steps, self.warmup_pct = float(peak), int(steps), float(warmup_pct)
+    self.init_mult, self.final_mult = float(init_mult), float(final_mult)
+
+  def __call__(self, step):
+    return warmup_cosine(step, self.peak, self.steps, self.warmup_pct, self.init_mult,
+                         self.final_mult)
+
+  def get_config(self):
+    return dict(peak=self.peak, steps=self.steps, warmup_pct=self.warmup_pct,
+                init_mult=self.init_mult, final_mult=self.final_mult)
+
+
+def blur_sigma(step, sigma_init: float, steps: int, end_pct: float) -> tf.Tensor:
+  """Blur σ (pixels) at `step`: linear from `sigma_init` to 0 over end_pct·steps; float32 ≥ 0."""
+  step = tf.cast(step, tf.float32)
+  end = max(end_pct * steps, 1e-9)
+  return sigma_init * tf.maximum(0.0, 1.0 - step / end)
+
+
+def ramp(step, steps: int, pct: float) -> tf.Tensor:
+  """min(1, step / (pct · steps)), or 1 when pct ≤ 0; float32 in [0, 1]."""
+  if pct <= 0:
+    return tf.constant(1.0)
+  step = tf.cast(step, tf.float32)
+  return tf.minimum(1.0, step / max(pct * steps, 1.0))

@@ -1,0 +1,117 @@
+"""Every trainer flag, defined once. One flag per `inv_tf.config.Config` field, same name.
+
+Flags are never mutated: `config_from_flags()` reads them into a frozen `Config`, and the library
+only ever sees that.
+"""
+
+import dataclasses
+
+from absl import flags
+
+from inv_tf import config as config_lib
+
+HELP = {
+    "stage": f"What to train: {', '.join(config_lib.STAGES)} (sgm = stage 1 then stage 2).",
+    "seed": "Random seed (data order, augmentations, initialisation).",
+    "dataset": "Dataset name (see README's dataset table), e.g. mnist, aug_dsprites, npz:PATH, "
+               "folder:PATH.",
+    "data_dir": "TFDS data directory (default ~/tensorflow_datasets). With a prepared TFDS "
+                "mnist there, --dataset=mnist uses the full 70k digits.",
+    "rotation_deg": "Rotated MNIST: each example gets one fixed rotation from U(-A, A) degrees.",
+    "num_train": "Number of training examples (0 = all); nested subsets for data efficiency.",
+    "batch_size": "Global training batch size.",
+    "eval_batch_size": "Validation batch size.",
+    "family": "Transformation family: affine, affine_no_shear, rotation, hsv, affine_no_shear_hsv.",
+    "bounds": "Half-widths b of the η range, one per parameter (empty = family default).",
+    "offset": "Centres o of the η range, one per parameter (empty = family default).",
+    "interpolation_order": "Warp interpolation: 1 bilinear, 3 cubic B-spline.",
+    "squash_to_bounds": "Squash η into o ± b with tanh (q and p).",
+    "inference_steps": "Stage-1 (q(η|x)) training steps.",
+    "inference_lr": "Stage-1 peak learning rate (AdamW).",
+    "inference_init_lr_mult": "Stage-1 warm-up start, as a multiple of the peak rate.",
+    "inference_final_lr_mult": "Stage-1 final rate after cosine decay, as a multiple of the peak.",
+    "inference_warmup_pct": "Fraction of stage-1 steps spent warming up.",
+    "inference_clip_norm": "Stage-1 global gradient-norm clip.",
+    "inference_weight_decay": "Stage-1 decoupled weight decay.",
+    "inference_hidden_dims": "q(η|x) MLP widths.",
+    "sigma_lr": "Base learning rate of q's σ (own Adam; peak 3×).",
+    "blur_sigma_init": "Initial Gaussian blur σ (pixels) of the stage-1 curriculum.",
+    "blur_filter_size": "Blur filter size (odd).",
+    "blur_end_pct": "Fraction of stage-1 steps over which the blur decays to 0.",
+    "n_samples": "Stage-1 augmented copies per image.",
+    "x_mse_mult": "Weight of the stage-1 reconstruction MSE.",
+    "inv_mult": "Weight of the stage-1 invertibility loss.",
+    "symmetrized_loss": "Augment both views in stage 1 (else the second view is x itself).",
+    "augment_warmup_pct": "Fraction of stage-1 steps over which the augmentation range grows "
+                          "from 0 to the bounds (0 = off).",
+    "generative_steps": "Stage-2 (p(η|x̂)) training steps.",
+    "generative_lr": "Stage-2 peak learning rate (AdamW).",
+    "generative_init_lr_mult": "Stage-2 warm-up start, as a multiple of the peak rate.",
+    "generative_final_lr_mult": "Stage-2 final rate, as a multiple of the peak.",
+    "generative_warmup_pct": "Fraction of stage-2 steps spent warming up.",
+    "generative_clip_norm": "Stage-2 global gradient-norm clip.",
+    "generative_weight_decay": "Stage-2 decoupled weight decay.",
+    "generative_hidden_dims": "p(η|x̂) trunk MLP widths.",
+    "generative_dropout": "p(η|x̂) trunk dropout rate.",
+    "num_flows": "Coupling layers in the spline flow.",
+    "num_bins": "Rational-quadratic spline bins.",
+    "conditioner_hidden_dims": "Coupling conditioner MLP widths.",
+    "generative_n_samples": "Stage-2 prototypes per image.",
+    "consistency_mult": "Weight of the stage-2 pairwise consistency term.",
+    "bounds_mult": "Stage-2 augmentation range for prototypes, as a multiple of the bounds.",
+    "log_every": "Write training scalars every N steps.",
+    "eval_every": "Validate every N steps (0 = every 1 % of a stage).",
+    "num_eval_batches": "Validation batches per evaluation.",
+    "checkpoint_every": "Checkpoint every N steps.",
+    "max_checkpoints": "Checkpoints to keep.",
+    "export": "Write the SavedModel to MODEL_DIR/export at the end.",
+}
+
+_FIELD_TYPES = {f.name: f for f in dataclasses.fields(config_lib.Config)}
+_INT_LISTS = {"inference_hidden_dims", "generative_hidden_dims", "conditioner_hidden_dims"}
+_FLOAT_LISTS = {"bounds", "offset"}
+
+MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where the run writes checkpoints, logs, "
+                                "the effective flags and the export. Re-running resumes.")
+
+
+def _define_all():
+  defaults = config_lib.Config()
+  defined = {}
+  for name, field in _FIELD_TYPES.items():
+    default = getattr(defaults, name)
+    help_text = HELP[name]
+    if name in _INT_LISTS or name in _FLOAT_LISTS:
+      defined[name] = flags.DEFINE_list(name, [str(v) for v in default], help_text)
+    elif isinstance(default, bool):
+      defined[name] = flags.DEFINE_bool(name, default, help_text)
+    elif isinstance(default, int):
+      defined[name] = flags.DEFINE_integer(name, default, help_text)
+    elif isinstance(default, float):
+      defined[name] = flags.DEFINE_float(name, default, help_text)
+    else:
+      defined[name] = flags.DEFINE_string(name, default, help_text)
+  return defined
+
+
+_FLAGS = _define_all()
+
+
+def config_from_flags() -> config_lib.Config:
+  """The frozen, validated `Config` the flags describe.
+
+  Raises:
+    ConfigError: a value is invalid (one line naming the flag).
+  """
+  values = {}
+  for name, holder in _FLAGS.items():
+    value = holder.value
+    if name in _INT_LISTS or name in _FLOAT_LISTS:
+      cast = int if name in _INT_LISTS else float
+      try:
+        value = tuple(cast(v) for v in value if str(v).strip())
+      except ValueError:
+        raise config_lib.ConfigError(
+            f"--{name}: expected a comma-separated list of numbers, got {','.join(value)}") from None
+    values[name] = value
+  return config_lib.from_dict(values).validate()

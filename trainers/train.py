@@ -1,0 +1,36 @@
+r"""Trains the SGM (stage 1 then stage 2, or one of them) and exports it.
+
+    python -m trainers.train --flagfile=flags/quickstart.cfg [--model_dir=DIR] [--flag=value …]
+
+Re-running the same command resumes from the latest checkpoint in --model_dir.
+"""
+
+import sys
+
+from absl import app
+from absl import logging
+
+from inv_tf import data as data_lib
+from inv_tf.config import ConfigError
+from inv_tf.training import train as train_lib
+from trainers import flags as trainer_flags
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  try:
+    config = trainer_flags.config_from_flags()
+    model_dir = trainer_flags.MODEL_DIR.value
+    if not model_dir:
+      raise ConfigError("--model_dir: required (where checkpoints, logs and the export go)")
+    results = train_lib.train_and_evaluate(config, model_dir)
+  except (ConfigError, data_lib.DataError, train_lib.RunError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  print(train_lib.summary_text(config, model_dir, results))
+
+
+if __name__ == "__main__":
+  logging.set_verbosity(logging.WARNING)
+  app.run(main)
