@@ -198,3 +198,38 @@ def from_dict(values: dict, base: Optional[Config] = None) -> Config:
   if unknown:
     raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
   return dataclasses.replace(base, **values)
+
+
+def _parse_value(name: str, text: str, default):
+  if isinstance(default, bool):
+    if text.lower() not in ("true", "false", "1", "0"):
+      raise ConfigError(f"--{name}: expected true or false, got {text!r}")
+    return text.lower() in ("true", "1")
+  if isinstance(default, tuple):
+    cast = int if name.endswith("hidden_dims") else float
+    return tuple(cast(v) for v in text.split(",") if v.strip())
+  if isinstance(default, int):
+    return int(text)
+  if isinstance(default, float):
+    return float(text)
+  return text
+
+
+def from_flagfile(text: str) -> Config:
+  """Parses the text `Config.to_flagfile` wrote (lines `--name=value`; '#' comments ignored)."""
+  defaults = Config()
+  values = {}
+  for line in text.splitlines():
+    line = line.strip()
+    if not line or line.startswith("#"):
+      continue
+    if not line.startswith("--") or "=" not in line:
+      raise ConfigError(f"flagfile: cannot parse line {line!r}")
+    name, value = line[2:].split("=", 1)
+    if not hasattr(defaults, name):
+      raise ConfigError(f"flagfile: unknown flag --{name}")
+    try:
+      values[name] = _parse_value(name, value, getattr(defaults, name))
+    except ValueError:
+      raise ConfigError(f"--{name}: cannot parse value {value!r}") from None
+  return from_dict(values)

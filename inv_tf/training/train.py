@@ -162,6 +162,29 @@ def create_state(config: Config, image_shape) -> TrainState:
                     tf.Variable(0, dtype=tf.int64, name="generative_step", trainable=False))
 
 
+def restore_model(workdir: str) -> SGM:
+  """The trained SGM of a finished (or interrupted) run in `workdir`.
+
+  Raises:
+    ConfigError: `workdir` has no run (flags.cfg / run.json) or no checkpoint.
+  """
+  from inv_tf import config as config_lib
+  flag_path, run_path = os.path.join(workdir, "flags.cfg"), os.path.join(workdir, "run.json")
+  if not (os.path.exists(flag_path) and os.path.exists(run_path)):
+    raise ConfigError(f"--model_dir: {workdir!r} holds no SGM run (no flags.cfg / run.json)")
+  with open(flag_path, encoding="utf-8") as f:
+    config = config_lib.from_flagfile(f.read())
+  with open(run_path, encoding="utf-8") as f:
+    image_shape = tuple(json.load(f)["image_shape"])
+  model = SGM(config, image_shape)
+  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  if latest is None:
+    raise ConfigError(f"--model_dir: {workdir!r} has no checkpoint to restore")
+  checkpoint = tf.train.Checkpoint(inference=model.inference, generative=model.generative)
+  checkpoint.restore(latest).expect_partial()
+  return model
+
+
 # ---------------------------------------------------------------------------------------------
 # Steps.
 

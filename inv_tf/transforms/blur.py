@@ -4,7 +4,8 @@ r"""Gaussian blur with background padding (the stage-1 curriculum of SPEC §2.4)
     blur(x) = conv(x + 1, k ⊗ k) - 1                                  ("SAME" zero padding)
 
 Shifting by +1 before the convolution makes the zero padding act like background (-1). For
-σ < 1e-5 the kernel is the unit impulse, so the blur is exactly the identity; σ may be a tensor
+σ < 1e-5 the kernel is the unit impulse, so the blur is the identity (up to the rounding of
+the ±1 shift, ~6e-8); σ may be a tensor
 (it follows a schedule inside a compiled train step).
 """
 

@@ -1,0 +1,134 @@
+r"""Quality measures of a trained SGM (the SGM issue's bars; SPEC §11).
+
+Rotation invariance. For each test image x and K angles θ_k = -π + 2π k / K (spread over ±180°),
+let x_k = T(x, θ_k) and p_k = prototype(x_k). With d(a, b) = mean-pixel (a - b)²:
+
+    full ratio = mean_{k<l} d(p_k, p_l) / mean_{k<l} d(x_k, x_l)
+    axis ratio = mean_{k<l} min(d(p_k, p_l), d(p_k, R_π p_l)) / mean_{k<l} d(x_k, x_l)
+
+(R_π: rotation by 180°). A perfectly invariant q gives prototypes that coincide: ratio ≈ 0 up to
+interpolation error; q = identity gives 1. The axis ratio forgives prototypes that agree up to a
+half turn (the top/bottom ambiguity of digits like 0, 1, 8).
+
+Learned extent. For η ~ p(η|x̂) (n samples per test prototype) take the rotation component,
+wrap it to [-π, π], compute its standard deviation per image, and average over images (radians).
+A dataset rotated by ±180° should give ≈ 1.8 (the std of U(-π, π)); an unrotated one small values.
+
+Iterated prototyping. x̂⁰ = x, x̂^{i+1} = prototype(x̂^i); report mean ‖η^i‖₂ per iteration
+(η^i the parameters q inferred for x̂^{i-1}). A consistent q gives ‖η‖ → 0 after the first step.
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from inv_tf import transforms
+
+
+def _pairwise_mse(images):
+  """images [K, B, H, W, C] → pairwise mean-pixel MSE [B, K, K]."""
+  flat = tf.reshape(tf.transpose(images, [1, 0, 2, 3, 4]),
+                    [tf.shape(images)[1], tf.shape(images)[0], -1])
+  diff = flat[:, :, None, :] - flat[:, None, :, :]
+  return tf.reduce_mean(tf.square(diff), axis=-1)
+
+
+def _rotate(images, angle, order=3):
+  batch = tf.shape(images)[0]
+  eta = tf.fill([batch, 1], tf.cast(angle, tf.float32))
+  return transforms.transform_images(images, eta, "rotation", order=order)
+
+
+def rotation_invariance(sgm, images, num_angles: int = 8, batch_size: int = 250) -> dict:
+  """Full and axis (flip-tolerant) invariance ratios of the SGM's prototypes.
+
+  Args:
+    sgm: an `inv_tf.models.SGM` (or anything with `prototype(x) -> (x_hat, eta)`).
+    images: float32 `[N, H, W, C]` in [-1, 1], upright test images.
+    num_angles: K views per image, at -π + 2π k / K.
+    batch_size: images per call (memory).
+
+  Returns:
+    dict with `full_ratio`, `axis_ratio` (floats ≥ 0), `image_mse`, `prototype_mse`,
+    `prototype_mse_axis` (means over pairs and images) and `num_images`.
+  """
+  angles = [-math.pi + 2 * math.pi * k / num_angles for k in range(num_angles)]
+  sums = np.zeros(3)
+  mask = np.triu(np.ones((num_angles, num_angles)), 1).astype(np.float32)
+  count = 0
+  for start in range(0, int(images.shape[0]), batch_size):
+    x = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
+    views = tf.stack([_rotate(x, a) for a in angles])  # [K, B, ...]
+    protos = tf.stack([sgm.prototype(v)[0] for v in tf.unstack(views)])
+    flipped = tf.stack([_rotate(p, math.pi) for p in tf.unstack(protos)])
+    d_img = _pairwise_mse(views).numpy()
+    d_proto = _pairwise_mse(protos).numpy()
+    # d(p_k, R_π p_l) for all k, l.
+    flat_p = tf.reshape(tf.transpose(protos, [1, 0, 2, 3, 4]), [x.shape[0], num_angles, -1])
+    flat_f = tf.reshape(tf.transpose(flipped, [1, 0, 2, 3, 4]), [x.shape[0], num_angles, -1])
+    d_flip = tf.reduce_mean(tf.square(flat_p[:, :, None] - flat_f[:, None]), -1).numpy()
+    d_axis = np.minimum(d_proto, d_flip)
+    for i, d in enumerate((d_img, d_proto, d_axis)):
+      sums[i] += float((d * mask).sum())
+    count += x.shape[0] * mask.sum()
+  image_mse, proto_mse, axis_mse = sums / count
+  return {"full_ratio": proto_mse / image_mse, "axis_ratio": axis_mse / image_mse,
+          "image_mse": image_mse, "prototype_mse": proto_mse, "prototype_mse_axis": axis_mse,
+          "num_images": int(images.shape[0])}
+
+
+def wrap_angle(angle):
+  """Wraps radians to [-π, π)."""
+  return tf.math.floormod(angle + math.pi, 2 * math.pi) - math.pi
+
+
+def learned_rotation_extent(sgm, images, num_samples: int = 200, seed: int = 0,
+                            batch_size: int = 100) -> float:
+  """Mean over images of the std (radians) of wrapped rotation η ~ p(η|x̂).
+
+  Args:
+    sgm: an `inv_tf.models.SGM` whose family has a `rotation` parameter.
+    images: float32 `[N, H, W, C]` test images.
+    num_samples: η samples per image.
+
+  Returns:
+    A float ≥ 0 (≈ 1.81 for rotations uniform on the circle).
+  """
+  index = sgm.family.parameters.index("rotation")
+  stds = []
+  for i, start in enumerate(range(0, int(images.shape[0]), batch_size)):
+    x = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
+    x_hat, _ = sgm.prototype(x)
+    eta = sgm.sample_eta(x_hat, num_samples, tf.constant([seed, i], tf.int32))
+    rotation = wrap_angle(eta[..., index])  # [n, B]
+    stds.append(tf.math.reduce_std(rotation, axis=0).numpy())
+  return float(np.concatenate(stds).mean())
+
+
+def iterated_prototype_norms(sgm, images, iterations: int = 5) -> list:
+  """Mean ‖η‖₂ that q infers at each re-application of prototype() (length `iterations`)."""
+  x = tf.convert_to_tensor(images, tf.float32)
+  norms = []
+  for _ in range(iterations):
+    x, eta = sgm.prototype(x)
+    norms.append(float(tf.reduce_mean(tf.norm(eta, axis=-1))))
+  return norms
+
+
+def sgm_quality(sgm, images, num_angles: int = 8, num_samples: int = 200,
+                iterations: int = 5) -> dict:
+  """Every quality bar of the SGM issue on `images` (upright test images `[N, H, W, C]`).
+
+  Returns:
+    dict: `full_ratio`, `axis_ratio` (rotation invariance; `rotation` families only),
+    `rotation_extent` (radians), `iterated_eta_norms` (list), `iterated_eta_norm_last`.
+  """
+  out = {}
+  if "rotation" in sgm.family.parameters:
+    out.update(rotation_invariance(sgm, images, num_angles))
+    out["rotation_extent"] = learned_rotation_extent(sgm, images, num_samples)
+  norms = iterated_prototype_norms(sgm, images, iterations)
+  out["iterated_eta_norms"] = norms
+  out["iterated_eta_norm_last"] = norms[-1]
+  return out

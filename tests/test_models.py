@@ -1,0 +1,156 @@
+"""Tests for inv_tf.models.inference (q(η|x)), inv_tf.models.sgm (the facade) and inv_tf.config."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from inv_tf import config as config_lib
+from inv_tf import transforms
+from inv_tf.config import Config, ConfigError
+from inv_tf.models.inference import InferenceNet
+from inv_tf.models.sgm import SGM
+
+TINY = dict(inference_hidden_dims=(16,), generative_hidden_dims=(16, 8), num_flows=2, num_bins=3,
+            conditioner_hidden_dims=(8,), interpolation_order=1)
+
+
+def _images(batch=4, shape=(12, 12, 1), seed=0):
+  rng = np.random.default_rng(seed)
+  x = np.full((batch,) + shape, -1.0, np.float32)
+  x[:, 3:-3, 3:-3] = rng.uniform(-1, 1, (batch, shape[0] - 6, shape[1] - 6, shape[2]))
+  return tf.constant(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# q(η|x).
+
+
+def test_inference_net_starts_at_the_offset_with_sigma_0_01():
+  q = InferenceNet(3, bounds=(1.0, 2.0, 3.0), offset=(0.5, 0.0, -1.0), hidden_dims=(8, 8))
+  dist = q(_images())
+  np.testing.assert_allclose(q.mode(_images()).numpy(), np.broadcast_to([0.5, 0.0, -1.0], (4, 3)),
+                             atol=1e-7)
+  np.testing.assert_allclose(q.sigma.numpy(), 0.01, rtol=1e-5)
+  samples = dist.sample(2000, seed=tf.constant([0, 1]))
+  assert samples.shape == (2000, 4, 3)
+  # η = o + b z with z ~ N(0, 0.01²): std per dimension is 0.01 b.
+  np.testing.assert_allclose(samples.numpy().std(axis=(0, 1)), [0.01, 0.02, 0.03], rtol=0.1)
+  assert dist.log_prob(samples).shape == (2000, 4)
+
+
+def test_inference_net_squash_keeps_samples_inside_bounds_with_exact_density():
+  q = InferenceNet(2, bounds=(0.5, 1.0), squash_to_bounds=True, hidden_dims=(8,), init_sigma=1.0)
+  dist = q(_images(2))
+  eta = dist.sample(5000, seed=tf.constant([2, 3])).numpy()
+  assert np.all(np.abs(eta) <= [0.5, 1.0])  # float32 tanh may round to ±1.
+  # The density integrates to 1 along a 1-D slice (change of variables through tanh, scale).
+  grid = np.linspace(-0.4999, 0.4999, 4001)
+  eta_grid = np.stack([grid, np.zeros_like(grid)], -1)[:, None, :].repeat(2, 1).astype(np.float32)
+  # Marginal over dim 0 = base Normal(0, 3) through 0.5 tanh: check via the 1-D formula.
+  from scipy import stats
+  z = np.arctanh(grid / 0.5)
+  density = stats.norm(0, 1).pdf(z) / (0.5 * (1 - np.tanh(z) ** 2))
+  assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.02)
+  log_p = dist.log_prob(eta_grid).numpy()[:, 0]
+  want = np.log(density) + stats.norm(0, 1).logpdf(0) - np.log(1.0)
+  np.testing.assert_allclose(log_p, want, rtol=1e-3, atol=1e-3)
+
+
+def test_inference_net_separates_sigma_from_the_main_variables():
+  q = InferenceNet(5, bounds=(1.0,) * 5, hidden_dims=(8,))
+  q(_images())
+  assert q.sigma_variables == [q.sigma_raw]
+  assert len(q.main_variables) == len(q.trainable_variables) - 1
+  assert all(v is not q.sigma_raw for v in q.main_variables)
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(event_dim=2, bounds=(1.0, 0.0)), "bounds"),
+    (dict(event_dim=2, bounds=(1.0,)), "bounds"),
+    (dict(event_dim=2, bounds=(1.0, 1.0), offset=(0.0,)), "offset"),
+    (dict(event_dim=0, bounds=()), "event_dim"),
+    (dict(event_dim=1, bounds=(1.0,), init_sigma=0.0), "init_sigma"),
+])
+def test_inference_net_rejects_bad_arguments(kwargs, name):
+  with pytest.raises(ValueError, match=name):
+    InferenceNet(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# SGM facade.
+
+
+def test_sgm_prototype_of_untrained_model_is_the_input():
+  sgm = SGM(Config(**TINY), (12, 12, 1))
+  x = _images()
+  x_hat, eta = sgm.prototype(x)
+  np.testing.assert_allclose(eta.numpy(), 0.0, atol=1e-7)
+  np.testing.assert_allclose(x_hat.numpy(), x.numpy(), atol=1e-6)
+
+
+def test_sgm_resample_is_one_warp_from_x_with_the_sampled_eta():
+  sgm = SGM(Config(**TINY), (12, 12, 1))
+  x = _images(3)
+  seed = tf.constant([4, 2], tf.int32)
+  images, eta = sgm.resample(x, 2, seed)
+  assert images.shape == (2, 3, 12, 12, 1) and eta.shape == (2, 3, 5)
+  # q is the identity at init, so the resample is T(x, η') with η' ~ p(η|x).
+  x_hat, _ = sgm.prototype(x)
+  np.testing.assert_allclose(eta.numpy(), sgm.sample_eta(x_hat, 2, seed).numpy(), atol=1e-6)
+  for k in range(2):
+    want = transforms.transform_images(x, eta[k], "affine_no_shear", order=1)
+    np.testing.assert_allclose(images[k].numpy(), want.numpy(), atol=1e-5)
+  log_p = sgm.log_prob_eta(x_hat, eta)
+  assert log_p.shape == (2, 3) and np.all(np.isfinite(log_p.numpy()))
+
+
+def test_sgm_rejects_images_of_the_wrong_size():
+  sgm = SGM(Config(**TINY), (12, 12, 1))
+  with pytest.raises(ValueError, match=r"x: this model expects images of shape \[B, 12, 12, 1\]"):
+    sgm.prototype(tf.zeros([2, 28, 28, 1]))
+  with pytest.raises(ValueError, match="3-channel"):
+    SGM(Config(family="affine_no_shear_hsv", **TINY), (12, 12, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Config.
+
+
+def test_config_defaults_are_the_paper_mnist_settings():
+  c = Config().validate()
+  assert c.resolved_bounds == (0.25, 0.25, math.pi, 0.25, 0.25)
+  assert c.resolved_offset == (0.0,) * 5
+  assert (c.inference_steps, c.generative_steps, c.batch_size, c.n_samples) == (60000, 15000, 512, 5)
+  assert c.inference_hidden_dims == (2048, 1024, 512, 256)
+  hsv = Config(family="affine_no_shear_hsv")
+  assert hsv.resolved_offset[5] == 0.5 and hsv.event_dim == 8
+
+
+def test_config_round_trips_through_its_flagfile():
+  c = Config(family="rotation", bounds=(1.5,), inference_hidden_dims=(32, 16), rotation_deg=90.0,
+             symmetrized_loss=False, dataset="npz:/tmp/x.npz")
+  assert config_lib.from_flagfile(c.to_flagfile()) == c
+
+
+@pytest.mark.parametrize("changes,flag", [
+    (dict(stage="vae2"), "--stage"), (dict(family="scale"), "--family"),
+    (dict(bounds=(1.0, 0.0, 1.0, 1.0, 1.0)), "--bounds"), (dict(bounds=(1.0, 2.0)), "--bounds"),
+    (dict(inference_steps=-1), "--inference_steps"), (dict(batch_size=0), "--batch_size"),
+    (dict(interpolation_order=2), "--interpolation_order"),
+    (dict(blur_filter_size=4), "--blur_filter_size"), (dict(inference_lr=0.0), "--inference_lr"),
+    (dict(generative_dropout=1.5), "--generative_dropout"),
+    (dict(inference_hidden_dims=()), "--inference_hidden_dims"),
+    (dict(stage="generative", generative_steps=0), "--generative_steps"),
+])
+def test_config_validation_names_the_flag(changes, flag):
+  with pytest.raises(ConfigError, match=flag):
+    Config(**changes).validate()
+
+
+def test_architecture_lists_shape_relevant_fields_only():
+  a = Config().architecture()
+  assert a["family"] == "affine_no_shear" and a["bounds"] == list(Config().resolved_bounds)
+  assert Config(inference_lr=1.0).architecture() == a
+  assert Config(num_flows=3).architecture() != a
