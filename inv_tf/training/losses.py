@@ -53,8 +53,16 @@ def _per_image_mse(a, b):
   return tf.reduce_mean(tf.square(a - b), axis=[1, 2, 3])
 
 
+def _masked_mean(values, mask):
+  """Mean of `values` [N] weighted by `mask` [N] (None = all ones); 0 if the mask is all 0."""
+  if mask is None:
+    return tf.reduce_mean(values)
+  mask = tf.cast(mask, values.dtype)
+  return tf.math.divide_no_nan(tf.reduce_sum(values * mask), tf.reduce_sum(mask))
+
+
 def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment_mult=1.0,
-                training=True):
+                training=True, mask=None):
   """L₁ (see module docstring).
 
   Args:
@@ -65,6 +73,7 @@ def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment
     blur_sigma: scalar ≥ 0, curriculum blur in pixels (0 = none).
     augment_mult: scalar in [0, 1], the augmentation-range multiplier m.
     training: passed to q.
+    mask: optional float `[B]` example weights (1 real, 0 padding); averages are mask-weighted.
 
   Returns:
     (loss, metrics) with metrics `loss`, `x_mse`, `inv_mse`, `eta_abs_mean` (mean |η_q|).
@@ -97,12 +106,13 @@ def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment
     loss = loss + config.inv_mult * inv_mse
   else:
     inv_mse = tf.zeros_like(x_mse)
-  loss = tf.reduce_mean(loss)
+  copy_mask = None if mask is None else tf.repeat(mask, n, axis=0)
+  loss = _masked_mean(loss, copy_mask)
   return loss, {
       "loss": loss,
-      "x_mse": tf.reduce_mean(x_mse),
-      "inv_mse": tf.reduce_mean(inv_mse),
-      "eta_abs_mean": tf.reduce_mean(tf.abs(eta_q)),
+      "x_mse": _masked_mean(x_mse, copy_mask),
+      "inv_mse": _masked_mean(inv_mse, copy_mask),
+      "eta_abs_mean": _masked_mean(tf.reduce_mean(tf.abs(eta_q1), axis=-1), copy_mask),
   }
 
 
@@ -126,7 +136,7 @@ def prototypes_from_augmented(inference, images, seed, config: Config, mult):
   return r.then(p.inverse()).apply(images, order=config.interpolation_order)
 
 
-def stage2_loss(inference, generative, images, seed, config: Config, training=True):
+def stage2_loss(inference, generative, images, seed, config: Config, training=True, mask=None):
   """L₂ (see module docstring).
 
   Args:
@@ -136,6 +146,7 @@ def stage2_loss(inference, generative, images, seed, config: Config, training=Tr
     seed: int32 `[2]`.
     config: the run's `Config`.
     training: dropout in p.
+    mask: optional float `[B]` example weights (1 real, 0 padding).
 
   Returns:
     (loss, metrics) with metrics `loss`, `log_p` (mean log p(η|x̂)), `mae` (pairwise term).
@@ -151,5 +162,6 @@ def stage2_loss(inference, generative, images, seed, config: Config, training=Tr
   log_p = generative(x_hat, training=training).log_prob(targets)
   log_p = tf.reshape(log_p, [batch, n])
   mae = tf.reduce_mean(tf.abs(log_p[:, :, None] - log_p[:, None, :]), axis=[1, 2])
-  loss = tf.reduce_mean(-tf.reduce_mean(log_p, axis=1) + config.consistency_mult * mae)
-  return loss, {"loss": loss, "log_p": tf.reduce_mean(log_p), "mae": tf.reduce_mean(mae)}
+  loss = _masked_mean(-tf.reduce_mean(log_p, axis=1) + config.consistency_mult * mae, mask)
+  return loss, {"loss": loss, "log_p": _masked_mean(tf.reduce_mean(log_p, axis=1), mask),
+                "mae": _masked_mean(mae, mask)}

@@ -249,12 +249,12 @@ def make_eval_fns(state: TrainState, config: Config):
   q, p = state.model.inference, state.model.generative
 
   @tf.function(jit_compile=True)
-  def inference_eval(images, seed):
-    return losses.stage1_loss(q, images, seed, config, training=False)[1]
+  def inference_eval(images, mask, seed):
+    return losses.stage1_loss(q, images, seed, config, training=False, mask=mask)[1]
 
   @tf.function(jit_compile=True)
-  def generative_eval(images, seed):
-    return losses.stage2_loss(q, p, images, seed, config, training=False)[1]
+  def generative_eval(images, mask, seed):
+    return losses.stage2_loss(q, p, images, seed, config, training=False, mask=mask)[1]
 
   return {"inference": inference_eval, "generative": generative_eval}
 
@@ -295,15 +295,13 @@ def write_hparams(config: Config, writer):
 
 
 def _evaluate(eval_fn, batches, seed_offset: int) -> dict:
-  """Mean of eval_fn's metrics over the cached validation batches (mask-weighted)."""
+  """Mean of eval_fn's metrics over the cached validation batches (padding masked out)."""
   totals, weight = {}, 0.0
   for i, batch in enumerate(batches):
-    mask = batch["mask"]
-    real = int(tf.reduce_sum(mask).numpy())
+    real = float(tf.reduce_sum(batch["mask"]))
     if real == 0:
       continue
-    images = tf.boolean_mask(batch["image"], mask > 0)
-    metrics = eval_fn(images, tf.constant([seed_offset, i], tf.int32))
+    metrics = eval_fn(batch["image"], batch["mask"], tf.constant([seed_offset, i], tf.int32))
     for k, v in metrics.items():
       totals[k] = totals.get(k, 0.0) + float(v) * real
     weight += real
