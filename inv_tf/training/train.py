@@ -130,10 +130,21 @@ class TrainState:
 
   def checkpoint(self) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(
-        inference=self.model.inference, generative=self.model.generative,
+        **model_trackables(self.model),
         inference_optimizer=self.inference_optimizer, sigma_optimizer=self.sigma_optimizer,
         generative_optimizer=self.generative_optimizer, inference_step=self.inference_step,
         generative_step=self.generative_step)
+
+
+def model_trackables(model: SGM) -> dict:
+  """The model's variables as checkpoint children.
+
+  Keras 3 layers are not fully visible to `tf.train.Checkpoint` (sub-layers held in Python lists
+  are not tracked), so checkpoints hold the variable lists explicitly; their order is fixed by the
+  architecture, which `run.json` pins.
+  """
+  return {"inference_variables": list(model.inference.variables),
+          "generative_variables": list(model.generative.variables)}
 
 
 def create_state(config: Config, image_shape) -> TrainState:
@@ -180,8 +191,8 @@ def restore_model(workdir: str) -> SGM:
   latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
   if latest is None:
     raise ConfigError(f"--model_dir: {workdir!r} has no checkpoint to restore")
-  checkpoint = tf.train.Checkpoint(inference=model.inference, generative=model.generative)
-  checkpoint.restore(latest).expect_partial()
+  status = tf.train.Checkpoint(**model_trackables(model)).restore(latest)
+  status.expect_partial().assert_existing_objects_matched()
   return model
 
 
