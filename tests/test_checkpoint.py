@@ -13,7 +13,7 @@ TINY = Config(inference_hidden_dims=(8, 8), generative_hidden_dims=(8, 4),
 def test_checkpoint_round_trips_every_variable(tmp_path):
   state = train_lib.create_state(TINY, (10, 10, 1))
   for i, v in enumerate(state.model.variables):
-    v.assign(tf.fill(v.shape, float(i + 1)) if v.dtype.is_floating else v)
+    v.assign(tf.fill(v.shape, tf.constant(i + 1, v.dtype)))
   path = state.checkpoint().save(str(tmp_path / "ckpt"))
   names = {n for n, _ in tf.train.list_variables(path)}
   assert sum(n.startswith("inference_variables/") for n in names) == len(
