@@ -1,0 +1,82 @@
+"""Tests for inv_tf.evaluation.invariance (the SGM quality measures)."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from inv_tf import transforms
+from inv_tf.config import Config
+from inv_tf.evaluation import invariance
+from inv_tf.models.sgm import SGM
+
+
+def _digits(n=6, size=16, seed=0):
+  """Asymmetric random blobs (no rotational symmetry)."""
+  rng = np.random.default_rng(seed)
+  x = np.full((n, size, size, 1), -1.0, np.float32)
+  x[:, 4:-4, 5:-6] = rng.uniform(-1, 1, (n, size - 8, size - 11, 1))
+  x[:, 4:6, 4:-4] = 1.0
+  return tf.constant(x)
+
+
+class FakeSGM:
+  """prototype() returns `fn(x)`; sample_eta returns draws from `sampler`."""
+
+  def __init__(self, fn, sampler=None):
+    self.fn, self.sampler = fn, sampler
+    self.family = transforms.get_family("rotation")
+
+  def prototype(self, x):
+    return self.fn(x), tf.zeros([tf.shape(x)[0], 1])
+
+  def sample_eta(self, x_hat, n, seed):
+    return self.sampler(n, x_hat.shape[0])
+
+
+def test_constant_prototype_is_perfectly_invariant_and_identity_is_not():
+  x = _digits()
+  const = invariance.rotation_invariance(FakeSGM(lambda v: tf.zeros_like(v)), x)
+  assert const["full_ratio"] == pytest.approx(0.0, abs=1e-9)
+  ident = invariance.rotation_invariance(FakeSGM(lambda v: v), x)
+  assert ident["full_ratio"] == pytest.approx(1.0)
+  assert ident["axis_ratio"] < 1.0
+
+
+def test_axis_ratio_forgives_half_turn_flips_but_full_ratio_does_not():
+  x = _digits(4)
+  calls = {"k": 0}
+
+  def flipping(v):  # every other view's prototype is upside down.
+    calls["k"] += 1
+    base = tf.tile(x[:1], [tf.shape(v)[0], 1, 1, 1])
+    if calls["k"] % 2:
+      return base
+    return transforms.transform_images(base, tf.fill([tf.shape(v)[0], 1], math.pi), "rotation")
+
+  m = invariance.rotation_invariance(FakeSGM(flipping), x)
+  assert m["axis_ratio"] < 0.01
+  assert m["full_ratio"] > 0.1
+
+
+def test_learned_extent_of_uniform_and_narrow_rotations():
+  x = _digits(4)
+  rng = np.random.default_rng(0)
+  uniform = FakeSGM(lambda v: v, lambda n, b: tf.constant(rng.uniform(-3 * math.pi, 3 * math.pi,
+                                                                      (n, b, 1)), tf.float32))
+  assert invariance.learned_rotation_extent(uniform, x, 4000) == pytest.approx(math.pi / math.sqrt(3),
+                                                                                rel=0.05)
+  narrow = FakeSGM(lambda v: v, lambda n, b: tf.constant(rng.normal(0, 0.1, (n, b, 1)), tf.float32))
+  assert invariance.learned_rotation_extent(narrow, x, 4000) == pytest.approx(0.1, rel=0.1)
+
+
+def test_sgm_quality_on_a_tiny_untrained_model():
+  config = Config(inference_hidden_dims=(8,), generative_hidden_dims=(8, 4),
+                  conditioner_hidden_dims=(4,), num_flows=1, num_bins=2, interpolation_order=1)
+  sgm = SGM(config, (16, 16, 1))
+  m = invariance.sgm_quality(sgm, _digits(3), num_samples=20, iterations=3)
+  # q is the identity at initialisation: prototypes are the views themselves.
+  assert m["full_ratio"] == pytest.approx(1.0, abs=1e-3)
+  assert m["iterated_eta_norms"] == pytest.approx([0.0] * 3, abs=1e-6)
+  assert m["rotation_extent"] > 0 and np.isfinite(m["rotation_extent"])
