@@ -1,0 +1,202 @@
+r"""inv_tf.data: every dataset of the SGM behind one `load`, plus the trainers' batching.
+
+    ds = inv_tf.data.load("mnist", "train", seed=0, rotation_deg=90)    # unbatched dicts
+    train = inv_tf.data.batch_for_training(ds, 512, seed=0)            # infinite, shuffled
+    val = inv_tf.data.batch_for_evaluation(inv_tf.data.load("mnist", "validation"), 512)
+
+Every example is a dict with at least `image` float32 `[H, W, C]` in [-1, 1] (background -1) and
+`label` int64 (-1 when unknown), plus the ground truth a dataset has (below). Loading is
+deterministic for a given `seed`, offline, and never downloads (missing data fails at once with a
+one-line `DataError` explaining how to prepare it).
+
+| name             | image     | train / validation / test                | offline | notes |
+|------------------|-----------|------------------------------------------|---------|-------|
+| `mnist`          | 28×28×1   | 4,000 / 500 / 500 (embedded); 50,000 / 10,000 / 10,000 (TFDS) | yes (embedded) | `rotation_deg`, `num_train`, `source` |
+| `mnist_hsv`      | 28×28×3   | as `mnist`                               | yes     | + `max_hue_shift`, `saturation_range` |
+| `aug_dsprites`   | 64×64×1   | 50,000 / 10,240 / 10,240                 | yes (rendered, built into TFDS dir) | `split_sizes`, `num_train` |
+| `dsprites`       | 64×64×1   | 663,552 / 36,864 / 36,864                | needs TFDS `dsprites` | `num_train` |
+| `patch_camelyon` | 64×64×3   | 262,144 / 32,768 / 32,768                | needs TFDS `patch_camelyon` | `num_train` |
+| `galaxy_mnist`   | 64×64×3   | 7,000 / 1,000 / 2,000                    | needs the HDF5 files | `num_train`, `manual_dir` |
+| `npz:PATH`       | file's    | 80% / 10% / 10%                          | yes     | `num_train`, `validation_fraction`, `test_fraction` |
+| `folder:PATH`    | files'    | 80% / 10% / 10%                          | yes     | as npz |
+
+Ground-truth fields: `mnist`/`mnist_hsv`: `index`, `rotation` (radians), and for `mnist_hsv`
+`hue` (turns), `saturation` (factor); `aug_dsprites`/`dsprites`: `shape` (= label), `scale`,
+`orientation`, `x`, `y`, `index`; the others: `index`. Details and facts (split construction,
+latent distributions, preparation) are in the docstrings of `mnist`, `sprites`, `aug_dsprites`,
+`tfds_sources` and `user_data`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from inv_tf.data import aug_dsprites, common, mnist, sprites, tfds_sources, user_data
+from inv_tf.data.batching import batch_for_evaluation, batch_for_training
+from inv_tf.data.errors import DataError
+
+DATASETS = ("mnist", "mnist_hsv", "aug_dsprites", "dsprites", "patch_camelyon", "galaxy_mnist")
+USER_PREFIXES = ("npz:", "folder:")
+SPLITS = common.SPLITS
+
+_OPTIONS = {
+    "mnist": mnist.MNIST_OPTIONS,
+    "mnist_hsv": mnist.MNIST_HSV_OPTIONS,
+    "aug_dsprites": ("num_train", "split_sizes"),
+    "dsprites": ("num_train",),
+    "patch_camelyon": ("num_train",),
+    "galaxy_mnist": ("num_train", "manual_dir"),
+    "npz": ("num_train", "validation_fraction", "test_fraction"),
+    "folder": ("num_train", "validation_fraction", "test_fraction"),
+}
+
+_SHAPES = {
+    "mnist": (28, 28, 1), "mnist_hsv": (28, 28, 3), "aug_dsprites": (64, 64, 1),
+    "dsprites": (64, 64, 1), "patch_camelyon": (64, 64, 3), "galaxy_mnist": (64, 64, 3),
+}
+
+_NUM_CLASSES = {"mnist": 10, "mnist_hsv": 10, "aug_dsprites": 3, "dsprites": 3,
+                "patch_camelyon": 2, "galaxy_mnist": 4}
+
+
+def list_datasets() -> tuple[str, ...]:
+  """The valid dataset names (plus user data as `npz:PATH` and `folder:PATH`)."""
+  return DATASETS + tuple(p + "PATH" for p in USER_PREFIXES)
+
+
+def _parse_name(name: str):
+  """(kind, path): kind is a DATASETS name or "npz"/"folder"; path for user data else None."""
+  if not isinstance(name, str):
+    raise DataError(f"dataset name must be a string, got {name!r}")
+  for prefix in USER_PREFIXES:
+    if name.startswith(prefix):
+      path = name[len(prefix):]
+      if not path:
+        raise DataError(f"dataset {name!r}: missing path after {prefix!r}")
+      return prefix[:-1], os.path.expanduser(path)
+  if name not in DATASETS:
+    raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(list_datasets())}")
+  return name, None
+
+
+def _colour_options(max_hue_shift, saturation_range):
+  try:
+    hue = float(max_hue_shift)
+    lo, hi = (float(v) for v in saturation_range)
+  except (TypeError, ValueError):
+    raise DataError("mnist_hsv: max_hue_shift must be a number and saturation_range a pair of "
+                    "numbers") from None
+  if not 0.0 <= hue <= 1.0:
+    raise DataError(f"mnist_hsv: max_hue_shift must be in [0, 1] turns, got {max_hue_shift}")
+  if not 0.0 < lo <= hi:
+    raise DataError(f"mnist_hsv: saturation_range must satisfy 0 < low <= high, got "
+                    f"{saturation_range}")
+  return hue, (lo, hi)
+
+
+def _load_aug_dsprites(split, seed, data_dir, num_train=None,
+                       split_sizes=aug_dsprites.DEFAULT_SPLIT_SIZES):
+  try:
+    builder = aug_dsprites.builder(seed=seed, split_sizes=split_sizes,
+                                   data_dir=common.default_data_dir(data_dir))
+  except ValueError as e:
+    raise DataError(f"aug_dsprites: {e}") from None
+  if not builder.is_prepared():
+    logging.info("aug_dsprites: rendering seed %d (sizes %s) into %s (offline, once)", seed,
+                 builder.builder_config.split_sizes, builder.data_dir)
+    builder.download_and_prepare()
+  n = builder.info.splits[split].num_examples
+  if n == 0:
+    raise DataError(f"aug_dsprites: the {split} split is empty (split_sizes={split_sizes})")
+  tfds_split = split
+  if split == "train" and num_train is not None:
+    n = common.check_num_train(num_train, n, "aug_dsprites")
+    tfds_split = f"train[:{n}]"
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  ds = builder.as_dataset(split=tfds_split, shuffle_files=False,
+                          read_config=tfds.ReadConfig(interleave_cycle_length=1))
+
+  def convert(ex):
+    return {"image": tf.cast(ex["image"] > 0, tf.float32) * 2.0 - 1.0,
+            "label": ex["label"], "shape": ex["label"], "scale": ex["scale"],
+            "orientation": ex["orientation"], "x": ex["x"], "y": ex["y"], "index": ex["index"]}
+
+  return common.with_cardinality(ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE), n)
+
+
+def _check_seed(seed) -> int:
+  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    raise DataError(f"seed must be a non-negative integer, got {seed!r}")
+  return int(seed)
+
+
+def load(name: str, split: str, *, seed: int = 0, data_dir=None, **options) -> tf.data.Dataset:
+  """Loads one split of a dataset as UNBATCHED examples.
+
+  Args:
+    name: one of `list_datasets()`: a name in `DATASETS`, or `npz:PATH` / `folder:PATH`.
+    split: "train", "validation" or "test".
+    seed: run seed; fixes per-example randomness (MNIST rotations/colours) and which
+      augmented-dSprites draw is used. Splits themselves are fixed.
+    data_dir: TFDS data directory (default `$TFDS_DATA_DIR` or `~/tensorflow_datasets`): where
+      TFDS datasets are read from and where `aug_dsprites` / `galaxy_mnist` are built.
+    **options: dataset options (see the table in the module docstring), e.g. `num_train`
+      (first n training examples, nested subsets), `rotation_deg`.
+
+  Returns:
+    `tf.data.Dataset` of dicts: `image` float32 `[H, W, C]` in [-1, 1] (background -1), `label`
+    int64 (-1 when unknown), and the dataset's ground-truth fields (scalars: int64 for ids and
+    shapes, float32 for continuous values).
+
+  Raises:
+    DataError (a ValueError): unknown name, split or option; data not prepared; `num_train`
+      larger than available; invalid user data; empty split.
+  """
+  kind, path = _parse_name(name)
+  common.check_split(split)
+  common.check_options(name, options, _OPTIONS[kind])
+  seed = _check_seed(seed)
+  if kind in ("npz", "folder"):
+    return user_data.load(kind, path, split, **options)
+  if kind in ("mnist", "mnist_hsv"):
+    colour = None
+    if kind == "mnist_hsv":
+      colour = _colour_options(options.pop("max_hue_shift", 0.5),
+                               options.pop("saturation_range", (0.6, 0.9)))
+    return mnist.load(split, seed=seed, data_dir=data_dir, colour=colour, name=kind, **options)
+  if kind == "aug_dsprites":
+    return _load_aug_dsprites(split, seed, data_dir, **options)
+  if kind == "dsprites":
+    return tfds_sources.load_dsprites(split, data_dir=data_dir, **options)
+  if kind == "patch_camelyon":
+    return tfds_sources.load_patch_camelyon(split, data_dir=data_dir, **options)
+  return tfds_sources.load_galaxy_mnist(split, data_dir=data_dir, **options)
+
+
+def image_shape(name: str, **options) -> tuple[int, int, int]:
+  """(H, W, C) of the dataset's images without loading it (user data is read once)."""
+  kind, path = _parse_name(name)
+  common.check_options(name, options, _OPTIONS[kind])
+  if kind in ("npz", "folder"):
+    return user_data.image_shape(kind, path)
+  return _SHAPES[kind]
+
+
+def num_classes(name: str, **options) -> int:
+  """Number of label classes (for user data: max label + 1, 0 when unlabelled)."""
+  kind, path = _parse_name(name)
+  common.check_options(name, options, _OPTIONS[kind])
+  if kind in ("npz", "folder"):
+    _, labels = user_data.read_npz(path) if kind == "npz" else user_data.read_folder(path)
+    return int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
+  return _NUM_CLASSES[kind]
+
+
+__all__ = [
+    "DATASETS", "DataError", "SPLITS", "batch_for_evaluation", "batch_for_training",
+    "image_shape", "list_datasets", "load", "num_classes",
+]

@@ -1,0 +1,267 @@
+"""Tests of the TFDS-backed datasets (dsprites, patch_camelyon, galaxy_mnist), fully offline.
+
+The real data cannot be downloaded here, so each test prepares a small FAKE copy in a temporary
+TFDS data dir: for dSprites and PatchCamelyon a subclass of the real TFDS builder (same name,
+version and features, unregistered) that generates fake examples, so `inv_tf.data.load` reads a
+genuinely prepared dataset; for GalaxyMNIST fake HDF5 files in the published layout.
+"""
+
+import gzip
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from inv_tf import data
+from inv_tf.data import DataError, sprites, tfds_sources
+
+PCAM_SIZES = {"train": 40, "validation": 10, "test": 12}
+
+
+class FakePatchCamelyon(tfds.builder_cls("patch_camelyon"), skip_registration=True):
+  """patch_camelyon 2.0.0 with the real features and a few random examples."""
+  name = "patch_camelyon"
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+        "id": tfds.features.Text(), "image": tfds.features.Image(shape=(96, 96, 3)),
+        "label": tfds.features.ClassLabel(num_classes=2)}), supervised_keys=("image", "label"))
+
+  def _split_generators(self, dl_manager):
+    return {s: self._generate_examples(s, n) for s, n in PCAM_SIZES.items()}
+
+  def _generate_examples(self, split, n):
+    rng = np.random.default_rng(len(split))
+    for i in range(n):
+      yield i, {"id": f"{split}{i}", "label": i % 2,
+                "image": rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)}
+
+
+FAKE_DSPRITES_INDICES = np.sort(np.random.default_rng(0).choice(737_280, 400, replace=False))
+
+
+class FakeDsprites(tfds.builder_cls("dsprites"), skip_registration=True):
+  """dsprites 2.0.0 with the real features; 400 grid images rendered by inv_tf.data.sprites."""
+  name = "dsprites"
+
+  def _info(self):
+    f = {"image": tfds.features.Image(shape=(64, 64, 1))}
+    for k, n in (("shape", 3), ("scale", 6), ("orientation", 40), ("x_position", 32),
+                 ("y_position", 32)):
+      f["label_" + k] = tfds.features.ClassLabel(num_classes=n)
+      f["value_" + k] = tfds.features.Tensor(shape=[], dtype=np.float32)
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(f))
+
+  def _split_generators(self, dl_manager):
+    return {"train": self._generate_examples()}
+
+  def _generate_examples(self):
+    idx = FAKE_DSPRITES_INDICES
+    lat = sprites.latents_from_index(idx)
+    grid = sprites.grid_indices(idx)
+    images = sprites.render(lat["shape"], lat["scale"], lat["orientation"], lat["x"], lat["y"])
+    for i in range(idx.size):
+      rec = {"image": images[i][..., None]}  # {0, 1} like the real file
+      for k, g in zip(("shape", "scale", "orientation", "x_position", "y_position"), grid):
+        rec["label_" + k] = int(g[i])
+      rec.update(value_shape=float(lat["shape"][i]), value_scale=lat["scale"][i],
+                 value_orientation=lat["orientation"][i], value_x_position=lat["x"][i],
+                 value_y_position=lat["y"][i])
+      yield i, rec
+
+
+def _collect(ds):
+  rows = list(ds.as_numpy_iterator())
+  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+
+
+@pytest.fixture(scope="module")
+def fake_dir(tmp_path_factory):
+  d = str(tmp_path_factory.mktemp("tfds_fake"))
+  FakePatchCamelyon(data_dir=d).download_and_prepare()
+  FakeDsprites(data_dir=d).download_and_prepare()
+  return d
+
+
+# ------------------------------------------------------------------------------------------------
+# Missing data: fast, one line, says how to prepare.
+
+
+@pytest.mark.parametrize("name, needle", [
+    ("dsprites", "tfds.builder('dsprites'"),
+    ("patch_camelyon", "tfds.builder('patch_camelyon'"),
+    ("galaxy_mnist", "train_dataset.hdf5.gz and test_dataset.hdf5.gz"),
+])
+def test_missing_data_fails_fast_with_instructions(tmp_path, name, needle):
+  data.load("mnist", "test")  # warm up imports so only the check itself is timed
+  start = time.perf_counter()
+  with pytest.raises(DataError) as e:
+    data.load(name, "train", data_dir=str(tmp_path))
+  elapsed = time.perf_counter() - start
+  msg = str(e.value)
+  assert elapsed < 1.0, elapsed
+  assert "\n" not in msg and needle in msg and str(tmp_path) in msg
+  assert os.listdir(str(tmp_path)) == []  # nothing was downloaded or created
+
+
+# ------------------------------------------------------------------------------------------------
+# PatchCamelyon.
+
+
+def test_patch_camelyon_splits_and_preprocessing(fake_dir):
+  train = _collect(data.load("patch_camelyon", "train", data_dir=fake_dir))
+  assert train["image"].shape == (40, 64, 64, 3) and train["image"].dtype == np.float32
+  assert train["image"].min() >= -1.0 and train["image"].max() <= 1.0
+  assert train["label"].dtype == np.int64 and set(train["label"]) == {0, 1}
+  # Exactly the stored 96×96 images, bilinearly resized (antialiased) and scaled to [-1, 1].
+  raw = _collect(tfds.builder("patch_camelyon", data_dir=fake_dir).as_dataset(
+      split="train", shuffle_files=False, read_config=tfds.ReadConfig(interleave_cycle_length=1)))
+  expected = tf.image.resize(raw["image"].astype(np.float32), (64, 64), "bilinear",
+                             antialias=True).numpy() / 127.5 - 1
+  np.testing.assert_allclose(train["image"], np.clip(expected, -1, 1), atol=1e-5)
+  for split in ("validation", "test"):
+    assert _collect(data.load("patch_camelyon", split, data_dir=fake_dir))["image"].shape[0] == \
+        PCAM_SIZES[split]
+  sub = _collect(data.load("patch_camelyon", "train", data_dir=fake_dir, num_train=16))
+  np.testing.assert_array_equal(sub["index"], train["index"][:16])
+  np.testing.assert_array_equal(sub["image"], train["image"][:16])
+  with pytest.raises(DataError, match="num_train=41 is larger than the 40"):
+    data.load("patch_camelyon", "train", data_dir=fake_dir, num_train=41)
+
+
+# ------------------------------------------------------------------------------------------------
+# dSprites (TFDS).
+
+
+def test_dsprites_splits_are_a_fixed_partition(fake_dir):
+  splits = {s: _collect(data.load("dsprites", s, data_dir=fake_dir)) for s in data.SPLITS}
+  ids = {s: splits[s]["index"] for s in data.SPLITS}
+  assert sum(v.size for v in ids.values()) == 400
+  np.testing.assert_array_equal(np.sort(np.concatenate(list(ids.values()))),
+                                FAKE_DSPRITES_INDICES)
+  assignment = tfds_sources.dsprites_assignment()
+  for i, s in enumerate(data.SPLITS):
+    assert np.all(assignment[ids[s]] == i)
+  assert ids["validation"].size > 0 and ids["test"].size > 0
+  # Whole-grid fractions: 90 / 5 / 5 %.
+  np.testing.assert_array_equal(np.bincount(assignment), [663_552, 36_864, 36_864])
+
+
+def test_dsprites_fields(fake_dir):
+  ex = _collect(data.load("dsprites", "train", data_dir=fake_dir))
+  assert ex["image"].shape[1:] == (64, 64, 1) and set(np.unique(ex["image"])) == {-1.0, 1.0}
+  np.testing.assert_array_equal(ex["label"], ex["shape"])
+  lat = sprites.latents_from_index(ex["index"])
+  for k in ("shape", "scale", "orientation", "x", "y"):
+    np.testing.assert_allclose(ex[k], lat[k], atol=1e-6)
+  rendered = sprites.render(lat["shape"], lat["scale"], lat["orientation"], lat["x"], lat["y"])
+  np.testing.assert_array_equal(ex["image"][..., 0] > 0, rendered.astype(bool))
+  sub = _collect(data.load("dsprites", "train", data_dir=fake_dir, num_train=50))
+  np.testing.assert_array_equal(sub["index"], ex["index"][:50])
+
+
+# ------------------------------------------------------------------------------------------------
+# GalaxyMNIST from (fake) published HDF5 files.
+
+
+def _write_galaxy(path, n, size, seed, gz=False):
+  import h5py
+  rng = np.random.default_rng(seed)
+  images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+  labels = (np.arange(n) % 4).astype(np.uint8)
+  with h5py.File(path, "w") as f:
+    f.create_dataset("images", data=images)
+    f.create_dataset("labels", data=labels)
+  if gz:
+    with open(path, "rb") as src, gzip.open(path + ".gz", "wb") as dst:
+      shutil.copyfileobj(src, dst)
+    os.remove(path)
+  return images, labels
+
+
+def test_galaxy_mnist_from_manual_files(tmp_path):
+  data_dir = str(tmp_path / "tfds")
+  manual = str(tmp_path / "manual")
+  os.makedirs(manual)
+  train_images, train_labels = _write_galaxy(os.path.join(manual, "train_dataset.hdf5"), 1012,
+                                             16, 0, gz=True)
+  _write_galaxy(os.path.join(manual, "test_dataset.hdf5"), 20, 16, 1)
+  train = _collect(data.load("galaxy_mnist", "train", data_dir=data_dir, manual_dir=manual))
+  assert train["image"].shape == (12, 64, 64, 3)
+  assert train["image"].min() >= -1 and train["image"].max() <= 1
+  val = _collect(data.load("galaxy_mnist", "validation", data_dir=data_dir))  # now prepared
+  test = _collect(data.load("galaxy_mnist", "test", data_dir=data_dir))
+  assert val["image"].shape[0] == 1000 and test["image"].shape[0] == 20
+  # train = TFDS train[1000:], validation = TFDS train[:1000]: together the 1,012 file images.
+  assert np.bincount(np.concatenate([train["label"], val["label"]])).tolist() == \
+      np.bincount(train_labels).tolist()
+  with pytest.raises(DataError, match="num_train=13 is larger than the 12"):
+    data.load("galaxy_mnist", "train", data_dir=data_dir, num_train=13)
+  # Resizing 16 → 64 of a constant image keeps the constant.
+  assert tfds_sources.resize_to_signed(tf.fill((16, 16, 3), tf.constant(255, tf.uint8))).numpy().min() == 1.0
+
+
+def test_galaxy_mnist_bad_file(tmp_path):
+  import h5py
+  manual = tmp_path / "manual"
+  manual.mkdir()
+  for base in tfds_sources.GALAXY_FILES:
+    with h5py.File(manual / base, "w") as f:
+      f.create_dataset("pictures", data=np.zeros((2, 4, 4, 3), np.uint8))
+  with pytest.raises(DataError, match="expected HDF5 datasets 'images' and 'labels'"):
+    data.load("galaxy_mnist", "train", data_dir=str(tmp_path / "tfds"), manual_dir=str(manual))
+
+
+# ------------------------------------------------------------------------------------------------
+# Full MNIST through TFDS (paper splits), used automatically when prepared in data_dir.
+
+MNIST_TRAIN, MNIST_TEST = 10_030, 20
+
+
+class FakeMnist(tfds.builder_cls("mnist"), skip_registration=True):
+  """mnist 3.0.1 with the real features; 10,030 train / 20 test random digits."""
+  name = "mnist"
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+        "image": tfds.features.Image(shape=(28, 28, 1)),
+        "label": tfds.features.ClassLabel(num_classes=10)}), supervised_keys=("image", "label"))
+
+  def _split_generators(self, dl_manager):
+    return {"train": self._generate_examples(MNIST_TRAIN, 0),
+            "test": self._generate_examples(MNIST_TEST, 1)}
+
+  def _generate_examples(self, n, seed):
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+      image = np.zeros((28, 28, 1), np.uint8)
+      image[8:20, 8:20] = rng.integers(0, 256, (12, 12, 1), dtype=np.uint8)
+      yield i, {"image": image, "label": i % 10}
+
+
+def test_full_tfds_mnist_paper_splits(tmp_path):
+  d = str(tmp_path)
+  FakeMnist(data_dir=d).download_and_prepare()
+  train = data.load("mnist", "train", data_dir=d)  # source="auto" picks TFDS
+  assert int(train.cardinality()) == MNIST_TRAIN - 10_000
+  tr = _collect(train)
+  np.testing.assert_array_equal(tr["index"], np.arange(10_000, MNIST_TRAIN))
+  assert int(data.load("mnist", "validation", data_dir=d).cardinality()) == 10_000
+  te = _collect(data.load("mnist", "test", data_dir=d, rotation_deg=15, seed=1))
+  np.testing.assert_array_equal(te["index"], 60_000 + np.arange(MNIST_TEST))
+  assert np.all(np.abs(te["rotation"]) <= np.radians(15) + 1e-6) and np.any(te["rotation"] != 0)
+  # Rows are TFDS train[10000:] in order: compare with the raw TFDS examples.
+  raw = _collect(tfds.builder("mnist", data_dir=d).as_dataset(split="train[10000:]",
+                                                              shuffle_files=False))
+  np.testing.assert_allclose(tr["image"], raw["image"] / 127.5 - 1, atol=1e-6)
+  np.testing.assert_array_equal(tr["label"], raw["label"])
+  sub = _collect(data.load("mnist", "train", data_dir=d, num_train=10))
+  np.testing.assert_array_equal(sub["index"], tr["index"][:10])
+  with pytest.raises(DataError, match="num_train=31 is larger than the 30"):
+    data.load("mnist", "train", data_dir=d, num_train=31)
+  # The embedded digits can still be forced.
+  assert int(data.load("mnist", "test", data_dir=d, source="embedded").cardinality()) == 500
