@@ -59,6 +59,7 @@ class Config:
   inference_clip_norm: float = 2.0
   inference_weight_decay: float = 1e-4
   inference_hidden_dims: tuple = (2048, 1024, 512, 256)
+  init_sigma: float = 0.01
   sigma_lr: float = 3e-3
   blur_sigma_init: float = 3.0
   blur_filter_size: int = 5
@@ -144,7 +145,7 @@ class Config:
       fail("generative_steps", f"must be >= 1 for --stage={self.stage}")
     if self.blur_filter_size % 2 != 1:
       fail("blur_filter_size", f"must be odd, got {self.blur_filter_size}")
-    for name in ("inference_lr", "sigma_lr", "generative_lr", "inference_clip_norm",
+    for name in ("inference_lr", "sigma_lr", "init_sigma", "generative_lr", "inference_clip_norm",
                  "generative_clip_norm", "bounds_mult"):
       if not getattr(self, name) > 0:
         fail(name, f"must be > 0, got {getattr(self, name)}")

@@ -38,8 +38,8 @@ class SGM(keras.Model):
                        f"{self.image_shape}")
     common = dict(event_dim=config.event_dim, bounds=config.resolved_bounds,
                   offset=config.resolved_offset, squash_to_bounds=config.squash_to_bounds)
-    self.inference = InferenceNet(hidden_dims=config.inference_hidden_dims, name="inference",
-                                  **common)
+    self.inference = InferenceNet(hidden_dims=config.inference_hidden_dims,
+                                  init_sigma=config.init_sigma, name="inference", **common)
     self.generative = GenerativeNet(
         hidden_dims=config.generative_hidden_dims, dropout_rate=config.generative_dropout,
         num_flows=config.num_flows, num_bins=config.num_bins,
