@@ -24,14 +24,15 @@ is one `tf.function(jit_compile=True)`.
 import dataclasses
 import json
 import os
-import time
 
 from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
 
+from inv_tf import config as config_lib
 from inv_tf import data as data_lib
+from inv_tf import transforms
 from inv_tf.config import Config, ConfigError
 from inv_tf.evaluation import grids
 from inv_tf.export import saved_model
@@ -54,6 +55,16 @@ def _write_atomic(path: str, text: str):
   with open(tmp, "w", encoding="utf-8") as f:
     f.write(text)
   os.replace(tmp, path)
+
+
+def check_compatible(config: Config, image_shape) -> None:
+  """Refuses flag combinations the data cannot support (ConfigError naming the flags)."""
+  if transforms.get_family(config.family).has_colour and image_shape[-1] != 3:
+    raise ConfigError(f"--family={config.family} transforms colour and needs RGB images, but "
+                      f"--dataset={config.dataset} has {image_shape[-1]} channel(s)")
+  if min(image_shape[:2]) < 2:
+    raise ConfigError(f"--dataset={config.dataset}: images of shape {list(image_shape)} are too "
+                      "small to warp")
 
 
 def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
@@ -179,7 +190,6 @@ def restore_model(workdir: str) -> SGM:
   Raises:
     ConfigError: `workdir` has no run (flags.cfg / run.json) or no checkpoint.
   """
-  from inv_tf import config as config_lib
   flag_path, run_path = os.path.join(workdir, "flags.cfg"), os.path.join(workdir, "run.json")
   if not (os.path.exists(flag_path) and os.path.exists(run_path)):
     raise ConfigError(f"--model_dir: {workdir!r} holds no SGM run (no flags.cfg / run.json)")
@@ -378,6 +388,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   config.validate()
   train_ds = load_split(config, "train")
   image_shape = tuple(train_ds.element_spec["image"].shape)
+  check_compatible(config, image_shape)
   prepare_workdir(config, workdir, image_shape)
   keras.utils.set_random_seed(config.seed)
   state = create_state(config, image_shape)
