@@ -78,6 +78,25 @@ def rotation_invariance(sgm, images, num_angles: int = 8, batch_size: int = 250)
           "num_images": int(images.shape[0])}
 
 
+def rotation_strip(sgm, images, num_angles: int = 8) -> tf.Tensor:
+  """For each image: its K rotated views, then their prototypes, as rows of a grid.
+
+  Args:
+    images: float32 `[N, H, W, C]` upright images.
+
+  Returns:
+    float32 `[2N, K, H, W, C]` in [-1, 1]: row 2i holds the views of image i, row 2i+1 their
+    prototypes (for `grids.tile`).
+  """
+  angles = [-math.pi + 2 * math.pi * k / num_angles for k in range(num_angles)]
+  x = tf.convert_to_tensor(images, tf.float32)
+  views = tf.stack([_rotate(x, a) for a in angles], axis=1)  # [N, K, ...]
+  flat = tf.reshape(views, tf.concat([[-1], tf.shape(x)[1:]], 0))
+  protos = tf.reshape(sgm.prototype(flat)[0], tf.shape(views))
+  return tf.reshape(tf.stack([views, protos], axis=1),
+                    tf.concat([[-1, num_angles], tf.shape(x)[1:]], 0))
+
+
 def wrap_angle(angle):
   """Wraps radians to [-π, π)."""
   return tf.math.floormod(angle + math.pi, 2 * math.pi) - math.pi
