@@ -26,6 +26,7 @@ _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A trained SGM run's model d
 _OUT = flags.DEFINE_string("out", None, "Output directory (default MODEL_DIR/eval).")
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 500, "Test images to evaluate on.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's).")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Checkpoint to evaluate (default: latest).")
 
 
 def main(argv):
@@ -33,7 +34,7 @@ def main(argv):
   try:
     if not _MODEL_DIR.value:
       raise ConfigError("--model_dir: required")
-    model = train_lib.restore_model(_MODEL_DIR.value)
+    model = train_lib.restore_model(_MODEL_DIR.value, _CHECKPOINT.value)
     config = model.config
     # Upright test images: the invariance check rotates them itself.
     test = data_lib.load(config.dataset, "test", seed=config.seed,

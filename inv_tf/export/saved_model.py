@@ -40,18 +40,25 @@ class SGMExportModule(tf.Module):
     scalar_n = tf.TensorSpec([], tf.int32)
     seed = tf.TensorSpec([2], tf.int32)
 
+    # Loaded signatures do not enforce static shapes at call time; check them in the graph so a
+    # wrongly shaped input fails instead of being silently reshaped.
+    def image_in(x):
+      return tf.ensure_shape(x, [None, h, w, c])
+
     def prototype(x):
-      x_hat, eta = sgm.prototype(x)
+      x_hat, eta = sgm.prototype(image_in(x))
       return {"x_hat": x_hat, "eta": eta}
 
     def sample_eta(x_hat, n, seed):
-      return {"eta": sgm.sample_eta(x_hat, n, seed)}
+      tf.debugging.assert_positive(n, message="n must be >= 1")
+      return {"eta": sgm.sample_eta(image_in(x_hat), n, seed)}
 
     def log_prob_eta(x_hat, eta):
-      return {"log_prob": sgm.log_prob_eta(x_hat, eta)}
+      return {"log_prob": sgm.log_prob_eta(image_in(x_hat), tf.ensure_shape(eta, [None, d]))}
 
     def resample(x, n, seed):
-      images, eta = sgm.resample(x, n, seed)
+      tf.debugging.assert_positive(n, message="n must be >= 1")
+      images, eta = sgm.resample(image_in(x), n, seed)
       return {"images": images, "eta": eta}
 
     self.prototype = tf.function(prototype, input_signature=[image])

@@ -87,7 +87,9 @@ def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
   if os.path.exists(run_file):
     with open(run_file, encoding="utf-8") as f:
       previous = json.load(f)
-    for key in sorted(set(previous["architecture"]) | set(run["architecture"])):
+    keys = list(run["architecture"]) + [
+        k for k in previous["architecture"] if k not in run["architecture"]]
+    for key in keys:  # in Config.architecture() order: `family` before `bounds`.
       old, new = previous["architecture"].get(key), run["architecture"].get(key)
       if old != new:
         raise ConfigError(
@@ -184,8 +186,12 @@ def create_state(config: Config, image_shape) -> TrainState:
                     tf.Variable(0, dtype=tf.int64, name="generative_step", trainable=False))
 
 
-def restore_model(workdir: str) -> SGM:
+def restore_model(workdir: str, checkpoint: str | None = None) -> SGM:
   """The trained SGM of a finished (or interrupted) run in `workdir`.
+
+  Args:
+    workdir: the run's model directory.
+    checkpoint: a checkpoint path (e.g. `workdir/checkpoints/ckpt-3000`); default the latest.
 
   Raises:
     ConfigError: `workdir` has no run (flags.cfg / run.json) or no checkpoint.
@@ -198,7 +204,7 @@ def restore_model(workdir: str) -> SGM:
   with open(run_path, encoding="utf-8") as f:
     image_shape = tuple(json.load(f)["image_shape"])
   model = SGM(config, image_shape)
-  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  latest = checkpoint or tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
   if latest is None:
     raise ConfigError(f"--model_dir: {workdir!r} has no checkpoint to restore")
   status = tf.train.Checkpoint(**model_trackables(model)).restore(latest)
@@ -284,18 +290,21 @@ def make_eval_fns(state: TrainState, config: Config):
 # Summaries.
 
 
-def write_visuals(model: SGM, images: tf.Tensor, step: int, num_resamples: int = 6):
-  """Image grid x | prototype | resamples and η histograms for a few validation images."""
+def write_visuals(model: SGM, images: tf.Tensor, step: int, prefix: str, num_resamples: int = 6):
+  """Image grid x | prototype | resamples and η histograms for a few validation images.
+
+  Tags start with `prefix` (the stage's name), so the two stages' summaries do not collide.
+  """
   images = images[:8]
   x_hat, eta_q = model.prototype(images)
   resampled, eta_p = model.resample(images, num_resamples, tf.constant([0, 7], tf.int32))
   rows = tf.concat([images[:, None], x_hat[:, None], tf.transpose(resampled, [1, 0, 2, 3, 4])],
                    axis=1)
-  tf.summary.image("x | prototype | resamples", grids.tile(rows)[None], step=step)
+  tf.summary.image(f"{prefix}/x | prototype | resamples", grids.tile(rows)[None], step=step)
   names = model.family.parameters
   for i, name in enumerate(names):
-    tf.summary.histogram(f"eta_q/{name}", eta_q[:, i], step=step)
-    tf.summary.histogram(f"eta_p/{name}", tf.reshape(eta_p[..., i], [-1]), step=step)
+    tf.summary.histogram(f"{prefix}/eta_q/{name}", eta_q[:, i], step=step)
+    tf.summary.histogram(f"{prefix}/eta_p/{name}", tf.reshape(eta_p[..., i], [-1]), step=step)
 
 
 def write_hparams(config: Config, writer):
@@ -334,7 +343,7 @@ def _run_stage(name, step_fn, eval_fn, step_var, num_steps, train_iter, eval_bat
   start = int(step_var.numpy())
   if start >= num_steps:
     logging.info("%s: already trained (%d/%d steps), skipping", name, start, num_steps)
-    return {}
+    return _evaluate(eval_fn, eval_batches, num_steps)
   bar = progress.Progress(f"stage {name}", num_steps, start)
   eval_every = config.eval_interval(num_steps)
   sums, count, last_eval = {}, 0, {}
@@ -361,7 +370,7 @@ def _run_stage(name, step_fn, eval_fn, step_var, num_steps, train_iter, eval_bat
       with writers["validation"].as_default():
         for k, v in last_eval.items():
           tf.summary.scalar(f"{name}/{k}", v, step=done)
-        write_visuals(state.model, eval_batches[0]["image"], done)
+        write_visuals(state.model, eval_batches[0]["image"], done, name)
     if done % config.checkpoint_every == 0 or done == num_steps:
       manager.save(checkpoint_number=int(state.inference_step.numpy() + state.generative_step.numpy()))
     bar.update(done, {k: metrics[k] for k in log_metrics})
@@ -389,6 +398,10 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   train_ds = load_split(config, "train")
   image_shape = tuple(train_ds.element_spec["image"].shape)
   check_compatible(config, image_shape)
+  if config.stage == "generative" and not tf.train.latest_checkpoint(
+      os.path.join(workdir, "checkpoints")):
+    raise ConfigError(f"--stage=generative: {workdir!r} has no trained inference network; "
+                      "run --stage=inference (or --stage=sgm) first")
   prepare_workdir(config, workdir, image_shape)
   keras.utils.set_random_seed(config.seed)
   state = create_state(config, image_shape)
@@ -402,7 +415,10 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
              for k in ("train", "validation")}
   write_hparams(config, writers["train"])
 
-  train_iter = iter(data_lib.batch_for_training(train_ds, config.batch_size, seed=config.seed))
+  # Resume the data stream where it stopped: skip the batches earlier calls consumed.
+  consumed = int(state.inference_step.numpy() + state.generative_step.numpy())
+  train_iter = iter(data_lib.batch_for_training(train_ds, config.batch_size,
+                                                seed=config.seed).skip(consumed))
   val_ds = data_lib.batch_for_evaluation(load_split(config, "validation"), config.eval_batch_size)
   eval_batches = list(val_ds.take(config.num_eval_batches))
   eval_fns = make_eval_fns(state, config)

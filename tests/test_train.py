@@ -1,0 +1,463 @@
+"""End-to-end tests of `inv_tf.training.train` (library level): outputs, summaries, resume, refusal.
+
+Every run uses TINY (a few seconds of XLA compilation per stage, 6 steps each). One reference run
+is shared by this module, `test_export.py` and `test_trainers.py` (`shared_run`); the other
+trainings are the resume run (stage "inference", then "sgm" in the same directory) and a stage-2
+re-run of a copy of the reference run rolled back to its end-of-stage-1 checkpoint (determinism).
+The helpers at the top are imported by `test_export.py` / `test_trainers.py`.
+"""
+
+import json
+import math
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from inv_tf import config as config_lib
+from inv_tf.config import Config, ConfigError
+from inv_tf.training import train as train_lib
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers (also used by test_export.py and test_trainers.py).
+
+TINY = dict(dataset="mnist", batch_size=16, eval_batch_size=32, inference_steps=6,
+            generative_steps=6, inference_hidden_dims=(32,), generative_hidden_dims=(32, 16),
+            conditioner_hidden_dims=(16,), num_flows=2, num_bins=3, n_samples=2,
+            generative_n_samples=2, interpolation_order=1, log_every=2, checkpoint_every=3,
+            num_eval_batches=1)
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def tiny_config(**overrides) -> Config:
+  return Config(**{**TINY, **overrides})
+
+
+_RUNS = {}
+_TRAINED_MODELS = {}
+
+
+def shared_run(tmp_path_factory):
+  """(workdir, results) of ONE finished tiny sgm run per session. Do not modify the directory.
+
+  The in-memory model the run trained is kept too (`trained_model()`).
+  """
+  if "sgm" not in _RUNS:
+    workdir = str(tmp_path_factory.mktemp("shared_run") / "model")
+    create_state = train_lib.create_state
+
+    def capturing_create_state(*args, **kwargs):
+      state = create_state(*args, **kwargs)
+      _TRAINED_MODELS["sgm"] = state.model
+      return state
+
+    train_lib.create_state = capturing_create_state
+    try:
+      _RUNS["sgm"] = (workdir, train_lib.train_and_evaluate(tiny_config(), workdir))
+    finally:
+      train_lib.create_state = create_state
+  return _RUNS["sgm"]
+
+
+def trained_model():
+  """The SGM object `shared_run` trained (call shared_run first)."""
+  return _TRAINED_MODELS["sgm"]
+
+
+def checkpoint_value(workdir, name):
+  """A value of the latest checkpoint in workdir, e.g. "inference_step"."""
+  reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
+  return reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE")
+
+
+def checkpoint_tensors(workdir, prefix, checkpoint=None):
+  """{name: value} of the latest checkpoint in workdir (or of `checkpoint`, e.g. "ckpt-6")."""
+  path = os.path.join(workdir, "checkpoints", checkpoint or "")
+  reader = tf.train.load_checkpoint(path)
+  return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+          if name.startswith(prefix) and name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+
+
+def assert_same_tensors(got, want):
+  assert got.keys() == want.keys()
+  for name, value in want.items():
+    np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+def read_events(logdir):
+  """{tag: (plugin_name, [(step, ndarray), ...])} of every TF2 summary under logdir."""
+  from tensorboard.backend.event_processing import event_accumulator as ea
+  acc = ea.EventAccumulator(str(logdir), size_guidance={ea.TENSORS: 0})
+  acc.Reload()
+  events = {}
+  for tag in acc.Tags()["tensors"]:
+    plugin = acc.SummaryMetadata(tag).plugin_data.plugin_name
+    events[tag] = (plugin, [(e.step, tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)])
+  return events
+
+
+def sample_images(n=8, seed=0):
+  """Deterministic validation-like images (float32 [n, 28, 28, 1] in [-1, 1])."""
+  from inv_tf import data as data_lib
+  ds = data_lib.load("mnist", "test", seed=seed)
+  return next(iter(ds.batch(n)))["image"].numpy()
+
+
+# ---------------------------------------------------------------------------------------------
+# The reference run.
+
+STAGE_METRICS = {
+    "inference": ("loss", "x_mse", "inv_mse", "grad_norm", "lr", "sigma_lr", "sigma",
+                  "blur_sigma", "augment_mult"),
+    "generative": ("loss", "log_p", "mae", "grad_norm", "lr"),
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+  return shared_run(tmp_path_factory)
+
+
+@pytest.mark.slow
+def test_run_writes_every_output(run):
+  workdir, results = run
+  for name in ("flags.cfg", "run.json", "metrics.json", "export/saved_model.pb"):
+    assert os.path.isfile(os.path.join(workdir, name)), name
+  for name in ("train", "validation"):
+    files = os.listdir(os.path.join(workdir, name))
+    assert any(f.startswith("events.out.tfevents") for f in files), (name, files)
+  assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")) is not None
+  # Nothing temporary is left behind (atomic writes of files and of the export).
+  leftovers = [f for f in os.listdir(workdir) if ".tmp" in f or ".old-" in f or f == ".write_test"]
+  assert not leftovers
+  with open(os.path.join(workdir, "run.json")) as f:
+    run_info = json.load(f)
+  assert run_info["image_shape"] == list(IMAGE_SHAPE)
+  assert run_info["architecture"] == json.loads(json.dumps(tiny_config().architecture()))
+
+
+@pytest.mark.slow
+def test_results_are_finite_and_saved(run):
+  workdir, results = run
+  assert results["export_path"] == os.path.join(os.path.abspath(workdir), "export")
+  for key in ("inference/loss", "inference/x_mse", "generative/loss", "generative/log_p"):
+    assert key in results, sorted(results)
+    assert math.isfinite(results[key]), (key, results[key])
+  with open(os.path.join(workdir, "metrics.json")) as f:
+    assert json.load(f) == pytest.approx(results)
+
+
+@pytest.mark.slow
+def test_checkpoint_holds_both_stages(run):
+  workdir, _ = run
+  assert checkpoint_value(workdir, "inference_step") == 6
+  assert checkpoint_value(workdir, "generative_step") == 6
+  for opt in ("inference_optimizer", "sigma_optimizer", "generative_optimizer"):
+    assert checkpoint_value(workdir, f"{opt}/_iterations") == 6, opt
+  # checkpoint_every=3: numbered by total steps, both stages' saves kept (max_checkpoints=3).
+  state = tf.train.get_checkpoint_state(os.path.join(workdir, "checkpoints"))
+  assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == [
+      "ckpt-6", "ckpt-9", "ckpt-12"]
+
+
+@pytest.mark.slow
+def test_event_files_hold_scalars_images_and_histograms(run):
+  workdir, results = run
+  train = read_events(os.path.join(workdir, "train"))
+  for stage, names in STAGE_METRICS.items():
+    for name in names:
+      plugin, events = train[f"{stage}/{name}"]
+      assert plugin == "scalars"
+      assert [step for step, _ in events] == [2, 4, 6], (stage, name)  # log_every=2
+      assert all(np.isfinite(v) for _, v in events), (stage, name)
+  assert train["_hparams_/session_start_info"][0] == "hparams"
+
+  val = read_events(os.path.join(workdir, "validation"))
+  for key in ("inference/loss", "inference/x_mse", "generative/loss", "generative/log_p"):
+    plugin, events = val[key]
+    assert plugin == "scalars"
+    assert [step for step, _ in events] == [6]
+    np.testing.assert_allclose(events[-1][1], results[key], rtol=1e-5, atol=1e-6)
+
+  for stage in STAGE_METRICS:  # each stage writes its own grid and histograms
+    plugin, images = val[f"{stage}/x | prototype | resamples"]
+    assert plugin == "images" and images
+    for _, value in images:  # [width, height, png]
+      png = tf.io.decode_png(value[2])
+      assert png.shape[0] >= 8 * IMAGE_SHAPE[0] and png.shape[1] >= 8 * IMAGE_SHAPE[1]
+      assert (int(value[0]), int(value[1])) == (png.shape[1], png.shape[0])
+
+  params = ("tx", "ty", "rotation", "log_scale_x", "log_scale_y")  # affine_no_shear
+  for stage, name in ((s, n) for s in STAGE_METRICS for n in params):
+    for kind, count in (("eta_q", 8), ("eta_p", 8 * 6)):  # 8 images, 6 resamples each
+      plugin, hists = val[f"{stage}/{kind}/{name}"]
+      assert plugin == "histograms"
+      for _, value in hists:  # [buckets, (left, right, count)]
+        assert value.ndim == 2 and value.shape[1] == 3
+        assert np.all(np.isfinite(value))
+        assert value[:, 2].sum() == pytest.approx(count), (kind, name)
+
+
+@pytest.mark.slow
+def test_visuals_of_the_two_stages_do_not_collide(run):
+  workdir, _ = run
+  val = read_events(os.path.join(workdir, "validation"))
+  for tag, (plugin, events) in val.items():
+    if plugin in ("images", "histograms"):
+      steps = [step for step, _ in events]
+      assert len(steps) == len(set(steps)), (tag, steps)
+
+
+@pytest.mark.slow
+def test_flags_cfg_parses_back_into_the_config(run):
+  workdir, _ = run
+  with open(os.path.join(workdir, "flags.cfg")) as f:
+    text = f.read()
+  assert config_lib.from_flagfile(text) == tiny_config()
+  # One --name=value line per Config field.
+  assert len(text.strip().splitlines()) == len(tiny_config().__dataclass_fields__)
+
+
+@pytest.mark.slow
+def test_restore_model_matches_the_trained_model(run):
+  workdir, _ = run
+  model = train_lib.restore_model(workdir)
+  assert model.config == tiny_config()
+  assert model.image_shape == IMAGE_SHAPE
+  trained = trained_model()
+  assert len(model.variables) == len(trained.variables)
+  for restored, original in zip(model.variables, trained.variables):
+    np.testing.assert_array_equal(restored.numpy(), original.numpy(), err_msg=original.path)
+  x = sample_images()
+  x_hat, eta = model.prototype(x)
+  want_x_hat, want_eta = trained.prototype(x)
+  np.testing.assert_array_equal(eta.numpy(), want_eta.numpy())
+  np.testing.assert_array_equal(x_hat.numpy(), want_x_hat.numpy())
+  seed = tf.constant([1, 2], tf.int32)
+  np.testing.assert_array_equal(model.sample_eta(x_hat, 3, seed).numpy(),
+                                trained.sample_eta(want_x_hat, 3, seed).numpy())
+  # The export was written from the same trained model.
+  loaded = tf.saved_model.load(os.path.join(workdir, "export"))  # keep a reference: it owns
+  exported = loaded.prototype(tf.constant(x))                     # the variables
+  np.testing.assert_allclose(exported["eta"].numpy(), eta.numpy(), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(exported["x_hat"].numpy(), x_hat.numpy(), rtol=1e-5, atol=1e-5)
+  # And the restored weights are the checkpointed ones, not a fresh initialisation.
+  _, fresh_eta = train_lib.create_state(tiny_config(), IMAGE_SHAPE).model.prototype(x)
+  assert not np.allclose(fresh_eta.numpy(), eta.numpy())
+
+
+def test_restore_model_without_a_run_raises(tmp_path):
+  with pytest.raises(ConfigError, match="no SGM run"):
+    train_lib.restore_model(str(tmp_path))
+  train_lib.prepare_workdir(tiny_config(), str(tmp_path), IMAGE_SHAPE)  # run files, no ckpt
+  with pytest.raises(ConfigError, match="no checkpoint"):
+    train_lib.restore_model(str(tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Re-running, resuming, refusing.
+
+
+@pytest.fixture(scope="module")
+def rerun(run, tmp_path_factory):
+  """A copy of the finished reference run, re-run with the same config: (dir, before, results)."""
+  workdir = str(tmp_path_factory.mktemp("rerun") / "model")
+  shutil.copytree(run[0], workdir)
+  before = {
+      "checkpoints": sorted(os.listdir(os.path.join(workdir, "checkpoints"))),
+      "variables": checkpoint_tensors(workdir, ""),
+      "metrics_mtime": os.stat(os.path.join(workdir, "metrics.json")).st_mtime_ns,
+  }
+  os.utime(os.path.join(workdir, "metrics.json"), ns=(0, 0))
+  results = train_lib.train_and_evaluate(tiny_config(), workdir)
+  return workdir, before, results
+
+
+@pytest.mark.slow
+def test_rerun_of_a_finished_run_trains_nothing(rerun, run):
+  workdir, before, results = rerun
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == before["checkpoints"]
+  after = checkpoint_tensors(workdir, "")
+  assert after.keys() == before["variables"].keys()
+  for name, value in after.items():
+    np.testing.assert_array_equal(value, before["variables"][name], err_msg=name)
+  # Nothing trained, but the final metrics are reported again (a re-evaluation of the same
+  # model with the same seeds), so metrics.json and the summary keep them.
+  _, original = run
+  for key, value in original.items():
+    if key.startswith(("inference/", "generative/")):
+      assert results[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+  # No new training scalars: still exactly the first run's log points.
+  train = read_events(os.path.join(workdir, "train"))
+  assert [s for s, _ in train["inference/loss"][1]] == [2, 4, 6]
+  assert [s for s, _ in train["generative/loss"][1]] == [2, 4, 6]
+  # metrics.json and the export are rewritten.
+  assert os.stat(os.path.join(workdir, "metrics.json")).st_mtime_ns > 0
+  with open(os.path.join(workdir, "metrics.json")) as f:
+    assert json.load(f)["export_path"] == os.path.join(os.path.abspath(workdir), "export")
+  assert os.path.isfile(os.path.join(workdir, "export", "saved_model.pb"))
+  assert not [f for f in os.listdir(workdir) if ".tmp" in f or ".old-" in f]
+
+
+@pytest.mark.slow
+def test_rerun_keeps_the_final_metrics(rerun):
+  workdir, _, _ = rerun
+  with open(os.path.join(workdir, "metrics.json")) as f:
+    metrics = json.load(f)
+  assert "inference/loss" in metrics and "generative/log_p" in metrics, metrics
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+  """Stage "inference" then stage "sgm" in the same directory."""
+  workdir = str(tmp_path_factory.mktemp("resume") / "model")
+  first = train_lib.train_and_evaluate(tiny_config(stage="inference"), workdir)
+  after_first = {
+      "inference_step": checkpoint_value(workdir, "inference_step"),
+      "generative_step": checkpoint_value(workdir, "generative_step"),
+      "inference_variables": checkpoint_tensors(workdir, "inference_variables/"),
+      "all": checkpoint_tensors(workdir, ""),
+  }
+  second = train_lib.train_and_evaluate(tiny_config(), workdir)
+  return workdir, first, after_first, second
+
+
+@pytest.mark.slow
+def test_stage_inference_trains_only_stage_1(resumed):
+  _, first, after_first, _ = resumed
+  assert after_first["inference_step"] == 6
+  assert after_first["generative_step"] == 0
+  assert "inference/loss" in first and math.isfinite(first["inference/loss"])
+  assert not any(k.startswith("generative/") for k in first)
+
+
+@pytest.mark.slow
+def test_resume_skips_the_finished_stage_and_trains_the_next(resumed):
+  workdir, _, after_first, second = resumed
+  _, first, _, _ = resumed
+  for key, value in first.items():  # stage 1 skipped: its metrics are a re-evaluation
+    if key.startswith("inference/"):
+      assert second[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+  assert math.isfinite(second["generative/log_p"]) and math.isfinite(second["generative/loss"])
+  assert checkpoint_value(workdir, "inference_step") == 6
+  assert checkpoint_value(workdir, "generative_step") == 6
+  assert checkpoint_value(workdir, "inference_optimizer/_iterations") == 6
+  assert checkpoint_value(workdir, "generative_optimizer/_iterations") == 6
+  # q is untouched by the second call (skipped stage 1, frozen in stage 2).
+  now = checkpoint_tensors(workdir, "inference_variables/")
+  for name, value in after_first["inference_variables"].items():
+    np.testing.assert_array_equal(now[name], value, err_msg=name)
+  train = read_events(os.path.join(workdir, "train"))
+  assert [s for s, _ in train["inference/loss"][1]] == [2, 4, 6]
+  assert [s for s, _ in train["generative/loss"][1]] == [2, 4, 6]
+  with open(os.path.join(workdir, "flags.cfg")) as f:
+    assert config_lib.from_flagfile(f.read()).stage == "sgm"  # the latest call's flags
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_stage_1(run, resumed):
+  """Same seed, another directory (and --stage=inference instead of sgm): bitwise-equal stage 1."""
+  workdir, results = run
+  _, first, after_first, _ = resumed
+  assert {k for k in first if k.startswith("inference/")} == {
+      k for k in results if k.startswith("inference/")}
+  for key, value in first.items():
+    if key.startswith("inference/"):
+      assert value == pytest.approx(results[key], rel=1e-6, abs=1e-6), key
+  # The reference run's end-of-stage-1 checkpoint (ckpt-6) holds the very same values.
+  assert_same_tensors(after_first["all"], checkpoint_tensors(workdir, "", "ckpt-6"))
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_stage_2(run, resumed, tmp_path):
+  """Stage 2 resumed from equal stage-1 states in two directories gives identical results.
+
+  The reference run is copied and rolled back to its end-of-stage-1 checkpoint (equal to the
+  resume run's, see above), then stage 2 is trained again and compared with the resume run.
+  """
+  workdir = str(tmp_path / "model")
+  shutil.copytree(run[0], workdir)
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  for name in os.listdir(ckpt_dir):
+    if name.startswith(("ckpt-9", "ckpt-12")):
+      os.remove(os.path.join(ckpt_dir, name))
+  with open(os.path.join(ckpt_dir, "checkpoint"), "w") as f:
+    f.write('model_checkpoint_path: "ckpt-6"\nall_model_checkpoint_paths: "ckpt-6"\n')
+  assert checkpoint_value(workdir, "generative_step") == 0
+  again = train_lib.train_and_evaluate(tiny_config(), workdir)
+  resume_dir, _, _, second = resumed
+  assert again.keys() == second.keys()
+  for key, value in second.items():
+    if key != "export_path":
+      assert again[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
+  assert_same_tensors(checkpoint_tensors(workdir, ""), checkpoint_tensors(resume_dir, ""))
+
+
+@pytest.mark.slow
+def test_resumed_run_equals_an_uninterrupted_one(run, resumed):
+  _, results = run
+  _, _, _, second = resumed
+  for key, value in second.items():
+    if key.startswith("generative/"):
+      assert value == pytest.approx(results[key], rel=1e-6, abs=1e-6), key
+
+
+@pytest.mark.parametrize("field, change", [
+    ("inference_hidden_dims", dict(inference_hidden_dims=(16,))),
+    ("family", dict(family="rotation")),
+    ("num_bins", dict(num_bins=4)),
+])
+def test_model_dir_of_another_architecture_is_refused(tmp_path, field, change):
+  workdir = str(tmp_path / "model")
+  train_lib.prepare_workdir(tiny_config(), workdir, IMAGE_SHAPE)
+  with open(os.path.join(workdir, "run.json")) as f:
+    run_json = f.read()
+  with open(os.path.join(workdir, "flags.cfg")) as f:
+    flags_cfg = f.read()
+  with pytest.raises(ConfigError, match=rf"--model_dir: .*{field}="):
+    train_lib.train_and_evaluate(tiny_config(**change), workdir)
+  # The refused run changed nothing.
+  with open(os.path.join(workdir, "run.json")) as f:
+    assert f.read() == run_json
+  with open(os.path.join(workdir, "flags.cfg")) as f:
+    assert f.read() == flags_cfg
+  assert not os.path.exists(os.path.join(workdir, "checkpoints"))
+
+
+def test_model_dir_for_another_image_shape_is_refused(tmp_path):
+  workdir = str(tmp_path / "model")
+  train_lib.prepare_workdir(tiny_config(), workdir, (32, 32, 1))
+  with pytest.raises(ConfigError, match=r"--model_dir: .*shape"):
+    train_lib.train_and_evaluate(tiny_config(), workdir)
+
+
+def test_stage_generative_on_an_empty_dir_raises(tmp_path):
+  workdir = str(tmp_path / "model")
+  with pytest.raises(ConfigError, match="--stage=generative"):
+    train_lib.train_and_evaluate(tiny_config(stage="generative"), workdir)
+  assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")) is None
+  assert not os.path.exists(os.path.join(workdir, "export"))
+
+
+@pytest.mark.parametrize("change, field", [
+    (dict(inference_steps=-1), "inference_steps"),
+    (dict(stage="nope"), "stage"),
+    (dict(family="nope"), "family"),
+    (dict(bounds=(0.25, 0.0, 3.0, 0.25, 0.25)), "bounds"),
+])
+def test_invalid_config_raises_before_touching_the_model_dir(tmp_path, change, field):
+  workdir = str(tmp_path / "model")
+  with pytest.raises(ConfigError, match=f"^--{field}"):
+    train_lib.train_and_evaluate(tiny_config(**change), workdir)
+  assert not os.path.exists(workdir)
+
+
+def test_unknown_dataset_and_too_large_num_train_raise_data_error(tmp_path):
+  from inv_tf import data as data_lib
+  with pytest.raises(data_lib.DataError, match="unknown dataset"):
+    train_lib.train_and_evaluate(tiny_config(dataset="nope"), str(tmp_path / "a"))
+  with pytest.raises(data_lib.DataError):
+    train_lib.train_and_evaluate(tiny_config(num_train=10 ** 6), str(tmp_path / "b"))
+  assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "b")

@@ -1,0 +1,229 @@
+"""The absl entry points as a user runs them: `python -m trainers.train` / `trainers.evaluate`.
+
+Every case is a subprocess started from the repository root. Importing TensorFlow takes seconds,
+so all processes of this module are launched together on a small pool when the first test needs
+them (the bad-input cases fail before training and overlap with the one tiny training run).
+
+A bad input must give a non-zero exit status, one line on stderr starting with "error:" (absl's
+"FATAL Flags parsing error" for what absl itself rejects), and no Python traceback. TensorFlow's
+native start-up log lines (printed before absl's C++ logging is initialised, whatever
+TF_CPP_MIN_LOG_LEVEL says) are ignored.
+"""
+
+import concurrent.futures
+import json
+import math
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+from inv_tf import config as config_lib
+from inv_tf.training import train as train_lib
+
+import test_train
+from test_train import IMAGE_SHAPE, tiny_config
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TIMEOUT = 900
+
+# TensorFlow's C++ start-up noise: "I0000 00:00:1795838416.920227   11799 port.cc:153] ...",
+# its continuation line, and absl's pre-InitializeLog banner.
+_NATIVE_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+\.(cc|h):\d+\]")
+_NATIVE_OTHER = ("WARNING: All log messages before absl::InitializeLog() is called",
+                 "To enable the following instructions:", "\t [[{{")
+
+
+def user_lines(stderr: str) -> list:
+  """stderr lines that come from the program (TensorFlow's native start-up logs removed)."""
+  return [line for line in stderr.splitlines()
+          if line.strip() and not _NATIVE_LOG.match(line) and not line.startswith(_NATIVE_OTHER)]
+
+
+def run_module(module, *args):
+  env = dict(os.environ)
+  env.pop("PYTHONPATH", None)
+  proc = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=str(REPO), env=env,
+                        capture_output=True, text=True, timeout=TIMEOUT)
+  return proc
+
+
+# name: (extra args, how it fails ("error" or "fatal"), text the message must contain,
+#        whether the model dir may exist afterwards).
+BAD_TRAIN = {
+    "unknown_flag": (["--no_such_flag=1"], "fatal", "no_such_flag", False),
+    "negative_inference_steps": (["--inference_steps=-1"], "error", "--inference_steps", False),
+    "zero_bound": (["--bounds=0.25,0,3.14,0.25,0.25"], "error", "--bounds", False),
+    "wrong_number_of_bounds": (["--bounds=0.25,0.25"], "error", "bounds", False),
+    "non_numeric_hidden_dims": (["--inference_hidden_dims=a,b"], "error",
+                                "--inference_hidden_dims", False),
+    "unknown_family": (["--family=nope"], "error", "--family", False),
+    "unknown_stage": (["--stage=nope"], "error", "--stage", False),
+    "unknown_dataset": (["--dataset=nope"], "error", "unknown dataset", False),
+    "missing_model_dir": ([], "error", "--model_dir", False),
+    "missing_flagfile": (["--flagfile=/nonexistent/tiny.cfg"], "fatal", "tiny.cfg", False),
+    "other_configuration": (["--inference_hidden_dims=16"], "error", "inference_hidden_dims=",
+                            True),
+    "num_train_too_large": (["--num_train=1000000"], "error", "num_train", False),
+    "generative_without_stage_1": (["--stage=generative"], "error", "--stage=generative", True),
+}
+BAD_EVALUATE = {
+    "no_run": (["--model_dir={empty}"], "error", "no SGM run"),
+}
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+  root = tmp_path_factory.mktemp("trainers")
+  flagfile = root / "tiny.cfg"
+  flagfile.write_text(tiny_config().to_flagfile())
+  (root / "empty").mkdir()
+  # A model dir holding a run of the tiny configuration (run.json + flags.cfg, no checkpoint).
+  train_lib.prepare_workdir(tiny_config(), str(root / "bad" / "other_configuration"), IMAGE_SHAPE)
+  return root, flagfile
+
+
+def _good_run(root, flagfile):
+  model_dir = root / "good"
+  train = run_module("trainers.train", f"--flagfile={flagfile}", f"--model_dir={model_dir}")
+  evaluate = None
+  if train.returncode == 0:
+    evaluate = run_module("trainers.evaluate", f"--model_dir={model_dir}", "--num_images=16")
+  return model_dir, train, evaluate
+
+
+def _bad_train(root, flagfile, name):
+  args, _, _, _ = BAD_TRAIN[name]
+  model_dir = root / "bad" / name
+  base = [f"--flagfile={flagfile}"]
+  if name != "missing_model_dir":
+    base.append(f"--model_dir={model_dir}")
+  if name == "missing_flagfile":
+    base = [f"--model_dir={model_dir}"]
+  return model_dir, run_module("trainers.train", *base, *args)
+
+
+def _bad_evaluate(root, name):
+  args, _, _ = BAD_EVALUATE[name]
+  return run_module("trainers.evaluate", *[a.format(empty=root / "empty") for a in args])
+
+
+@pytest.fixture(scope="module")
+def launched(paths):
+  """Futures of every subprocess of this module, started at once (3 at a time)."""
+  root, flagfile = paths
+  pool = concurrent.futures.ThreadPoolExecutor(max_workers=3)
+  futures = {"good": pool.submit(_good_run, root, flagfile)}  # the longest first
+  for name in BAD_TRAIN:
+    futures[f"train/{name}"] = pool.submit(_bad_train, root, flagfile, name)
+  for name in BAD_EVALUATE:
+    futures[f"evaluate/{name}"] = pool.submit(_bad_evaluate, root, name)
+  yield futures
+  pool.shutdown(wait=True)
+
+
+@pytest.fixture(scope="module")
+def good(launched):
+  return launched["good"].result()
+
+
+def _assert_one_error_line(proc, kind, text):
+  assert proc.returncode != 0
+  assert "Traceback" not in proc.stderr, proc.stderr
+  lines = user_lines(proc.stderr)
+  if kind == "error":
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: "), lines
+    assert text in lines[0], lines
+  else:  # absl rejected the command line itself
+    assert lines and lines[0].startswith("FATAL Flags parsing error"), lines
+    assert text in lines[0], lines
+    assert len(lines) <= 2 and all("error" in l or "--help" in l for l in lines), lines
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny run from a flagfile, then evaluate.
+
+
+@pytest.mark.slow
+def test_tiny_run_exits_0_and_prints_the_summary(good):
+  model_dir, train, _ = good
+  assert train.returncode == 0, train.stderr[-3000:]
+  assert "Traceback" not in train.stderr
+  assert f"tensorboard --logdir {model_dir}" in train.stdout
+  assert "Finished --stage=sgm on --dataset=mnist" in train.stdout
+  for key in ("inference/loss", "generative/log_p"):
+    assert key in train.stdout
+  assert f"SavedModel: {model_dir / 'export'}" in train.stdout
+  assert not [l for l in user_lines(train.stderr) if re.match(r"error|FATAL|[EF]\d{4} ", l)]
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_the_run_and_its_effective_flags(good):
+  model_dir, train, _ = good
+  assert train.returncode == 0
+  with open(model_dir / "flags.cfg") as f:
+    assert config_lib.from_flagfile(f.read()) == tiny_config()
+  with open(model_dir / "metrics.json") as f:
+    metrics = json.load(f)
+  assert math.isfinite(metrics["inference/loss"]) and math.isfinite(metrics["generative/log_p"])
+  assert (model_dir / "export" / "saved_model.pb").is_file()
+
+
+@pytest.mark.slow
+def test_trainer_reproduces_the_library_run(good):
+  """Same flags through absl and through Config: the same numbers (same seed, same XLA)."""
+  if "sgm" not in test_train._RUNS:
+    pytest.skip("the library run of test_train.py did not run in this session")
+  _, library = test_train._RUNS["sgm"]
+  model_dir, train, _ = good
+  assert train.returncode == 0
+  with open(model_dir / "metrics.json") as f:
+    metrics = json.load(f)
+  assert metrics.keys() == library.keys()
+  for key, value in library.items():
+    if key != "export_path":
+      assert metrics[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
+
+
+@pytest.mark.slow
+def test_evaluate_writes_the_quality_metrics(good):
+  model_dir, train, evaluate = good
+  assert train.returncode == 0
+  assert evaluate.returncode == 0, evaluate.stderr[-3000:]
+  assert "Traceback" not in evaluate.stderr
+  with open(model_dir / "eval" / "metrics.json") as f:
+    metrics = json.load(f)
+  for key in ("full_ratio", "axis_ratio", "rotation_extent", "iterated_eta_norm_last"):
+    assert math.isfinite(metrics[key]), (key, metrics)
+    assert metrics[key] >= 0, (key, metrics)
+  assert json.loads(evaluate.stdout) == metrics
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: one line, no traceback.
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(BAD_TRAIN))
+def test_train_rejects_bad_input_in_one_line(launched, name):
+  model_dir, proc = launched[f"train/{name}"].result()
+  _, kind, text, may_create = BAD_TRAIN[name]
+  _assert_one_error_line(proc, kind, text)
+  if not may_create:
+    assert not model_dir.exists(), sorted(os.listdir(model_dir))
+  assert not (model_dir / "checkpoints").exists()
+  assert not (model_dir / "export").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(BAD_EVALUATE))
+def test_evaluate_rejects_bad_input_in_one_line(launched, paths, name):
+  proc = launched[f"evaluate/{name}"].result()
+  _, kind, text = BAD_EVALUATE[name]
+  _assert_one_error_line(proc, kind, text)
+  root, _ = paths
+  assert os.listdir(root / "empty") == []  # no eval/ written
