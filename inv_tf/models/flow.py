@@ -200,6 +200,26 @@ def _inside_log_derivative(xi, sk, dk, dk1):
   return tf.math.log(numer) - 2.0 * tf.math.log(denom)
 
 
+def _locate(values, params, range_bound, min_bin_size, min_knot_slope, on_y: bool):
+  """Shared set-up of the forward (on_y=False) and inverse (on_y=True) spline evaluations.
+
+  Returns:
+    (values broadcast against the parameters, values clipped to [-B, B], B, slopes [..., K+1],
+    and the bin quantities (x_k, w_k, y_k, h_k, d_k, d_k+1, s_k) of the bin each value lies in).
+  """
+  values = tf.convert_to_tensor(values)
+  params = tf.cast(params, values.dtype)
+  x_knots, y_knots, slopes = normalize_spline_params(params, range_bound, min_bin_size,
+                                                     min_knot_slope)
+  knots = y_knots if on_y else x_knots
+  values = tf.broadcast_to(values, tf.broadcast_dynamic_shape(tf.shape(values),
+                                                              tf.shape(knots)[:-1]))
+  b = tf.constant(range_bound, values.dtype)
+  inside = tf.clip_by_value(values, -b, b)
+  xk, wk, yk, hk, dk, dk1 = _bin_quantities(_select_bin(inside, knots), x_knots, y_knots, slopes)
+  return values, inside, b, slopes, (xk, wk, yk, hk, dk, dk1, hk / wk)
+
+
 def rq_spline_forward(x,
                       params,
                       range_bound: float = 3.0,
@@ -217,17 +237,8 @@ def rq_spline_forward(x,
       ``(y, log_det)``: ``y = g(x)`` and ``log_det = log g'(x)``, both shaped like the broadcast
       of ``x`` and ``params[..., 0]``, dtype of ``x``. Finite gradients w.r.t. x and params.
     """
-  x = tf.convert_to_tensor(x)
-  params = tf.cast(params, x.dtype)
-  x_knots, y_knots, slopes = normalize_spline_params(params, range_bound, min_bin_size,
-                                                     min_knot_slope)
-  bshape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(x_knots)[:-1])
-  x = tf.broadcast_to(x, bshape)
-  b = tf.constant(range_bound, x.dtype)
-  x_in = tf.clip_by_value(x, -b, b)
-  onehot = _select_bin(x_in, x_knots)
-  xk, wk, yk, hk, dk, dk1 = _bin_quantities(onehot, x_knots, y_knots, slopes)
-  sk = hk / wk
+  x, x_in, b, slopes, (xk, wk, yk, hk, dk, dk1, sk) = _locate(
+      x, params, range_bound, min_bin_size, min_knot_slope, on_y=False)
   xi = tf.clip_by_value((x_in - xk) / wk, 0.0, 1.0)
   theta = xi * (1.0 - xi)
   denom = sk + (dk1 + dk - 2.0 * sk) * theta
@@ -261,17 +272,8 @@ def rq_spline_inverse(y,
       ``(x, log_det)`` with ``x = g⁻¹(y)`` and ``log_det = log |dx/dy| = −log g'(x)``; shapes as in
       :func:`rq_spline_forward`.
     """
-  y = tf.convert_to_tensor(y)
-  params = tf.cast(params, y.dtype)
-  x_knots, y_knots, slopes = normalize_spline_params(params, range_bound, min_bin_size,
-                                                     min_knot_slope)
-  bshape = tf.broadcast_dynamic_shape(tf.shape(y), tf.shape(y_knots)[:-1])
-  y = tf.broadcast_to(y, bshape)
-  b = tf.constant(range_bound, y.dtype)
-  y_in = tf.clip_by_value(y, -b, b)
-  onehot = _select_bin(y_in, y_knots)
-  xk, wk, yk, hk, dk, dk1 = _bin_quantities(onehot, x_knots, y_knots, slopes)
-  sk = hk / wk
+  y, y_in, b, slopes, (xk, wk, yk, hk, dk, dk1, sk) = _locate(
+      y, params, range_bound, min_bin_size, min_knot_slope, on_y=True)
   delta = y_in - yk
   ck = dk1 + dk - 2.0 * sk
   qa = hk * (sk - dk) + delta * ck
