@@ -112,7 +112,7 @@ DEFAULT_MIN_KNOT_SLOPE = 1e-4
 
 def spline_param_size(num_bins: int) -> int:
   """Number of unconstrained parameters per coordinate: 3·num_bins + 1 (K widths, K heights,
-    K + 1 knot slopes)."""
+  K + 1 knot slopes)."""
   return 3 * int(num_bins) + 1
 
 
@@ -135,18 +135,18 @@ def normalize_spline_params(params,
                             min_knot_slope: float = DEFAULT_MIN_KNOT_SLOPE):
   """Map unconstrained spline parameters to knots and slopes.
 
-    Args:
-      params: float tensor ``[..., 3K + 1]``, laid out as K unnormalised widths, K unnormalised
-        heights, K + 1 unnormalised knot slopes (boundary slopes first and last).
-      range_bound: B > 0; the spline's interval is [−B, B] on both axes.
-      min_bin_size: minimum bin width/height (> 0, K·min < 2B).
-      min_knot_slope: minimum knot slope in (0, 1).
+  Args:
+    params: float tensor ``[..., 3K + 1]``, laid out as K unnormalised widths, K unnormalised
+      heights, K + 1 unnormalised knot slopes (boundary slopes first and last).
+    range_bound: B > 0; the spline's interval is [−B, B] on both axes.
+    min_bin_size: minimum bin width/height (> 0, K·min < 2B).
+    min_knot_slope: minimum knot slope in (0, 1).
 
-    Returns:
-      ``(x_knots, y_knots, slopes)``, each ``[..., K + 1]`` of the params dtype, with
-      ``x_knots[..., 0] = y_knots[..., 0] = −B``, ``x_knots[..., K] = y_knots[..., K] = B``
-      (strictly increasing) and ``slopes > min_knot_slope``.
-    """
+  Returns:
+    ``(x_knots, y_knots, slopes)``, each ``[..., K + 1]`` of the params dtype, with
+    ``x_knots[..., 0] = y_knots[..., 0] = −B``, ``x_knots[..., K] = y_knots[..., K] = B``
+    (strictly increasing) and ``slopes > min_knot_slope``.
+  """
   params = tf.convert_to_tensor(params)
   dtype = params.dtype
   size = params.shape[-1]
@@ -173,7 +173,7 @@ def normalize_spline_params(params,
 
 def _select_bin(values, knots):
   """One-hot bin membership ``[..., K]`` of ``values [...]`` w.r.t. knots ``[..., K+1]``
-    (values are assumed clipped into [knots[0], knots[K]])."""
+  (values are assumed clipped into [knots[0], knots[K]])."""
   k = knots.shape[-1] - 1
   idx = tf.reduce_sum(tf.cast(values[..., None] >= knots[..., 1:k], tf.int32), axis=-1)
   return tf.one_hot(idx, k, dtype=values.dtype)
@@ -204,8 +204,8 @@ def _locate(values, params, range_bound, min_bin_size, min_knot_slope, on_y: boo
   """Shared set-up of the forward (on_y=False) and inverse (on_y=True) spline evaluations.
 
   Returns:
-    (values broadcast against the parameters, values clipped to [-B, B], B, slopes [..., K+1],
-    and the bin quantities (x_k, w_k, y_k, h_k, d_k, d_k+1, s_k) of the bin each value lies in).
+  (values broadcast against the parameters, values clipped to [-B, B], B, slopes [..., K+1],
+  and the bin quantities (x_k, w_k, y_k, h_k, d_k, d_k+1, s_k) of the bin each value lies in).
   """
   values = tf.convert_to_tensor(values)
   params = tf.cast(params, values.dtype)
@@ -227,16 +227,16 @@ def rq_spline_forward(x,
                       min_knot_slope: float = DEFAULT_MIN_KNOT_SLOPE):
   """Element-wise rational-quadratic spline with linear tails, forward direction.
 
-    Args:
-      x: float tensor ``[...]`` (any real values).
-      params: unconstrained parameters ``[..., 3K + 1]`` broadcastable against ``x[..., None]``
-        (see :func:`normalize_spline_params`); cast to ``x.dtype``.
-      range_bound, min_bin_size, min_knot_slope: see :func:`normalize_spline_params`.
+  Args:
+    x: float tensor ``[...]`` (any real values).
+    params: unconstrained parameters ``[..., 3K + 1]`` broadcastable against ``x[..., None]``
+      (see :func:`normalize_spline_params`); cast to ``x.dtype``.
+    range_bound, min_bin_size, min_knot_slope: see :func:`normalize_spline_params`.
 
-    Returns:
-      ``(y, log_det)``: ``y = g(x)`` and ``log_det = log g'(x)``, both shaped like the broadcast
-      of ``x`` and ``params[..., 0]``, dtype of ``x``. Finite gradients w.r.t. x and params.
-    """
+  Returns:
+    ``(y, log_det)``: ``y = g(x)`` and ``log_det = log g'(x)``, both shaped like the broadcast
+    of ``x`` and ``params[..., 0]``, dtype of ``x``. Finite gradients w.r.t. x and params.
+  """
   x, x_in, b, slopes, (xk, wk, yk, hk, dk, dk1, sk) = _locate(
       x, params, range_bound, min_bin_size, min_knot_slope, on_y=False)
   xi = tf.clip_by_value((x_in - xk) / wk, 0.0, 1.0)
@@ -264,14 +264,14 @@ def rq_spline_inverse(y,
                       min_knot_slope: float = DEFAULT_MIN_KNOT_SLOPE):
   """Inverse of :func:`rq_spline_forward`.
 
-    Args:
-      y: float tensor ``[...]``.
-      params: ``[..., 3K + 1]`` as in :func:`rq_spline_forward`.
+  Args:
+    y: float tensor ``[...]``.
+    params: ``[..., 3K + 1]`` as in :func:`rq_spline_forward`.
 
-    Returns:
-      ``(x, log_det)`` with ``x = g⁻¹(y)`` and ``log_det = log |dx/dy| = −log g'(x)``; shapes as in
-      :func:`rq_spline_forward`.
-    """
+  Returns:
+    ``(x, log_det)`` with ``x = g⁻¹(y)`` and ``log_det = log |dx/dy| = −log g'(x)``; shapes as in
+    :func:`rq_spline_forward`.
+  """
   y, y_in, b, slopes, (xk, wk, yk, hk, dk, dk1, sk) = _locate(
       y, params, range_bound, min_bin_size, min_knot_slope, on_y=True)
   delta = y_in - yk
@@ -298,18 +298,18 @@ def rq_spline_inverse(y,
 class RationalQuadraticSplineBijector(tfb.Bijector):
   """Element-wise RQ spline with learned boundary slopes and linear tails (scalar event).
 
-    ``forward`` is g, ``inverse`` is g⁻¹ (see the module docstring).
+  ``forward`` is g, ``inverse`` is g⁻¹ (see the module docstring).
 
-    Args:
-      params: unconstrained parameters ``[..., D, 3K + 1]`` (any leading shape); applied to inputs
-        ``[..., D]`` that broadcast against ``params[..., 0]``.
-      range_bound: B > 0 (default 3.0).
-      min_bin_size, min_knot_slope: 1e-4 by default (as in the reference).
-      validate_args, name: as for any TFP bijector.
+  Args:
+    params: unconstrained parameters ``[..., D, 3K + 1]`` (any leading shape); applied to inputs
+      ``[..., D]`` that broadcast against ``params[..., 0]``.
+    range_bound: B > 0 (default 3.0).
+    min_bin_size, min_knot_slope: 1e-4 by default (as in the reference).
+    validate_args, name: as for any TFP bijector.
 
-    ``forward_min_event_ndims = 0``; dtype = params dtype (float32 or float64).
-    All-zero params give the identity.
-    """
+  ``forward_min_event_ndims = 0``; dtype = params dtype (float32 or float64).
+  All-zero params give the identity.
+  """
 
   def __init__(self,
                params,
@@ -371,9 +371,9 @@ class RationalQuadraticSplineBijector(tfb.Bijector):
 def coupling_mask(event_dim: int, layer_index: int) -> np.ndarray:
   """Boolean ``[event_dim]`` mask of the TRANSFORMED coordinates of coupling ``layer_index``.
 
-    Layer 0 transforms the even indices (keeps the odd ones as conditioning), layer 1 the odd
-    indices, and so on alternately. Example: D = 5, layer 0 → [T, F, T, F, T].
-    """
+  Layer 0 transforms the even indices (keeps the odd ones as conditioning), layer 1 the odd
+  indices, and so on alternately. Example: D = 5, layer 0 → [T, F, T, F, T].
+  """
   return (np.arange(event_dim) % 2) == (layer_index % 2)
 
 
@@ -384,16 +384,16 @@ def _gelu_tanh(x):
 class SplineConditioner(keras.layers.Layer):
   """Conditioner MLP of one coupling: ``[..., D + F] → [..., D, 3K + 1]``.
 
-    Per hidden width: Dense (LeCun-normal kernel, zero bias, as Flax's default) → GELU (tanh
-    approximation) → LayerNorm(ε = 1e-6) → Dropout(``dropout_rate``); then a Dense with ZERO
-    kernel and ZERO bias producing ``D·(3K + 1)`` values, reshaped to ``[..., D, 3K + 1]``.
+  Per hidden width: Dense (LeCun-normal kernel, zero bias, as Flax's default) → GELU (tanh
+  approximation) → LayerNorm(ε = 1e-6) → Dropout(``dropout_rate``); then a Dense with ZERO
+  kernel and ZERO bias producing ``D·(3K + 1)`` values, reshaped to ``[..., D, 3K + 1]``.
 
-    Args:
-      event_dim: D.
-      num_bins: K.
-      hidden_dims: hidden widths (default (256,)).
-      dropout_rate: in [0, 1).
-    """
+  Args:
+    event_dim: D.
+    num_bins: K.
+    hidden_dims: hidden widths (default (256,)).
+    dropout_rate: in [0, 1).
+  """
 
   def __init__(self,
                event_dim: int,
@@ -456,17 +456,17 @@ def _broadcast_context(x, context):
 class MaskedSplineCoupling(keras.layers.Layer):
   """One masked coupling layer with an RQ-spline transformer (event ndims 1, ``[..., D]``).
 
-    Density ("forward") direction: ``u = c(y)``; coordinates with ``mask`` True are transformed by
-    the spline whose parameters come from ``SplineConditioner(concat(y·(1−mask), h))``, the others
-    are copied (log-det 0).
+  Density ("forward") direction: ``u = c(y)``; coordinates with ``mask`` True are transformed by
+  the spline whose parameters come from ``SplineConditioner(concat(y·(1−mask), h))``, the others
+  are copied (log-det 0).
 
-    Args:
-      event_dim: D ≥ 1.
-      num_bins: K ≥ 1.
-      layer_index: position in the stack, selects the mask (:func:`coupling_mask`).
-      range_bound: spline range B (default 3.0).
-      hidden_dims, dropout_rate: conditioner MLP settings.
-    """
+  Args:
+    event_dim: D ≥ 1.
+    num_bins: K ≥ 1.
+    layer_index: position in the stack, selects the mask (:func:`coupling_mask`).
+    range_bound: spline range B (default 3.0).
+    hidden_dims, dropout_rate: conditioner MLP settings.
+  """
 
   def __init__(self,
                event_dim: int,
@@ -514,8 +514,8 @@ class MaskedSplineCoupling(keras.layers.Layer):
   def forward_and_log_det(self, y, context=None, training=False):
     """Density direction: ``y [..., D] → (u [..., D], log|det ∂u/∂y| [...])``.
 
-        ``context`` is ``[B, F]`` (broadcast against the leading dims of ``y``) or None.
-        """
+      ``context`` is ``[B, F]`` (broadcast against the leading dims of ``y``) or None.
+      """
     return self._apply(y, context, training, inverse=False)
 
   def inverse_and_log_det(self, u, context=None, training=False):
@@ -534,9 +534,9 @@ class MaskedSplineCoupling(keras.layers.Layer):
 class CouplingBijector(tfb.Bijector):
   """TFP wrapper of a :class:`MaskedSplineCoupling` bound to a context (event ndims 1).
 
-    forward: density direction c(y); inverse: c⁻¹. Batch shape is taken to be scalar (the context
-    only broadcasts against the input's leading dims). See the module note on dropout.
-    """
+  forward: density direction c(y); inverse: c⁻¹. Batch shape is taken to be scalar (the context
+  only broadcasts against the input's leading dims). See the module note on dropout.
+  """
 
   def __init__(self,
                coupling: MaskedSplineCoupling,
@@ -573,21 +573,21 @@ class CouplingBijector(tfb.Bijector):
 class ConditionalSplineFlow(keras.layers.Layer):
   """Stack of ``num_flows`` masked RQ-spline couplings conditioned on a context h.
 
-    Args:
-      event_dim: D ≥ 1.
-      num_flows: number of couplings L ≥ 0 (0 → identity).
-      num_bins: spline bins K ≥ 1.
-      range_bound: spline range B > 0 (default 3.0).
-      hidden_dims: conditioner hidden widths (default (256,)).
-      dropout_rate: conditioner dropout in [0, 1) (default 0.1).
-      **kwargs: Keras layer kwargs (``name``, ``dtype``, …).
+  Args:
+    event_dim: D ≥ 1.
+    num_flows: number of couplings L ≥ 0 (0 → identity).
+    num_bins: spline bins K ≥ 1.
+    range_bound: spline range B > 0 (default 3.0).
+    hidden_dims: conditioner hidden widths (default (256,)).
+    dropout_rate: conditioner dropout in [0, 1) (default 0.1).
+    **kwargs: Keras layer kwargs (``name``, ``dtype``, …).
 
-    Call: ``flow(y, context, training=False)`` → ``(u, log_det)`` in the DENSITY direction
-    (u = F(y), log_det = log|det ∂u/∂y|), with ``y [..., D]``, ``context [B, F]`` broadcast to
-    ``y``'s leading dims (so ``y`` may be ``[B, D]`` or ``[n, B, D]``), ``log_det [...]``.
-    :meth:`inverse` gives the sampling direction; :meth:`bijector` gives a TFP bijector from base
-    space u to flow output y.
-    """
+  Call: ``flow(y, context, training=False)`` → ``(u, log_det)`` in the DENSITY direction
+  (u = F(y), log_det = log|det ∂u/∂y|), with ``y [..., D]``, ``context [B, F]`` broadcast to
+  ``y``'s leading dims (so ``y`` may be ``[B, D]`` or ``[n, B, D]``), ``log_det [...]``.
+  :meth:`inverse` gives the sampling direction; :meth:`bijector` gives a TFP bijector from base
+  space u to flow output y.
+  """
 
   def __init__(self,
                event_dim: int,
@@ -660,9 +660,9 @@ class ConditionalSplineFlow(keras.layers.Layer):
   def bijector(self, context=None, training=False):
     """TFP bijector (event ndims 1) mapping base-space u to flow output y (forward = F⁻¹).
 
-        Equals ``tfb.Invert(tfb.Chain([c_0, …, c_{L−1}]))`` with each c_i a
-        :class:`CouplingBijector` in its density direction. ``context`` is ``[B, F]``.
-        """
+      Equals ``tfb.Invert(tfb.Chain([c_0, …, c_{L−1}]))`` with each c_i a
+      :class:`CouplingBijector` in its density direction. ``context`` is ``[B, F]``.
+      """
     if not self.couplings:
       return tfb.Identity()
     return tfb.Invert(tfb.Chain([c.bijector(context, training) for c in self.couplings]))

@@ -63,22 +63,22 @@ def _gelu_tanh(x):
 class ConditionalFlowDistribution(tfd.Distribution):
   """p(η|x̂) for a batch of contexts: batch shape ``[B]``, event shape ``[D]``.
 
-    Not usually constructed directly; :meth:`GenerativeNet.call` returns one.
+  Not usually constructed directly; :meth:`GenerativeNet.call` returns one.
 
-    Args:
-      loc: base means μ ``[B, D]``.
-      scale: base standard deviations σ ``[B, D]`` (> 0).
-      flow: a built :class:`~inv_tf.models.flow.ConditionalSplineFlow`.
-      context: trunk features h ``[B, F]``.
-      offset: o ``[D]``.
-      bounds: b ``[D]`` (> 0; ε = 1e-6 is added internally).
-      squash: whether g = tanh (else identity).
-      training: passed to the flow's conditioners (dropout).
+  Args:
+    loc: base means μ ``[B, D]``.
+    scale: base standard deviations σ ``[B, D]`` (> 0).
+    flow: a built :class:`~inv_tf.models.flow.ConditionalSplineFlow`.
+    context: trunk features h ``[B, F]``.
+    offset: o ``[D]``.
+    bounds: b ``[D]`` (> 0; ε = 1e-6 is added internally).
+    squash: whether g = tanh (else identity).
+    training: passed to the flow's conditioners (dropout).
 
-    ``log_prob(eta)``: ``eta [..., B, D]`` (e.g. ``[B, D]`` or ``[n, B, D]``) → ``[..., B]``.
-    ``sample(n, seed=...)`` → ``[n, B, D]``, reparameterised (gradients flow to μ, σ, the flow
-    weights and hence to every trainable weight of the network).
-    """
+  ``log_prob(eta)``: ``eta [..., B, D]`` (e.g. ``[B, D]`` or ``[n, B, D]``) → ``[..., B]``.
+  ``sample(n, seed=...)`` → ``[n, B, D]``, reparameterised (gradients flow to μ, σ, the flow
+  weights and hence to every trainable weight of the network).
+  """
 
   def __init__(self,
                loc,
@@ -217,32 +217,32 @@ def _check_dims(dims, name, allow_empty=False):
 class GenerativeNet(keras.Model):
   """p(η|x̂): conditional RQ-spline coupling flow on a Normal base, conditioned on x̂ (SPEC §5).
 
-    Args:
-      event_dim: D ≥ 1 (5 for affine without shear, 8 with HSV).
-      bounds: D floats > 0, half-widths b of the η range (scale of the output map).
-      offset: D floats (default zeros), centre o of the η range.
-      squash_to_bounds: g = tanh (η ∈ (o − b − ε, o + b + ε)) if True, identity if False.
-      hidden_dims: trunk widths (default (1024, 512, 256)); h has hidden_dims[-1] features.
-      dropout_rate: trunk dropout in [0, 1) (default 0.1; the reference configs use 0.05–0.2).
-      num_flows: number of coupling layers ≥ 0 (default 6).
-      num_bins: spline bins K ≥ 1 (default 6).
-      conditioner_hidden_dims: conditioner widths (default (256,)).
-      conditioner_dropout_rate: conditioner dropout (default 0.1).
-      range_bound: spline range B (default 3.0).
-      **kwargs: Keras model kwargs (``name``, ``dtype`` e.g. "float64").
+  Args:
+    event_dim: D ≥ 1 (5 for affine without shear, 8 with HSV).
+    bounds: D floats > 0, half-widths b of the η range (scale of the output map).
+    offset: D floats (default zeros), centre o of the η range.
+    squash_to_bounds: g = tanh (η ∈ (o − b − ε, o + b + ε)) if True, identity if False.
+    hidden_dims: trunk widths (default (1024, 512, 256)); h has hidden_dims[-1] features.
+    dropout_rate: trunk dropout in [0, 1) (default 0.1; the reference configs use 0.05–0.2).
+    num_flows: number of coupling layers ≥ 0 (default 6).
+    num_bins: spline bins K ≥ 1 (default 6).
+    conditioner_hidden_dims: conditioner widths (default (256,)).
+    conditioner_dropout_rate: conditioner dropout (default 0.1).
+    range_bound: spline range B (default 3.0).
+    **kwargs: Keras model kwargs (``name``, ``dtype`` e.g. "float64").
 
-    Call: ``net(x_hat, training=False)`` with ``x_hat [B, ...]`` (e.g. ``[B, H, W, C]``, flattened
-    internally) returns a :class:`ConditionalFlowDistribution` with batch shape ``[B]`` and event
-    shape ``[D]``: ``dist.log_prob(eta)`` for ``eta [B, D]`` or ``[n, B, D]``;
-    ``dist.sample(n, seed=...)`` → ``[n, B, D]`` (reparameterised). Works in eager, ``tf.function``
-    and ``tf.function(jit_compile=True)``. ``training=True`` enables dropout in the trunk and in the
-    conditioners.
+  Call: ``net(x_hat, training=False)`` with ``x_hat [B, ...]`` (e.g. ``[B, H, W, C]``, flattened
+  internally) returns a :class:`ConditionalFlowDistribution` with batch shape ``[B]`` and event
+  shape ``[D]``: ``dist.log_prob(eta)`` for ``eta [B, D]`` or ``[n, B, D]``;
+  ``dist.sample(n, seed=...)`` → ``[n, B, D]`` (reparameterised). Works in eager, ``tf.function``
+  and ``tf.function(jit_compile=True)``. ``training=True`` enables dropout in the trunk and in the
+  conditioners.
 
-    Raises:
-      ValueError: invalid ``event_dim``, ``bounds`` (wrong length, non-finite or ≤ 0), ``offset``
-        (wrong length), ``num_bins`` < 1, ``num_flows`` < 0, hidden dims, dropout rates or
-        ``range_bound``.
-    """
+  Raises:
+    ValueError: invalid ``event_dim``, ``bounds`` (wrong length, non-finite or ≤ 0), ``offset``
+      (wrong length), ``num_bins`` < 1, ``num_flows`` < 0, hidden dims, dropout rates or
+      ``range_bound``.
+  """
 
   def __init__(self,
                event_dim: int,
