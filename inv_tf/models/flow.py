@@ -89,6 +89,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from inv_tf.models.layers import MLP
+
 tfb = tfp.bijectors
 
 __all__ = [
@@ -377,10 +379,6 @@ def coupling_mask(event_dim: int, layer_index: int) -> np.ndarray:
   return (np.arange(event_dim) % 2) == (layer_index % 2)
 
 
-def _gelu_tanh(x):
-  return keras.activations.gelu(x, approximate=True)
-
-
 class SplineConditioner(keras.layers.Layer):
   """Conditioner MLP of one coupling: ``[..., D + F] → [..., D, 3K + 1]``.
 
@@ -408,21 +406,7 @@ class SplineConditioner(keras.layers.Layer):
     self.dropout_rate = float(dropout_rate)
     self.param_size = spline_param_size(num_bins)
     pol = self.dtype_policy
-    self.dense_layers = [
-        keras.layers.Dense(h,
-                           kernel_initializer="lecun_normal",
-                           bias_initializer="zeros",
-                           dtype=pol,
-                           name=f"dense_{i}") for i, h in enumerate(self.hidden_dims)
-    ]
-    self.norm_layers = [
-        keras.layers.LayerNormalization(epsilon=1e-6, dtype=pol, name=f"ln_{i}")
-        for i in range(len(self.hidden_dims))
-    ]
-    self.dropout_layers = [
-        keras.layers.Dropout(self.dropout_rate, dtype=pol, name=f"dropout_{i}")
-        for i in range(len(self.hidden_dims))
-    ]
+    self.hidden = MLP(self.hidden_dims, self.dropout_rate, dtype=pol, name="hidden")
     self.out_layer = keras.layers.Dense(self.event_dim * self.param_size,
                                         kernel_initializer="zeros",
                                         bias_initializer="zeros",
@@ -430,18 +414,11 @@ class SplineConditioner(keras.layers.Layer):
                                         name="out")
 
   def build(self, input_shape):
-    shape = tuple(input_shape)
-    for dense, norm in zip(self.dense_layers, self.norm_layers):
-      dense.build(shape)
-      shape = shape[:-1] + (dense.units,)
-      norm.build(shape)
-    self.out_layer.build(shape)
+    self.hidden.build(input_shape)
+    self.out_layer.build(self.hidden.compute_output_shape(input_shape))
 
   def call(self, inputs, training=False):
-    z = inputs
-    for dense, norm, drop in zip(self.dense_layers, self.norm_layers, self.dropout_layers):
-      z = drop(norm(_gelu_tanh(dense(z))), training=training)
-    out = self.out_layer(z)
+    out = self.out_layer(self.hidden(inputs, training=training))
     new_shape = tf.concat([tf.shape(out)[:-1], [self.event_dim, self.param_size]], axis=0)
     return tf.reshape(out, new_shape)
 

@@ -47,6 +47,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from inv_tf.models.flow import ConditionalSplineFlow
+from inv_tf.models.layers import MLP
 
 tfd = tfp.distributions
 
@@ -54,10 +55,6 @@ __all__ = ["SQUASH_EPS", "TANH_CLIP", "ConditionalFlowDistribution", "Generative
 
 SQUASH_EPS = 1e-6  # ε added to the bounds in the output scaling.
 TANH_CLIP = 1e-6  # tanh pre-image inputs are clipped to ±(1 − TANH_CLIP).
-
-
-def _gelu_tanh(x):
-  return keras.activations.gelu(x, approximate=True)
 
 
 class ConditionalFlowDistribution(tfd.Distribution):
@@ -304,21 +301,8 @@ class GenerativeNet(keras.Model):
                                 dtype=pol,
                                 name=name)
 
-    self.trunk_dense = [dense(h, f"trunk_dense_{i}") for i, h in enumerate(hidden_dims)]
-    self.trunk_norm = [
-        keras.layers.LayerNormalization(epsilon=1e-6, dtype=pol, name=f"trunk_ln_{i}")
-        for i in range(len(hidden_dims))
-    ]
-    self.trunk_dropout = [
-        keras.layers.Dropout(self.dropout_rate, dtype=pol, name=f"trunk_dropout_{i}")
-        for i in range(len(hidden_dims))
-    ]
-    head_width = hidden_dims[-1] // 2
-    self.head_dense = [dense(head_width, f"base_dense_{i}") for i in range(2)]
-    self.head_norm = [
-        keras.layers.LayerNormalization(epsilon=1e-6, dtype=pol, name=f"base_ln_{i}")
-        for i in range(2)
-    ]
+    self.trunk = MLP(hidden_dims, self.dropout_rate, dtype=pol, name="trunk")
+    self.head = MLP((hidden_dims[-1] // 2,) * 2, dtype=pol, name="base_head")
     self.loc_layer = dense(event_dim, "base_loc")
     self.scale_layer = dense(event_dim, "base_scale")
     self.flow = ConditionalSplineFlow(event_dim,
@@ -332,16 +316,10 @@ class GenerativeNet(keras.Model):
 
   def build(self, input_shape):
     feat = int(np.prod([int(d) for d in tuple(input_shape)[1:]]))
-    shape = (None, feat)
-    for d, n in zip(self.trunk_dense, self.trunk_norm):
-      d.build(shape)
-      shape = (None, d.units)
-      n.build(shape)
-    h_shape = shape
-    for d, n in zip(self.head_dense, self.head_norm):
-      d.build(shape)
-      shape = (None, d.units)
-      n.build(shape)
+    self.trunk.build((None, feat))
+    h_shape = self.trunk.compute_output_shape((None, feat))
+    self.head.build(h_shape)
+    shape = self.head.compute_output_shape(h_shape)
     self.loc_layer.build(shape)
     self.scale_layer.build(shape)
     self.flow.build((None, self.event_dim), h_shape)
@@ -350,15 +328,11 @@ class GenerativeNet(keras.Model):
     """Trunk features h ``[B, hidden_dims[-1]]`` from ``x_hat [B, ...]``."""
     x = tf.convert_to_tensor(x_hat)
     x = tf.cast(tf.reshape(x, [tf.shape(x)[0], -1]), self.compute_dtype)
-    for d, n, drop in zip(self.trunk_dense, self.trunk_norm, self.trunk_dropout):
-      x = drop(n(_gelu_tanh(d(x))), training=training)
-    return x
+    return self.trunk(x, training=training)
 
   def base_params(self, h):
     """Base Normal parameters ``(μ [B, D], σ [B, D])`` from features ``h [B, F]``."""
-    z = h
-    for d, n in zip(self.head_dense, self.head_norm):
-      z = n(_gelu_tanh(d(z)))
+    z = self.head(h)
     return self.loc_layer(z), tf.nn.softplus(self.scale_layer(z))
 
   def call(self, x_hat, training=False):

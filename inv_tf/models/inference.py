@@ -19,38 +19,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from inv_tf.models.layers import MLP
+
 tfd = tfp.distributions
 tfb = tfp.bijectors
-
-
-def gelu(x):
-  """GELU with the tanh approximation (Flax's default)."""
-  return keras.activations.gelu(x, approximate=True)
-
-
-class MLP(keras.layers.Layer):
-  """Dense → GELU(tanh) → LayerNorm(ε=1e-6) [→ Dropout] per hidden size.
-
-  Input `[B, F]` float32 → output `[B, hidden_dims[-1]]` (or the input if `hidden_dims` is empty).
-  """
-
-  def __init__(self, hidden_dims: Sequence[int], dropout_rate: float = 0.0, **kwargs):
-    super().__init__(**kwargs)
-    self.hidden_dims = tuple(int(h) for h in hidden_dims)
-    self.dropout_rate = float(dropout_rate)
-    self.dense = [keras.layers.Dense(h, kernel_initializer="lecun_normal", name=f"dense_{i}")
-                  for i, h in enumerate(self.hidden_dims)]
-    self.norms = [keras.layers.LayerNormalization(epsilon=1e-6, name=f"norm_{i}")
-                  for i in range(len(self.hidden_dims))]
-    self.dropouts = [keras.layers.Dropout(self.dropout_rate) for _ in self.hidden_dims]
-
-  def call(self, inputs, training=False):
-    h = inputs
-    for dense, norm, dropout in zip(self.dense, self.norms, self.dropouts):
-      h = norm(gelu(dense(h)))
-      if self.dropout_rate > 0:
-        h = dropout(h, training=training)
-    return h
 
 
 def _check_bounds(bounds, offset, event_dim):
@@ -119,6 +91,11 @@ class InferenceNet(keras.Model):
       return tfb.Chain([shift, scale, tfb.Tanh()])  # Chain applies its LAST bijector first.
     return tfb.Chain([shift, scale])
 
+  def _mean(self, x, training):
+    """μ(x) `[B, D]` from images `[B, H, W, C]`."""
+    flat = tf.reshape(x, [tf.shape(x)[0], -1])
+    return self.mean_head(self.trunk(flat, training=training))
+
   def call(self, x, training=False):
     """q(η|x).
 
@@ -130,14 +107,12 @@ class InferenceNet(keras.Model):
       A TFP distribution with batch shape [B] and event shape [D]; `sample(n, seed)` → `[n, B, D]`
       (reparameterised), `log_prob(eta)` for eta `[..., B, D]`.
     """
-    flat = tf.reshape(x, [tf.shape(x)[0], -1])
-    mean = self.mean_head(self.trunk(flat, training=training))
+    mean = self._mean(x, training)
     scale = tf.broadcast_to(tf.cast(self.sigma, mean.dtype), tf.shape(mean))
     base = tfd.Independent(tfd.Normal(mean, scale), reinterpreted_batch_ndims=1)
     return tfd.TransformedDistribution(base, self._output_bijector(mean.dtype))
 
   def mode(self, x, training=False) -> tf.Tensor:
     """η at the mean of z: o + b μ (or o + b tanh μ); float32 `[B, D]`."""
-    flat = tf.reshape(x, [tf.shape(x)[0], -1])
-    mean = self.mean_head(self.trunk(flat, training=training))
+    mean = self._mean(x, training)
     return self._output_bijector(mean.dtype).forward(mean)
