@@ -7,11 +7,21 @@ written out as a flagfile (`to_flagfile`) reproduces a run. Defaults are the pap
 
 import dataclasses
 import math
+import os
 from typing import Optional
 
 from inv_tf import transforms
 
-STAGES = ("sgm", "inference", "generative")
+SGM_STAGES = ("sgm", "inference", "generative")
+# The VAE family (SPEC §8): a plain VAE, the AugVAE (trained on SGM resamples), the InvVAE (VAE
+# over prototypes + p(η|x̂)) and the VAE with standard augmentation.
+VAE_STAGES = ("vae", "augvae", "invvae", "vae_aug")
+STAGES = SGM_STAGES + VAE_STAGES
+# Stages that need a trained SGM (--sgm_dir).
+SGM_USING_STAGES = ("augvae", "invvae")
+# List-valued fields holding integers (the other list fields hold floats).
+INT_LIST_FIELDS = ("inference_hidden_dims", "generative_hidden_dims", "conditioner_hidden_dims",
+                   "vae_conv_dims", "vae_dense_dims")
 
 # Default augmentation half-widths b and centres o per family (SPEC §4.2, MNIST / Galaxy rows).
 DEFAULT_BOUNDS = {
@@ -85,6 +95,22 @@ class Config:
   generative_n_samples: int = 5
   consistency_mult: float = 1.0
   bounds_mult: float = 1.0
+  # VAE family (SPEC §8.1, §8.5; `vae_mnist` base config).
+  sgm_dir: str = ""  # augvae / invvae: the model_dir of a trained SGM run.
+  vae_steps: int = 10000
+  vae_lr: float = 6e-3
+  vae_init_lr_mult: float = 0.03
+  vae_final_lr_mult: float = 1e-4
+  vae_warmup_pct: float = 0.1
+  vae_clip_norm: float = 2.0
+  vae_weight_decay: float = 1e-4
+  latent_dim: int = 16
+  vae_conv_dims: tuple = (64, 128, 256)
+  vae_dense_dims: tuple = (256,)
+  max_2strides: int = 2
+  iwlb_num_samples: int = 300
+  test_batch_size: int = 50
+  num_test: int = 0  # 0 = the whole test split.
   # Bookkeeping.
   log_every: int = 50
   eval_every: int = 0  # 0 = every 1 % of a stage's steps (at least every 10 steps).
@@ -133,31 +159,43 @@ class Config:
       fail("interpolation_order", f"must be 1 or 3, got {self.interpolation_order}")
     for name in ("batch_size", "eval_batch_size", "n_samples", "generative_n_samples", "num_flows",
                  "num_bins", "blur_filter_size", "log_every", "checkpoint_every",
-                 "max_checkpoints", "num_eval_batches"):
+                 "max_checkpoints", "num_eval_batches", "latent_dim", "iwlb_num_samples",
+                 "test_batch_size"):
       if getattr(self, name) < 1:
         fail(name, f"must be >= 1, got {getattr(self, name)}")
-    for name in ("inference_steps", "generative_steps", "num_train", "eval_every"):
+    for name in ("inference_steps", "generative_steps", "vae_steps", "num_train", "eval_every",
+                 "num_test", "max_2strides"):
       if getattr(self, name) < 0:
         fail(name, f"must be >= 0, got {getattr(self, name)}")
     if self.stage in ("sgm", "inference") and self.inference_steps < 1:
       fail("inference_steps", f"must be >= 1 for --stage={self.stage}")
     if self.stage in ("sgm", "generative") and self.generative_steps < 1:
       fail("generative_steps", f"must be >= 1 for --stage={self.stage}")
+    if self.stage in VAE_STAGES and self.vae_steps < 1:
+      fail("vae_steps", f"must be >= 1 for --stage={self.stage}")
+    if self.stage in SGM_USING_STAGES and not self.sgm_dir:
+      fail("sgm_dir", f"--stage={self.stage} needs the model_dir of a trained SGM run")
+    if self.stage not in SGM_USING_STAGES and self.sgm_dir:
+      fail("sgm_dir", f"only --stage={' or '.join(SGM_USING_STAGES)} use an SGM; "
+           f"--stage={self.stage} does not")
     if self.blur_filter_size % 2 != 1:
       fail("blur_filter_size", f"must be odd, got {self.blur_filter_size}")
     for name in ("inference_lr", "sigma_lr", "init_sigma", "generative_lr", "inference_clip_norm",
-                 "generative_clip_norm", "bounds_mult"):
+                 "generative_clip_norm", "bounds_mult", "vae_lr", "vae_clip_norm",
+                 "vae_init_lr_mult", "vae_final_lr_mult"):
       if not getattr(self, name) > 0:
         fail(name, f"must be > 0, got {getattr(self, name)}")
     for name in ("inference_warmup_pct", "generative_warmup_pct", "blur_end_pct",
-                 "augment_warmup_pct", "generative_dropout"):
+                 "augment_warmup_pct", "generative_dropout", "vae_warmup_pct"):
       if not 0 <= getattr(self, name) <= 1:
         fail(name, f"must be in [0, 1], got {getattr(self, name)}")
     for name in ("inference_weight_decay", "generative_weight_decay", "blur_sigma_init",
-                 "x_mse_mult", "inv_mult", "consistency_mult", "rotation_deg"):
+                 "x_mse_mult", "inv_mult", "consistency_mult", "rotation_deg",
+                 "vae_weight_decay"):
       if getattr(self, name) < 0:
         fail(name, f"must be >= 0, got {getattr(self, name)}")
-    for name in ("inference_hidden_dims", "generative_hidden_dims", "conditioner_hidden_dims"):
+    for name in ("inference_hidden_dims", "generative_hidden_dims", "conditioner_hidden_dims",
+                 "vae_conv_dims", "vae_dense_dims"):
       dims = getattr(self, name)
       if not dims or any(int(d) < 1 for d in dims):
         fail(name, f"must be a non-empty list of positive widths, got {list(dims)}")
@@ -183,6 +221,13 @@ class Config:
 
   def architecture(self) -> dict:
     """The fields that fix variable shapes: a checkpoint of another architecture is refused."""
+    if self.stage in VAE_STAGES:
+      arch = {"model": self.stage, "latent_dim": self.latent_dim,
+              "vae_conv_dims": list(self.vae_conv_dims),
+              "vae_dense_dims": list(self.vae_dense_dims), "max_2strides": self.max_2strides}
+      if self.stage in SGM_USING_STAGES:
+        arch["sgm_dir"] = os.path.abspath(self.sgm_dir)
+      return arch
     keys = ("family", "inference_hidden_dims", "generative_hidden_dims", "num_flows", "num_bins",
             "conditioner_hidden_dims", "squash_to_bounds")
     arch = {k: getattr(self, k) for k in keys}
@@ -207,7 +252,7 @@ def _parse_value(name: str, text: str, default):
       raise ConfigError(f"--{name}: expected true or false, got {text!r}")
     return text.lower() in ("true", "1")
   if isinstance(default, tuple):
-    cast = int if name.endswith("hidden_dims") else float
+    cast = int if name in INT_LIST_FIELDS else float
     return tuple(cast(v) for v in text.split(",") if v.strip())
   if isinstance(default, int):
     return int(text)

@@ -249,7 +249,7 @@ def test_restore_model_matches_the_trained_model(run):
 
 
 def test_restore_model_without_a_run_raises(tmp_path):
-  with pytest.raises(ConfigError, match="no SGM run"):
+  with pytest.raises(ConfigError, match="holds no training run"):
     train_lib.restore_model(str(tmp_path))
   train_lib.prepare_workdir(tiny_config(), str(tmp_path), IMAGE_SHAPE)  # run files, no ckpt
   with pytest.raises(ConfigError, match="no checkpoint"):

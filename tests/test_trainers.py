@@ -71,7 +71,7 @@ BAD_TRAIN = {
     "generative_without_stage_1": (["--stage=generative"], "error", "--stage=generative", True),
 }
 BAD_EVALUATE = {
-    "no_run": (["--model_dir={empty}"], "error", "no SGM run"),
+    "no_run": (["--model_dir={empty}"], "error", "holds no training run"),
 }
 
 

@@ -11,7 +11,8 @@ from absl import flags
 from inv_tf import config as config_lib
 
 HELP = {
-    "stage": f"What to train: {', '.join(config_lib.STAGES)} (sgm = stage 1 then stage 2).",
+    "stage": f"What to train: {', '.join(config_lib.STAGES)} (sgm = stage 1 then stage 2; "
+             "augvae and invvae also need --sgm_dir).",
     "seed": "Random seed (data order, augmentations, initialisation).",
     "dataset": "Dataset name (see README's dataset table), e.g. mnist, aug_dsprites, npz:PATH, "
                "folder:PATH.",
@@ -60,6 +61,21 @@ HELP = {
     "generative_n_samples": "Stage-2 prototypes per image.",
     "consistency_mult": "Weight of the stage-2 pairwise consistency term.",
     "bounds_mult": "Stage-2 augmentation range for prototypes, as a multiple of the bounds.",
+    "sgm_dir": "--stage=augvae|invvae: the --model_dir of a trained SGM run (or its export/).",
+    "vae_steps": "VAE training steps.",
+    "vae_lr": "VAE peak learning rate (AdamW).",
+    "vae_init_lr_mult": "VAE warm-up start, as a multiple of the peak rate.",
+    "vae_final_lr_mult": "VAE final rate after cosine decay, as a multiple of the peak.",
+    "vae_warmup_pct": "Fraction of VAE steps spent warming up.",
+    "vae_clip_norm": "VAE global gradient-norm clip.",
+    "vae_weight_decay": "VAE decoupled weight decay.",
+    "latent_dim": "VAE latent dimension.",
+    "vae_conv_dims": "VAE encoder conv widths (the decoder mirrors them).",
+    "vae_dense_dims": "VAE encoder MLP widths after the convs (the decoder mirrors them).",
+    "max_2strides": "At most this many stride-2 conv layers in the VAE.",
+    "iwlb_num_samples": "Importance samples K of the test IWLB.",
+    "test_batch_size": "Batch size of the test-set IWLB / ELBO evaluation.",
+    "num_test": "Test images for the final IWLB / ELBO (0 = the whole test split).",
     "log_every": "Write training scalars every N steps.",
     "eval_every": "Validate every N steps (0 = every 1 % of a stage).",
     "num_eval_batches": "Validation batches per evaluation.",
@@ -69,7 +85,7 @@ HELP = {
 }
 
 _FIELD_TYPES = {f.name: f for f in dataclasses.fields(config_lib.Config)}
-_INT_LISTS = {"inference_hidden_dims", "generative_hidden_dims", "conditioner_hidden_dims"}
+_INT_LISTS = set(config_lib.INT_LIST_FIELDS)
 _FLOAT_LISTS = {"bounds", "offset"}
 
 MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where the run writes checkpoints, logs, "
@@ -116,3 +132,29 @@ def config_from_flags() -> config_lib.Config:
             f"--{name}: expected a comma-separated list of numbers, got {','.join(value)}") from None
     values[name] = value
   return config_lib.from_dict(values).validate()
+
+
+# The data-efficiency experiment (`python -m trainers.experiment`); the Config flags above give
+# every training setting, these say which runs to make.
+SIZES = flags.DEFINE_list("sizes", ["1000", "2000", "4000"],
+                          "Experiment: nested training-set sizes (the SGM trains on the smallest).")
+SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Experiment: random seeds.")
+MODELS = flags.DEFINE_list("models", ["vae", "augvae", "invvae", "vae_aug"],
+                           "Experiment: which VAE-family models to train at every size.")
+SMOKE = flags.DEFINE_bool("smoke", False,
+                          "Experiment: a minutes-long version (tiny models, 20 steps per run).")
+
+
+def plan_from_flags():
+  """The experiment's `Plan` from --sizes, --seeds, --models.
+
+  Raises:
+    ConfigError: a value is not a list of integers, or the plan is invalid.
+  """
+  from inv_tf.experiments import data_efficiency
+  try:
+    sizes = tuple(int(v) for v in SIZES.value)
+    seeds = tuple(int(v) for v in SEEDS.value)
+  except ValueError:
+    raise config_lib.ConfigError("--sizes / --seeds: expected comma-separated integers") from None
+  return data_efficiency.Plan(sizes, seeds, tuple(MODELS.value)).validate()

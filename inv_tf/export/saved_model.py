@@ -1,4 +1,6 @@
-"""SavedModel export of a trained SGM, with named signatures (the only code that knows them).
+"""SavedModel exports with named signatures (the only code that knows them).
+
+## SGM (`export_sgm`)
 
 Signatures (all tensors float32 unless stated; B is dynamic, H, W, C and D are fixed by the model):
 
@@ -10,7 +12,19 @@ Signatures (all tensors float32 unless stated; B is dynamic, H, W, C and D are f
 | resample        | x [B, H, W, C], n int32 [], seed int32 [2]     | images [n, B, H, W, C], eta [n, B, D]     |
 | serving_default | = prototype                                   |                                           |
 
-The export is self-contained: `tf.saved_model.load(path)` works in a process that never imports
+## VAE family (`export_vae`: VAE, AugVAE, VAE with standard augmentation, InvVAE)
+
+| name            | inputs                                        | outputs                                   |
+|-----------------|-----------------------------------------------|-------------------------------------------|
+| sample          | n int32 [], seed int32 [2]                     | images [n, H, W, C] (decoder means)       |
+| iwlb            | x [B, H, W, C] in [-1, 1], seed int32 [2]      | iwlb [B] nats/image (K fixed at export)   |
+| reconstruct     | x [B, H, W, C]                                 | images [B, H, W, C]                       |
+| serving_default | = reconstruct                                 |                                           |
+
+For the InvVAE, `sample` draws prototypes from the VAE and transforms them with η ~ p(η|x̂), `iwlb`
+is the pixel-space bound of `inv_tf.models.inv_vae`, and the SGM's variables are in the export.
+
+Every export is self-contained: `tf.saved_model.load(path)` works in a process that never imports
 inv_tf. It is written to a temporary sibling directory and renamed into place, so an interrupted
 export never leaves a half-written directory at `path`.
 """
@@ -22,6 +36,7 @@ import uuid
 import tensorflow as tf
 
 SIGNATURES = ("prototype", "sample_eta", "log_prob_eta", "resample")
+VAE_SIGNATURES = ("sample", "iwlb", "reconstruct")
 
 
 class SGMExportModule(tf.Module):
@@ -73,21 +88,45 @@ class SGMExportModule(tf.Module):
             "resample": self.resample}
 
 
-def export_sgm(sgm, path: str) -> str:
-  """Writes `sgm` as a SavedModel at `path` atomically (temp dir + rename).
+class VAEExportModule(tf.Module):
+  """tf.Module wrapping a `VAE` or `InvVAE` with the VAE-family signatures above."""
 
-  Args:
-    sgm: a built `inv_tf.models.SGM`.
-    path: the target directory (replaced if it exists).
+  def __init__(self, model, num_samples: int):
+    super().__init__(name="vae_export")
+    self.model_variables = list(model.variables)
+    self.num_samples = tf.constant(int(num_samples), tf.int32)
+    h, w, c = model.image_shape
+    image = tf.TensorSpec([None, h, w, c], tf.float32)
 
-  Returns:
-    The path.
-  """
+    def image_in(x):
+      return tf.ensure_shape(x, [None, h, w, c])
+
+    def sample(n, seed):
+      tf.debugging.assert_positive(n, message="n must be >= 1")
+      return {"images": model.sample(n, seed)}
+
+    def iwlb(x, seed):
+      return {"iwlb": model.iwlb(image_in(x), int(num_samples), seed)}
+
+    def reconstruct(x):
+      return {"images": model.reconstruct(image_in(x))}
+
+    self.sample = tf.function(sample, input_signature=[tf.TensorSpec([], tf.int32),
+                                                       tf.TensorSpec([2], tf.int32)])
+    self.iwlb = tf.function(iwlb, input_signature=[image, tf.TensorSpec([2], tf.int32)])
+    self.reconstruct = tf.function(reconstruct, input_signature=[image])
+
+  def signatures(self):
+    return {"serving_default": self.reconstruct, "sample": self.sample, "iwlb": self.iwlb,
+            "reconstruct": self.reconstruct}
+
+
+def _save_atomic(module, path: str) -> str:
+  """tf.saved_model.save(module) to a temporary sibling, then renamed to `path`."""
   path = os.path.abspath(path)
   parent = os.path.dirname(path)
   os.makedirs(parent, exist_ok=True)
   tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:8]}")
-  module = SGMExportModule(sgm)
   try:
     tf.saved_model.save(module, tmp, signatures=module.signatures())
     if os.path.exists(path):
@@ -100,3 +139,30 @@ def export_sgm(sgm, path: str) -> str:
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
   return path
+
+
+def export_sgm(sgm, path: str) -> str:
+  """Writes `sgm` as a SavedModel at `path` atomically (temp dir + rename).
+
+  Args:
+    sgm: a built `inv_tf.models.SGM`.
+    path: the target directory (replaced if it exists).
+
+  Returns:
+    The absolute path.
+  """
+  return _save_atomic(SGMExportModule(sgm), path)
+
+
+def export_vae(model, path: str, num_samples: int) -> str:
+  """Writes a `VAE` / `InvVAE` as a SavedModel at `path` atomically.
+
+  Args:
+    model: the trained model.
+    path: the target directory (replaced if it exists).
+    num_samples: K of the `iwlb` signature.
+
+  Returns:
+    The absolute path.
+  """
+  return _save_atomic(VAEExportModule(model, num_samples), path)

@@ -53,7 +53,7 @@ def _per_image_mse(a, b):
   return tf.reduce_mean(tf.square(a - b), axis=[1, 2, 3])
 
 
-def _masked_mean(values, mask):
+def masked_mean(values, mask):
   """Mean of `values` [N] weighted by `mask` [N] (None = all ones); 0 if the mask is all 0."""
   if mask is None:
     return tf.reduce_mean(values)
@@ -107,12 +107,12 @@ def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment
   else:
     inv_mse = tf.zeros_like(x_mse)
   copy_mask = None if mask is None else tf.repeat(mask, n, axis=0)
-  loss = _masked_mean(loss, copy_mask)
+  loss = masked_mean(loss, copy_mask)
   return loss, {
       "loss": loss,
-      "x_mse": _masked_mean(x_mse, copy_mask),
-      "inv_mse": _masked_mean(inv_mse, copy_mask),
-      "eta_abs_mean": _masked_mean(tf.reduce_mean(tf.abs(eta_q1), axis=-1), copy_mask),
+      "x_mse": masked_mean(x_mse, copy_mask),
+      "inv_mse": masked_mean(inv_mse, copy_mask),
+      "eta_abs_mean": masked_mean(tf.reduce_mean(tf.abs(eta_q1), axis=-1), copy_mask),
   }
 
 
@@ -162,6 +162,6 @@ def stage2_loss(inference, generative, images, seed, config: Config, training=Tr
   log_p = generative(x_hat, training=training).log_prob(targets)
   log_p = tf.reshape(log_p, [batch, n])
   mae = tf.reduce_mean(tf.abs(log_p[:, :, None] - log_p[:, None, :]), axis=[1, 2])
-  loss = _masked_mean(-tf.reduce_mean(log_p, axis=1) + config.consistency_mult * mae, mask)
-  return loss, {"loss": loss, "log_p": _masked_mean(tf.reduce_mean(log_p, axis=1), mask),
-                "mae": _masked_mean(mae, mask)}
+  loss = masked_mean(-tf.reduce_mean(log_p, axis=1) + config.consistency_mult * mae, mask)
+  return loss, {"loss": loss, "log_p": masked_mean(tf.reduce_mean(log_p, axis=1), mask),
+                "mae": masked_mean(mae, mask)}

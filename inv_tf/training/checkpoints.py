@@ -1,0 +1,68 @@
+"""Reading a finished (or interrupted) run back: the SGM of a model directory.
+
+Checkpoints hold each network's variables as an explicit list (see `model_trackables`); the order
+is fixed by the architecture, which the run's `run.json` pins.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+from inv_tf import config as config_lib
+from inv_tf.config import ConfigError
+from inv_tf.models.sgm import SGM
+
+
+def model_trackables(model: SGM) -> dict:
+  """The model's variables as checkpoint children.
+
+  Keras 3 layers are not fully visible to `tf.train.Checkpoint` (sub-layers held in Python lists
+  are not tracked), so checkpoints hold the variable lists explicitly; their order is fixed by the
+  architecture, which `run.json` pins.
+  """
+  return {"inference_variables": list(model.inference.variables),
+          "generative_variables": list(model.generative.variables)}
+
+
+def read_run(workdir: str, flag: str = "model_dir"):
+  """(Config, image_shape) of the run in `workdir` (its flags.cfg and run.json).
+
+  Raises:
+    ConfigError: `workdir` holds no run; the message names `--{flag}`.
+  """
+  flag_path, run_path = os.path.join(workdir, "flags.cfg"), os.path.join(workdir, "run.json")
+  if not (os.path.exists(flag_path) and os.path.exists(run_path)):
+    raise ConfigError(f"--{flag}: {workdir!r} holds no training run (no flags.cfg / run.json)")
+  with open(flag_path, encoding="utf-8") as f:
+    config = config_lib.from_flagfile(f.read())
+  with open(run_path, encoding="utf-8") as f:
+    image_shape = tuple(json.load(f)["image_shape"])
+  return config, image_shape
+
+
+def restore_model(workdir: str, checkpoint: str | None = None, flag: str = "model_dir") -> SGM:
+  """The trained SGM of a finished (or interrupted) run in `workdir`.
+
+  Args:
+    workdir: the run's model directory, or its `export/` subdirectory.
+    checkpoint: a checkpoint path (e.g. `workdir/checkpoints/ckpt-3000`); default the latest.
+    flag: the flag named in error messages.
+
+  Raises:
+    ConfigError: `workdir` holds no SGM run (flags.cfg / run.json), a VAE run, or no checkpoint.
+  """
+  workdir = os.path.normpath(workdir)
+  if os.path.basename(workdir) == "export" and not os.path.exists(
+      os.path.join(workdir, "run.json")):
+    workdir = os.path.dirname(workdir)
+  config, image_shape = read_run(workdir, flag)
+  if config.stage in config_lib.VAE_STAGES:
+    raise ConfigError(f"--{flag}: {workdir!r} holds a --stage={config.stage} run, not an SGM")
+  model = SGM(config, image_shape)
+  latest = checkpoint or tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  if latest is None:
+    raise ConfigError(f"--{flag}: {workdir!r} has no checkpoint to restore")
+  status = tf.train.Checkpoint(**model_trackables(model)).restore(latest)
+  status.expect_partial().assert_existing_objects_matched()
+  return model

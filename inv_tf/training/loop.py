@@ -1,0 +1,236 @@
+"""What every training stage shares: the model directory, data splits, the step loop, summaries.
+
+The SGM stages (`inv_tf.training.train`) and the VAE family (`inv_tf.training.vae_train`) both
+run `run_stage`: one compiled train step per batch, scalars to `train/` every `log_every` steps,
+validation to `validation/` every `eval_interval` steps, a checkpoint every `checkpoint_every`
+steps and at the end, a progress line with ETA, and a stop with a one-line `RunError` (the last
+good checkpoint kept) when a loss is not finite.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Callable
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from inv_tf import data as data_lib
+from inv_tf import transforms
+from inv_tf.config import Config, ConfigError
+from inv_tf.training import progress
+
+
+class RunError(RuntimeError):
+  """The run cannot go on (e.g. a non-finite loss); the message is one line."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Work directory.
+
+
+def write_atomic(path: str, text: str):
+  tmp = f"{path}.tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def check_compatible(config: Config, image_shape) -> None:
+  """Refuses flag combinations the data cannot support (ConfigError naming the flags)."""
+  if transforms.get_family(config.family).has_colour and image_shape[-1] != 3:
+    raise ConfigError(f"--family={config.family} transforms colour and needs RGB images, but "
+                      f"--dataset={config.dataset} has {image_shape[-1]} channel(s)")
+  if min(image_shape[:2]) < 2:
+    raise ConfigError(f"--dataset={config.dataset}: images of shape {list(image_shape)} are too "
+                      "small to warp")
+
+
+def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
+  """Creates `workdir`, refuses one that holds a run of another architecture, writes flags.cfg.
+
+  Raises:
+    ConfigError: `workdir` is not writable, or holds a run with another architecture / image
+      shape (the message names the first difference).
+  """
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, ".write_test")
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as e:
+    raise ConfigError(f"--model_dir: cannot write to {workdir!r} ({e.strerror})") from None
+  run_file = os.path.join(workdir, "run.json")
+  run = {"architecture": config.architecture(), "image_shape": list(image_shape)}
+  if os.path.exists(run_file):
+    with open(run_file, encoding="utf-8") as f:
+      previous = json.load(f)
+    keys = list(run["architecture"]) + [
+        k for k in previous["architecture"] if k not in run["architecture"]]
+    for key in keys:  # in Config.architecture() order: `family` before `bounds`.
+      old, new = previous["architecture"].get(key), run["architecture"].get(key)
+      if old != new:
+        raise ConfigError(
+            f"--model_dir: {workdir!r} holds a run with {key}={old}, but this run has "
+            f"{key}={new}; use another --model_dir or the same configuration")
+    if previous["image_shape"] != run["image_shape"]:
+      raise ConfigError(
+          f"--model_dir: {workdir!r} holds a model for images of shape "
+          f"{previous['image_shape']}, but --dataset={config.dataset} has {list(image_shape)}")
+  else:
+    write_atomic(run_file, json.dumps(run, indent=2))
+  write_atomic(os.path.join(workdir, "flags.cfg"), config.to_flagfile())
+
+
+# ---------------------------------------------------------------------------------------------
+# Data.
+
+
+def dataset_options(config: Config) -> dict:
+  """The `inv_tf.data.load` options a config sets (only those that differ from the default)."""
+  options = {}
+  if config.rotation_deg:
+    options["rotation_deg"] = config.rotation_deg
+  if config.num_train:
+    options["num_train"] = config.num_train
+  return options
+
+
+def load_split(config: Config, split: str) -> tf.data.Dataset:
+  """The unbatched split of the config's dataset."""
+  options = dict(dataset_options(config))
+  if split != "train":
+    options.pop("num_train", None)
+  return data_lib.load(config.dataset, split, seed=config.seed, data_dir=config.data_dir or None,
+                       **options)
+
+
+def write_hparams(config: Config, writer):
+  try:
+    from tensorboard.plugins.hparams import api as hp
+  except ImportError:  # pragma: no cover - tensorboard is a dependency.
+    return
+  values = {}
+  for field in dataclasses.fields(config):
+    value = getattr(config, field.name)
+    values[field.name] = ",".join(map(str, value)) if isinstance(value, tuple) else value
+  with writer.as_default():
+    hp.hparams(values)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop.
+
+
+def evaluate_batches(eval_fn, batches, seed_offset: int) -> dict:
+  """Mask-weighted mean of `eval_fn`'s metrics over cached evaluation batches.
+
+  Args:
+    eval_fn: (images [B, H, W, C] float32, mask [B] float32, seed int32 [2]) → dict of scalars
+      (each already a mask-weighted mean over its batch).
+    batches: a list of dicts with `image` and `mask` (from `inv_tf.data.batch_for_evaluation`).
+    seed_offset: folded into each batch's seed, so evaluations at different steps differ.
+
+  Returns:
+    {metric: float}, averaged over the real (unpadded) examples.
+  """
+  totals, weight = {}, 0.0
+  for i, batch in enumerate(batches):
+    real = float(tf.reduce_sum(batch["mask"]))
+    if real == 0:
+      continue
+    metrics = eval_fn(batch["image"], batch["mask"], tf.constant([seed_offset, i], tf.int32))
+    for k, v in metrics.items():
+      totals[k] = totals.get(k, 0.0) + float(v) * real
+    weight += real
+  return {k: v / max(weight, 1.0) for k, v in totals.items()}
+
+
+@dataclasses.dataclass
+class Stage:
+  """One training stage for `run_stage`.
+
+  Attributes:
+    name: summary prefix and progress label (e.g. `inference`, `vae`).
+    step_fn: (images, step int64 []) → dict of scalar metrics, including `loss`.
+    eval_fn: see `evaluate_batches`.
+    step_var: int64 variable counting this stage's finished steps (checkpointed).
+    num_steps: the stage's last step.
+    log_metrics: metric names shown on the progress line.
+    visuals: (validation images, step) → None, writes image/histogram summaries (may be None).
+  """
+  name: str
+  step_fn: Callable
+  eval_fn: Callable
+  step_var: tf.Variable
+  num_steps: int
+  log_metrics: tuple
+  visuals: Callable | None = None
+
+
+def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, writers,
+              checkpoint_number: Callable[[], int]) -> dict:
+  """Trains `stage` from its step variable to `num_steps`; returns the last validation metrics.
+
+  Raises:
+    RunError: a non-finite loss (names the step and the non-finite terms).
+  """
+  name, num_steps = stage.name, stage.num_steps
+  start = int(stage.step_var.numpy())
+  if start >= num_steps:
+    logging.info("%s: already trained (%d/%d steps), skipping", name, start, num_steps)
+    return evaluate_batches(stage.eval_fn, eval_batches, num_steps)
+  bar = progress.Progress(f"stage {name}", num_steps, start)
+  eval_every = config.eval_interval(num_steps)
+  sums, count, last_eval = {}, 0, {}
+  for step in range(start, num_steps):
+    batch = next(train_iter)
+    metrics = stage.step_fn(batch["image"], tf.constant(step, tf.int64))
+    loss = float(metrics["loss"])
+    if not np.isfinite(loss):
+      bad = [k for k, v in metrics.items() if not np.isfinite(float(v))]
+      raise RunError(f"stage {name}: non-finite loss at step {step} (terms: {', '.join(bad)}); "
+                     f"the last good checkpoint is kept in {manager.directory}")
+    stage.step_var.assign(step + 1)
+    for k, v in metrics.items():
+      sums[k] = sums.get(k, 0.0) + float(v)
+    count += 1
+    done = step + 1
+    if done % config.log_every == 0 or done == num_steps:
+      with writers["train"].as_default():
+        for k, v in sums.items():
+          tf.summary.scalar(f"{name}/{k}", v / count, step=done)
+      sums, count = {}, 0
+    if done % eval_every == 0 or done == num_steps:
+      last_eval = evaluate_batches(stage.eval_fn, eval_batches, done)
+      with writers["validation"].as_default():
+        for k, v in last_eval.items():
+          tf.summary.scalar(f"{name}/{k}", v, step=done)
+        if stage.visuals is not None:
+          stage.visuals(eval_batches[0]["image"], done)
+    if done % config.checkpoint_every == 0 or done == num_steps:
+      manager.save(checkpoint_number=checkpoint_number())
+    bar.update(done, {k: metrics[k] for k in stage.log_metrics})
+  bar.close({k: v for k, v in last_eval.items() if k in stage.log_metrics})
+  return last_eval
+
+
+def summary_writers(workdir: str) -> dict:
+  """TensorBoard writers `train` and `validation` under `workdir`."""
+  return {k: tf.summary.create_file_writer(os.path.join(workdir, k))
+          for k in ("train", "validation")}
+
+
+def summary_text(config: Config, workdir: str, results: dict) -> str:
+  """The short final summary a trainer prints: outputs, final metrics, the TensorBoard command."""
+  lines = [f"Finished --stage={config.stage} on --dataset={config.dataset} in {workdir}"]
+  for key, value in sorted(results.items()):
+    if key != "export_path":
+      lines.append(f"  {key:<28} {value:.5g}")
+  if "export_path" in results:
+    lines.append(f"  SavedModel: {results['export_path']}")
+  lines.append(f"  Effective flags: {os.path.join(workdir, 'flags.cfg')}")
+  lines.append(f"  TensorBoard: tensorboard --logdir {workdir}")
+  return "\n".join(lines)

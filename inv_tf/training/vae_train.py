@@ -1,0 +1,281 @@
+r"""Training the VAE family (SPEC §8): `--stage=vae|augvae|invvae|vae_aug`.
+
+All four train the same convolutional VAE (`inv_tf.models.vae`) by maximising an ELBO with clipped
+AdamW and a warm-up cosine schedule (SPEC §8.5); they differ in what the VAE sees:
+
+    vae      the training images x
+    augvae   SGM resamples of x: x' = Resample(x) with the frozen SGM of `--sgm_dir` (p in
+             training mode, so its dropout is active, as in SPEC §8.2); evaluated on real x
+    invvae   prototypes: the pixel-space InvVAE bound of `inv_tf.models.inv_vae` (q(η|x) and
+             p(η|x̂) of `--sgm_dir` frozen)
+    vae_aug  standard augmentation (SPEC §8.4): rotation U(-15°, 15°), scale factors U(0.9, 1.1)
+             in x and y, integer shifts in {-2, -1, 0, 1} pixels, composed rotate · scale ·
+             translate and applied as one warp
+
+After training, the test split is scored (in nats per image, on [-1, 1] pixels): the importance-
+weighted bound IWLB_K with K = `iwlb_num_samples`, the single-sample ELBO, and the reconstruction
+MSE; for the InvVAE also the reference's (non-pixel-space) variants `ref_iwlb` / `ref_elbo`.
+
+A run's model directory has the SGM stages' layout (flags.cfg, run.json, checkpoints/, train/,
+validation/, export/, metrics.json); its checkpoints hold the VAE's variables, the optimiser and
+the step. The SGM of `--sgm_dir` is read, never written.
+"""
+
+import dataclasses
+import json
+import math
+import os
+
+import keras
+import tensorflow as tf
+
+from inv_tf import config as config_lib
+from inv_tf import data as data_lib
+from inv_tf import transforms
+from inv_tf.config import Config, ConfigError
+from inv_tf.evaluation import grids
+from inv_tf.export import saved_model
+from inv_tf.models.inv_vae import InvVAE
+from inv_tf.models.vae import VAE
+from inv_tf.training import checkpoints, schedules
+from inv_tf.training.losses import masked_mean
+from inv_tf.training.loop import (Stage, load_split, prepare_workdir, run_stage, summary_writers,
+                                  write_atomic, write_hparams)
+
+STAGE_SEED = 3
+TEST_SEED = 4
+
+
+@dataclasses.dataclass
+class VAEState:
+  """Everything a VAE-family checkpoint holds (the SGM of an augvae/invvae run is not in it)."""
+  vae: VAE
+  optimizer: keras.optimizers.Optimizer
+  step: tf.Variable
+
+  def checkpoint(self) -> tf.train.Checkpoint:
+    # Variable lists, not the Keras model: see `checkpoints.model_trackables`.
+    return tf.train.Checkpoint(vae_variables=list(self.vae.variables), vae_optimizer=self.optimizer,
+                               vae_step=self.step)
+
+
+def create_vae_state(config: Config, image_shape) -> VAEState:
+  """A fresh VAE (all variables built) and its optimiser."""
+  vae = VAE(image_shape, latent_dim=config.latent_dim, conv_dims=config.vae_conv_dims,
+            dense_dims=config.vae_dense_dims, max_2strides=config.max_2strides, name="vae")
+  schedule = schedules.WarmupCosine(config.vae_lr, config.vae_steps, config.vae_warmup_pct,
+                                    config.vae_init_lr_mult, config.vae_final_lr_mult)
+  optimizer = keras.optimizers.AdamW(
+      schedule, weight_decay=config.vae_weight_decay, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+      global_clipnorm=config.vae_clip_norm, name="vae_adamw")
+  optimizer.build(vae.trainable_variables)
+  return VAEState(vae, optimizer, tf.Variable(0, dtype=tf.int64, name="vae_step",
+                                              trainable=False))
+
+
+def load_sgm(config: Config, image_shape):
+  """The frozen SGM of `--sgm_dir` for an augvae/invvae run (None for the other stages).
+
+  Raises:
+    ConfigError: no trained SGM there, or one for images of another shape.
+  """
+  if config.stage not in config_lib.SGM_USING_STAGES:
+    return None
+  sgm = checkpoints.restore_model(config.sgm_dir, flag="sgm_dir")
+  if tuple(sgm.image_shape) != tuple(image_shape):
+    raise ConfigError(f"--sgm_dir: the SGM there models images of shape {list(sgm.image_shape)}, "
+                      f"but --dataset={config.dataset} has {list(image_shape)}")
+  sgm.trainable = False
+  return sgm
+
+
+def standard_augmentation(images, seed, order: int = 3):
+  """SPEC §8.4's augmentation, one warp per image.
+
+  Args:
+    images: float32 `[B, H, W, C]` in [-1, 1].
+    seed: int32 `[2]`.
+    order: interpolation order (1 or 3).
+
+  Returns:
+    float32 `[B, H, W, C]`: rotated by U(-15°, 15°), scaled by U(0.9, 1.1) per axis, shifted by an
+    integer number of pixels in {-2, -1, 0, 1} per axis (composed rotate · scale · translate).
+  """
+  shape = tf.shape(images)
+  batch, height, width = shape[0], shape[1], shape[2]
+  s_rot, s_scale, s_shift = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+  angle = tf.random.stateless_uniform([batch], s_rot, -math.pi / 12, math.pi / 12)
+  factor = tf.random.stateless_uniform([batch, 2], s_scale, 0.9, 1.1)
+  shift = tf.cast(tf.random.stateless_uniform([batch, 2], s_shift, -2, 2, dtype=tf.int32),
+                  tf.float32)
+  # One pixel is 2 / (side - 1) in normalised coordinates; a content scale s samples 1/s as much.
+  pixel = tf.stack([2.0 / tf.cast(width - 1, tf.float32), 2.0 / tf.cast(height - 1, tf.float32)])
+  zeros = tf.zeros([batch, 2])
+  family = transforms.get_family("affine_no_shear")
+
+  def make(tx_ty, rot, log_scale):
+    eta = tf.concat([tx_ty, rot[:, None], log_scale], axis=1)
+    return transforms.Transform.from_eta(eta, family)
+
+  rotate = make(zeros, angle, zeros)
+  scale = make(zeros, tf.zeros([batch]), -tf.math.log(factor))
+  translate = make(shift * pixel, tf.zeros([batch]), zeros)
+  return rotate.then(scale).then(translate).apply(images, order=order)
+
+
+def make_train_step(state: VAEState, model, config: Config, sgm):
+  """The compiled train step: (images [B, H, W, C], step int64 []) → metrics dict."""
+  base_seed = tf.constant([config.seed, STAGE_SEED], tf.int32)
+  variables = state.vae.trainable_variables
+  order = config.interpolation_order
+
+  @tf.function(jit_compile=True)
+  def step_fn(images, step):
+    seed = tf.random.experimental.stateless_fold_in(base_seed, tf.cast(step, tf.int32))
+    aug_seed, elbo_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    if config.stage == "augvae":
+      resampled, _ = sgm.resample(images, 1, aug_seed, training=True)
+      images = resampled[0]
+    elif config.stage == "vae_aug":
+      images = standard_augmentation(images, aug_seed, order)
+    with tf.GradientTape() as tape:
+      terms = model.elbo(images, elbo_seed, training=True)
+      loss = -tf.reduce_mean(terms["elbo"])
+    grads = tape.gradient(loss, variables)
+    metrics = {k: tf.reduce_mean(v) for k, v in terms.items()}
+    metrics["loss"] = loss
+    metrics["grad_norm"] = tf.linalg.global_norm(grads)
+    state.optimizer.apply_gradients(zip(grads, variables))
+    metrics["lr"] = schedules.warmup_cosine(step, config.vae_lr, config.vae_steps,
+                                            config.vae_warmup_pct, config.vae_init_lr_mult,
+                                            config.vae_final_lr_mult)
+    metrics["pixel_sigma"] = tf.reduce_mean(state.vae.pixel_scale)
+    return metrics
+
+  return step_fn
+
+
+def make_eval_fn(model):
+  """Compiled validation ELBO on real images: (images, mask, seed) → mask-weighted means."""
+
+  @tf.function(jit_compile=True)
+  def eval_fn(images, mask, seed):
+    terms = model.elbo(images, seed, training=False)
+    metrics = {k: masked_mean(v, mask) for k, v in terms.items()}
+    metrics["loss"] = -metrics["elbo"]
+    return metrics
+
+  return eval_fn
+
+
+def make_visuals(model, name: str):
+  """Summaries: validation x | reconstruction, and 16 samples of the model."""
+
+  def visuals(images, step):
+    images = images[:8]
+    rows = tf.stack([images, model.reconstruct(images)], axis=1)
+    tf.summary.image(f"{name}/x | reconstruction", grids.tile(rows)[None], step=step)
+    samples = model.sample(16, tf.constant([0, 11], tf.int32))
+    tf.summary.image(f"{name}/samples", grids.tile(tf.reshape(
+        samples, [2, 8] + list(samples.shape[1:])))[None], step=step)
+
+  return visuals
+
+
+def evaluate_test(model, config: Config, test_ds: tf.data.Dataset) -> dict:
+  """Test-split scores of a trained VAE-family model, in nats per image.
+
+  Args:
+    model: a `VAE` or `InvVAE`.
+    config: `iwlb_num_samples` (K), `test_batch_size`, `num_test` (0 = all), `seed`.
+    test_ds: the unbatched test split (dicts with `image`).
+
+  Returns:
+    {`iwlb`, `elbo`, `recon_mse`, `num_images`} — plus `ref_iwlb`, `ref_elbo` for the InvVAE —
+    averaged over the test images (IWLB with K samples per image, computed in chunks of 50).
+  """
+  if config.num_test:
+    test_ds = test_ds.take(config.num_test)
+  batches = data_lib.batch_for_evaluation(test_ds, config.test_batch_size)
+  is_inv = isinstance(model, InvVAE)
+  k = config.iwlb_num_samples
+
+  @tf.function(jit_compile=True)
+  def score(images, seed):
+    s_iwlb, s_elbo = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    out = {"iwlb": model.iwlb(images, k, s_iwlb)}
+    terms = model.elbo(images, s_elbo, training=False)
+    out["elbo"] = terms["elbo"]
+    out["recon_mse"] = tf.reduce_mean(tf.square(model.reconstruct(images) - images), [1, 2, 3])
+    if is_inv:
+      out["ref_iwlb"] = model.iwlb(images, k, s_iwlb, reference=True)
+      out["ref_elbo"] = terms["ref_elbo"]
+    return out
+
+  totals, count = {}, 0.0
+  for i, batch in enumerate(batches):
+    out = score(batch["image"], tf.constant([config.seed + TEST_SEED, i], tf.int32))
+    mask = batch["mask"].numpy()
+    for key, value in out.items():
+      totals[key] = totals.get(key, 0.0) + float((value.numpy() * mask).sum())
+    count += float(mask.sum())
+  if count == 0:
+    raise ConfigError(f"--dataset={config.dataset}: the test split is empty")
+  results = {key: value / count for key, value in totals.items()}
+  results["num_images"] = count
+  return results
+
+
+def train_and_evaluate(config: Config, workdir: str) -> dict:
+  """Trains (or resumes) a VAE-family model, scores it on the test split, exports it.
+
+  Args:
+    config: a validated config with `stage` in `VAE_STAGES`.
+    workdir: the model directory.
+
+  Returns:
+    `vae/<metric>` (final validation ELBO terms), `test/<metric>` (see `evaluate_test`) and
+    `export_path`.
+
+  Raises:
+    ConfigError, inv_tf.data.DataError, RunError: as `inv_tf.training.train.train_and_evaluate`.
+  """
+  train_ds = load_split(config, "train")
+  image_shape = tuple(train_ds.element_spec["image"].shape)
+  if min(image_shape[:2]) < 2:
+    raise ConfigError(f"--dataset={config.dataset}: images of shape {list(image_shape)} are too "
+                      "small for the VAE")
+  sgm = load_sgm(config, image_shape)
+  prepare_workdir(config, workdir, image_shape)
+  keras.utils.set_random_seed(config.seed)
+  state = create_vae_state(config, image_shape)
+  model = InvVAE(state.vae, sgm) if config.stage == "invvae" else state.vae
+  manager = tf.train.CheckpointManager(state.checkpoint(), os.path.join(workdir, "checkpoints"),
+                                       max_to_keep=config.max_checkpoints)
+  if manager.latest_checkpoint:
+    state.checkpoint().restore(manager.latest_checkpoint).assert_existing_objects_matched()
+  writers = summary_writers(workdir)
+  write_hparams(config, writers["train"])
+  consumed = int(state.step.numpy())
+  train_iter = iter(data_lib.batch_for_training(train_ds, config.batch_size,
+                                                seed=config.seed).skip(consumed))
+  val_ds = data_lib.batch_for_evaluation(load_split(config, "validation"), config.eval_batch_size)
+  eval_batches = list(val_ds.take(config.num_eval_batches))
+  stage = Stage(config.stage, make_train_step(state, model, config, sgm), make_eval_fn(model),
+                state.step, config.vae_steps, ("loss", "log_likelihood", "kl"),
+                make_visuals(model, config.stage))
+  metrics = run_stage(stage, train_iter, eval_batches, config, manager, writers,
+                      lambda: int(state.step.numpy()))
+  results = {f"{config.stage}/{k}": v for k, v in metrics.items()}
+  test = evaluate_test(model, config, load_split(config, "test"))
+  results.update({f"test/{k}": v for k, v in test.items()})
+  with writers["validation"].as_default():
+    for key, value in test.items():
+      tf.summary.scalar(f"test/{key}", value, step=config.vae_steps)
+  for writer in writers.values():
+    writer.flush()
+  if config.export:
+    results["export_path"] = saved_model.export_vae(
+        model, os.path.join(workdir, "export"), config.iwlb_num_samples)
+  write_atomic(os.path.join(workdir, "metrics.json"), json.dumps(results, indent=2))
+  return results
