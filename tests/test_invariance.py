@@ -80,3 +80,34 @@ def test_sgm_quality_on_a_tiny_untrained_model():
   assert m["full_ratio"] == pytest.approx(1.0, abs=1e-3)
   assert m["iterated_eta_norms"] == pytest.approx([0.0] * 3, abs=1e-6)
   assert m["rotation_extent"] > 0 and np.isfinite(m["rotation_extent"])
+
+
+def test_rotation_spread_far_mass_detects_flips_and_groups_by_label():
+  x = _digits(4)
+  rng = np.random.default_rng(1)
+
+  def bimodal(n, b):  # 20 % of the mass half a turn away from the rest.
+    flip = rng.uniform(size=(n, b, 1)) < 0.2
+    return tf.constant(rng.normal(0, 0.05, (n, b, 1)) + math.pi * flip, tf.float32)
+
+  spread = invariance.rotation_spread(FakeSGM(lambda v: v, bimodal), x, 4000)
+  assert spread["far_mass"] == pytest.approx(np.full(4, 0.2), abs=0.03)
+  # Wrapping splits the mode at π into halves at ±π, so the std is π·sqrt(0.2) ≈ 1.40 rad:
+  # a 20 % flipped mode alone takes the extent far above 0.4 rad.
+  assert spread["std"] == pytest.approx(np.full(4, math.pi * math.sqrt(0.2)), rel=0.05)
+  narrow = FakeSGM(lambda v: v, lambda n, b: tf.constant(rng.normal(0, 0.1, (n, b, 1)),
+                                                          tf.float32))
+  assert invariance.rotation_spread(narrow, x, 4000)["far_mass"] == pytest.approx(
+      np.zeros(4), abs=1e-3)
+  by_label = invariance.spread_by_label(spread, [3, 3, 7, 7])
+  assert set(by_label) == {3, 7} and by_label[3]["n"] == 2
+  assert by_label[7]["std"] == pytest.approx(spread["std"][2:].mean())
+
+
+def test_sgm_quality_reports_spread_by_label_when_given_labels():
+  config = Config(inference_hidden_dims=(8,), generative_hidden_dims=(8, 4),
+                  conditioner_hidden_dims=(4,), num_flows=1, num_bins=2, interpolation_order=1)
+  sgm = SGM(config, (16, 16, 1))
+  m = invariance.sgm_quality(sgm, _digits(3), num_samples=20, iterations=2, labels=[0, 1, 1])
+  assert set(m["rotation_spread_by_label"]) == {0, 1}
+  assert 0 <= m["rotation_far_mass"] <= 1

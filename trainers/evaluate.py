@@ -39,8 +39,9 @@ def main(argv):
     # Upright test images: the invariance check rotates them itself.
     test = data_lib.load(config.dataset, "test", seed=config.seed,
                          data_dir=_DATA_DIR.value or config.data_dir or None)
-    images = next(iter(test.batch(_NUM_IMAGES.value)))["image"]
-    metrics = invariance.sgm_quality(model, images)
+    batch = next(iter(test.batch(_NUM_IMAGES.value)))
+    images = batch["image"]
+    metrics = invariance.sgm_quality(model, images, labels=batch["label"].numpy())
   except (ConfigError, data_lib.DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -102,27 +102,52 @@ def wrap_angle(angle):
   return tf.math.floormod(angle + math.pi, 2 * math.pi) - math.pi
 
 
-def learned_rotation_extent(sgm, images, num_samples: int = 200, seed: int = 0,
-                            batch_size: int = 100) -> float:
-  """Mean over images of the std (radians) of wrapped rotation η ~ p(η|x̂).
+def rotation_spread(sgm, images, num_samples: int = 200, seed: int = 0,
+                    batch_size: int = 100) -> dict:
+  """Per-image spread of the rotation η ~ p(η|x̂), x̂ the prototype of each image.
 
   Args:
     sgm: an `inv_tf.models.SGM` whose family has a `rotation` parameter.
-    images: float32 `[N, H, W, C]` test images.
+    images: float32 `[N, H, W, C]` images.
     num_samples: η samples per image.
 
   Returns:
-    A float ≥ 0 (≈ 1.81 for rotations uniform on the circle).
+    dict of float64 `[N]` arrays: `std` — std (radians) of the rotation wrapped to [-π, π)
+    (≈ 1.81 for a uniform angle); `far_mass` — the fraction of samples more than π/2 from their
+    circular mean (mass on the opposite side of the circle: flips, 0 for a unimodal p).
   """
   index = sgm.family.parameters.index("rotation")
-  stds = []
+  stds, far = [], []
   for i, start in enumerate(range(0, int(images.shape[0]), batch_size)):
     x = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
     x_hat, _ = sgm.prototype(x)
     eta = sgm.sample_eta(x_hat, num_samples, tf.constant([seed, i], tf.int32))
     rotation = wrap_angle(eta[..., index])  # [n, B]
     stds.append(tf.math.reduce_std(rotation, axis=0).numpy())
-  return float(np.concatenate(stds).mean())
+    mean = tf.atan2(tf.reduce_mean(tf.sin(rotation), 0), tf.reduce_mean(tf.cos(rotation), 0))
+    away = tf.abs(wrap_angle(rotation - mean)) > math.pi / 2
+    far.append(tf.reduce_mean(tf.cast(away, tf.float32), 0).numpy())
+  return {"std": np.concatenate(stds).astype(np.float64),
+          "far_mass": np.concatenate(far).astype(np.float64)}
+
+
+def learned_rotation_extent(sgm, images, num_samples: int = 200, seed: int = 0,
+                            batch_size: int = 100) -> float:
+  """Mean over images of the std (radians) of wrapped rotation η ~ p(η|x̂) (see rotation_spread).
+
+  Returns:
+    A float ≥ 0 (≈ 1.81 for rotations uniform on the circle).
+  """
+  return float(rotation_spread(sgm, images, num_samples, seed, batch_size)["std"].mean())
+
+
+def spread_by_label(spread: dict, labels) -> dict:
+  """{label: {"n", "std", "far_mass"}} means of `rotation_spread`'s arrays per label `[N]`."""
+  labels = np.asarray(labels)
+  return {int(k): {"n": int((labels == k).sum()),
+                   "std": float(spread["std"][labels == k].mean()),
+                   "far_mass": float(spread["far_mass"][labels == k].mean())}
+          for k in np.unique(labels)}
 
 
 def iterated_prototype_norms(sgm, images, iterations: int = 5) -> list:
@@ -136,17 +161,25 @@ def iterated_prototype_norms(sgm, images, iterations: int = 5) -> list:
 
 
 def sgm_quality(sgm, images, num_angles: int = 8, num_samples: int = 200,
-                iterations: int = 5) -> dict:
+                iterations: int = 5, labels=None) -> dict:
   """Every quality bar of the SGM issue on `images` (upright test images `[N, H, W, C]`).
+
+  Args:
+    labels: optional int `[N]` class labels; adds the rotation spread per label.
 
   Returns:
     dict: `full_ratio`, `axis_ratio` (rotation invariance; `rotation` families only),
-    `rotation_extent` (radians), `iterated_eta_norms` (list), `iterated_eta_norm_last`.
+    `rotation_extent` (radians), `rotation_far_mass`, `rotation_spread_by_label` (with labels),
+    `iterated_eta_norms` (list), `iterated_eta_norm_last`.
   """
   out = {}
   if "rotation" in sgm.family.parameters:
     out.update(rotation_invariance(sgm, images, num_angles))
-    out["rotation_extent"] = learned_rotation_extent(sgm, images, num_samples)
+    spread = rotation_spread(sgm, images, num_samples)
+    out["rotation_extent"] = float(spread["std"].mean())
+    out["rotation_far_mass"] = float(spread["far_mass"].mean())
+    if labels is not None:
+      out["rotation_spread_by_label"] = spread_by_label(spread, labels)
   norms = iterated_prototype_norms(sgm, images, iterations)
   out["iterated_eta_norms"] = norms
   out["iterated_eta_norm_last"] = norms[-1]
