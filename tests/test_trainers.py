@@ -72,6 +72,7 @@ BAD_TRAIN = {
 }
 BAD_EVALUATE = {
     "no_run": (["--model_dir={empty}"], "error", "holds no training run"),
+    "no_model_dir": ([], "error", "--model_dir"),
 }
 
 

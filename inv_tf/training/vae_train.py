@@ -73,6 +73,26 @@ def create_vae_state(config: Config, image_shape) -> VAEState:
                                               trainable=False))
 
 
+def restore_vae_model(workdir: str, checkpoint: str | None = None):
+  """(model, config) of a VAE-family run in `workdir`: the `VAE`, or the `InvVAE` with its SGM.
+
+  Raises:
+    ConfigError: no VAE-family run or no checkpoint there.
+  """
+  config, image_shape = checkpoints.read_run(workdir)
+  if config.stage not in config_lib.VAE_STAGES:
+    raise ConfigError(f"--model_dir: {workdir!r} holds a --stage={config.stage} run, not a VAE")
+  state = create_vae_state(config, image_shape)
+  latest = checkpoint or tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  if latest is None:
+    raise ConfigError(f"--model_dir: {workdir!r} has no checkpoint to restore")
+  tf.train.Checkpoint(vae_variables=list(state.vae.variables)).restore(
+      latest).expect_partial().assert_existing_objects_matched()
+  if config.stage == "invvae":
+    return InvVAE(state.vae, load_sgm(config, image_shape)), config
+  return state.vae, config
+
+
 def load_sgm(config: Config, image_shape):
   """The frozen SGM of `--sgm_dir` for an augvae/invvae run (None for the other stages).
 

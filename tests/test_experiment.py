@@ -1,0 +1,231 @@
+"""Tests for the data-efficiency experiment: `inv_tf.experiments.data_efficiency` and its trainer.
+
+The plan, summary, CSV and plot are tested on hand-made rows; one slow test runs
+`python -m trainers.experiment --smoke` twice in a subprocess (the second call reads the finished
+runs back instead of training them).
+"""
+
+import csv
+import math
+import os
+import struct
+import subprocess
+import sys
+import time
+
+import pytest
+
+from inv_tf.config import ConfigError
+from inv_tf.experiments import data_efficiency
+from inv_tf.experiments.data_efficiency import COLUMNS, MODELS, Plan
+
+from test_trainers import REPO, user_lines
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _row(model, n, seed, iwlb, ref=""):
+  return {"model": model, "num_train": n, "seed": seed, "test_iwlb": iwlb,
+          "test_elbo": iwlb - 10.0, "test_recon_mse": 0.1, "test_ref_iwlb": ref,
+          "model_dir": f"/runs/{model}_n{n}_seed{seed}"}
+
+
+def _rows(augvae_100=(-400.0, -420.0), vae_400=(-410.0, -414.0)):
+  """Two seeds of vae at 100/200/400 and augvae at 100/400, plus one invvae row."""
+  rows = []
+  for seed in (0, 1):
+    rows += [_row("vae", 100, seed, -500.0 - 10 * seed), _row("vae", 200, seed, -450.0),
+             _row("vae", 400, seed, vae_400[seed]), _row("augvae", 100, seed, augvae_100[seed]),
+             _row("augvae", 400, seed, -380.0 + seed)]
+  rows.append(_row("invvae", 100, 0, -390.0, ref=-900.0))
+  return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan.
+
+
+def test_valid_plan_validates_to_itself():
+  plan = Plan(sizes=(64, 128), seeds=(0,))
+  assert plan.validate() is plan
+  assert plan.models == MODELS == ("vae", "augvae", "invvae", "vae_aug")
+
+
+@pytest.mark.parametrize("plan, match", [
+    (Plan(sizes=(), seeds=(0,)), r"^--sizes: need positive training-set sizes, got \[\]"),
+    (Plan(sizes=(100, -5), seeds=(0,)), r"^--sizes: .*\[100, -5\]"),
+    (Plan(sizes=(0,), seeds=(0,)), r"^--sizes: "),
+    (Plan(sizes=(100,), seeds=()), r"^--seeds: need at least one seed"),
+    (Plan(sizes=(100,), seeds=(0,), models=("vae", "nope")), r"^--models: unknown \['nope'\]"),
+    (Plan(sizes=(100,), seeds=(0,), models=()), r"^--models: unknown empty list"),
+])
+def test_invalid_plan_raises_naming_the_flag(plan, match):
+  with pytest.raises(ConfigError, match=match):
+    plan.validate()
+
+
+def test_smoke_shrinks_the_plan_and_the_models():
+  from inv_tf.config import Config
+  base = Config(dataset="mnist", rotation_deg=180.0, vae_steps=1500, latent_dim=16)
+  config, plan = data_efficiency.smoke(base, Plan(sizes=(1000, 2000, 4000), seeds=(3, 4)))
+  assert plan.sizes == (64, 128) and plan.seeds == (3,) and plan.models == MODELS
+  assert (config.inference_steps, config.generative_steps, config.vae_steps) == (20, 20, 20)
+  assert config.iwlb_num_samples == 8 and config.num_test == 32
+  # What the experiment is about is kept.
+  assert config.dataset == "mnist" and config.rotation_deg == 180.0
+
+
+# ---------------------------------------------------------------------------------------------
+# summarise.
+
+
+def test_summarise_gives_mean_std_and_count_per_model_and_size():
+  summary = data_efficiency.summarise(_rows())
+  table = summary["table"]
+  assert set(table) == {("vae", 100), ("vae", 200), ("vae", 400), ("augvae", 100),
+                        ("augvae", 400), ("invvae", 100)}
+  assert table[("vae", 100)] == pytest.approx((-505.0, 5.0, 2))  # std over seeds, ddof 0
+  assert table[("vae", 200)] == pytest.approx((-450.0, 0.0, 2))
+  assert table[("augvae", 100)] == pytest.approx((-410.0, 10.0, 2))
+  assert table[("augvae", 400)] == pytest.approx((-379.5, 0.5, 2))
+  assert table[("invvae", 100)] == pytest.approx((-390.0, 0.0, 1))
+  for mean, std, count in table.values():
+    assert isinstance(mean, float) and isinstance(std, float) and isinstance(count, int)
+
+
+@pytest.mark.parametrize("augvae_100, vae_400, claim", [
+    ((-400.0, -420.0), (-410.0, -414.0), True),   # −410 ≥ −412
+    ((-400.0, -420.0), (-410.0, -410.0), True),   # equal means: reaches it
+    ((-400.0, -420.0), (-405.0, -408.0), False),  # −410 < −406.5
+])
+def test_claim_compares_augvae_at_a_quarter_with_vae_at_the_largest_size(augvae_100, vae_400,
+                                                                         claim):
+  assert data_efficiency.summarise(_rows(augvae_100, vae_400))["claim"] is claim
+
+
+def test_claim_uses_the_size_closest_to_a_quarter_of_the_largest():
+  # Sizes 64, 128: a quarter of 128 is 32, closest 64. AugVAE at 128 must not be used.
+  rows = [_row("vae", 128, 0, -100.0), _row("augvae", 64, 0, -150.0),
+          _row("augvae", 128, 0, -50.0)]
+  assert data_efficiency.summarise(rows)["claim"] is False
+  rows[1]["test_iwlb"] = -99.0
+  assert data_efficiency.summarise(rows)["claim"] is True
+  # Sizes 1000, 3000, 4000: a quarter of 4000 is 1000 exactly.
+  rows = [_row("vae", 4000, 0, -100.0), _row("augvae", 1000, 0, -90.0),
+          _row("augvae", 3000, 0, -200.0)]
+  assert data_efficiency.summarise(rows)["claim"] is True
+
+
+@pytest.mark.parametrize("rows", [
+    [],
+    [_row("vae", 400, 0, -1.0), _row("augvae", 400, 0, -1.0), _row("vae", 100, 0, -2.0)],
+    [_row("augvae", 100, 0, -1.0), _row("vae", 100, 0, -1.0), _row("invvae", 400, 0, -2.0)],
+    [_row("vae", 100, 0, -1.0), _row("vae", 400, 0, -1.0)],
+], ids=["no_rows", "no_augvae_at_the_quarter", "no_vae_at_the_largest", "no_augvae"])
+def test_claim_is_none_when_a_side_is_missing(rows):
+  summary = data_efficiency.summarise(rows)
+  assert summary["claim"] is None
+  assert sum(count for _, _, count in summary["table"].values()) == len(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# write_csv and plot.
+
+
+def test_write_csv_round_trips_and_replaces_atomically(tmp_path):
+  path = str(tmp_path / "results.csv")
+  rows = _rows()
+  data_efficiency.write_csv(rows, path)
+  with open(path, newline="", encoding="utf-8") as f:
+    reader = csv.DictReader(f)
+    assert tuple(reader.fieldnames) == COLUMNS
+    back = list(reader)
+  assert len(back) == len(rows)
+  for got, want in zip(back, rows):
+    assert got == {k: str(v) for k, v in want.items()}
+  assert back[-1]["test_ref_iwlb"] == "-900.0" and back[0]["test_ref_iwlb"] == ""
+  # Rows read back (strings) summarise to the same table.
+  assert data_efficiency.summarise(back) == data_efficiency.summarise(rows)
+  # Rewriting with fewer rows replaces the file; nothing temporary is left.
+  data_efficiency.write_csv(rows[:2], path)
+  with open(path, newline="", encoding="utf-8") as f:
+    assert len(list(csv.DictReader(f))) == 2
+  assert os.listdir(tmp_path) == ["results.csv"]
+
+
+def _png_size(path):
+  with open(path, "rb") as f:
+    head = f.read(24)
+  assert head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR"
+  return struct.unpack(">II", head[16:24])
+
+
+def test_plot_writes_a_png(tmp_path):
+  path = str(tmp_path / "iwlb_vs_size.png")
+  data_efficiency.plot(_rows(), path)
+  assert _png_size(path) == (600, 420)  # 5 × 3.5 inches at 120 dpi
+  assert os.path.getsize(path) > 5000  # axes, lines and a legend, not a blank canvas
+  assert os.listdir(tmp_path) == ["iwlb_vs_size.png"]
+  # One seed per point (no error bars) and a single model work too.
+  data_efficiency.plot([_row("vae", 64, 0, -1.0), _row("vae", 128, 0, -0.5)], path)
+  assert _png_size(path) == (600, 420)
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer, end to end.
+
+
+def _experiment(model_dir):
+  env = dict(os.environ)
+  env.pop("PYTHONPATH", None)
+  start = time.monotonic()
+  proc = subprocess.run([sys.executable, "-m", "trainers.experiment", "--smoke",
+                         f"--model_dir={model_dir}"], cwd=str(REPO), env=env, capture_output=True,
+                        text=True, timeout=900)
+  return proc, time.monotonic() - start
+
+
+def _mtimes(root):
+  return {os.path.join(r, f): os.stat(os.path.join(r, f)).st_mtime_ns
+          for r, _, files in os.walk(root) for f in files
+          if f != "results.csv" and not f.endswith(".png")}
+
+
+@pytest.mark.slow
+def test_smoke_experiment_runs_every_model_and_resumes_by_reading_back(tmp_path):
+  model_dir = tmp_path / "experiment"
+  first, first_seconds = _experiment(model_dir)
+  assert first.returncode == 0, first.stderr[-3000:]
+  assert "Traceback" not in first.stderr
+  assert not [line for line in user_lines(first.stderr) if line.startswith("error")]
+  with open(model_dir / "results.csv", newline="", encoding="utf-8") as f:
+    reader = csv.DictReader(f)
+    assert tuple(reader.fieldnames) == COLUMNS
+    rows = list(reader)
+  assert len(rows) == 8  # 4 models × 2 sizes × 1 seed
+  assert sorted((r["model"], int(r["num_train"]), int(r["seed"])) for r in rows) == sorted(
+      (m, n, 0) for m in MODELS for n in (64, 128))
+  for row in rows:
+    for key in ("test_iwlb", "test_elbo", "test_recon_mse"):
+      assert math.isfinite(float(row[key])), row
+    assert float(row["test_iwlb"]) >= float(row["test_elbo"]) - 1.0, row
+    assert (row["test_ref_iwlb"] != "") == (row["model"] == "invvae"), row
+    assert os.path.isfile(os.path.join(row["model_dir"], "metrics.json")), row
+  assert (model_dir / "sgm_seed0" / "metrics.json").is_file()
+  assert _png_size(model_dir / "iwlb_vs_size.png") == (600, 420)
+  assert "AugVAE at a quarter of the data >= VAE at all of it:" in first.stdout
+  for model in MODELS:
+    assert f"  {model:<8} n=64" in first.stdout and f"  {model:<8} n=128" in first.stdout
+
+  with open(model_dir / "results.csv", "rb") as f:
+    csv_bytes = f.read()
+  before = _mtimes(model_dir)
+  second, second_seconds = _experiment(model_dir)
+  assert second.returncode == 0, second.stderr[-3000:]
+  # Finished runs are read back: nothing is trained or rewritten (checkpoints, logs, exports,
+  # metrics.json untouched), so the call takes little more than starting Python and TensorFlow.
+  assert _mtimes(model_dir) == before
+  assert second_seconds < first_seconds / 3, (first_seconds, second_seconds)
+  with open(model_dir / "results.csv", "rb") as f:
+    assert f.read() == csv_bytes
+  assert second.stdout == first.stdout

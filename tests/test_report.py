@@ -1,0 +1,117 @@
+"""`inv_tf.evaluation.report` and `figures`: evaluate_run on tiny SGM and VAE runs, figures, KS."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from inv_tf.config import ConfigError
+from inv_tf.data import sprites
+from inv_tf.evaluation import figures, report
+from inv_tf.models.sgm import SGM
+from inv_tf.training import train as train_lib
+from tests.test_train import shared_run, tiny_config
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _pngs_in(directory):
+  return {f[:-4] for f in os.listdir(directory) if f.endswith(".png")}
+
+
+def test_evaluate_run_on_an_sgm_writes_metrics_figures_and_tensorboard(tmp_path_factory):
+  workdir, _ = shared_run(tmp_path_factory)
+  out = str(tmp_path_factory.mktemp("eval_sgm"))
+  metrics = report.evaluate_run(workdir, out, num_images=20)
+  with open(os.path.join(out, "metrics.json")) as f:
+    written = json.load(f)
+  assert written["full_ratio"] == pytest.approx(metrics["full_ratio"])
+  assert set(written["rotation_spread_by_label"]) == {str(k) for k in
+                                                      metrics["rotation_spread_by_label"]}
+  for key in ("full_ratio", "axis_ratio", "rotation_extent", "rotation_far_mass",
+              "iterated_eta_norm_last", "rotation_spread_by_label"):
+    assert key in metrics
+  assert {"eta_sweep", "orbits", "eta_marginals", "iterated_norms",
+          "rotation_strips"} <= _pngs_in(out)
+  for name in _pngs_in(out):
+    with open(os.path.join(out, f"{name}.png"), "rb") as f:
+      assert f.read(8) == PNG
+  events = os.listdir(os.path.join(workdir, "evaluation"))
+  assert any(e.startswith("events.out.tfevents") for e in events)
+  tags = set()
+  for e in events:
+    for record in tf.compat.v1.train.summary_iterator(os.path.join(workdir, "evaluation", e)):
+      tags |= {v.tag for v in record.summary.value}
+  assert "evaluate/eta_sweep" in tags and "evaluate/full_ratio" in tags
+
+
+def test_evaluate_run_refuses_a_directory_without_a_run(tmp_path):
+  with pytest.raises(ConfigError, match="holds no training run"):
+    report.evaluate_run(str(tmp_path))
+
+
+def test_evaluate_run_on_a_vae_reports_test_scores(tmp_path):
+  config = tiny_config(stage="vae", vae_steps=4, latent_dim=3, vae_conv_dims=(4,),
+                       vae_dense_dims=(8,), iwlb_num_samples=6, num_test=10, test_batch_size=5,
+                       export=False)
+  workdir = str(tmp_path / "vae")
+  results = train_lib.train_and_evaluate(config, workdir)
+  metrics = report.evaluate_run(workdir, str(tmp_path / "out"))
+  assert set(metrics) >= {"iwlb", "elbo", "recon_mse", "num_images"}
+  assert metrics["num_images"] == 10
+  # Same model, same seeds: the stand-alone evaluation reproduces the run's final test scores.
+  assert metrics["iwlb"] == pytest.approx(results["test/iwlb"], rel=1e-4)
+  assert {"samples", "reconstructions"} <= _pngs_in(str(tmp_path / "out"))
+
+
+def test_eta_sweep_grid_shape_and_identity_prototypes_at_init():
+  config = tiny_config()
+  sgm = SGM(config, (28, 28, 1))
+  image = np.full((28, 28, 1), -1.0, np.float32)
+  image[8:20, 12:16] = 1.0
+  grid = figures.eta_sweep(sgm, image, num_steps=5)
+  d = config.event_dim
+  assert grid.shape[0] > 2 * d * 28 and grid.shape[1] > 5 * 28
+  assert float(tf.reduce_min(grid)) >= 0.0 and float(tf.reduce_max(grid)) <= 1.0
+
+
+class _Shifter:
+  """A fake SGM whose resample shifts every image right by `shift` pixels."""
+
+  def __init__(self, shift):
+    self.shift = shift
+
+  def resample(self, x, n, seed):
+    del n, seed
+    return tf.roll(tf.convert_to_tensor(x), self.shift, axis=2)[None], None
+
+
+def test_resample_ks_is_zero_for_identity_and_large_for_a_shift():
+  rng = np.random.default_rng(0)
+  n = 120
+  shapes = np.repeat([0, 1], n // 2)
+  images = sprites.render(shapes, np.full(n, 0.7), np.zeros(n), rng.uniform(0, 1, n),
+                          rng.uniform(0, 1, n))[..., None] * 2.0 - 1.0
+  same, png = report.resample_ks(_Shifter(0), images, shapes, sprites.SHAPE_NAMES)
+  assert same["ks_xy_max"] == 0.0 and set(same["ks"]) == {"square", "ellipse"}
+  assert png[:8] == PNG
+  moved, _ = report.resample_ks(_Shifter(12), images, shapes, sprites.SHAPE_NAMES)
+  assert moved["ks"]["square"]["x"] > 0.3 and moved["ks"]["square"]["y"] == 0.0
+  assert moved["ks_xy_max"] == max(moved["ks"]["square"]["x"], moved["ks"]["ellipse"]["x"])
+  assert not math.isnan(moved["ks"]["ellipse"]["scale"])
+
+
+def test_log_png_round_trips_through_a_summary(tmp_path):
+  grid = np.linspace(0, 1, 4 * 6 * 3, dtype=np.float32).reshape(4, 6, 3)
+  png = figures.png_bytes(grid)
+  writer = tf.summary.create_file_writer(str(tmp_path))
+  with writer.as_default():
+    figures.log_png("evaluate/test", png, 3)
+  writer.flush()
+  (event,) = os.listdir(tmp_path)
+  found = [v for r in tf.compat.v1.train.summary_iterator(str(tmp_path / event))
+           for v in r.summary.value if v.tag == "evaluate/test"]
+  assert len(found) == 1 and found[0].tensor.string_val[2][:8] == PNG
