@@ -165,6 +165,8 @@ def run(sgm_export: str, num_labels: int = 500, epochs: int = 30, seeds=(0,),
   """
   if num_labels < 1 or epochs < 1:
     raise ValueError(f"num_labels and epochs must be >= 1, got {num_labels}, {epochs}")
+  if "sgm" in methods:
+    augmentation_layers("sgm", sgm_export, 0)  # fail fast on a bad export, before any training
   train = load_split("train", num_labels)
   test = load_split("test")
   rows = []

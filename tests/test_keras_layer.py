@@ -110,8 +110,10 @@ def test_tf_data_map_matches_eager_calls(export_path, digits):
   reference = SymmetryAugmentation(export_path, seed=11)
   for i, (images, labels) in enumerate(out):
     np.testing.assert_array_equal(labels.numpy(), y[8 * i:8 * (i + 1)].numpy())
-    np.testing.assert_array_equal(images.numpy(),
-                                  reference(x[8 * i:8 * (i + 1)], training=True).numpy())
+    # Same seeds, same draws; the tf.data graph is optimised differently from eager execution,
+    # so float round-off (measured up to ~1e-5) can differ: compare to 1e-4, not bit for bit.
+    np.testing.assert_allclose(images.numpy(),
+                               reference(x[8 * i:8 * (i + 1)], training=True).numpy(), atol=1e-4)
 
 
 def _tiny_model(layer):
