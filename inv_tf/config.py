@@ -37,6 +37,14 @@ DEFAULT_OFFSET = {
 }
 
 
+def run_dir(path: str) -> str:
+  """A run's model directory given it or its `export/` subdirectory (absolute, normalised)."""
+  path = os.path.normpath(os.path.abspath(path))
+  if os.path.basename(path) == "export" and not os.path.exists(os.path.join(path, "run.json")):
+    return os.path.dirname(path)
+  return path
+
+
 class ConfigError(ValueError):
   """A configuration value is invalid; the message is one line naming the field."""
 
@@ -226,7 +234,7 @@ class Config:
               "vae_conv_dims": list(self.vae_conv_dims),
               "vae_dense_dims": list(self.vae_dense_dims), "max_2strides": self.max_2strides}
       if self.stage in SGM_USING_STAGES:
-        arch["sgm_dir"] = os.path.abspath(self.sgm_dir)
+        arch["sgm_dir"] = run_dir(self.sgm_dir)
       return arch
     keys = ("family", "inference_hidden_dims", "generative_hidden_dims", "num_flows", "num_bins",
             "conditioner_hidden_dims", "squash_to_bounds")

@@ -179,3 +179,9 @@ def test_vae_list_fields_round_trip_as_integers():
   c = Config(stage="vae", vae_conv_dims=(8, 16), vae_dense_dims=(32,))
   back = config_lib.from_flagfile(c.to_flagfile())
   assert back == c and all(isinstance(d, int) for d in back.vae_conv_dims)
+
+
+def test_sgm_dir_and_its_export_subdirectory_are_the_same_architecture(tmp_path):
+  a = Config(stage="augvae", sgm_dir=str(tmp_path / "sgm")).architecture()
+  b = Config(stage="augvae", sgm_dir=str(tmp_path / "sgm" / "export")).architecture()
+  assert a == b and config_lib.run_dir(str(tmp_path / "sgm" / "export/")) == str(tmp_path / "sgm")

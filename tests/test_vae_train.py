@@ -270,6 +270,7 @@ def test_bad_sgm_dir_is_refused_before_touching_the_model_dir(tmp_path, stage, c
   assert not workdir.exists()
 
 
+@pytest.mark.slow
 def test_load_sgm_returns_the_frozen_checkpointed_sgm(sgm_dir):
   assert vae_train.load_sgm(vae_config(), IMAGE_SHAPE) is None
   want = train_lib.restore_model(sgm_dir)

@@ -52,10 +52,7 @@ def restore_model(workdir: str, checkpoint: str | None = None, flag: str = "mode
   Raises:
     ConfigError: `workdir` holds no SGM run (flags.cfg / run.json), a VAE run, or no checkpoint.
   """
-  workdir = os.path.normpath(workdir)
-  if os.path.basename(workdir) == "export" and not os.path.exists(
-      os.path.join(workdir, "run.json")):
-    workdir = os.path.dirname(workdir)
+  workdir = config_lib.run_dir(workdir)
   config, image_shape = read_run(workdir, flag)
   if config.stage in config_lib.VAE_STAGES:
     raise ConfigError(f"--{flag}: {workdir!r} holds a --stage={config.stage} run, not an SGM")

@@ -118,8 +118,10 @@ def standard_augmentation(images, seed, order: int = 3):
     order: interpolation order (1 or 3).
 
   Returns:
-    float32 `[B, H, W, C]`: rotated by U(-15°, 15°), scaled by U(0.9, 1.1) per axis, shifted by an
-    integer number of pixels in {-2, -1, 0, 1} per axis (composed rotate · scale · translate).
+    float32 `[B, H, W, C]`: rotated by U(-15°, 15°), scaled by U(0.9, 1.1) per axis, translated
+    by an integer t ∈ {-2, -1, 0, 1} pixels per axis as in SPEC §8.4 (composed rotate · scale ·
+    translate). Our matrices map output to input coordinates, so the content moves by -t, i.e.
+    by {-1, 0, 1, 2} pixels; the distribution is the SPEC's mirrored.
   """
   shape = tf.shape(images)
   batch, height, width = shape[0], shape[1], shape[2]
