@@ -229,3 +229,14 @@ def test_smoke_experiment_runs_every_model_and_resumes_by_reading_back(tmp_path)
   with open(model_dir / "results.csv", "rb") as f:
     assert f.read() == csv_bytes
   assert second.stdout == first.stdout
+
+
+def test_markdown_table_has_a_row_per_model_and_a_column_per_size():
+  rows = [{"model": "vae", "num_train": 100, "seed": 0, "test_iwlb": 1.0},
+          {"model": "vae", "num_train": 100, "seed": 1, "test_iwlb": 3.0},
+          {"model": "augvae", "num_train": 400, "seed": 0, "test_iwlb": 5.0}]
+  table = data_efficiency.markdown_table(rows).splitlines()
+  assert table[0] == "| model | n = 100 | n = 400 |"
+  assert table[2] == "| vae | 2.0 ± 1.0 (2) | – |"
+  assert table[3] == "| augvae | – | 5.0 (1) |"
+  assert len(table) == 4

@@ -33,10 +33,9 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   summary = data_efficiency.summarise(rows)
-  print(f"Test IWLB (nats / image), mean ± std over seeds; results in {model_dir}/results.csv")
-  for (model, n), (mean, std, count) in sorted(summary["table"].items()):
-    print(f"  {model:<8} n={n:<6} {mean:10.2f} ± {std:.2f}  ({count} seeds)")
-  print(f"  AugVAE at a quarter of the data >= VAE at all of it: {summary['claim']}")
+  print(f"Test IWLB (nats / image), mean ± std over seeds (number of seeds); {model_dir}/results.csv")
+  print(data_efficiency.markdown_table(rows))
+  print(f"AugVAE at a quarter of the data >= VAE at all of it: {summary['claim']}")
 
 
 if __name__ == "__main__":

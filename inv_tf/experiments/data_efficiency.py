@@ -170,3 +170,22 @@ def smoke(base: Config, plan: Plan) -> tuple:
       n_samples=1, generative_n_samples=2, latent_dim=4, vae_conv_dims=(8,), vae_dense_dims=(16,),
       iwlb_num_samples=8, test_batch_size=16, num_test=32, log_every=10, checkpoint_every=20)
   return config, dataclasses.replace(plan, sizes=(64, 128), seeds=plan.seeds[:1])
+
+
+def markdown_table(rows: Sequence[dict]) -> str:
+  """Test IWLB as a Markdown table: one row per model, one column per size, mean ± std (seeds)."""
+  table = summarise(rows)["table"]
+  sizes = sorted({n for _, n in table})
+  lines = ["| model | " + " | ".join(f"n = {n:,}" for n in sizes) + " |",
+           "|---|" + "---|" * len(sizes)]
+  for model in MODELS:
+    cells = []
+    for n in sizes:
+      if (model, n) in table:
+        mean, std, count = table[(model, n)]
+        cells.append(f"{mean:.1f} ± {std:.1f} ({count})" if count > 1 else f"{mean:.1f} (1)")
+      else:
+        cells.append("–")
+    if any(c != "–" for c in cells):
+      lines.append(f"| {model} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
