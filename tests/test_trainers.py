@@ -69,6 +69,19 @@ BAD_TRAIN = {
                             True),
     "num_train_too_large": (["--num_train=1000000"], "error", "num_train", False),
     "generative_without_stage_1": (["--stage=generative"], "error", "--stage=generative", True),
+    "colour_family_on_grey_images": (["--family=hsv"], "error", "--family=hsv", False),
+    "interpolation_order_2": (["--interpolation_order=2"], "error", "--interpolation_order",
+                              False),
+    "missing_npz": (["--dataset=npz:/nonexistent/data.npz"], "error", "/nonexistent/data.npz",
+                    False),
+    "tfds_data_absent": (["--dataset=dsprites", "--data_dir={empty}"], "error", "dsprites", False),
+    "augvae_without_sgm_dir": (["--stage=augvae"], "error", "--sgm_dir", False),
+    "sgm_dir_without_a_run": (["--stage=augvae", "--sgm_dir={empty}"], "error",
+                              "holds no training run", False),
+    "sgm_dir_for_a_plain_vae": (["--stage=vae", "--sgm_dir={empty}"], "error", "--sgm_dir",
+                                False),
+    "negative_vae_steps": (["--stage=vae", "--vae_steps=-5"], "error", "--vae_steps", False),
+    "batch_larger_than_dataset": (["--num_train=8", "--batch_size=16"], "error", "batch", False),
 }
 BAD_EVALUATE = {
     "no_run": (["--model_dir={empty}"], "error", "holds no training run"),
@@ -104,6 +117,7 @@ def _bad_train(root, flagfile, name):
     base.append(f"--model_dir={model_dir}")
   if name == "missing_flagfile":
     base = [f"--model_dir={model_dir}"]
+  args = [a.format(empty=root / "empty") for a in args]
   return model_dir, run_module("trainers.train", *base, *args)
 
 

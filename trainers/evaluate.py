@@ -15,6 +15,7 @@ import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 
 from inv_tf import data as data_lib
 from inv_tf.config import ConfigError
@@ -46,4 +47,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  logging.set_verbosity(logging.ERROR)  # Library warnings (e.g. tfds') are not the user's.
   app.run(main)

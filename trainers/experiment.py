@@ -39,5 +39,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  logging.set_verbosity(logging.WARNING)
+  logging.set_verbosity(logging.ERROR)  # Library warnings (e.g. tfds') are not the user's.
   app.run(main)

@@ -217,6 +217,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
       os.path.join(workdir, "checkpoints")):
     raise ConfigError(f"--stage=generative: {workdir!r} has no trained inference network; "
                       "run --stage=inference (or --stage=sgm) first")
+  # Batching checks the dataset against the batch size: fail before anything is written.
+  train_batches = data_lib.batch_for_training(train_ds, config.batch_size, seed=config.seed)
   prepare_workdir(config, workdir, image_shape)
   keras.utils.set_random_seed(config.seed)
   state = create_state(config, image_shape)
@@ -231,8 +233,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
 
   # Resume the data stream where it stopped: skip the batches earlier calls consumed.
   consumed = int(state.inference_step.numpy() + state.generative_step.numpy())
-  train_iter = iter(data_lib.batch_for_training(train_ds, config.batch_size,
-                                                seed=config.seed).skip(consumed))
+  train_iter = iter(train_batches.skip(consumed))
   val_ds = data_lib.batch_for_evaluation(load_split(config, "validation"), config.eval_batch_size)
   eval_batches = list(val_ds.take(config.num_eval_batches))
   eval_fns = make_eval_fns(state, config)

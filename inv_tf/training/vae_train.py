@@ -268,6 +268,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
     raise ConfigError(f"--dataset={config.dataset}: images of shape {list(image_shape)} are too "
                       "small for the VAE")
   sgm = load_sgm(config, image_shape)
+  # Batching checks the dataset against the batch size: fail before anything is written.
+  train_batches = data_lib.batch_for_training(train_ds, config.batch_size, seed=config.seed)
   prepare_workdir(config, workdir, image_shape)
   keras.utils.set_random_seed(config.seed)
   state = create_vae_state(config, image_shape)
@@ -279,8 +281,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   writers = summary_writers(workdir)
   write_hparams(config, writers["train"])
   consumed = int(state.step.numpy())
-  train_iter = iter(data_lib.batch_for_training(train_ds, config.batch_size,
-                                                seed=config.seed).skip(consumed))
+  train_iter = iter(train_batches.skip(consumed))
   val_ds = data_lib.batch_for_evaluation(load_split(config, "validation"), config.eval_batch_size)
   eval_batches = list(val_ds.take(config.num_eval_batches))
   stage = Stage(config.stage, make_train_step(state, model, config, sgm), make_eval_fn(model),

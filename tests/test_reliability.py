@@ -1,0 +1,283 @@
+"""Reliability: bitwise-reproducible runs, a thread-safe export, TensorBoard serving the logs.
+
+* Two processes train the same tiny stage 1 (100 steps, a scalar every step) with the same seed,
+  op determinism on (`TF_DETERMINISTIC_OPS=1` and `tf.config.experimental.enable_op_determinism()`
+  in a small wrapper around `train_and_evaluate`: the trainer itself has no determinism flag);
+  every training scalar, metrics.json and the final checkpoint must be identical.
+* The SavedModel of the tiny run shared with `test_train.py` is called from 8 threads at once
+  (prototype and resample, fixed seeds, different inputs per thread): the results must equal the
+  serial calls exactly.
+* `python -m tensorboard.main` is started on that run and queried over HTTP on 127.0.0.1: the
+  scalars it serves equal the event files', and the image grids it serves are the logged PNGs.
+"""
+
+import concurrent.futures
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from test_train import (assert_same_tensors, checkpoint_tensors, read_events, sample_images,
+                        shared_run, tiny_config)
+from test_trainers import REPO
+
+TIMEOUT = 600
+REPRO_STEPS = 100
+
+# Runs in each reproducibility subprocess: argv = flagfile, model_dir.
+DETERMINISTIC_TRAIN = textwrap.dedent(r"""
+    import sys
+
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+
+    from inv_tf import config as config_lib
+    from inv_tf.training import train as train_lib
+
+    with open(sys.argv[1], encoding="utf-8") as f:
+      config = config_lib.from_flagfile(f.read())
+    train_lib.train_and_evaluate(config, sys.argv[2])
+""")
+
+
+def _env(**extra):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **extra)
+  env.pop("PYTHONPATH", None)
+  return env
+
+
+def train_scalars(logdir):
+  """{tag: {step: float32}} of every scalar under logdir, read with summary_iterator."""
+  scalars = {}
+  for name in sorted(os.listdir(logdir)):
+    if not name.startswith("events.out.tfevents"):
+      continue
+    for event in tf.compat.v1.train.summary_iterator(os.path.join(logdir, name)):
+      for value in event.summary.value:
+        if value.HasField("tensor") and value.tensor.dtype == tf.float32.as_datatype_enum:
+          array = tf.make_ndarray(value.tensor)
+          if array.shape == ():
+            steps = scalars.setdefault(value.tag, {})
+            assert event.step not in steps, (value.tag, event.step)  # each step logged once
+            steps[event.step] = array
+  return scalars
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Two processes, same seed: bitwise the same run.
+
+
+@pytest.fixture(scope="module")
+def twin_runs(tmp_path_factory):
+  """Two model dirs of the same tiny stage-1 config, trained at the same time in two processes."""
+  root = tmp_path_factory.mktemp("reproducible")
+  config = tiny_config(stage="inference", inference_steps=REPRO_STEPS, batch_size=16, log_every=1,
+                       checkpoint_every=REPRO_STEPS, export=False)
+  flagfile = root / "repro.cfg"
+  flagfile.write_text(config.to_flagfile())
+  script = root / "deterministic_train.py"
+  script.write_text(DETERMINISTIC_TRAIN)
+  dirs = [str(root / "a"), str(root / "b")]
+
+  def train(model_dir):
+    return subprocess.run([sys.executable, str(script), str(flagfile), model_dir], cwd=str(REPO),
+                          env=_env(TF_DETERMINISTIC_OPS="1"), capture_output=True, text=True,
+                          timeout=TIMEOUT)
+
+  with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+    procs = list(pool.map(train, dirs))
+  for proc in procs:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+  return dirs
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_training_scalars(twin_runs):
+  a, b = (train_scalars(os.path.join(d, "train")) for d in twin_runs)
+  assert a.keys() == b.keys()
+  for tag in ("inference/loss", "inference/x_mse", "inference/inv_mse", "inference/grad_norm",
+              "inference/lr", "inference/sigma"):
+    assert sorted(a[tag]) == list(range(1, REPRO_STEPS + 1)), tag  # log_every=1
+  for tag, steps in a.items():
+    assert steps.keys() == b[tag].keys(), tag
+    for step, value in steps.items():
+      assert np.isfinite(value), (tag, step)
+      assert value.tobytes() == b[tag][step].tobytes(), (tag, step, value, b[tag][step])
+  # The scalars are a real trajectory (varying), not a constant that would match trivially.
+  losses = np.array([a["inference/loss"][s] for s in range(1, REPRO_STEPS + 1)])
+  assert len(np.unique(losses)) > REPRO_STEPS // 2
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_metrics_and_weights(twin_runs):
+  metrics = []
+  for d in twin_runs:
+    with open(os.path.join(d, "metrics.json")) as f:
+      metrics.append(json.load(f))
+  assert metrics[0] == metrics[1]  # bitwise: the same JSON floats
+  assert "inference/loss" in metrics[0] and np.isfinite(metrics[0]["inference/loss"])
+  assert_same_tensors(checkpoint_tensors(twin_runs[0], ""), checkpoint_tensors(twin_runs[1], ""))
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. The export under concurrent calls.
+
+THREADS = 8
+PER_THREAD = 4
+ROUNDS = 3
+N_RESAMPLES = 3
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+  workdir, _ = shared_run(tmp_path_factory)
+  return tf.saved_model.load(os.path.join(workdir, "export"))
+
+
+def _call(model, x, seed):
+  proto = model.prototype(tf.constant(x))
+  resampled = model.signatures["resample"](x=tf.constant(x), n=tf.constant(N_RESAMPLES),
+                                           seed=tf.constant(seed, tf.int32))
+  return {"x_hat": proto["x_hat"].numpy(), "eta": proto["eta"].numpy(),
+          "images": resampled["images"].numpy(), "eta_p": resampled["eta"].numpy()}
+
+
+@pytest.mark.slow
+def test_concurrent_calls_equal_serial_calls(export):
+  images = sample_images(THREADS * PER_THREAD, seed=5)
+  inputs = [images[i * PER_THREAD:(i + 1) * PER_THREAD] for i in range(THREADS)]
+  seeds = [(11, i) for i in range(THREADS)]
+  serial = [_call(export, x, s) for x, s in zip(inputs, seeds)]
+  again = [_call(export, x, s) for x, s in zip(inputs, seeds)]
+  for want, got in zip(serial, again):  # serial calls are repeatable to begin with
+    for key in want:
+      np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+  # Different inputs and seeds give different outputs (so a mix-up between threads would show).
+  assert not np.array_equal(serial[0]["eta"], serial[1]["eta"])
+  assert not np.array_equal(serial[0]["eta_p"], serial[1]["eta_p"])
+
+  barrier = threading.Barrier(THREADS)
+
+  def worker(i):
+    barrier.wait(timeout=60)  # all threads call at once
+    return [_call(export, inputs[i], seeds[i]) for _ in range(ROUNDS)]
+
+  with concurrent.futures.ThreadPoolExecutor(max_workers=THREADS) as pool:
+    results = list(pool.map(worker, range(THREADS)))
+  for i, rounds in enumerate(results):
+    for r, got in enumerate(rounds):
+      for key, want in serial[i].items():
+        np.testing.assert_array_equal(got[key], want, err_msg=f"thread {i} round {r} {key}")
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. TensorBoard over HTTP.
+
+
+def _free_port():
+  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _get(url, timeout=10):
+  with urllib.request.urlopen(url, timeout=timeout) as response:
+    return response.status, response.headers.get("Content-Type", ""), response.read()
+
+
+def _get_json(base, path, **query):
+  status, _, body = _get(f"{base}{path}?{urllib.parse.urlencode(query)}" if query else
+                         f"{base}{path}")
+  assert status == 200, (path, status)
+  return json.loads(body)
+
+
+@pytest.fixture(scope="module")
+def tensorboard(tmp_path_factory):
+  """(base URL, model dir) of a TensorBoard serving the shared tiny run; stopped afterwards."""
+  workdir, _ = shared_run(tmp_path_factory)
+  port = _free_port()
+  log = tmp_path_factory.mktemp("tensorboard") / "tensorboard.log"
+  with open(log, "wb") as out:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", workdir, "--host", "127.0.0.1",
+         "--port", str(port)], cwd=str(REPO), env=_env(), stdout=out, stderr=out)
+  base = f"http://127.0.0.1:{port}"
+  try:
+    deadline = time.monotonic() + 60
+    ready = False
+    while time.monotonic() < deadline and proc.poll() is None:
+      try:
+        # Up, and done loading both runs (the first load happens in the background).
+        _get_json(base, "/data/plugins_listing")
+        tags = _get_json(base, "/data/plugin/scalars/tags")
+        if "inference/loss" in tags.get("train", {}) and "generative/loss" in tags.get(
+            "validation", {}):
+          ready = True
+          break
+      except (urllib.error.URLError, ConnectionError, OSError):
+        pass
+      time.sleep(0.5)
+    assert ready, f"TensorBoard did not serve the run in 60 s: {log.read_text()[-3000:]}"
+    yield base, workdir
+  finally:
+    proc.terminate()
+    try:
+      proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+      proc.kill()
+      proc.wait()
+
+
+@pytest.mark.slow
+def test_tensorboard_serves_the_logged_scalars(tensorboard):
+  base, workdir = tensorboard
+  listing = _get_json(base, "/data/plugins_listing")
+  for plugin in ("scalars", "images", "histograms"):
+    assert listing[plugin]["enabled"], (plugin, listing[plugin])
+  tags = _get_json(base, "/data/plugin/scalars/tags")
+  for run in ("train", "validation"):
+    logged = {t: events for t, (plugin, events) in read_events(os.path.join(workdir, run)).items()
+              if plugin == "scalars"}
+    assert logged and set(logged) <= set(tags[run]), (run, sorted(logged), sorted(tags[run]))
+    for tag, events in logged.items():
+      served = _get_json(base, "/data/plugin/scalars/scalars", run=run, tag=tag)
+      assert [step for _, step, _ in served] == [step for step, _ in events], (run, tag)
+      for (_, step, value), (_, want) in zip(served, events):
+        assert np.float32(value) == np.float32(want), (run, tag, step, value, want)
+  # A tag the run does not have is an error, not an empty answer.
+  with pytest.raises(urllib.error.HTTPError):
+    _get_json(base, "/data/plugin/scalars/scalars", run="train", tag="no/such/tag")
+
+
+@pytest.mark.slow
+def test_tensorboard_serves_the_logged_images(tensorboard):
+  base, workdir = tensorboard
+  tags = _get_json(base, "/data/plugin/images/tags")
+  logged = {t: events for t, (plugin, events) in
+            read_events(os.path.join(workdir, "validation")).items() if plugin == "images"}
+  assert set(tags["validation"]) == set(logged), (sorted(tags["validation"]), sorted(logged))
+  tag = "inference/x | prototype | resamples"
+  assert tags["validation"][tag]["samples"] == 1
+  entries = _get_json(base, "/data/plugin/images/images", run="validation", tag=tag, sample=0)
+  assert [e["step"] for e in entries] == [step for step, _ in logged[tag]]
+  for entry, (_, value) in zip(entries, logged[tag]):
+    status, content_type, body = _get(f"{base}/data/plugin/images/individualImage?"
+                                      f"{entry['query']}")
+    assert status == 200 and content_type.startswith("image/png"), (status, content_type)
+    assert body[:8] == b"\x89PNG\r\n\x1a\n"
+    assert body == value[2]  # the very PNG the run logged
+    png = tf.io.decode_png(body)
+    assert (png.shape[1], png.shape[0]) == (int(value[0]), int(value[1]))
