@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from inv_tf.config import ConfigError
+from inv_tf.config import Config, ConfigError
 from inv_tf.experiments import data_efficiency
 from inv_tf.experiments.data_efficiency import COLUMNS, MODELS, Plan
 
@@ -27,7 +27,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def _row(model, n, seed, iwlb, ref=""):
   return {"model": model, "num_train": n, "seed": seed, "test_iwlb": iwlb,
           "test_elbo": iwlb - 10.0, "test_recon_mse": 0.1, "test_ref_iwlb": ref,
-          "model_dir": f"/runs/{model}_n{n}_seed{seed}"}
+          "model_dir": f"/runs/{model}_n{n}_seed{seed}", "config_hash": "0123abcd"}
 
 
 def _rows(augvae_100=(-400.0, -420.0), vae_400=(-410.0, -414.0)):
@@ -240,3 +240,27 @@ def test_markdown_table_has_a_row_per_model_and_a_column_per_size():
   assert table[2] == "| vae | 2.0 ± 1.0 (2) | – |"
   assert table[3] == "| augvae | – | 5.0 (1) |"
   assert len(table) == 4
+
+
+def test_rows_of_an_existing_results_csv_with_the_same_config_are_reused(tmp_path, monkeypatch):
+  base = Config(vae_steps=5)
+  plan = data_efficiency.Plan(sizes=(64, 128), seeds=(0,), models=("vae", "augvae"))
+  calls = []
+
+  def fake_run(config, workdir):
+    calls.append((config.stage, config.num_train))
+    return {"test/iwlb": 1.0, "test/elbo": 0.5, "test/recon_mse": 0.1}
+
+  monkeypatch.setattr(data_efficiency, "_run", fake_run)
+  monkeypatch.setattr(data_efficiency, "plot", lambda rows, path: None)
+  first = data_efficiency.run(base, plan, str(tmp_path / "a"), log=lambda _: None)
+  assert calls == [("sgm", 64), ("vae", 64), ("augvae", 64), ("vae", 128), ("augvae", 128)]
+  # A fresh workdir holding only that results.csv: nothing is trained again, not even the SGM.
+  (tmp_path / "b").mkdir()
+  (tmp_path / "b" / "results.csv").write_bytes((tmp_path / "a" / "results.csv").read_bytes())
+  calls.clear()
+  again = data_efficiency.run(base, plan, str(tmp_path / "b"), log=lambda _: None)
+  assert calls == [] and [r["test_iwlb"] for r in again] == [r["test_iwlb"] for r in first]
+  # Another configuration (a different hash) is trained, not read back.
+  data_efficiency.run(base.replace(vae_steps=6), plan, str(tmp_path / "b"), log=lambda _: None)
+  assert ("vae", 64) in calls and ("sgm", 64) in calls

@@ -10,7 +10,10 @@ For each seed s:
    reconstruction MSE, in nats per image on [-1, 1] pixels.
 
 Every run is a `train_and_evaluate` call with its own model directory under `workdir`, so an
-interrupted experiment resumes: finished runs (a `metrics.json`) are read, not retrained.
+interrupted experiment resumes: finished runs (a `metrics.json`) are read, not retrained. Rows of
+an existing `workdir/results.csv` whose `config_hash` (a hash of the run's full flagfile) matches
+are reused as they are, so a results.csv copied into a fresh workdir skips the runs it holds (and
+the SGM of a seed whose AugVAE / InvVAE rows are all there).
 
 Outputs in `workdir`: `results.csv` (one row per model, size and seed) and `iwlb_vs_size.png`
 (mean test IWLB per model against size, error bars = standard deviation over seeds).
@@ -21,6 +24,7 @@ or beats the VAE trained on all of it at ±180° rotation (`claim` in `summarise
 
 import csv
 import dataclasses
+import hashlib
 import json
 import os
 from typing import Sequence
@@ -29,7 +33,8 @@ from inv_tf.config import Config, ConfigError
 
 MODELS = ("vae", "augvae", "invvae", "vae_aug")
 COLUMNS = ("model", "num_train", "seed", "test_iwlb", "test_elbo", "test_recon_mse",
-           "test_ref_iwlb", "model_dir")
+           "test_ref_iwlb", "model_dir", "config_hash")
+SGM_MODELS = ("augvae", "invvae")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,27 +84,53 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
   plan.validate()
   sizes = tuple(sorted(plan.sizes))
   os.makedirs(workdir, exist_ok=True)
+  csv_path = os.path.join(workdir, "results.csv")
+  done = {(r["model"], int(r["num_train"]), int(r["seed"]), r.get("config_hash")): r
+          for r in read_csv(csv_path)} if os.path.exists(csv_path) else {}
   rows = []
   for seed in plan.seeds:
     sgm_dir = os.path.join(workdir, f"sgm_seed{seed}")
-    if any(m in ("augvae", "invvae") for m in plan.models):
-      _run(base.replace(stage="sgm", seed=seed, num_train=sizes[0], sgm_dir="").validate(),
-           sgm_dir)
+    sgm_config = base.replace(stage="sgm", seed=seed, num_train=sizes[0], sgm_dir="").validate()
+    configs = {(m, n): base.replace(stage=m, seed=seed, num_train=n,
+                                    sgm_dir=sgm_dir if m in SGM_MODELS else "").validate()
+               for n in sizes for m in plan.models}
+    keys = {k: k + (seed, config_hash(c)) for k, c in configs.items()}
+    if any(m in SGM_MODELS and keys[(m, n)] not in done for (m, n) in configs):
+      _run(sgm_config, sgm_dir)
       log(f"sgm seed={seed} num_train={sizes[0]}: {sgm_dir}")
     for n in sizes:
       for model in plan.models:
         run_dir = os.path.join(workdir, f"{model}_n{n}_seed{seed}")
-        sgm = sgm_dir if model in ("augvae", "invvae") else ""
-        metrics = _run(base.replace(stage=model, seed=seed, num_train=n, sgm_dir=sgm).validate(),
-                       run_dir)
-        row = {"model": model, "num_train": n, "seed": seed,
-               "test_iwlb": metrics["test/iwlb"], "test_elbo": metrics["test/elbo"],
-               "test_recon_mse": metrics["test/recon_mse"],
-               "test_ref_iwlb": metrics.get("test/ref_iwlb", ""), "model_dir": run_dir}
+        if keys[(model, n)] in done:
+          row = done[keys[(model, n)]]
+        else:
+          metrics = _run(configs[(model, n)], run_dir)
+          row = {"model": model, "num_train": n, "seed": seed,
+                 "test_iwlb": metrics["test/iwlb"], "test_elbo": metrics["test/elbo"],
+                 "test_recon_mse": metrics["test/recon_mse"],
+                 "test_ref_iwlb": metrics.get("test/ref_iwlb", ""), "model_dir": run_dir,
+                 "config_hash": config_hash(configs[(model, n)])}
         rows.append(row)
-        write_csv(rows, os.path.join(workdir, "results.csv"))
-        log(f"{model} n={n} seed={seed}: test IWLB {row['test_iwlb']:.1f} nats")
+        write_csv(rows, csv_path)
+        log(f"{model} n={n} seed={seed}: test IWLB {float(row['test_iwlb']):.1f} nats")
   plot(rows, os.path.join(workdir, "iwlb_vs_size.png"))
+  return rows
+
+
+def config_hash(config: Config) -> str:
+  """A short hash of a run's full configuration (its flagfile text, without the SGM's path)."""
+  text = config.replace(sgm_dir="").to_flagfile()
+  return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def read_csv(path: str) -> list:
+  """The rows of a results.csv (numbers as floats / ints where the column is numeric)."""
+  with open(path, newline="", encoding="utf-8") as f:
+    rows = list(csv.DictReader(f))
+  for r in rows:
+    r["num_train"], r["seed"] = int(r["num_train"]), int(r["seed"])
+    for key in ("test_iwlb", "test_elbo", "test_recon_mse"):
+      r[key] = float(r[key])
   return rows
 
 
