@@ -25,10 +25,9 @@ N, SEED = 3, (3, 4)
 BAD_CASES = ("x_float64", "x_wrong_size", "x_rank3", "n_float", "seed_len3", "eta_wrong_dim",
              "eta_batch_mismatch", "n_negative", "x_same_size_wrong_shape")
 
-# Runs in the subprocess: argv = export_dir, inputs.npz, outputs.npz.
-LOADER = textwrap.dedent(r"""
+# Subprocess preamble: importing inv_tf or trainers fails, so an export that needs them fails.
+FORBID_INV_TF = textwrap.dedent(r"""
     import importlib.abc
-    import json
     import sys
 
     class _Forbid(importlib.abc.MetaPathFinder):
@@ -39,6 +38,11 @@ LOADER = textwrap.dedent(r"""
 
     sys.meta_path.insert(0, _Forbid())
 
+""")
+
+# Runs in the subprocess: argv = export_dir, inputs.npz, outputs.npz.
+LOADER = FORBID_INV_TF + textwrap.dedent(r"""
+    import json
     import numpy as np
     import tensorflow as tf
 

@@ -13,7 +13,7 @@ from inv_tf.data import sprites
 from inv_tf.evaluation import figures, report
 from inv_tf.models.sgm import SGM
 from inv_tf.training import train as train_lib
-from tests.test_train import shared_run, tiny_config
+from test_train import shared_run, tiny_config
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -30,6 +30,7 @@ from inv_tf.training import checkpoints
 from inv_tf.training import train as train_lib
 from inv_tf.training import vae_train
 
+from test_export import FORBID_INV_TF
 from test_train import (IMAGE_SHAPE, checkpoint_value, read_events, sample_images, shared_run,
                         tiny_config)
 from test_trainers import run_module, user_lines
@@ -362,18 +363,7 @@ def test_standard_augmentation_rotates_by_up_to_15_degrees():
 # ---------------------------------------------------------------------------------------------
 # The export, loaded without inv_tf.
 
-LOADER = textwrap.dedent(r"""
-    import importlib.abc
-    import sys
-
-    class _Forbid(importlib.abc.MetaPathFinder):
-      def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("inv_tf", "trainers"):
-          raise ImportError(f"the export must not need {name}")
-        return None
-
-    sys.meta_path.insert(0, _Forbid())
-
+LOADER = FORBID_INV_TF + textwrap.dedent(r"""
     import numpy as np
     import tensorflow as tf
 
