@@ -461,3 +461,29 @@ def test_unknown_dataset_and_too_large_num_train_raise_data_error(tmp_path):
   with pytest.raises(data_lib.DataError):
     train_lib.train_and_evaluate(tiny_config(num_train=10 ** 6), str(tmp_path / "b"))
   assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "b")
+
+
+def test_non_finite_loss_stops_naming_step_and_terms_and_keeps_the_last_checkpoint(
+    tmp_path, monkeypatch):
+  real = train_lib.make_inference_step
+
+  def diverging(state, config):
+    step_fn = real(state, config)
+
+    def wrapped(images, step):
+      metrics = step_fn(images, step)
+      if int(step) >= 4:  # From the 5th step on, x_mse (and so the loss) is NaN.
+        metrics = dict(metrics, loss=tf.constant(math.nan), x_mse=tf.constant(math.nan))
+      return metrics
+
+    return wrapped
+
+  monkeypatch.setattr(train_lib, "make_inference_step", diverging)
+  workdir = str(tmp_path / "model")
+  with pytest.raises(train_lib.RunError,
+                     match=r"stage inference: non-finite loss at step 4 \(terms: loss, x_mse\)"):
+    train_lib.train_and_evaluate(tiny_config(checkpoint_every=3), workdir)
+  # The checkpoint of step 3 is kept and is the latest; no export was written.
+  assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith("ckpt-3")
+  assert int(checkpoint_value(workdir, "inference_step")) == 3
+  assert not os.path.exists(os.path.join(workdir, "export"))

@@ -25,6 +25,16 @@ def model_trackables(model: SGM) -> dict:
           "generative_variables": list(model.generative.variables)}
 
 
+# What a damaged or mismatched checkpoint raises when restored.
+RESTORE_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError)
+
+
+def unreadable(flag: str, path: str, error: Exception, hint: str = "") -> ConfigError:
+  """The one-line ConfigError for a checkpoint at `path` that failed to restore with `error`."""
+  reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+  return ConfigError(f"--{flag}: the checkpoint {path} cannot be read ({reason}){hint}")
+
+
 def read_run(workdir: str, flag: str = "model_dir"):
   """(Config, image_shape) of the run in `workdir` (its flags.cfg and run.json).
 
@@ -60,6 +70,9 @@ def restore_model(workdir: str, checkpoint: str | None = None, flag: str = "mode
   latest = checkpoint or tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
   if latest is None:
     raise ConfigError(f"--{flag}: {workdir!r} has no checkpoint to restore")
-  status = tf.train.Checkpoint(**model_trackables(model)).restore(latest)
-  status.expect_partial().assert_existing_objects_matched()
+  try:
+    status = tf.train.Checkpoint(**model_trackables(model)).restore(latest)
+    status.expect_partial().assert_existing_objects_matched()
+  except RESTORE_ERRORS as e:
+    raise unreadable(flag, latest, e) from None
   return model

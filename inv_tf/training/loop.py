@@ -19,7 +19,7 @@ import tensorflow as tf
 from inv_tf import data as data_lib
 from inv_tf import transforms
 from inv_tf.config import Config, ConfigError
-from inv_tf.training import progress
+from inv_tf.training import checkpoints, progress
 
 
 class RunError(RuntimeError):
@@ -118,6 +118,46 @@ def write_hparams(config: Config, writer):
     values[field.name] = ",".join(map(str, value)) if isinstance(value, tuple) else value
   with writer.as_default():
     hp.hparams(values)
+
+
+def check_checkpoint_dir(workdir: str) -> None:
+  """Refuses a checkpoint directory whose state file is lost while checkpoints remain.
+
+  Without the `checkpoint` state file, `tf.train.CheckpointManager` sees no checkpoint and the run
+  would start again from step 0 over the existing ones; refusing keeps them.
+
+  Raises:
+    ConfigError: checkpoint files exist but the state file is missing or unreadable.
+  """
+  directory = os.path.join(workdir, "checkpoints")
+  if not tf.io.gfile.glob(os.path.join(directory, "ckpt-*.index")):
+    return
+  try:
+    state = tf.train.get_checkpoint_state(directory)
+  except Exception:  # A garbage text proto raises a parse error.
+    state = None
+  if state is None or not state.model_checkpoint_path:
+    raise ConfigError(f"--model_dir: {directory} holds checkpoints but its 'checkpoint' state "
+                      "file is missing or unreadable; restore it (it names the latest ckpt-N) "
+                      "or use another --model_dir")
+
+
+def restore_latest(checkpoint: tf.train.Checkpoint, manager) -> bool:
+  """Restores `manager`'s latest checkpoint into `checkpoint`; False if there is none.
+
+  Raises:
+    ConfigError: the latest checkpoint is damaged or unreadable (one line naming it).
+  """
+  latest = manager.latest_checkpoint
+  if not latest:
+    return False
+  try:
+    checkpoint.restore(latest).assert_existing_objects_matched()
+  except checkpoints.RESTORE_ERRORS as e:
+    raise checkpoints.unreadable(
+        "model_dir", latest, e, "; delete its files and name an earlier ckpt-N in the "
+        "'checkpoint' state file, or use another --model_dir") from None
+  return True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,9 +37,9 @@ from inv_tf.export import saved_model
 from inv_tf.models.sgm import SGM
 from inv_tf.training import losses, schedules, vae_train
 from inv_tf.training.checkpoints import model_trackables, restore_model  # noqa: F401
-from inv_tf.training.loop import (RunError, Stage, check_compatible, load_split,  # noqa: F401
-                                  prepare_workdir, run_stage, summary_text, summary_writers,
-                                  write_atomic, write_hparams)
+from inv_tf.training.loop import (  # noqa: F401  (RunError, summary_text: re-exported)
+    RunError, Stage, check_checkpoint_dir, check_compatible, load_split, prepare_workdir,
+    restore_latest, run_stage, summary_text, summary_writers, write_atomic, write_hparams)
 
 STAGE_SEEDS = {"inference": 1, "generative": 2}
 
@@ -213,6 +213,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   train_ds = load_split(config, "train")
   image_shape = tuple(train_ds.element_spec["image"].shape)
   check_compatible(config, image_shape)
+  check_checkpoint_dir(workdir)
   if config.stage == "generative" and not tf.train.latest_checkpoint(
       os.path.join(workdir, "checkpoints")):
     raise ConfigError(f"--stage=generative: {workdir!r} has no trained inference network; "
@@ -224,8 +225,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   state = create_state(config, image_shape)
   manager = tf.train.CheckpointManager(state.checkpoint(), os.path.join(workdir, "checkpoints"),
                                        max_to_keep=config.max_checkpoints)
-  if manager.latest_checkpoint:
-    state.checkpoint().restore(manager.latest_checkpoint).assert_existing_objects_matched()
+  if restore_latest(state.checkpoint(), manager):
     logging.info("Resumed from %s (stage 1 step %d, stage 2 step %d)", manager.latest_checkpoint,
                  int(state.inference_step.numpy()), int(state.generative_step.numpy()))
   writers = summary_writers(workdir)

@@ -39,8 +39,9 @@ from inv_tf.models.inv_vae import InvVAE
 from inv_tf.models.vae import VAE
 from inv_tf.training import checkpoints, schedules
 from inv_tf.training.losses import masked_mean
-from inv_tf.training.loop import (Stage, load_split, prepare_workdir, run_stage, summary_writers,
-                                  write_atomic, write_hparams)
+from inv_tf.training.loop import (Stage, check_checkpoint_dir, load_split, prepare_workdir,
+                                  restore_latest, run_stage, summary_writers, write_atomic,
+                                  write_hparams)
 
 STAGE_SEED = 3
 TEST_SEED = 4
@@ -86,8 +87,11 @@ def restore_vae_model(workdir: str, checkpoint: str | None = None):
   latest = checkpoint or tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
   if latest is None:
     raise ConfigError(f"--model_dir: {workdir!r} has no checkpoint to restore")
-  tf.train.Checkpoint(vae_variables=list(state.vae.variables)).restore(
-      latest).expect_partial().assert_existing_objects_matched()
+  try:
+    tf.train.Checkpoint(vae_variables=list(state.vae.variables)).restore(
+        latest).expect_partial().assert_existing_objects_matched()
+  except checkpoints.RESTORE_ERRORS as e:
+    raise checkpoints.unreadable("model_dir", latest, e) from None
   if config.stage == "invvae":
     return InvVAE(state.vae, load_sgm(config, image_shape)), config
   return state.vae, config
@@ -268,6 +272,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
     raise ConfigError(f"--dataset={config.dataset}: images of shape {list(image_shape)} are too "
                       "small for the VAE")
   sgm = load_sgm(config, image_shape)
+  check_checkpoint_dir(workdir)
   # Batching checks the dataset against the batch size: fail before anything is written.
   train_batches = data_lib.batch_for_training(train_ds, config.batch_size, seed=config.seed)
   prepare_workdir(config, workdir, image_shape)
@@ -276,8 +281,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   model = InvVAE(state.vae, sgm) if config.stage == "invvae" else state.vae
   manager = tf.train.CheckpointManager(state.checkpoint(), os.path.join(workdir, "checkpoints"),
                                        max_to_keep=config.max_checkpoints)
-  if manager.latest_checkpoint:
-    state.checkpoint().restore(manager.latest_checkpoint).assert_existing_objects_matched()
+  restore_latest(state.checkpoint(), manager)
   writers = summary_writers(workdir)
   write_hparams(config, writers["train"])
   consumed = int(state.step.numpy())
