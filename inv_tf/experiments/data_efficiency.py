@@ -118,9 +118,14 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
 
 
 def config_hash(config: Config) -> str:
-  """A short hash of a run's full configuration (its flagfile text, without the SGM's path)."""
-  text = config.replace(sgm_dir="").to_flagfile()
-  return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+  """A short hash of a run's configuration: the flagfile lines that differ from the defaults.
+
+  The SGM's path is left out (the same SGM may live in another workdir), and so are fields at
+  their default values, so adding a new field with a default keeps earlier hashes valid.
+  """
+  lines = set(config.replace(sgm_dir="").to_flagfile().splitlines())
+  changed = sorted(lines - set(Config().to_flagfile().splitlines()))
+  return hashlib.sha1("\n".join(changed).encode("utf-8")).hexdigest()[:12]
 
 
 def read_csv(path: str) -> list:
