@@ -214,8 +214,10 @@ def test_smoke_experiment_runs_every_model_and_resumes_by_reading_back(tmp_path)
   assert (model_dir / "sgm_seed0" / "metrics.json").is_file()
   assert _png_size(model_dir / "iwlb_vs_size.png") == (600, 420)
   assert "AugVAE at a quarter of the data >= VAE at all of it:" in first.stdout
+  assert "| model | n = 64 | n = 128 |" in first.stdout  # the Markdown table
   for model in MODELS:
-    assert f"  {model:<8} n=64" in first.stdout and f"  {model:<8} n=128" in first.stdout
+    assert any(line.startswith(f"| {model} | ") and line.count("(1)") == 2
+               for line in first.stdout.splitlines()), model
 
   with open(model_dir / "results.csv", "rb") as f:
     csv_bytes = f.read()

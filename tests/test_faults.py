@@ -23,8 +23,8 @@ another directory): measured bitwise equal (metrics.json and every checkpointed 
 
 The other cases re-run a finished run whose latest checkpoint was damaged, point `--model_dir`
 where nothing can be written, or train on an `npz:` file with NaN/inf pixels: each must end with
-one `error:` line on stderr and exit status 2, not a traceback. Damaged checkpoints currently end
-in a traceback (strict xfail, see DAMAGE_BUG).
+one `error:` line on stderr and exit status 2, not a traceback; a damaged or lost checkpoint
+must also be left as it is (no restart from step 0 over it).
 """
 
 import concurrent.futures
@@ -397,9 +397,7 @@ def _damage(workdir, how):
 
 
 DAMAGE = ("data_garbage", "data_truncated", "index_truncated", "data_missing")
-DAMAGE_BUG = ("trainers/train.py catches only ConfigError/DataError/RunError; the restore at "
-              "inv_tf/training/train.py:226 raises tf OpError/IndexError/NotFoundError on a "
-              "damaged checkpoint -> Python traceback, exit 1")
+STATE_DAMAGE = ("state_garbage", "state_missing")
 
 
 def _rerun_damaged(source, root, how):
@@ -410,21 +408,25 @@ def _rerun_damaged(source, root, how):
   return workdir, run_module("trainers.train", f"--flagfile={flagfile}", f"--model_dir={workdir}")
 
 
-def _rerun_with_garbage_state_file(source, root):
-  """Re-runs a finished run whose `checkpoint` state file is garbage.
+def _rerun_with_bad_state_file(source, root, how):
+  """Re-runs a finished run whose `checkpoint` state file is garbage or missing.
 
-  The ckpt-* files are intact. Stopped (SIGKILL) as soon as it is seen to train from scratch
-  (a `ckpt-10` file appears), so the wrong behaviour costs seconds, not a whole run.
+  The ckpt-* files are intact. If it starts training from scratch over them (a `ckpt-10` file
+  appears) it is stopped at once (SIGKILL), so that failure costs seconds, not a whole run.
   """
-  workdir = str(root / "state_garbage")
+  workdir = str(root / how)
   shutil.copytree(source, workdir)
-  with open(os.path.join(workdir, "checkpoints", "checkpoint"), "w") as f:
-    f.write("model_checkpoint_path: {{{ not a checkpoint state\n")
-  log_path = root / "state_garbage.log"
+  state_file = os.path.join(workdir, "checkpoints", "checkpoint")
+  if how == "state_garbage":
+    with open(state_file, "w") as f:
+      f.write("model_checkpoint_path: {{{ not a checkpoint state\n")
+  else:
+    os.remove(state_file)
+  log_path = root / f"{how}.log"
   proc = _start_train(os.path.join(workdir, "flags.cfg"), workdir, log_path)
   first = f"checkpoints/ckpt-{CHECKPOINT_EVERY}.index"
   kill = _kill_when(proc, workdir, lambda names: {n for n in names if n == first})
-  return kill, log_path.read_text(errors="replace")
+  return workdir, kill, log_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -435,7 +437,8 @@ def damaged(chain):
   source = chain["whole_dir"]
   with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
     futures = {how: pool.submit(_rerun_damaged, source, root, how) for how in DAMAGE}
-    futures["state_garbage"] = pool.submit(_rerun_with_garbage_state_file, source, root)
+    for how in STATE_DAMAGE:
+      futures[how] = pool.submit(_rerun_with_bad_state_file, source, root, how)
     return {k: f.result() for k, f in futures.items()}
 
 
@@ -448,35 +451,33 @@ def _assert_one_error_line(stderr, returncode, *texts):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=DAMAGE_BUG)
 @pytest.mark.parametrize("how", DAMAGE)
 def test_damaged_checkpoint_gives_one_error_line(damaged, how):
-  _, proc = damaged[how]
-  _assert_one_error_line(proc.stderr, proc.returncode, "checkpoint", "ckpt-")
+  workdir, proc = damaged[how]
+  _assert_one_error_line(proc.stderr, proc.returncode, "checkpoint")
+  line = user_lines(proc.stderr)[0]
+  assert "--model_dir" in line and os.path.join(workdir, "checkpoints", "ckpt-") in line, line
 
 
 @pytest.mark.slow
 def test_damaged_checkpoint_is_not_overwritten(damaged):
-  """Whatever the message, a failed restore must not start over and replace the checkpoints."""
-  for how in DAMAGE:
-    workdir, proc = damaged[how]
-    assert proc.returncode != 0, how
+  """A failed restore must not start over and replace the checkpoints, nor export anything."""
+  for how in DAMAGE + STATE_DAMAGE:
+    workdir = damaged[how][0]
     names = os.listdir(os.path.join(workdir, "checkpoints"))
     assert _ckpt_numbers(names) == {2 * STEPS - 20, 2 * STEPS - 10, 2 * STEPS}, (how, names)
-    assert _committed(os.path.join(workdir, "checkpoints")) == 2 * STEPS, how
+    if how in DAMAGE:
+      assert _committed(os.path.join(workdir, "checkpoints")) == 2 * STEPS, how
     assert not any(n.startswith(".export.tmp-") for n in os.listdir(workdir)), how
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "a garbage checkpoints/checkpoint state file is ignored with a warning (TF "
-    "checkpoint_management.py 'Checkpoint ignored') and train_and_evaluate "
-    "(inv_tf/training/train.py:224, manager.latest_checkpoint is None) silently retrains from "
-    "step 0 next to the intact ckpt-180/190/200 files instead of failing or using them"))
-def test_garbage_checkpoint_state_file_is_not_silently_ignored(damaged):
-  kill, log = damaged["state_garbage"]
+@pytest.mark.parametrize("how", STATE_DAMAGE)
+def test_bad_checkpoint_state_file_is_refused_not_ignored(damaged, how):
+  """Without a readable state file, TF sees no checkpoint: the run must not restart from 0."""
+  _, kill, log = damaged[how]
   assert not kill["killed"], "it started training from step 0: " + log[-2000:]
-  _assert_one_error_line(log, kill["returncode"], "checkpoint")
+  _assert_one_error_line(log, kill["returncode"], "'checkpoint' state file")
 
 
 @pytest.mark.slow

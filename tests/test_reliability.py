@@ -4,6 +4,9 @@
   op determinism on (`TF_DETERMINISTIC_OPS=1` and `tf.config.experimental.enable_op_determinism()`
   in a small wrapper around `train_and_evaluate`: the trainer itself has no determinism flag);
   every training scalar, metrics.json and the final checkpoint must be identical.
+* The same config trained three times in one process (fresh, again, after an unrelated
+  `tf.random.set_seed`) must give the same metrics (the global seed is set before the data
+  pipeline is built).
 * The SavedModel of the tiny run shared with `test_train.py` is called from 8 threads at once
   (prototype and resample, fixed seeds, different inputs per thread): the results must equal the
   serial calls exactly.
@@ -129,6 +132,47 @@ def test_same_seed_gives_identical_metrics_and_weights(twin_runs):
   assert metrics[0] == metrics[1]  # bitwise: the same JSON floats
   assert "inference/loss" in metrics[0] and np.isfinite(metrics[0]["inference/loss"])
   assert_same_tensors(checkpoint_tensors(twin_runs[0], ""), checkpoint_tensors(twin_runs[1], ""))
+
+
+# Runs in a subprocess (a known, fresh process history): argv = flagfile, root. Trains the same
+# config three times in one process: fresh, again, and after an unrelated tf.random.set_seed.
+THREE_IN_ONE_PROCESS = textwrap.dedent(r"""
+    import json
+    import os
+    import sys
+
+    import tensorflow as tf
+
+    from inv_tf import config as config_lib
+    from inv_tf.training import train as train_lib
+
+    with open(sys.argv[1], encoding="utf-8") as f:
+      config = config_lib.from_flagfile(f.read())
+    results = {}
+    for name in ("fresh", "again", "after_set_seed"):
+      if name == "after_set_seed":
+        tf.random.set_seed(123)
+      metrics = train_lib.train_and_evaluate(config, os.path.join(sys.argv[2], name))
+      results[name] = {k: v for k, v in metrics.items() if k != "export_path"}
+    print("RESULTS " + json.dumps(results))
+""")
+
+@pytest.mark.slow
+def test_results_do_not_depend_on_the_process_history(tmp_path):
+  """The same config trained three times in one process gives the same metrics each time."""
+  flagfile = tmp_path / "tiny.cfg"
+  flagfile.write_text(tiny_config(stage="inference", export=False).to_flagfile())
+  script = tmp_path / "three.py"
+  script.write_text(THREE_IN_ONE_PROCESS)
+  proc = subprocess.run([sys.executable, str(script), str(flagfile), str(tmp_path)],
+                        cwd=str(REPO), env=_env(), capture_output=True, text=True,
+                        timeout=TIMEOUT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  line = [l for l in proc.stdout.splitlines() if l.startswith("RESULTS ")][-1]
+  results = json.loads(line[len("RESULTS "):])
+  assert np.isfinite(results["fresh"]["inference/loss"])
+  assert results["again"] == results["fresh"], results
+  assert results["after_set_seed"] == results["fresh"], results
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ inv_tf. It is written to a temporary sibling directory and renamed into place, s
 export never leaves a half-written directory at `path`.
 """
 
+import glob
 import os
 import shutil
 import uuid
@@ -126,6 +127,10 @@ def _save_atomic(module, path: str) -> str:
   path = os.path.abspath(path)
   parent = os.path.dirname(path)
   os.makedirs(parent, exist_ok=True)
+  # Leftovers of exports killed half-way (never loaded as the export) are removed first.
+  for stale in glob.glob(os.path.join(parent, f".{os.path.basename(path)}.tmp-*")) + glob.glob(
+      os.path.join(parent, f".{os.path.basename(path)}.old-*")):
+    shutil.rmtree(stale, ignore_errors=True)
   tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:8]}")
   try:
     tf.saved_model.save(module, tmp, signatures=module.signatures())

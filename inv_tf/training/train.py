@@ -218,10 +218,11 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
       os.path.join(workdir, "checkpoints")):
     raise ConfigError(f"--stage=generative: {workdir!r} has no trained inference network; "
                       "run --stage=inference (or --stage=sgm) first")
+  # The global seed first: tf.data's shuffle takes its seed from it when the dataset is built.
+  keras.utils.set_random_seed(config.seed)
   # Batching checks the dataset against the batch size: fail before anything is written.
   train_batches = data_lib.batch_for_training(train_ds, config.batch_size, seed=config.seed)
   prepare_workdir(config, workdir, image_shape)
-  keras.utils.set_random_seed(config.seed)
   state = create_state(config, image_shape)
   manager = tf.train.CheckpointManager(state.checkpoint(), os.path.join(workdir, "checkpoints"),
                                        max_to_keep=config.max_checkpoints)

@@ -273,10 +273,11 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
                       "small for the VAE")
   sgm = load_sgm(config, image_shape)
   check_checkpoint_dir(workdir)
+  # The global seed first: tf.data's shuffle takes its seed from it when the dataset is built.
+  keras.utils.set_random_seed(config.seed)
   # Batching checks the dataset against the batch size: fail before anything is written.
   train_batches = data_lib.batch_for_training(train_ds, config.batch_size, seed=config.seed)
   prepare_workdir(config, workdir, image_shape)
-  keras.utils.set_random_seed(config.seed)
   state = create_vae_state(config, image_shape)
   model = InvVAE(state.vae, sgm) if config.stage == "invvae" else state.vae
   manager = tf.train.CheckpointManager(state.checkpoint(), os.path.join(workdir, "checkpoints"),
