@@ -67,12 +67,27 @@ def restore_model(workdir: str, checkpoint: str | None = None, flag: str = "mode
   if config.stage in config_lib.VAE_STAGES:
     raise ConfigError(f"--{flag}: {workdir!r} holds a --stage={config.stage} run, not an SGM")
   model = SGM(config, image_shape)
+  restore_variables(model_trackables(model), workdir, checkpoint, flag)
+  return model
+
+
+def restore_variables(trackables: dict, workdir: str, checkpoint: str | None = None,
+                      flag: str = "model_dir") -> str:
+  """Restores `trackables` (checkpoint children) from a run's checkpoint; returns its path.
+
+  Args:
+    trackables: {name: variable list} as the run's checkpoints hold them.
+    workdir: the run's model directory; checkpoint: a path (default the latest).
+
+  Raises:
+    ConfigError: no checkpoint, or it cannot be read (one line naming `--{flag}`).
+  """
   latest = checkpoint or tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
   if latest is None:
     raise ConfigError(f"--{flag}: {workdir!r} has no checkpoint to restore")
   try:
-    status = tf.train.Checkpoint(**model_trackables(model)).restore(latest)
-    status.expect_partial().assert_existing_objects_matched()
+    tf.train.Checkpoint(**trackables).restore(latest).expect_partial(
+    ).assert_existing_objects_matched()
   except RESTORE_ERRORS as e:
     raise unreadable(flag, latest, e) from None
-  return model
+  return latest

@@ -84,14 +84,7 @@ def restore_vae_model(workdir: str, checkpoint: str | None = None):
   if config.stage not in config_lib.VAE_STAGES:
     raise ConfigError(f"--model_dir: {workdir!r} holds a --stage={config.stage} run, not a VAE")
   state = create_vae_state(config, image_shape)
-  latest = checkpoint or tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-  if latest is None:
-    raise ConfigError(f"--model_dir: {workdir!r} has no checkpoint to restore")
-  try:
-    tf.train.Checkpoint(vae_variables=list(state.vae.variables)).restore(
-        latest).expect_partial().assert_existing_objects_matched()
-  except checkpoints.RESTORE_ERRORS as e:
-    raise checkpoints.unreadable("model_dir", latest, e) from None
+  checkpoints.restore_variables({"vae_variables": list(state.vae.variables)}, workdir, checkpoint)
   if config.stage == "invvae":
     return InvVAE(state.vae, load_sgm(config, image_shape)), config
   return state.vae, config
