@@ -73,7 +73,7 @@ class InvVAE(keras.Model):
       t = t.inverse()
     return t.apply(images, order=self.sgm.config.interpolation_order)
 
-  def log_weight_terms(self, x, seed, k: int, training=False) -> dict:
+  def log_weight_terms(self, x, seed, k: int, training=False, reference=True) -> dict:
     """Log-weight terms of k importance samples per image.
 
     Args:
@@ -81,6 +81,7 @@ class InvVAE(keras.Model):
       seed: int32 `[2]`.
       k: Python int ≥ 1, samples per image.
       training: passed to the VAE (the SGM always runs in inference mode).
+      reference: also compute the reference variant's terms (one more pass of p(η|·)).
 
     Returns:
       dict of float32 `[k, B]` tensors (nats): `log_px` = log N(x; T(m(z), η), σ²), `log_pz`,
@@ -108,15 +109,17 @@ class InvVAE(keras.Model):
         "log_pz": self.vae.prior().log_prob(z),
         "log_p_eta": self.sgm.generative(m, training=False).log_prob(flat_eta),
         "log_qz": q_z.log_prob(z),
-        "log_p_xhat": p_x_hat.log_prob(x_hat),
-        "log_p_eta_ref": self.sgm.generative(x_hat, training=False).log_prob(flat_eta),
     }
+    if reference:
+      terms["log_p_xhat"] = p_x_hat.log_prob(x_hat)
+      terms["log_p_eta_ref"] = self.sgm.generative(x_hat, training=False).log_prob(flat_eta)
     terms = {name: tf.reshape(v, [k, batch]) for name, v in terms.items()}
     terms["log_q_eta"] = log_q_eta
     terms["w"] = (terms["log_px"] + terms["log_pz"] + terms["log_p_eta"] - terms["log_q_eta"]
                   - terms["log_qz"])
-    terms["w_ref"] = (terms["log_p_xhat"] + terms["log_pz"] + terms["log_p_eta_ref"]
-                      - terms["log_q_eta"] - terms["log_qz"])
+    if reference:
+      terms["w_ref"] = (terms["log_p_xhat"] + terms["log_pz"] + terms["log_p_eta_ref"]
+                        - terms["log_q_eta"] - terms["log_qz"])
     return terms
 
   def elbo(self, x, seed, training=False) -> dict:
@@ -127,11 +130,16 @@ class InvVAE(keras.Model):
 
     Returns:
       dict of float32 `[B]`: `elbo` (= w), `log_likelihood` (log_px), `kl` (log q(z|x̂) −
-      log p(z)), `log_p_eta`, `log_q_eta`, `ref_elbo` (the reference's variant).
+      log p(z)), `log_p_eta`, `log_q_eta`, and, when not training, `ref_elbo` (the
+      reference's variant; left out of train steps, which do not need it).
     """
-    t = {name: v[0] for name, v in self.log_weight_terms(x, seed, 1, training).items()}
-    return {"elbo": t["w"], "log_likelihood": t["log_px"], "kl": t["log_qz"] - t["log_pz"],
-            "log_p_eta": t["log_p_eta"], "log_q_eta": t["log_q_eta"], "ref_elbo": t["w_ref"]}
+    t = {name: v[0] for name, v in self.log_weight_terms(
+        x, seed, 1, training, reference=not training).items()}
+    out = {"elbo": t["w"], "log_likelihood": t["log_px"], "kl": t["log_qz"] - t["log_pz"],
+           "log_p_eta": t["log_p_eta"], "log_q_eta": t["log_q_eta"]}
+    if not training:
+      out["ref_elbo"] = t["w_ref"]
+    return out
 
   def iwlb(self, x, num_samples: int, seed, chunk_size: int = 50, reference: bool = False):
     """IWLB_K on log p(x) (pixel space), or the reference's variant with `reference=True`.
@@ -144,7 +152,8 @@ class InvVAE(keras.Model):
     """
     key = "w_ref" if reference else "w"
     return vae_lib.importance_weighted_bound(
-        lambda s, k: self.log_weight_terms(x, s, k)[key], num_samples, seed, chunk_size)
+        lambda s, k: self.log_weight_terms(x, s, k, reference=reference)[key], num_samples, seed,
+        chunk_size)
 
   def reconstruct(self, x):
     """T(VAE reconstruction of x̂, η) with η the mode of q(η|x): float32 `[B, H, W, C]`."""
