@@ -19,6 +19,9 @@ VAE_STAGES = ("vae", "augvae", "invvae", "vae_aug")
 STAGES = SGM_STAGES + VAE_STAGES
 # Stages that need a trained SGM (--sgm_dir).
 SGM_USING_STAGES = ("augvae", "invvae")
+# `--distribution_strategy` values (`auto`: mirrored when several GPUs are visible, else
+# one_device); see `inv_tf.training.distribute`.
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 # List-valued fields holding integers (the other list fields hold floats).
 INT_LIST_FIELDS = ("inference_hidden_dims", "generative_hidden_dims", "conditioner_hidden_dims",
                    "vae_conv_dims", "vae_dense_dims")
@@ -126,6 +129,11 @@ class Config:
   checkpoint_every: int = 500
   max_checkpoints: int = 3
   export: bool = True
+  # Devices and numerics (not part of the architecture: checkpoints move between them).
+  distribution_strategy: str = "auto"
+  num_cpu_devices: int = 0  # > 0: split the host CPU into this many logical devices (replicas).
+  tpu: str = ""  # --distribution_strategy=tpu: the TPU name or address ("" = local / from env).
+  mixed_precision: bool = False  # bfloat16 matmuls/convolutions; float32 flow, warps, losses.
 
   # -----------------------------------------------------------------------------------------
   @property
@@ -155,6 +163,9 @@ class Config:
 
     if self.stage not in STAGES:
       fail("stage", f"unknown stage {self.stage!r}; valid: {', '.join(STAGES)}")
+    if self.distribution_strategy not in STRATEGIES:
+      fail("distribution_strategy", f"unknown strategy {self.distribution_strategy!r}; valid: "
+           f"{', '.join(STRATEGIES)}")
     if self.family not in transforms.FAMILIES:
       fail("family", f"unknown family {self.family!r}; valid: {', '.join(transforms.FAMILIES)}")
     try:
@@ -172,7 +183,7 @@ class Config:
       if getattr(self, name) < 1:
         fail(name, f"must be >= 1, got {getattr(self, name)}")
     for name in ("inference_steps", "generative_steps", "vae_steps", "num_train", "eval_every",
-                 "num_test", "max_2strides"):
+                 "num_test", "max_2strides", "num_cpu_devices"):
       if getattr(self, name) < 0:
         fail(name, f"must be >= 0, got {getattr(self, name)}")
     if self.stage in ("sgm", "inference") and self.inference_steps < 1:

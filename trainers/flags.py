@@ -82,6 +82,15 @@ HELP = {
     "checkpoint_every": "Checkpoint every N steps.",
     "max_checkpoints": "Checkpoints to keep.",
     "export": "Write the SavedModel to MODEL_DIR/export at the end.",
+    "distribution_strategy": "tf.distribute strategy: auto (mirrored when several GPUs are "
+                             "visible, else one_device), one_device, mirrored, "
+                             "multi_worker_mirrored (TF_CONFIG names the cluster), tpu.",
+    "num_cpu_devices": "Split the host CPU into N logical devices (0 = no split), e.g. to run "
+                       "--distribution_strategy=mirrored on a CPU-only machine.",
+    "tpu": "--distribution_strategy=tpu: TPU name or grpc:// address (empty: local or from the "
+           "environment).",
+    "mixed_precision": "bfloat16 matmuls and convolutions (variables, the flow, the warps' "
+                       "coordinates and the losses stay float32).",
 }
 
 _FIELD_TYPES = {f.name: f for f in dataclasses.fields(config_lib.Config)}

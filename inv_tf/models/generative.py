@@ -30,6 +30,18 @@ Layers and initialisation choices
   the squashed/affinely-mapped base Normal.
 * μ head: Dense(D); σ head: Dense(D) → softplus (no lower clip), default initialisation.
 
+Dtypes
+======
+
+By default every layer uses the model's policy (float32, or e.g. float64 with ``dtype=``). With
+``mixed_precision=True`` (float32 models only) the trunk and the two base-head blocks run under the
+Keras policy "mixed_bfloat16": float32 variables, matmuls and GELU in bfloat16 (LayerNorm is
+evaluated in float32 internally, dropout masks are drawn in float32 — the float32 model's masks —
+see :mod:`inv_tf.models.layers`). Their outputs are cast to float32, so the context h, μ and σ
+(the μ/σ Dense layers are float32), the whole spline flow (conditioners included), η and every
+log-density are float32. Variable names, shapes and order are the same in both modes, so a
+checkpoint of one restores into the other.
+
 The distribution returned by :meth:`GenerativeNet.call` is a :class:`ConditionalFlowDistribution`
 (a small ``tfd.Distribution`` subclass): batch shape ``[B]``, event shape ``[D]``, fully
 reparameterised. Its ``log_prob`` runs the trunk-conditioned flow once per call (value and
@@ -46,6 +58,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from inv_tf.models import layers
 from inv_tf.models.flow import ConditionalSplineFlow
 from inv_tf.models.layers import MLP
 
@@ -226,6 +239,8 @@ class GenerativeNet(keras.Model):
     conditioner_hidden_dims: conditioner widths (default (256,)).
     conditioner_dropout_rate: conditioner dropout (default 0.1).
     range_bound: spline range B (default 3.0).
+    mixed_precision: run the trunk and base-head MLPs in bfloat16 (float32 variables; h, μ, σ,
+      the flow and all outputs float32). Needs the float32 policy.
     **kwargs: Keras model kwargs (``name``, ``dtype`` e.g. "float64").
 
   Call: ``net(x_hat, training=False)`` with ``x_hat [B, ...]`` (e.g. ``[B, H, W, C]``, flattened
@@ -238,7 +253,7 @@ class GenerativeNet(keras.Model):
   Raises:
     ValueError: invalid ``event_dim``, ``bounds`` (wrong length, non-finite or ≤ 0), ``offset``
       (wrong length), ``num_bins`` < 1, ``num_flows`` < 0, hidden dims, dropout rates or
-      ``range_bound``.
+      ``range_bound``; ``mixed_precision`` with a non-float32 ``dtype``.
   """
 
   def __init__(self,
@@ -253,8 +268,10 @@ class GenerativeNet(keras.Model):
                conditioner_hidden_dims: Sequence[int] = (256,),
                conditioner_dropout_rate: float = 0.1,
                range_bound: float = 3.0,
+               mixed_precision: bool = False,
                **kwargs):
     super().__init__(**kwargs)
+    self.mixed_precision = layers.check_mixed_precision(mixed_precision, self)
     if isinstance(event_dim, bool) or int(event_dim) != event_dim or event_dim < 1:
       raise ValueError(f"event_dim must be an integer >= 1, got {event_dim!r}.")
     event_dim = int(event_dim)
@@ -293,6 +310,7 @@ class GenerativeNet(keras.Model):
     self.range_bound = float(range_bound)
 
     pol = self.dtype_policy
+    stack_pol = layers.stack_policy(self.mixed_precision, pol)
 
     def dense(units, name):
       return keras.layers.Dense(units,
@@ -301,8 +319,8 @@ class GenerativeNet(keras.Model):
                                 dtype=pol,
                                 name=name)
 
-    self.trunk = MLP(hidden_dims, self.dropout_rate, dtype=pol, name="trunk")
-    self.head = MLP((hidden_dims[-1] // 2,) * 2, dtype=pol, name="base_head")
+    self.trunk = MLP(hidden_dims, self.dropout_rate, dtype=stack_pol, name="trunk")
+    self.head = MLP((hidden_dims[-1] // 2,) * 2, dtype=stack_pol, name="base_head")
     self.loc_layer = dense(event_dim, "base_loc")
     self.scale_layer = dense(event_dim, "base_scale")
     self.flow = ConditionalSplineFlow(event_dim,
@@ -325,14 +343,15 @@ class GenerativeNet(keras.Model):
     self.flow.build((None, self.event_dim), h_shape)
 
   def features(self, x_hat, training=False):
-    """Trunk features h ``[B, hidden_dims[-1]]`` from ``x_hat [B, ...]``."""
+    """Trunk features h ``[B, hidden_dims[-1]]`` (model dtype) from ``x_hat [B, ...]``."""
     x = tf.convert_to_tensor(x_hat)
     x = tf.cast(tf.reshape(x, [tf.shape(x)[0], -1]), self.compute_dtype)
-    return self.trunk(x, training=training)
+    # A no-op unless mixed precision (bfloat16 trunk output).
+    return tf.cast(self.trunk(x, training=training), self.compute_dtype)
 
   def base_params(self, h):
-    """Base Normal parameters ``(μ [B, D], σ [B, D])`` from features ``h [B, F]``."""
-    z = self.head(h)
+    """Base Normal parameters ``(μ [B, D], σ [B, D])`` (model dtype) from ``h [B, F]``."""
+    z = tf.cast(self.head(h), self.compute_dtype)  # A no-op unless mixed precision.
     return self.loc_layer(z), tf.nn.softplus(self.scale_layer(z))
 
   def call(self, x_hat, training=False):
@@ -364,5 +383,6 @@ class GenerativeNet(keras.Model):
                   num_bins=self.num_bins,
                   conditioner_hidden_dims=self.conditioner_hidden_dims,
                   conditioner_dropout_rate=self.conditioner_dropout_rate,
-                  range_bound=self.range_bound)
+                  range_bound=self.range_bound,
+                  mixed_precision=self.mixed_precision)
     return config

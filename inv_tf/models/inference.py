@@ -10,6 +10,12 @@ r"""The transformation inference network q(η|x) (SPEC §3).
 The prototype of x is x̂ = T(x, η)⁻¹ = T(x, -η) (affine part; colour part negated) with η sampled
 from q. Dense kernels use LeCun-normal initialisation and zero biases (as Flax), LayerNorm ε = 1e-6.
 σ_raw is exposed as `sigma_variables` so it can have its own optimiser (SPEC §4.5).
+
+Dtypes. By default everything is float32. With ``mixed_precision=True`` the trunk MLP runs under
+the Keras policy "mixed_bfloat16" (float32 variables; matmuls and GELU in bfloat16, LayerNorm
+evaluated in float32 internally), and h is cast to float32 before the mean head, so μ, σ, η
+(which goes into the warps) and the distribution are float32. Variable names, shapes and order
+do not depend on the mode, so checkpoints move between the two.
 """
 
 from typing import Sequence
@@ -19,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from inv_tf.models import layers
 from inv_tf.models.layers import MLP
 
 tfd = tfp.distributions
@@ -47,12 +54,18 @@ class InferenceNet(keras.Model):
     squash_to_bounds: if True, η = o + b tanh(z) lies strictly inside o ± b.
     hidden_dims: MLP widths (SPEC: (2048, 1024, 512, 256) for MNIST/dSprites).
     init_sigma: initial σ (> 0).
+    mixed_precision: run the trunk's matmuls in bfloat16 (float32 variables and outputs).
+
+  Raises:
+    ValueError: bad `event_dim`, `bounds`, `offset` or `init_sigma`; `mixed_precision` with a
+      non-float32 `dtype`.
   """
 
   def __init__(self, event_dim: int, bounds: Sequence[float], offset: Sequence[float] | None = None,
                squash_to_bounds: bool = False, hidden_dims: Sequence[int] = (2048, 1024, 512, 256),
-               init_sigma: float = 0.01, **kwargs):
+               init_sigma: float = 0.01, mixed_precision: bool = False, **kwargs):
     super().__init__(**kwargs)
+    self.mixed_precision = layers.check_mixed_precision(mixed_precision, self)
     if event_dim < 1:
       raise ValueError(f"event_dim: must be >= 1, got {event_dim}")
     if init_sigma <= 0:
@@ -60,7 +73,7 @@ class InferenceNet(keras.Model):
     self.event_dim = int(event_dim)
     self.bounds, self.offset = _check_bounds(bounds, offset, self.event_dim)
     self.squash_to_bounds = bool(squash_to_bounds)
-    self.trunk = MLP(hidden_dims, name="trunk")
+    self.trunk = MLP(hidden_dims, dtype=layers.stack_policy(self.mixed_precision), name="trunk")
     self.mean_head = keras.layers.Dense(self.event_dim, kernel_initializer="zeros",
                                         bias_initializer="zeros", name="mean")
     raw = float(np.log(np.expm1(init_sigma)))
@@ -92,9 +105,12 @@ class InferenceNet(keras.Model):
     return tfb.Chain([shift, scale])
 
   def _mean(self, x, training):
-    """μ(x) `[B, D]` from images `[B, H, W, C]`."""
+    """μ(x) float32 `[B, D]` from images float32 `[B, H, W, C]`."""
     flat = tf.reshape(x, [tf.shape(x)[0], -1])
-    return self.mean_head(self.trunk(flat, training=training))
+    h = self.trunk(flat, training=training)
+    if self.mixed_precision:
+      h = layers.to_float32(h)
+    return self.mean_head(h)
 
   def call(self, x, training=False):
     """q(η|x).

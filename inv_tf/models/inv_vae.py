@@ -34,6 +34,10 @@ the VAE's. We report it as `ref_iwlb` / `ref_elbo` only to compare with publishe
 
 Training maximises the pixel-space ELBO (1)–(2) in the VAE's parameters (q(η|x) and p(η|x̂)
 frozen: gradients pass through them to the decoder but do not update them).
+
+Dtypes: the InvVAE builds no networks of its own; it inherits the VAE's and the SGM's
+`mixed_precision` settings (bfloat16 matmuls/convolutions inside them). Everything it computes
+here — η, the warps, the prototypes, the decoder means and every log-density — is float32.
 """
 
 import keras

@@ -9,6 +9,10 @@ r"""The SGM facade: prototypes, p(η|x̂) and resampling (SPEC §3, §5, §7).
 
 Generation from scratch needs a model of prototypes (the InvVAE); the SGM alone transforms
 observed images into new members of their learned orbit.
+
+Dtypes: inputs and outputs are float32. `config.mixed_precision` runs the MLPs of q(η|x) (trunk)
+and p(η|x̂) (trunk, base head) in bfloat16 with float32 variables (see `inv_tf.models.inference`
+and `inv_tf.models.generative`); η, the spline flow, the warps and the densities stay float32.
 """
 
 import keras
@@ -24,7 +28,8 @@ class SGM(keras.Model):
   """q(η|x) and p(η|x̂) of one transformation family, with the SGM's uses as methods.
 
   Args:
-    config: a validated `Config` (family, bounds, offset, architecture, interpolation order).
+    config: a validated `Config` (family, bounds, offset, architecture, interpolation order,
+      `mixed_precision`).
     image_shape: (H, W, C) of the images the model works on.
   """
 
@@ -37,7 +42,8 @@ class SGM(keras.Model):
       raise ValueError(f"image_shape: family {config.family!r} needs 3-channel images, got "
                        f"{self.image_shape}")
     common = dict(event_dim=config.event_dim, bounds=config.resolved_bounds,
-                  offset=config.resolved_offset, squash_to_bounds=config.squash_to_bounds)
+                  offset=config.resolved_offset, squash_to_bounds=config.squash_to_bounds,
+                  mixed_precision=config.mixed_precision)
     self.inference = InferenceNet(hidden_dims=config.inference_hidden_dims,
                                   init_sigma=config.init_sigma, name="inference", **common)
     self.generative = GenerativeNet(

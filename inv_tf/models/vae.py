@@ -70,6 +70,19 @@ Decoder, z ``[..., L]`` →
 Convolution and Dense kernels are LeCun-normal with zero biases (Flax's defaults, as the rest of
 the package) except the two zero-initialised encoder heads.
 
+Dtypes
+======
+
+By default everything is float32. With ``mixed_precision=True`` the matmul/convolution stacks run
+under the Keras policy "mixed_bfloat16" (float32 variables, compute in bfloat16; LayerNorm is
+evaluated in float32 internally): the encoder convs, their LayerNorms, the resize conv and the
+encoder MLP; the decoder MLP, ``dec_dense``, the transposed convs and their LayerNorms. Each stack's
+output is cast to float32 before the layers that produce distribution parameters, which stay
+float32: the posterior heads (μ_φ, τ_φ), the decoder's output conv (the likelihood mean μ_θ, whose
+rounding would otherwise be a sizeable fraction of a small σ), and the free parameters σ, m, s.
+So every distribution, sample, bound and image the model returns is float32. Variable names,
+shapes and order are the same in both modes, so checkpoints move between them.
+
 Variables are created in ``__init__`` (the model is called on a dummy batch), in a fixed order,
 so ``list(model.variables)`` is a complete, deterministic list that a ``tf.train.Checkpoint`` can
 track (Keras 3 sub-layers held in Python lists are not tracked by ``tf.train.Checkpoint``).
@@ -84,6 +97,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from inv_tf.models import layers
 from inv_tf.models.layers import MLP, gelu
 
 tfd = tfp.distributions
@@ -227,14 +241,18 @@ class VAE(keras.Model):
     conv_dims: encoder conv widths (the decoder uses them reversed); may be empty.
     dense_dims: encoder MLP widths (the decoder uses them reversed); may be empty.
     max_2strides: the most stride-2 conv layers, ≥ 0 (see :func:`num_stride2_layers`).
+    mixed_precision: run the conv stacks and MLPs in bfloat16 (float32 variables; distribution
+      parameters and every output float32; see the module docstring).
 
   All variables exist after construction; `model.variables` lists them in a fixed order.
   """
 
   def __init__(self, image_shape: Sequence[int], latent_dim: int = 16,
                conv_dims: Sequence[int] = (64, 128, 256), dense_dims: Sequence[int] = (256,),
-               max_2strides: int = 2, **kwargs):
+               max_2strides: int = 2, mixed_precision: bool = False, **kwargs):
     super().__init__(**kwargs)
+    self.mixed_precision = layers.check_mixed_precision(mixed_precision, self)
+    stack = layers.stack_policy(self.mixed_precision)  # None (the default policy) unless mixed.
     image_shape = tuple(int(d) for d in image_shape)
     if len(image_shape) != 3 or min(image_shape) < 1:
       raise ValueError(f"image_shape: expected (H, W, C) of positive ints, got {image_shape}")
@@ -252,12 +270,12 @@ class VAE(keras.Model):
     self.feature_shape = (height // 2**self.num_stride2, width // 2**self.num_stride2, 3)
     feature_size = self.feature_shape[0] * self.feature_shape[1] * 3
 
-    def conv(cls, filters, stride, name):
+    def conv(cls, filters, stride, name, dtype=stack):
       return cls(filters, 3, strides=stride, padding="same", kernel_initializer="lecun_normal",
-                 bias_initializer="zeros", name=name)
+                 bias_initializer="zeros", dtype=dtype, name=name)
 
     def norm(name):
-      return keras.layers.LayerNormalization(axis=-1, epsilon=1e-6, name=name)
+      return keras.layers.LayerNormalization(axis=-1, epsilon=1e-6, dtype=stack, name=name)
 
     n2, num_conv = self.num_stride2, len(self.conv_dims)
     # Encoder.
@@ -265,20 +283,20 @@ class VAE(keras.Model):
                       for i, d in enumerate(self.conv_dims)]
     self.enc_norms = [norm(f"enc_norm_{i}") for i in range(num_conv)]
     self.enc_resize = conv(keras.layers.Conv2D, 3, 1, "enc_resize")
-    self.enc_mlp = MLP(self.dense_dims, name="enc_mlp")
+    self.enc_mlp = MLP(self.dense_dims, dtype=stack, name="enc_mlp")
     self.mean_head = keras.layers.Dense(self.latent_dim, kernel_initializer="zeros",
                                         bias_initializer="zeros", name="q_mean")
     self.scale_head = keras.layers.Dense(
         self.latent_dim, kernel_initializer="zeros",
         bias_initializer=keras.initializers.Constant(_SOFTPLUS_INV_1), name="q_scale")
     # Decoder.
-    self.dec_mlp = MLP(self.dense_dims[::-1], name="dec_mlp")
+    self.dec_mlp = MLP(self.dense_dims[::-1], dtype=stack, name="dec_mlp")
     self.dec_dense = keras.layers.Dense(feature_size, kernel_initializer="lecun_normal",
-                                        bias_initializer="zeros", name="dec_dense")
+                                        bias_initializer="zeros", dtype=stack, name="dec_dense")
     self.dec_convs = [conv(keras.layers.Conv2DTranspose, d, 2 if j >= num_conv - n2 else 1,
                            f"dec_conv_{j}") for j, d in enumerate(self.conv_dims[::-1])]
     self.dec_norms = [norm(f"dec_norm_{j}") for j in range(num_conv)]
-    self.dec_out = conv(keras.layers.Conv2D, channels, 1, "dec_out")
+    self.dec_out = conv(keras.layers.Conv2D, channels, 1, "dec_out", dtype=None)  # float32
     # Free parameters: per-pixel likelihood scale and the prior.
     self.pixel_scale_raw = self.add_weight(
         name="pixel_scale_raw", shape=image_shape,
@@ -299,6 +317,8 @@ class VAE(keras.Model):
     h = self.enc_resize(h)
     h = tf.reshape(h, [-1, self.feature_shape[0] * self.feature_shape[1] * 3])
     h = self.enc_mlp(h, training=training)
+    if self.mixed_precision:
+      h = layers.to_float32(h)
     return self.mean_head(h), _clipped_softplus(self.scale_head(h))
 
   def _decoder_mean(self, z, training=False):
@@ -311,6 +331,8 @@ class VAE(keras.Model):
     h = tf.reshape(h, (-1,) + self.feature_shape)
     for conv, norm in zip(self.dec_convs, self.dec_norms):
       h = norm(gelu(conv(h)))
+    if self.mixed_precision:
+      h = layers.to_float32(h)
     h = self.dec_out(h)
     if isinstance(lead, list):
       return tf.reshape(h, lead + list(self.image_shape))
