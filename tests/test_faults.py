@@ -24,7 +24,10 @@ another directory): measured bitwise equal (metrics.json and every checkpointed 
 The other cases re-run a finished run whose latest checkpoint was damaged, point `--model_dir`
 where nothing can be written, or train on an `npz:` file with NaN/inf pixels: each must end with
 one `error:` line on stderr and exit status 2, not a traceback; a damaged or lost checkpoint
-must also be left as it is (no restart from step 0 over it).
+must also be left as it is (no restart from step 0 over it). A full disk is simulated with a
+file-size limit (RLIMIT_FSIZE): the next checkpoint of a continued run cannot be written, which
+must end in one error line with nothing partial left and the previous checkpoint still the
+latest; without the limit the same command resumes and finishes.
 """
 
 import concurrent.futures
@@ -528,3 +531,49 @@ def test_npz_with_non_finite_pixels_gives_one_error_line(tmp_path, bad):
   _assert_one_error_line(proc.stderr, proc.returncode, "NaN or infinite")
   assert str(path) in user_lines(proc.stderr)[0]
   assert not model_dir.exists()
+
+
+def _train_with_file_size_limit(flagfile, model_dir, limit, *args):
+  """`python -m trainers.train` where no file may grow beyond `limit` bytes (RLIMIT_FSIZE).
+
+  Writes past the limit fail with EFBIG ("File too large"), as they fail with ENOSPC on a full
+  disk: the same failed-write path, reproducible without root or a small filesystem.
+  """
+
+  def limit_file_size():
+    import resource
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed.
+
+  return subprocess.run(
+      [sys.executable, "-m", "trainers.train", f"--flagfile={flagfile}",
+       f"--model_dir={model_dir}", *args], cwd=str(REPO), env=_env(), capture_output=True,
+      text=True, timeout=TIMEOUT, preexec_fn=limit_file_size)
+
+
+@pytest.mark.slow
+def test_full_disk_at_a_checkpoint_keeps_the_last_one_and_resumes(chain, tmp_path):
+  # A copy of the finished uninterrupted run, continued by 10 stage-2 steps (one checkpoint).
+  model_dir = tmp_path / "model"
+  shutil.copytree(chain["whole_dir"], model_dir)
+  flagfile = model_dir / "flags.cfg"
+  more = f"--generative_steps={STEPS + CHECKPOINT_EVERY}"
+  ckpt_dir = model_dir / "checkpoints"
+  before = sorted(os.listdir(ckpt_dir))
+  last = f"ckpt-{2 * STEPS}"
+  size = os.path.getsize(ckpt_dir / f"{last}.data-00000-of-00001")
+  # The next checkpoint cannot be written: its data file would exceed the limit.
+  full = _train_with_file_size_limit(flagfile, model_dir, size // 2, more)
+  assert "Traceback" not in full.stderr and full.returncode == 2, full.stderr[-3000:]
+  lines = [line for line in user_lines(full.stderr) if not line.startswith("stage generative")]
+  assert len(lines) == 1, lines  # Besides the progress lines of the 10 steps: one error line.
+  new = f"ckpt-{2 * STEPS + CHECKPOINT_EVERY}"
+  assert lines[0].startswith(f"error: cannot write checkpoint {ckpt_dir}/{new} (File too large)")
+  assert "re-run" in lines[0], lines
+  assert sorted(os.listdir(ckpt_dir)) == before  # No partial checkpoint; the last one stays.
+  assert tf.train.latest_checkpoint(str(ckpt_dir)).endswith(last)
+  # Space freed: the same command resumes from that checkpoint, finishes and exports.
+  again = run_module("trainers.train", f"--flagfile={flagfile}", f"--model_dir={model_dir}", more)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert tf.train.latest_checkpoint(str(ckpt_dir)).endswith(new)
+  assert (model_dir / "export" / "saved_model.pb").exists()

@@ -467,8 +467,8 @@ def test_non_finite_loss_stops_naming_step_and_terms_and_keeps_the_last_checkpoi
     tmp_path, monkeypatch):
   real = train_lib.make_inference_step
 
-  def diverging(state, config):
-    step_fn = real(state, config)
+  def diverging(state, config, strategy=None):
+    step_fn = real(state, config, strategy)
 
     def wrapped(images, step):
       metrics = step_fn(images, step)

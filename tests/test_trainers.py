@@ -46,6 +46,7 @@ def user_lines(stderr: str) -> list:
 def run_module(module, *args):
   env = dict(os.environ)
   env.pop("PYTHONPATH", None)
+  env.pop("TF_CONFIG", None)
   proc = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=str(REPO), env=env,
                         capture_output=True, text=True, timeout=TIMEOUT)
   return proc
@@ -82,6 +83,13 @@ BAD_TRAIN = {
                                 False),
     "negative_vae_steps": (["--stage=vae", "--vae_steps=-5"], "error", "--vae_steps", False),
     "batch_larger_than_dataset": (["--num_train=8", "--batch_size=16"], "error", "batch", False),
+    "batch_not_divisible_by_replicas": (
+        ["--distribution_strategy=mirrored", "--num_cpu_devices=3"], "error",
+        "--batch_size=16 is not divisible by the 3 replicas", False),
+    "unknown_distribution_strategy": (["--distribution_strategy=nope"], "error",
+                                      "--distribution_strategy", False),
+    "multi_worker_without_tf_config": (["--distribution_strategy=multi_worker_mirrored"],
+                                       "error", "TF_CONFIG is not set", False),
 }
 BAD_EVALUATE = {
     "no_run": (["--model_dir={empty}"], "error", "holds no training run"),

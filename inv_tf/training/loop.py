@@ -7,9 +7,12 @@ steps and at the end, a progress line with ETA, and a stop with a one-line `RunE
 good checkpoint kept) when a loss is not finite.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
+import re
+import shutil
 from typing import Callable
 
 from absl import logging
@@ -24,6 +27,31 @@ from inv_tf.training import checkpoints, progress
 
 class RunError(RuntimeError):
   """The run cannot go on (e.g. a non-finite loss); the message is one line."""
+
+
+# What a failed write raises: Python's own writes, and TensorFlow's (checkpoints, SavedModels).
+WRITE_ERRORS = (OSError, tf.errors.OpError)
+
+
+def write_error_reason(error: Exception) -> str:
+  """The OS's words for a failed write, e.g. 'No space left on device' or 'File too large'."""
+  if isinstance(error, OSError):
+    return error.strerror or str(error)
+  text = (getattr(error, "message", "") or str(error)).strip()
+  first = text.splitlines()[0] if text else type(error).__name__
+  first = re.sub(r"\s*\[Op:\w+\]$", "", first)  # "…; File too large [Op:SaveV2]"
+  return first.rsplit("; ", 1)[-1].strip() or first
+
+
+@contextlib.contextmanager
+def writing(what: str, path: str):
+  """Turns a failed write inside the block (disk full, permissions) into a one-line RunError."""
+  try:
+    yield
+  except WRITE_ERRORS as e:
+    raise RunError(f"cannot write {what} {path} ({write_error_reason(e)}); free disk space or "
+                   "fix the permissions, then re-run: it resumes from the last complete "
+                   "checkpoint") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,13 +170,13 @@ def check_checkpoint_dir(workdir: str) -> None:
                       "or use another --model_dir")
 
 
-def restore_latest(checkpoint: tf.train.Checkpoint, manager) -> bool:
-  """Restores `manager`'s latest checkpoint into `checkpoint`; False if there is none.
+def restore_latest(checkpoint: tf.train.Checkpoint, directory: str) -> bool:
+  """Restores the latest checkpoint of `directory` into `checkpoint`; False if there is none.
 
   Raises:
     ConfigError: the latest checkpoint is damaged or unreadable (one line naming it).
   """
-  latest = manager.latest_checkpoint
+  latest = tf.train.latest_checkpoint(directory)
   if not latest:
     return False
   try:
@@ -211,8 +239,11 @@ class Stage:
 
 
 def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, writers,
-              checkpoint_number: Callable[[], int]) -> dict:
+              checkpoint_number: Callable[[], int], chief: bool = True) -> dict:
   """Trains `stage` from its step variable to `num_steps`; returns the last validation metrics.
+
+  `train_iter` yields global batches (or per-replica values of a distributed dataset); a
+  non-`chief` task shows no progress line and writes no visuals (its writers are no-ops).
 
   Raises:
     RunError: a non-finite loss (names the step and the non-finite terms).
@@ -222,7 +253,7 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
   if start >= num_steps:
     logging.info("%s: already trained (%d/%d steps), skipping", name, start, num_steps)
     return evaluate_batches(stage.eval_fn, eval_batches, num_steps)
-  bar = progress.Progress(f"stage {name}", num_steps, start)
+  bar = progress.Progress(f"stage {name}", num_steps, start, enabled=chief)
   eval_every = config.eval_interval(num_steps)
   sums, count, last_eval = {}, 0, {}
   for step in range(start, num_steps):
@@ -248,17 +279,39 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
       with writers["validation"].as_default():
         for k, v in last_eval.items():
           tf.summary.scalar(f"{name}/{k}", v, step=done)
-        if stage.visuals is not None:
+        if stage.visuals is not None and chief:
           stage.visuals(eval_batches[0]["image"], done)
     if done % config.checkpoint_every == 0 or done == num_steps:
-      manager.save(checkpoint_number=checkpoint_number())
+      save_checkpoint(manager, checkpoint_number())
     bar.update(done, {k: metrics[k] for k in stage.log_metrics})
   bar.close({k: v for k, v in last_eval.items() if k in stage.log_metrics})
   return last_eval
 
 
-def summary_writers(workdir: str) -> dict:
-  """TensorBoard writers `train` and `validation` under `workdir`."""
+def save_checkpoint(manager, number: int) -> None:
+  """`manager.save` as checkpoint `number`; a failed write leaves no partial checkpoint behind.
+
+  Raises:
+    RunError: the checkpoint could not be written (the message names it and the OS's reason);
+      the earlier checkpoints and the `checkpoint` state file are untouched.
+  """
+  path = os.path.join(manager.directory, f"ckpt-{number}")
+  try:
+    with writing("checkpoint", path):
+      manager.save(checkpoint_number=number)
+  except RunError:
+    for partial in tf.io.gfile.glob(f"{path}_temp*") + tf.io.gfile.glob(f"{path}.*"):
+      if os.path.isdir(partial):
+        shutil.rmtree(partial, ignore_errors=True)
+      else:
+        os.remove(partial)
+    raise
+
+
+def summary_writers(workdir: str, chief: bool = True) -> dict:
+  """TensorBoard writers `train` and `validation` under `workdir` (no-op writers if not chief)."""
+  if not chief:
+    return {k: tf.summary.create_noop_writer() for k in ("train", "validation")}
   return {k: tf.summary.create_file_writer(os.path.join(workdir, k))
           for k in ("train", "validation")}
 

@@ -29,9 +29,12 @@ class Progress:
     start: the step the run (re)starts from.
     stream: where to write (default stderr).
     log_seconds: minimum seconds between lines when not writing to a terminal.
+    enabled: False writes nothing (e.g. the non-chief workers of a multi-worker run).
   """
 
-  def __init__(self, name: str, total: int, start: int = 0, stream=None, log_seconds: float = 15.0):
+  def __init__(self, name: str, total: int, start: int = 0, stream=None, log_seconds: float = 15.0,
+               enabled: bool = True):
+    self.enabled = enabled
     self.name, self.total, self.start = name, int(total), int(start)
     self.stream = stream or sys.stderr
     self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -42,6 +45,8 @@ class Progress:
 
   def update(self, step: int, metrics=None, force: bool = False):
     self.step = int(step)
+    if not self.enabled:
+      return
     now = time.time()
     if not force and now - self.last_print < (0.5 if self.interactive else self.log_seconds):
       return
@@ -64,6 +69,8 @@ class Progress:
     self.stream.flush()
 
   def close(self, metrics=None):
+    if not self.enabled:
+      return
     self.update(self.step, metrics, force=True)
     if self.interactive:
       self.stream.write("\n")

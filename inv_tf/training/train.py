@@ -35,11 +35,12 @@ from inv_tf.config import Config, ConfigError
 from inv_tf.evaluation import grids
 from inv_tf.export import saved_model
 from inv_tf.models.sgm import SGM
-from inv_tf.training import losses, schedules, vae_train
+from inv_tf.training import distribute, losses, schedules, vae_train
 from inv_tf.training.checkpoints import model_trackables, restore_model  # noqa: F401
 from inv_tf.training.loop import (  # noqa: F401  (RunError, summary_text: re-exported)
     RunError, Stage, check_checkpoint_dir, check_compatible, load_split, prepare_workdir,
-    restore_latest, run_stage, summary_text, summary_writers, write_atomic, write_hparams)
+    restore_latest, run_stage, summary_text, summary_writers, write_atomic, write_hparams,
+    writing)
 
 STAGE_SEEDS = {"inference": 1, "generative": 2}
 
@@ -96,59 +97,69 @@ def create_state(config: Config, image_shape) -> TrainState:
 # Steps.
 
 
-def make_inference_step(state: TrainState, config: Config):
-  """The compiled stage-1 step: (images [B, H, W, C], step int64 []) → metrics dict."""
+def make_inference_step(state: TrainState, config: Config, strategy=None):
+  """The compiled stage-1 step: (images [B, H, W, C], step int64 []) → metrics dict.
+
+  `strategy`: the run's `tf.distribute.Strategy` (None: the default, one replica); see
+  `inv_tf.training.distribute` for the multi-replica semantics.
+  """
   q = state.model.inference
   base_seed = tf.constant([config.seed, STAGE_SEEDS["inference"]], tf.int32)
   main_vars, sigma_vars = q.main_variables, q.sigma_variables
 
-  @tf.function(jit_compile=True)
-  def step_fn(images, step):
+  def compute(images, step, replica):
     seed = tf.random.experimental.stateless_fold_in(base_seed, tf.cast(step, tf.int32))
+    seed = distribute.replica_seed(seed, replica)
     blur = schedules.blur_sigma(step, config.blur_sigma_init, config.inference_steps,
                                 config.blur_end_pct)
     mult = schedules.ramp(step, config.inference_steps, config.augment_warmup_pct)
     with tf.GradientTape() as tape:
       loss, metrics = losses.stage1_loss(q, images, seed, config, blur_sigma=blur,
                                          augment_mult=mult, training=True)
-    grads = tape.gradient(loss, main_vars + sigma_vars)
-    metrics["grad_norm"] = tf.linalg.global_norm(grads[:len(main_vars)])
-    state.inference_optimizer.apply_gradients(zip(grads[:len(main_vars)], main_vars))
-    state.sigma_optimizer.apply_gradients(zip(grads[len(main_vars):], sigma_vars))
-    metrics["lr"] = schedules.warmup_cosine(
-        step, config.inference_lr, config.inference_steps, config.inference_warmup_pct,
-        config.inference_init_lr_mult, config.inference_final_lr_mult)
-    metrics["sigma_lr"] = schedules.warmup_cosine(
-        step, 3 * config.sigma_lr, config.inference_steps, config.inference_warmup_pct, 1 / 3,
-        1 / 9)
-    metrics["sigma"] = tf.reduce_mean(q.sigma)
     metrics["blur_sigma"] = blur
     metrics["augment_mult"] = mult
-    return metrics
+    return tape.gradient(loss, main_vars + sigma_vars), metrics
 
-  return step_fn
+  def apply(grads, step):
+    main_grads, sigma_grads = grads[:len(main_vars)], grads[len(main_vars):]
+    grad_norm = tf.linalg.global_norm(main_grads)
+    state.inference_optimizer.apply_gradients(zip(main_grads, main_vars))
+    state.sigma_optimizer.apply_gradients(zip(sigma_grads, sigma_vars))
+    return {
+        "grad_norm": grad_norm,
+        "lr": schedules.warmup_cosine(
+            step, config.inference_lr, config.inference_steps, config.inference_warmup_pct,
+            config.inference_init_lr_mult, config.inference_final_lr_mult),
+        "sigma_lr": schedules.warmup_cosine(
+            step, 3 * config.sigma_lr, config.inference_steps, config.inference_warmup_pct,
+            1 / 3, 1 / 9),
+        "sigma": tf.reduce_mean(q.sigma),
+    }
+
+  return distribute.compile_step(strategy or tf.distribute.get_strategy(), compute, apply)
 
 
-def make_generative_step(state: TrainState, config: Config):
-  """The compiled stage-2 step: (images, step) → metrics dict (q frozen)."""
+def make_generative_step(state: TrainState, config: Config, strategy=None):
+  """The compiled stage-2 step: (images, step) → metrics dict (q frozen); see above."""
   q, p = state.model.inference, state.model.generative
   base_seed = tf.constant([config.seed, STAGE_SEEDS["generative"]], tf.int32)
   variables = p.trainable_variables
 
-  @tf.function(jit_compile=True)
-  def step_fn(images, step):
+  def compute(images, step, replica):
     seed = tf.random.experimental.stateless_fold_in(base_seed, tf.cast(step, tf.int32))
+    seed = distribute.replica_seed(seed, replica)
     with tf.GradientTape() as tape:
       loss, metrics = losses.stage2_loss(q, p, images, seed, config, training=True)
-    grads = tape.gradient(loss, variables)
-    metrics["grad_norm"] = tf.linalg.global_norm(grads)
-    state.generative_optimizer.apply_gradients(zip(grads, variables))
-    metrics["lr"] = schedules.warmup_cosine(
-        step, config.generative_lr, config.generative_steps, config.generative_warmup_pct,
-        config.generative_init_lr_mult, config.generative_final_lr_mult)
-    return metrics
+    return tape.gradient(loss, variables), metrics
 
-  return step_fn
+  def apply(grads, step):
+    grad_norm = tf.linalg.global_norm(grads)
+    state.generative_optimizer.apply_gradients(zip(grads, variables))
+    return {"grad_norm": grad_norm, "lr": schedules.warmup_cosine(
+        step, config.generative_lr, config.generative_steps, config.generative_warmup_pct,
+        config.generative_init_lr_mult, config.generative_final_lr_mult)}
+
+  return distribute.compile_step(strategy or tf.distribute.get_strategy(), compute, apply)
 
 
 def make_eval_fns(state: TrainState, config: Config):
@@ -208,8 +219,10 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
     RunError: training diverged (non-finite loss).
   """
   config.validate()
+  # The strategy first: multi_worker_mirrored must be created before other TensorFlow work.
+  strategy = distribute.create_strategy(config)
   if config.stage in config_lib.VAE_STAGES:
-    return vae_train.train_and_evaluate(config, workdir)
+    return vae_train.train_and_evaluate(config, workdir, strategy)
   train_ds = load_split(config, "train")
   image_shape = tuple(train_ds.element_spec["image"].shape)
   check_compatible(config, image_shape)
@@ -218,23 +231,41 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
       os.path.join(workdir, "checkpoints")):
     raise ConfigError(f"--stage=generative: {workdir!r} has no trained inference network; "
                       "run --stage=inference (or --stage=sgm) first")
+  distribute.check_batch_size(config, strategy)
   # The global seed first: tf.data's shuffle takes its seed from it when the dataset is built.
   keras.utils.set_random_seed(config.seed)
   # Batching checks the dataset against the batch size: fail before anything is written.
   train_batches = data_lib.batch_for_training(train_ds, config.batch_size, seed=config.seed)
-  prepare_workdir(config, workdir, image_shape)
-  state = create_state(config, image_shape)
-  manager = tf.train.CheckpointManager(state.checkpoint(), os.path.join(workdir, "checkpoints"),
-                                       max_to_keep=config.max_checkpoints)
-  if restore_latest(state.checkpoint(), manager):
-    logging.info("Resumed from %s (stage 1 step %d, stage 2 step %d)", manager.latest_checkpoint,
-                 int(state.inference_step.numpy()), int(state.generative_step.numpy()))
-  writers = summary_writers(workdir)
+  chief = distribute.is_chief(strategy)
+  if chief:
+    prepare_workdir(config, workdir, image_shape)
+  with strategy.scope():
+    state = create_state(config, image_shape)
+  with distribute.CheckpointDirectory(os.path.join(workdir, "checkpoints"), chief) as ckpt_dir:
+    manager = tf.train.CheckpointManager(state.checkpoint(), ckpt_dir.path,
+                                         max_to_keep=config.max_checkpoints)
+    if restore_latest(state.checkpoint(), os.path.join(workdir, "checkpoints")):
+      logging.info("Resumed (stage 1 step %d, stage 2 step %d)",
+                   int(state.inference_step.numpy()), int(state.generative_step.numpy()))
+    results = _train_stages(config, workdir, state, strategy, manager, train_batches, chief)
+  if chief and config.export:
+    with writing("the SavedModel", os.path.join(workdir, "export")):
+      results["export_path"] = saved_model.export_sgm(state.model,
+                                                      os.path.join(workdir, "export"))
+  if chief:
+    with writing("metrics", os.path.join(workdir, "metrics.json")):
+      write_atomic(os.path.join(workdir, "metrics.json"), json.dumps(results, indent=2))
+  return results
+
+
+def _train_stages(config, workdir, state, strategy, manager, train_batches, chief) -> dict:
+  """Runs the stages of `config.stage` from the restored state; returns validation metrics."""
+  writers = summary_writers(workdir, chief)
   write_hparams(config, writers["train"])
 
   # Resume the data stream where it stopped: skip the batches earlier calls consumed.
   consumed = int(state.inference_step.numpy() + state.generative_step.numpy())
-  train_iter = iter(train_batches.skip(consumed))
+  train_iter = iter(distribute.distribute_batches(strategy, train_batches.skip(consumed)))
   val_ds = data_lib.batch_for_evaluation(load_split(config, "validation"), config.eval_batch_size)
   eval_batches = list(val_ds.take(config.num_eval_batches))
   eval_fns = make_eval_fns(state, config)
@@ -243,25 +274,24 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   checkpoint_number = lambda: int(state.inference_step.numpy() + state.generative_step.numpy())
   visuals = lambda prefix: (lambda images, step: write_visuals(state.model, images, step, prefix))
   if config.stage in ("sgm", "inference"):
-    stage = Stage("inference", make_inference_step(state, config), eval_fns["inference"],
+    stage = Stage("inference", make_inference_step(state, config, strategy),
+                  eval_fns["inference"],
                   state.inference_step, config.inference_steps, ("loss", "x_mse", "sigma"),
                   visuals("inference"))
     metrics = run_stage(stage, train_iter, eval_batches, config, manager, writers,
-                        checkpoint_number)
+                        checkpoint_number, chief)
     results.update({f"inference/{k}": v for k, v in metrics.items()})
   if config.stage in ("sgm", "generative"):
     if int(state.inference_step.numpy()) == 0:
       raise ConfigError(f"--stage=generative: {workdir!r} has no trained inference network; "
                         "run --stage=inference (or --stage=sgm) first")
-    stage = Stage("generative", make_generative_step(state, config), eval_fns["generative"],
+    stage = Stage("generative", make_generative_step(state, config, strategy),
+                  eval_fns["generative"],
                   state.generative_step, config.generative_steps, ("loss", "log_p", "mae"),
                   visuals("generative"))
     metrics = run_stage(stage, train_iter, eval_batches, config, manager, writers,
-                        checkpoint_number)
+                        checkpoint_number, chief)
     results.update({f"generative/{k}": v for k, v in metrics.items()})
   for writer in writers.values():
     writer.flush()
-  if config.export:
-    results["export_path"] = saved_model.export_sgm(state.model, os.path.join(workdir, "export"))
-  write_atomic(os.path.join(workdir, "metrics.json"), json.dumps(results, indent=2))
   return results

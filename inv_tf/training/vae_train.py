@@ -37,11 +37,11 @@ from inv_tf.evaluation import grids
 from inv_tf.export import saved_model
 from inv_tf.models.inv_vae import InvVAE
 from inv_tf.models.vae import VAE
-from inv_tf.training import checkpoints, schedules
+from inv_tf.training import checkpoints, distribute, schedules
 from inv_tf.training.losses import masked_mean
 from inv_tf.training.loop import (Stage, check_checkpoint_dir, load_split, prepare_workdir,
                                   restore_latest, run_stage, summary_writers, write_atomic,
-                                  write_hparams)
+                                  write_hparams, writing)
 
 STAGE_SEED = 3
 TEST_SEED = 4
@@ -63,7 +63,8 @@ class VAEState:
 def create_vae_state(config: Config, image_shape) -> VAEState:
   """A fresh VAE (all variables built) and its optimiser."""
   vae = VAE(image_shape, latent_dim=config.latent_dim, conv_dims=config.vae_conv_dims,
-            dense_dims=config.vae_dense_dims, max_2strides=config.max_2strides, name="vae")
+            dense_dims=config.vae_dense_dims, max_2strides=config.max_2strides,
+            mixed_precision=config.mixed_precision, name="vae")
   schedule = schedules.WarmupCosine(config.vae_lr, config.vae_steps, config.vae_warmup_pct,
                                     config.vae_init_lr_mult, config.vae_final_lr_mult)
   optimizer = keras.optimizers.AdamW(
@@ -142,15 +143,19 @@ def standard_augmentation(images, seed, order: int = 3):
   return rotate.then(scale).then(translate).apply(images, order=order)
 
 
-def make_train_step(state: VAEState, model, config: Config, sgm):
-  """The compiled train step: (images [B, H, W, C], step int64 []) → metrics dict."""
+def make_train_step(state: VAEState, model, config: Config, sgm, strategy=None):
+  """The compiled train step: (images [B, H, W, C], step int64 []) → metrics dict.
+
+  `strategy`: the run's `tf.distribute.Strategy` (None: the default, one replica); see
+  `inv_tf.training.distribute`.
+  """
   base_seed = tf.constant([config.seed, STAGE_SEED], tf.int32)
   variables = state.vae.trainable_variables
   order = config.interpolation_order
 
-  @tf.function(jit_compile=True)
-  def step_fn(images, step):
+  def compute(images, step, replica):
     seed = tf.random.experimental.stateless_fold_in(base_seed, tf.cast(step, tf.int32))
+    seed = distribute.replica_seed(seed, replica)
     aug_seed, elbo_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     if config.stage == "augvae":
       resampled, _ = sgm.resample(images, 1, aug_seed, training=True)
@@ -160,18 +165,22 @@ def make_train_step(state: VAEState, model, config: Config, sgm):
     with tf.GradientTape() as tape:
       terms = model.elbo(images, elbo_seed, training=True)
       loss = -tf.reduce_mean(terms["elbo"])
-    grads = tape.gradient(loss, variables)
     metrics = {k: tf.reduce_mean(v) for k, v in terms.items()}
     metrics["loss"] = loss
-    metrics["grad_norm"] = tf.linalg.global_norm(grads)
-    state.optimizer.apply_gradients(zip(grads, variables))
-    metrics["lr"] = schedules.warmup_cosine(step, config.vae_lr, config.vae_steps,
-                                            config.vae_warmup_pct, config.vae_init_lr_mult,
-                                            config.vae_final_lr_mult)
-    metrics["pixel_sigma"] = tf.reduce_mean(state.vae.pixel_scale)
-    return metrics
+    return tape.gradient(loss, variables), metrics
 
-  return step_fn
+  def apply(grads, step):
+    grad_norm = tf.linalg.global_norm(grads)
+    state.optimizer.apply_gradients(zip(grads, variables))
+    return {
+        "grad_norm": grad_norm,
+        "lr": schedules.warmup_cosine(step, config.vae_lr, config.vae_steps,
+                                      config.vae_warmup_pct, config.vae_init_lr_mult,
+                                      config.vae_final_lr_mult),
+        "pixel_sigma": tf.reduce_mean(state.vae.pixel_scale),
+    }
+
+  return distribute.compile_step(strategy or tf.distribute.get_strategy(), compute, apply)
 
 
 def make_eval_fn(model):
@@ -245,12 +254,13 @@ def evaluate_test(model, config: Config, test_ds: tf.data.Dataset) -> dict:
   return results
 
 
-def train_and_evaluate(config: Config, workdir: str) -> dict:
+def train_and_evaluate(config: Config, workdir: str, strategy=None) -> dict:
   """Trains (or resumes) a VAE-family model, scores it on the test split, exports it.
 
   Args:
     config: a validated config with `stage` in `VAE_STAGES`.
     workdir: the model directory.
+    strategy: the run's `tf.distribute.Strategy` (None: `distribute.create_strategy(config)`).
 
   Returns:
     `vae/<metric>` (final validation ELBO terms), `test/<metric>` (see `evaluate_test`) and
@@ -259,35 +269,45 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   Raises:
     ConfigError, inv_tf.data.DataError, RunError: as `inv_tf.training.train.train_and_evaluate`.
   """
+  strategy = strategy or distribute.create_strategy(config)
   train_ds = load_split(config, "train")
   image_shape = tuple(train_ds.element_spec["image"].shape)
   if min(image_shape[:2]) < 2:
     raise ConfigError(f"--dataset={config.dataset}: images of shape {list(image_shape)} are too "
                       "small for the VAE")
-  sgm = load_sgm(config, image_shape)
+  with strategy.scope():  # Mirrored: every replica's XLA cluster reads its own copy.
+    sgm = load_sgm(config, image_shape)
   check_checkpoint_dir(workdir)
+  distribute.check_batch_size(config, strategy)
   # The global seed first: tf.data's shuffle takes its seed from it when the dataset is built.
   keras.utils.set_random_seed(config.seed)
   # Batching checks the dataset against the batch size: fail before anything is written.
   train_batches = data_lib.batch_for_training(train_ds, config.batch_size, seed=config.seed)
-  prepare_workdir(config, workdir, image_shape)
-  state = create_vae_state(config, image_shape)
+  chief = distribute.is_chief(strategy)
+  if chief:
+    prepare_workdir(config, workdir, image_shape)
+  with strategy.scope():
+    state = create_vae_state(config, image_shape)
   model = InvVAE(state.vae, sgm) if config.stage == "invvae" else state.vae
-  manager = tf.train.CheckpointManager(state.checkpoint(), os.path.join(workdir, "checkpoints"),
-                                       max_to_keep=config.max_checkpoints)
-  restore_latest(state.checkpoint(), manager)
-  writers = summary_writers(workdir)
-  write_hparams(config, writers["train"])
-  consumed = int(state.step.numpy())
-  train_iter = iter(train_batches.skip(consumed))
-  val_ds = data_lib.batch_for_evaluation(load_split(config, "validation"), config.eval_batch_size)
-  eval_batches = list(val_ds.take(config.num_eval_batches))
-  stage = Stage(config.stage, make_train_step(state, model, config, sgm), make_eval_fn(model),
-                state.step, config.vae_steps, ("loss", "log_likelihood", "kl"),
-                make_visuals(model, config.stage))
-  metrics = run_stage(stage, train_iter, eval_batches, config, manager, writers,
-                      lambda: int(state.step.numpy()))
+  with distribute.CheckpointDirectory(os.path.join(workdir, "checkpoints"), chief) as ckpt_dir:
+    manager = tf.train.CheckpointManager(state.checkpoint(), ckpt_dir.path,
+                                         max_to_keep=config.max_checkpoints)
+    restore_latest(state.checkpoint(), os.path.join(workdir, "checkpoints"))
+    writers = summary_writers(workdir, chief)
+    write_hparams(config, writers["train"])
+    consumed = int(state.step.numpy())
+    train_iter = iter(distribute.distribute_batches(strategy, train_batches.skip(consumed)))
+    val_ds = data_lib.batch_for_evaluation(load_split(config, "validation"),
+                                           config.eval_batch_size)
+    eval_batches = list(val_ds.take(config.num_eval_batches))
+    stage = Stage(config.stage, make_train_step(state, model, config, sgm, strategy),
+                  make_eval_fn(model), state.step, config.vae_steps,
+                  ("loss", "log_likelihood", "kl"), make_visuals(model, config.stage))
+    metrics = run_stage(stage, train_iter, eval_batches, config, manager, writers,
+                        lambda: int(state.step.numpy()), chief)
   results = {f"{config.stage}/{k}": v for k, v in metrics.items()}
+  if not chief:
+    return results
   test = evaluate_test(model, config, load_split(config, "test"))
   results.update({f"test/{k}": v for k, v in test.items()})
   with writers["validation"].as_default():
@@ -296,7 +316,9 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   for writer in writers.values():
     writer.flush()
   if config.export:
-    results["export_path"] = saved_model.export_vae(
-        model, os.path.join(workdir, "export"), config.iwlb_num_samples)
-  write_atomic(os.path.join(workdir, "metrics.json"), json.dumps(results, indent=2))
+    with writing("the SavedModel", os.path.join(workdir, "export")):
+      results["export_path"] = saved_model.export_vae(
+          model, os.path.join(workdir, "export"), config.iwlb_num_samples)
+  with writing("metrics", os.path.join(workdir, "metrics.json")):
+    write_atomic(os.path.join(workdir, "metrics.json"), json.dumps(results, indent=2))
   return results

@@ -1,0 +1,242 @@
+"""Tests of `inv_tf.training.distribute`: strategies, global-batch semantics, multi-worker runs.
+
+Multi-replica cases need a process whose CPU is split into logical devices before TensorFlow
+starts, so they run in subprocesses: this module's `_child_*` functions, or `trainers.train`.
+
+Tolerances: with one replica and with two, the stage-1 step computes the same global-batch mean
+loss and gradient; only the order of the floating-point sums differs (each replica averages its
+half, then the halves are averaged). Over 5 steps the losses agree to a relative 1e-5 and the
+weights to an absolute 1e-5. That comparison needs the same random numbers on both sides, which
+per-replica streams do not give, so it uses a configuration whose randomness has no effect:
+no augmentation (the augmentation range ramps from 0 over 10⁹ steps), σ of q = 1e-30 (its noise
+then rounds away), no blur;
+q's mean head starts at a non-zero η (rotation 0.6 rad, scale 0.2), so the invertibility term
+(content lost at the borders by the round trip) gives a loss of ~0.05 and real gradients.
+"""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from inv_tf.config import ConfigError
+from inv_tf.training import distribute
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_train import tiny_config  # noqa: E402
+from test_trainers import run_module  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TIMEOUT = 900
+
+
+def _run_child(name: str, *args) -> dict:
+  """Runs `_child_<name>(*args)` in a fresh interpreter; returns its JSON result."""
+  env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+  env.pop("TF_CONFIG", None)
+  code = (f"import sys, json; sys.path.insert(0, {str(REPO / 'tests')!r}); "
+          f"import test_distribute as t; print('RESULT', json.dumps(t._child_{name}(*{args!r})))")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), env=env,
+                        capture_output=True, text=True, timeout=TIMEOUT)
+  lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+  assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+  return json.loads(lines[-1][len("RESULT "):])
+
+
+# ---------------------------------------------------------------------------------------------
+# In-process unit tests (one device).
+
+
+def test_one_device_and_auto_on_a_cpu_machine():
+  strategy = distribute.create_strategy(tiny_config(distribution_strategy="one_device"))
+  assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
+  assert distribute.num_replicas(strategy) == 1 and distribute.is_chief(strategy)
+  auto = distribute.create_strategy(tiny_config())
+  assert isinstance(auto, tf.distribute.OneDeviceStrategy)
+
+
+def test_multi_worker_without_tf_config_is_a_config_error(monkeypatch):
+  monkeypatch.delenv("TF_CONFIG", raising=False)
+  with pytest.raises(ConfigError, match="TF_CONFIG is not set"):
+    distribute.create_strategy(tiny_config(distribution_strategy="multi_worker_mirrored"))
+  monkeypatch.setenv("TF_CONFIG", "not json")
+  with pytest.raises(ConfigError, match="TF_CONFIG is not JSON"):
+    distribute.create_strategy(tiny_config(distribution_strategy="multi_worker_mirrored"))
+
+
+def test_unknown_strategy_is_refused_by_validation():
+  with pytest.raises(ConfigError, match="--distribution_strategy: unknown strategy 'nope'"):
+    tiny_config(distribution_strategy="nope").validate()
+
+
+def test_cpu_split_after_start_names_the_problem():
+  tf.constant(1.0)  # TensorFlow's devices are initialised in this process.
+  have = len(tf.config.list_logical_devices("CPU"))
+  distribute.configure_cpu_devices(have)  # The current split: accepted.
+  with pytest.raises(ConfigError, match=f"--num_cpu_devices={have + 3}: TensorFlow already"):
+    distribute.configure_cpu_devices(have + 3)
+
+
+def test_replica_seeds_differ_and_one_replica_keeps_the_seed():
+  seed = tf.constant([3, 4], tf.int32)
+  np.testing.assert_array_equal(distribute.replica_seed(seed, None), seed)
+  s0, s1 = (distribute.replica_seed(seed, tf.constant(r)).numpy() for r in (0, 1))
+  assert not np.array_equal(s0, s1) and not np.array_equal(s0, seed.numpy())
+
+
+def test_one_replica_step_is_one_xla_function():
+  calls = []
+
+  def compute(images, step, replica):
+    calls.append(replica)
+    return [2.0 * images], {"loss": tf.reduce_mean(images)}
+
+  def apply(grads, step):
+    return {"grad_sum": tf.reduce_sum(grads[0])}
+
+  step_fn = distribute.compile_step(tf.distribute.get_strategy(), compute, apply)
+  out = step_fn(tf.ones([4, 2]), tf.constant(0, tf.int64))
+  assert calls == [None]  # No replica index: the single-device random stream.
+  assert float(out["loss"]) == 1.0 and float(out["grad_sum"]) == 16.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Two replicas on two logical CPU devices.
+
+
+def _child_compare_stage1(steps: int):
+  distribute.configure_cpu_devices(2)
+  import keras
+  from inv_tf import data as data_lib
+  from inv_tf.training import train as train_lib
+  config = tiny_config(inference_steps=10 ** 9, augment_warmup_pct=1.0, init_sigma=1e-30,
+                       blur_sigma_init=0.0, inv_mult=1.0)
+  images = next(iter(data_lib.load("mnist", "train", seed=0, rotation_deg=180).batch(16)))["image"]
+  out, initial = {}, None
+  for name in ("one_device", "mirrored"):
+    strategy = distribute.create_strategy(config.replace(distribution_strategy=name))
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+      state = train_lib.create_state(config, images.shape[1:])
+    variables = state.model.inference.trainable_variables
+    if initial is None:
+      initial = [v.numpy() for v in variables]
+      bias = next(i for i, v in enumerate(variables) if "mean" in v.path and "bias" in v.path)
+      initial[bias] = np.array([0.0, 0.0, 0.6 / np.pi, 0.8, 0.8], np.float32)
+    for v, value in zip(variables, initial):
+      v.assign(value)
+    step_fn = train_lib.make_inference_step(state, config, strategy)
+    inputs = images
+    if distribute.num_replicas(strategy) > 1:
+      half = lambda ctx: images[8 * ctx.replica_id_in_sync_group:][:8]
+      inputs = strategy.experimental_distribute_values_from_function(half)
+    losses = [float(step_fn(inputs, tf.constant(i, tf.int64))["loss"]) for i in range(steps)]
+    out[name] = {"replicas": distribute.num_replicas(strategy), "losses": losses,
+                 "weights": [v.numpy().ravel().tolist() for v in variables]}
+  return out
+
+
+def test_mirrored_matches_one_device_at_the_same_global_batch():
+  out = _run_child("compare_stage1", 5)
+  one, mirrored = out["one_device"], out["mirrored"]
+  assert one["replicas"] == 1 and mirrored["replicas"] == 2
+  assert one["losses"][0] > 0.01  # A real loss, not rounding noise.
+  np.testing.assert_allclose(mirrored["losses"], one["losses"], rtol=1e-5)
+  assert one["losses"][-1] < one["losses"][0]  # It trained.
+  for a, b in zip(one["weights"], mirrored["weights"]):
+    np.testing.assert_allclose(b, a, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_mirrored_trainer_trains_and_exports_sgm_and_vae_stages(tmp_path):
+  flagfile = tmp_path / "tiny.cfg"
+  flagfile.write_text(tiny_config().to_flagfile())
+  sgm_dir, vae_dir = tmp_path / "sgm", tmp_path / "augvae"
+  common = [f"--flagfile={flagfile}", "--distribution_strategy=mirrored", "--num_cpu_devices=2"]
+  sgm = run_module("trainers.train", *common, f"--model_dir={sgm_dir}")
+  assert sgm.returncode == 0, sgm.stderr[-3000:]
+  assert tf.train.latest_checkpoint(str(sgm_dir / "checkpoints")).endswith("ckpt-12")
+  metrics = json.loads((sgm_dir / "metrics.json").read_text())
+  assert np.isfinite(metrics["generative/log_p"])
+  # The AugVAE: SGM resamples (p with dropout) inside each replica, then the VAE's step.
+  vae = run_module("trainers.train", *common, f"--model_dir={vae_dir}", "--stage=augvae",
+                   f"--sgm_dir={sgm_dir}", "--vae_steps=4", "--vae_conv_dims=8,8",
+                   "--vae_dense_dims=16", "--iwlb_num_samples=4", "--num_test=16",
+                   "--test_batch_size=16")
+  assert vae.returncode == 0, vae.stderr[-3000:]
+  results = json.loads((vae_dir / "metrics.json").read_text())
+  assert np.isfinite(results["test/iwlb"])
+  loaded = tf.saved_model.load(str(vae_dir / "export"))
+  assert loaded.signatures["reconstruct"](x=tf.zeros([2, 28, 28, 1]))  # Exported from replicas.
+
+
+# ---------------------------------------------------------------------------------------------
+# Two worker processes on 127.0.0.1.
+
+
+def _free_ports(count: int) -> list:
+  sockets = [socket.socket() for _ in range(count)]
+  for s in sockets:
+    s.bind(("127.0.0.1", 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+def _run_workers(flagfile, model_dir, *args):
+  ports = _free_ports(2)
+  cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+  procs = []
+  for index in range(2):
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+    procs.append(subprocess.Popen(
+        [sys.executable, "-m", "trainers.train", f"--flagfile={flagfile}",
+         f"--model_dir={model_dir}", "--distribution_strategy=multi_worker_mirrored", *args],
+        cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  outs = []
+  for proc in procs:
+    try:
+      stdout, stderr = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+      for p in procs:
+        p.kill()
+      raise
+    outs.append((proc.returncode, stdout, stderr))
+  return outs
+
+
+@pytest.mark.slow
+def test_multi_worker_mirrored_trains_writes_one_checkpoint_set_and_resumes(tmp_path):
+  flagfile = tmp_path / "tiny.cfg"
+  flagfile.write_text(tiny_config(stage="inference", inference_steps=4, checkpoint_every=2,
+                                  export=False).to_flagfile())
+  model_dir = tmp_path / "model"
+  temp_dirs = lambda: {f for f in os.listdir(tempfile.gettempdir())
+                       if f.startswith("inv_tf_worker_ckpt_")}
+  before = temp_dirs()
+  outs = _run_workers(flagfile, model_dir)
+  for code, _, stderr in outs:
+    assert code == 0, stderr[-3000:]
+  files = sorted(os.listdir(model_dir / "checkpoints"))
+  assert files == ["checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index",
+                   "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+  assert "Finished" in outs[0][1]  # The chief prints the summary; both print it.
+  assert (model_dir / "metrics.json").exists() and (model_dir / "train").is_dir()
+  # Resume: 4 more steps from step 4, in both workers.
+  outs = _run_workers(flagfile, model_dir, "--inference_steps=8")
+  for code, _, stderr in outs:
+    assert code == 0, stderr[-3000:]
+  assert tf.train.latest_checkpoint(str(model_dir / "checkpoints")).endswith("ckpt-8")
+  reader = tf.train.load_checkpoint(str(model_dir / "checkpoints"))
+  assert int(reader.get_tensor("inference_step/.ATTRIBUTES/VARIABLE_VALUE")) == 8
+  assert temp_dirs() <= before  # The worker's private checkpoint directory is gone.
