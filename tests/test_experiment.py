@@ -210,7 +210,7 @@ def test_smoke_experiment_runs_every_model_and_resumes_by_reading_back(tmp_path)
       assert math.isfinite(float(row[key])), row
     assert float(row["test_iwlb"]) >= float(row["test_elbo"]) - 1.0, row
     assert (row["test_ref_iwlb"] != "") == (row["model"] == "invvae"), row
-    assert os.path.isfile(os.path.join(row["model_dir"], "metrics.json")), row
+    assert os.path.isfile(model_dir / row["model_dir"] / "metrics.json"), row
   assert (model_dir / "sgm_seed0" / "metrics.json").is_file()
   assert _png_size(model_dir / "iwlb_vs_size.png") == (600, 420)
   assert "AugVAE at a quarter of the data >= VAE at all of it:" in first.stdout

@@ -15,7 +15,8 @@ an existing `workdir/results.csv` whose `config_hash` (a hash of the run's full 
 are reused as they are, so a results.csv copied into a fresh workdir skips the runs it holds (and
 the SGM of a seed whose AugVAE / InvVAE rows are all there).
 
-Outputs in `workdir`: `results.csv` (one row per model, size and seed) and `iwlb_vs_size.png`
+Outputs in `workdir`: `results.csv` (one row per model, size and seed; `model_dir` is the run's
+directory name inside `workdir`) and `iwlb_vs_size.png`
 (mean test IWLB per model against size, error bars = standard deviation over seeds).
 
 The paper's claim (its Fig. 5) that this tests: the AugVAE trained on a quarter of the data reaches
@@ -108,7 +109,7 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
           row = {"model": model, "num_train": n, "seed": seed,
                  "test_iwlb": metrics["test/iwlb"], "test_elbo": metrics["test/elbo"],
                  "test_recon_mse": metrics["test/recon_mse"],
-                 "test_ref_iwlb": metrics.get("test/ref_iwlb", ""), "model_dir": run_dir,
+                 "test_ref_iwlb": metrics.get("test/ref_iwlb", ""), "model_dir": os.path.basename(run_dir),
                  "config_hash": config_hash(configs[(model, n)])}
         rows.append(row)
         write_csv(rows, csv_path)
