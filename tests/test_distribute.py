@@ -154,6 +154,43 @@ def test_mirrored_matches_one_device_at_the_same_global_batch():
     np.testing.assert_allclose(b, a, atol=1e-5)
 
 
+def _child_dropout_masks():
+  """Dropout inside `compile_step` (as in the train steps): per replica, then the replica mean."""
+  distribute.configure_cpu_devices(2)
+  import keras
+  from inv_tf.models import layers
+  out = {}
+  for name in ("one_device", "mirrored"):
+    strategy = distribute.create_strategy(tiny_config().replace(distribution_strategy=name))
+    with strategy.scope():
+      generator = keras.random.SeedGenerator(3)
+
+    def compute(images, step, replica):
+      del step, replica
+      mask = layers.dropout(tf.ones([64, 32]), 0.5, generator)  # entries 0 or 2
+      return [mask + 0.0 * tf.reduce_sum(images)], {"kept": tf.reduce_mean(tf.sign(mask))}
+
+    step_fn = distribute.compile_step(strategy, compute, lambda grads, step: {"mask": grads[0]})
+    images = tf.zeros([2, 2, 2, 1])
+    if distribute.num_replicas(strategy) > 1:
+      images = strategy.experimental_distribute_values_from_function(lambda ctx: images[:1])
+    result = step_fn(images, tf.constant(0, tf.int64))
+    out[name] = {"mask": result["mask"].numpy().ravel().tolist(), "kept": float(result["kept"]),
+                 "state": generator.state.numpy().tolist()}
+  return out
+
+
+def test_mirrored_replicas_draw_different_dropout_masks():
+  out = _run_child("dropout_masks")
+  one, mirrored = out["one_device"], out["mirrored"]
+  assert one["state"] == mirrored["state"] == [3, 1]  # one draw per replica copy
+  assert 0.4 < one["kept"] < 0.6 and 0.4 < mirrored["kept"] < 0.6  # rate 0.5
+  assert set(one["mask"]) == {0.0, 2.0}
+  # The replica mean of two masks is 1 where they disagree: independent masks disagree on about
+  # half of the 2,048 units, identical ones (the same seed on both replicas) nowhere.
+  assert 0.4 < np.mean(np.array(mirrored["mask"]) == 1.0) < 0.6
+
+
 @pytest.mark.slow
 def test_mirrored_trainer_trains_and_exports_sgm_and_vae_stages(tmp_path):
   flagfile = tmp_path / "tiny.cfg"

@@ -1,9 +1,10 @@
 """Tests for inv_tf.models.layers (the shared MLP block)."""
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-from inv_tf.models.layers import MLP, gelu
+from inv_tf.models.layers import MLP, dropout, gelu
 
 
 def test_mlp_is_dense_gelu_layernorm_per_width():
@@ -32,3 +33,39 @@ def test_mlp_follows_its_dtype_policy():
   mlp = MLP((4,), dtype="float64")
   y = mlp(tf.ones([2, 3], tf.float64))
   assert y.dtype == tf.float64 and mlp.dense[0].kernel.dtype == "float64"
+
+
+def test_dropout_keeps_one_minus_rate_scaled_and_is_seeded():
+  gen = keras.random.SeedGenerator(3)
+  x = tf.fill([200, 500], 2.0)
+  y = dropout(x, 0.2, gen).numpy()
+  kept = y != 0.0
+  assert abs(kept.mean() - 0.8) < 0.005  # 100,000 draws: std of the mean 0.0013
+  np.testing.assert_allclose(y[kept], 2.0 / 0.8, rtol=1e-6)
+  np.testing.assert_array_equal(gen.state.numpy(), [3, 1])  # advanced once per call
+  again = dropout(x, 0.2, gen).numpy()
+  assert np.mean((again != 0.0) != kept) > 0.2  # the next call draws a new mask
+  gen.state.assign([3, 0])
+  np.testing.assert_array_equal(dropout(x, 0.2, gen).numpy(), y)  # same state, same mask
+
+
+def test_dropout_same_mask_eagerly_and_inside_an_xla_step():
+  gen = keras.random.SeedGenerator(7)
+  x = tf.random.stateless_normal([16, 32], seed=[1, 2])
+  eager = dropout(x, 0.5, gen).numpy()
+  gen.state.assign([7, 0])
+  compiled = tf.function(lambda v: dropout(v, 0.5, gen), jit_compile=True)(x).numpy()
+  np.testing.assert_array_equal(eager, compiled)
+
+
+def test_mlp_dropout_mask_follows_its_seed_state():
+  mlp = MLP((32, 32), dropout_rate=0.3)
+  x = tf.random.stateless_normal([4, 8], seed=[0, 3])
+  mlp(x)
+  start = mlp.seed_generator.state.numpy().copy()
+  first = mlp(x, training=True).numpy()
+  assert mlp.seed_generator.state.numpy()[1] == start[1] + 2  # one draw per hidden layer
+  mlp.seed_generator.state.assign(start)
+  np.testing.assert_array_equal(mlp(x, training=True).numpy(), first)
+  mlp(x)  # training=False draws nothing
+  assert mlp.seed_generator.state.numpy()[1] == start[1] + 2

@@ -98,6 +98,32 @@ def test_stage2_loss_matches_its_definition():
   np.testing.assert_allclose(float(metrics["log_p"]), log_p.mean(), rtol=1e-5)
 
 
+@pytest.mark.parametrize("order", [1, 3])
+def test_prototypes_from_augmented_copies_equal_the_repeated_images(order):
+  """copies=k reads the sources via image_index: same draws, same prototypes as k repeats."""
+  config = Config(interpolation_order=order)
+  q = InferenceNet(5, bounds=config.resolved_bounds, hidden_dims=(16,), init_sigma=0.1)
+  q(_blobs(1))
+  # A non-zero mean head, so η_p (and hence the second warp) depends on the augmented copy.
+  q.mean_head.kernel.assign(tf.random.stateless_normal(q.mean_head.kernel.shape, [1, 2]) * 0.1)
+  images = _blobs(3)
+  seed = tf.constant([7, 8])
+  want = losses.prototypes_from_augmented(q, tf.repeat(images, 4, axis=0), seed, config, 1.0)
+  got = losses.prototypes_from_augmented(q, images, seed, config, 1.0, copies=4)
+  assert got.shape == want.shape == (12, 24, 24, 1)
+  np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+  with tf.GradientTape() as tape:  # Values only: nothing reaches q (or the images).
+    tape.watch(images)
+    x_hat = losses.prototypes_from_augmented(q, images, seed, config, 1.0, copies=4)
+  assert all(g is None for g in tape.gradient(x_hat, q.trainable_variables + [images]))
+  # Under XLA too (whose stateless random streams differ from the eager kernels').
+  jit = lambda f: tf.function(f, jit_compile=True)
+  want = jit(lambda x: losses.prototypes_from_augmented(q, tf.repeat(x, 4, axis=0), seed, config,
+                                                        1.0))(images)
+  got = jit(lambda x: losses.prototypes_from_augmented(q, x, seed, config, 1.0, copies=4))(images)
+  np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+
+
 def test_prototypes_from_augmented_undo_the_augmentation_for_an_identity_q():
   """With q ≡ identity (zero-initialised head), x̂ = warp(x, M(η_r)) — the augmented copy."""
   config = Config(family="rotation", bounds=(1.0,))

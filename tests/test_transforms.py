@@ -169,6 +169,139 @@ def test_warp_respects_fill_value_outside():
 
 
 # ---------------------------------------------------------------------------------------------
+# The row-window warp against the direct formulation (n² scalar gathers per pixel).
+
+
+def _direct_warp(images, matrices, order, fill_value=-1.0):
+  """Reference: Σ_{a,b} w_a w_b S[r0 + a, c0 + b] with one scalar gather per tap (the formulation
+  `warp` used before its row-window table); same prefilter, same weights."""
+  warp_lib = __import__("inv_tf.transforms.warp", fromlist=["warp"])
+  _, height, width, channels = images.shape
+  dtype = images.dtype
+  matrices = tf.cast(matrices, dtype)
+  row, col = warp_lib.source_coordinates(matrices, height, width)
+  inside = (row >= 0.0) & (row <= height - 1.0) & (col >= 0.0) & (col <= width - 1.0)
+  source = images
+  if order == 3:
+    q_h = tf.constant(warp_lib._prefilter_matrix(height), dtype)
+    q_w = tf.constant(warp_lib._prefilter_matrix(width), dtype)
+    source = tf.einsum("wk,bhkc->bhwc", q_w, tf.einsum("hk,bkwc->bhwc", q_h, images))
+  row0, row_w = warp_lib._axis_weights(row, height, order)
+  col0, col_w = warp_lib._axis_weights(col, width, order)
+  taps = tf.range(order + 1)
+  index = ((row0[..., None] + taps)[..., :, None] * source.shape[2]
+           + (col0[..., None] + taps)[..., None, :])  # [B, P, n, n]
+  batch = tf.shape(images)[0]
+  neighbours = tf.gather(tf.reshape(source, [batch, -1, channels]),
+                         tf.reshape(index, [batch, -1]), batch_dims=1)
+  neighbours = tf.reshape(neighbours, [batch, height * width, order + 1, order + 1, channels])
+  values = tf.einsum("bpijc,bpi,bpj->bpc", neighbours, row_w, col_w)
+  values = tf.where(inside[..., None], values, tf.constant(fill_value, dtype))
+  return tf.reshape(values, [batch, height, width, channels])
+
+
+def _assert_close_to_scale(actual, desired, tol):
+  """|actual - desired| ≤ tol · max(1, max |desired|): float rounding of sums of many terms."""
+  actual, desired = np.asarray(actual), np.asarray(desired)
+  assert actual.shape == desired.shape
+  assert np.abs(actual - desired).max() <= tol * max(1.0, np.abs(desired).max())
+
+
+def _value_and_grads(fn, images, matrices):
+  with tf.GradientTape() as tape:
+    tape.watch([images, matrices])
+    out = fn(images, matrices)
+    loss = tf.reduce_sum(tf.sin(3.0 * out))  # Non-linear: every pixel gets its own weight.
+  return (out,) + tuple(tape.gradient(loss, [images, matrices]))
+
+
+@pytest.mark.parametrize("order", [1, 3])
+@pytest.mark.parametrize("shape", [(28, 28, 1), (20, 33, 3), (2, 2, 1), (3, 2, 2)])
+@pytest.mark.parametrize("jit", [False, True])
+def test_row_window_warp_matches_direct_formulation(order, shape, jit):
+  """New formulation == old to float rounding: values, and gradients w.r.t. images and matrices
+  (stage 1 differentiates through both)."""
+  rng = np.random.default_rng(20)
+  images = tf.constant(rng.uniform(-1, 1, (6,) + shape), tf.float32)
+  eta = rng.uniform(-1, 1, (6, 6)) * [0.4, 0.4, np.pi, 0.4, 0.4, 0.3]
+  matrices = T.affine_matrix(tf.constant(eta, tf.float32), "affine")
+  wrap = (lambda f: tf.function(f, jit_compile=True)) if jit else (lambda f: f)
+  new = wrap(lambda x, m: _value_and_grads(lambda a, b: T.warp(a, b, order=order), x, m))
+  old = wrap(lambda x, m: _value_and_grads(lambda a, b: _direct_warp(a, b, order), x, m))
+  for a, b in zip(new(images, matrices), old(images, matrices)):
+    _assert_close_to_scale(a.numpy(), b.numpy(), 1e-5)
+
+
+@pytest.mark.parametrize("order", [1, 3])
+@pytest.mark.parametrize("shape", [(28, 28, 1), (20, 33, 3)])
+@pytest.mark.parametrize("jit", [False, True])
+def test_forward_only_warp_has_the_same_values_and_no_gradient(order, shape, jit):
+  rng = np.random.default_rng(23)
+  images = tf.constant(rng.uniform(-1, 1, (3,) + shape), tf.float32)
+  eta = tf.constant(rng.uniform(-0.4, 0.4, (6, 5)), tf.float32)
+  index = tf.constant([2, 0, 0, 1, 2, 2])
+
+  def run(x, e):
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch([x, e])
+      t = T.Transform.from_eta(e, "affine_no_shear")
+      fast = t.apply(x, order=order, image_index=index, differentiable=False)
+      slow = t.apply(x, order=order, image_index=index)
+    return fast, slow, tape.gradient(tf.reduce_sum(fast ** 2), [x, e])
+
+  if jit:
+    run = tf.function(run, jit_compile=True)
+  fast, slow, grads = run(images, eta)
+  _assert_close_to_scale(fast.numpy(), _direct_warp(
+      tf.gather(images, index), T.affine_matrix(eta, "affine_no_shear"), order).numpy(), 1e-5)
+  _assert_close_to_scale(fast.numpy(), slow.numpy(), 1e-5)
+  assert all(g is None for g in grads)
+
+
+@pytest.mark.parametrize("order", [1, 3])
+def test_row_window_warp_matches_direct_formulation_float64(order):
+  rng = np.random.default_rng(21)
+  images = tf.constant(rng.uniform(-1, 1, (4, 9, 7, 2)))
+  matrices = T.affine_matrix(tf.constant(rng.uniform(-0.5, 0.5, (4, 5))), "affine_no_shear")
+  for a, b in zip(_value_and_grads(lambda x, m: T.warp(x, m, order=order), images, matrices),
+                  _value_and_grads(lambda x, m: _direct_warp(x, m, order), images, matrices)):
+    _assert_close_to_scale(a.numpy(), b.numpy(), 1e-12)
+
+
+@pytest.mark.parametrize("order", [1, 3])
+@pytest.mark.parametrize("family", ["affine_no_shear", "affine_no_shear_hsv"])
+def test_image_index_equals_warping_gathered_copies(order, family):
+  """warp(x, M, image_index=i) == warp(gather(x, i), M), values and gradients w.r.t. x and η."""
+  rng = np.random.default_rng(22)
+  images = tf.constant(rng.uniform(-1, 1, (3, 12, 10, 3)), tf.float32)
+  dim = T.get_family(family).dim
+  eta = tf.constant(rng.uniform(-0.4, 0.4, (7, dim)), tf.float32)
+  index = tf.constant([0, 0, 2, 1, 2, 2, 0])
+
+  def run(use_index):
+    with tf.GradientTape() as tape:
+      tape.watch([images, eta])
+      t = T.Transform.from_eta(eta, family)
+      out = (t.apply(images, order=order, image_index=index) if use_index
+             else t.apply(tf.gather(images, index), order=order))
+      loss = tf.reduce_sum(tf.sin(3.0 * out))
+    return (out,) + tuple(tape.gradient(loss, [images, eta]))
+
+  for a, b in zip(run(True), run(False)):  # (tf.gather's gradient is IndexedSlices)
+    _assert_close_to_scale(tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy(), 1e-5)
+
+
+@pytest.mark.parametrize("index,exc,match", [
+    (tf.constant([0.0, 1.0]), TypeError, "image_index"),
+    (tf.constant([[0, 1]]), ValueError, "image_index"),
+    (tf.constant([0, 1, 1]), ValueError, "image_index"),
+])
+def test_bad_image_index_raises_named_python_error(index, exc, match):
+  with pytest.raises(exc, match=match):
+    T.warp(tf.zeros([2, 4, 4, 1]), tf.eye(3, batch_shape=[2]), image_index=index)
+
+
+# ---------------------------------------------------------------------------------------------
 # Gradients vs finite differences (float64).
 
 

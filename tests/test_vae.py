@@ -273,7 +273,8 @@ def test_iwlb_is_chunk_invariant_deterministic_and_seed_dependent(trained):
   x = x[:8]
   a = model.iwlb(x, 30, SEED, chunk_size=7).numpy()
   b = model.iwlb(x, 30, SEED, chunk_size=100).numpy()
-  np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+  # Chunking changes the float32 summation order only: a few ulps (1 ulp = 6e-5 at 800 nats).
+  np.testing.assert_allclose(a, b, rtol=1e-6)
   np.testing.assert_array_equal(a, model.iwlb(x, 30, SEED, chunk_size=7).numpy())
   assert not np.allclose(a, model.iwlb(x, 30, tf.constant([3, 8]), chunk_size=7).numpy())
   e1, e2 = model.elbo(x, SEED), model.elbo(x, SEED)
@@ -324,7 +325,8 @@ def test_elbo_and_iwlb_under_jit(trained):
   a = iwlb(x, 20, SEED, chunk_size=7).numpy()
   b = iwlb(x, 20, SEED, chunk_size=100).numpy()
   assert np.all(np.isfinite(a))
-  np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+  # Chunking changes the float32 summation order only: a few ulps (1 ulp = 6e-5 at 800 nats).
+  np.testing.assert_allclose(a, b, rtol=1e-6)
   np.testing.assert_array_equal(a, iwlb(x, 20, SEED, chunk_size=7).numpy())
   eager = model.iwlb(x, 20, SEED).numpy()
   np.testing.assert_allclose(a.mean(), eager.mean(), atol=max(1.0, 0.02 * abs(eager.mean())))

@@ -16,11 +16,22 @@ bfloat16 stack casts its output to float32 (:func:`to_float32`), so heads, the f
 distributions and losses see float32. bfloat16 keeps float32's exponent range (no loss scaling)
 with an 8-bit significand (relative rounding 2⁻⁹ ≈ 0.2 %).
 
-Dropout in a bfloat16 MLP draws its mask in float32 (its Dropout layers keep a float32 policy):
-``tf.nn.experimental.stateless_dropout`` draws uniforms in the input's dtype, so a bfloat16 mask
-would differ from the float32 model's for the same seed state, and its keep probability would be
-off by bfloat16's rounding of the rate. With float32 masks a mixed-precision model and a float32
-one with the same variables (seed states included) drop the same units.
+Dropout
+=======
+
+Inverted dropout, :func:`dropout`: with rate r, each unit is kept when u ≥ r for
+u ~ Uniform[0, 1) drawn in float32 and scaled by 1/(1 − r), so E[output] = input. The uniforms
+come from ``tf.random.stateless_uniform(..., alg="threefry")`` with a seed that the MLP's
+``keras.random.SeedGenerator`` (checkpointed with the model) hands out and advances on every
+training call. Why not ``keras.layers.Dropout``: it draws with TF's ``auto_select`` algorithm,
+which XLA:CPU lowers to a slow scalar Philox loop — in the paper-sized stage-2 step it took about
+700 of 930 ms (``benchmarks/stage2_profile.py``); Threefry compiles to vectorised integer code.
+Masks are float32 under any policy, so a mixed-precision model and a float32 one with the same
+variables (seed states included) drop the same units.
+
+Under a multi-replica ``tf.distribute`` strategy the seed is folded with the replica's id
+(``replica_id_in_sync_group``), so replicas — which hold identical copies of the seed state —
+draw different masks for their different examples. With one replica the seed is used unchanged.
 """
 
 from typing import Sequence
@@ -62,6 +73,36 @@ def to_float32(x):
   return tf.cast(x, tf.float32)
 
 
+@tf.function(jit_compile=True)
+def _threefry_uniform_like(x, seed):
+  """float32 uniforms in [0, 1) shaped like `x`, Threefry with `seed` int32 [2].
+
+  Compiled with XLA even when called eagerly: TF's non-XLA CPU kernels only implement Philox.
+  Inside an XLA-compiled step it is inlined.
+  """
+  return tf.random.stateless_uniform(tf.shape(x), seed, dtype=tf.float32, alg="threefry")
+
+
+def dropout(x, rate: float, seed_generator: keras.random.SeedGenerator):
+  """Inverted dropout of `x` with a Threefry mask (see the module docstring).
+
+  Args:
+    x: a float tensor of any shape and float dtype.
+    rate: drop probability in [0, 1).
+    seed_generator: the layer's seed generator; advanced by one on every call.
+
+  Returns:
+    A tensor like `x`: each element zeroed with probability `rate`, otherwise divided by
+    1 − `rate`.
+  """
+  seed = tf.cast(seed_generator.next(), tf.int32)
+  context = tf.distribute.get_replica_context()
+  if context is not None and context.num_replicas_in_sync > 1:
+    seed = tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
+  keep = _threefry_uniform_like(x, seed) >= rate
+  return tf.where(keep, x / tf.cast(1.0 - rate, x.dtype), tf.zeros_like(x))
+
+
 def gelu(x):
   """GELU with the tanh approximation (Flax's default)."""
   return keras.activations.gelu(x, approximate=True)
@@ -72,8 +113,8 @@ class MLP(keras.layers.Layer):
 
   Input `[..., F]` → output `[..., hidden_dims[-1]]` (the input itself if `hidden_dims` is
   empty), in the layer's compute dtype (float32 by default, bfloat16 under ``"mixed_bfloat16"``,
-  where the variables stay float32). Dropout is active only with `training=True` and a rate > 0;
-  its masks are drawn in float32 under a 16-bit policy.
+  where the variables stay float32). Dropout (:func:`dropout`) is active only with
+  `training=True` (a Python bool) and a rate > 0.
   """
 
   def __init__(self, hidden_dims: Sequence[int], dropout_rate: float = 0.0, **kwargs):
@@ -81,15 +122,14 @@ class MLP(keras.layers.Layer):
     self.hidden_dims = tuple(int(h) for h in hidden_dims)
     self.dropout_rate = float(dropout_rate)
     pol = self.dtype_policy
-    # Dropout masks in float32 when computing in a 16-bit dtype (see the module docstring).
-    drop_pol = "float32" if pol.compute_dtype in ("bfloat16", "float16") else pol
     self.dense = [keras.layers.Dense(h, kernel_initializer="lecun_normal",
                                      bias_initializer="zeros", dtype=pol, name=f"dense_{i}")
                   for i, h in enumerate(self.hidden_dims)]
     self.norms = [keras.layers.LayerNormalization(epsilon=1e-6, dtype=pol, name=f"norm_{i}")
                   for i in range(len(self.hidden_dims))]
-    self.dropouts = [keras.layers.Dropout(self.dropout_rate, dtype=drop_pol, name=f"dropout_{i}")
-                     for i in range(len(self.hidden_dims))]
+    # One seed stream for all of the block's dropout masks; none without dropout (no variable).
+    self.seed_generator = (keras.random.SeedGenerator(name="dropout_seed")
+                           if self.dropout_rate > 0 else None)
 
   def build(self, input_shape):
     shape = tuple(input_shape)
@@ -105,8 +145,8 @@ class MLP(keras.layers.Layer):
 
   def call(self, inputs, training=False):
     h = inputs
-    for dense, norm, dropout in zip(self.dense, self.norms, self.dropouts):
+    for dense, norm in zip(self.dense, self.norms):
       h = norm(gelu(dense(h)))
-      if self.dropout_rate > 0:
-        h = tf.cast(dropout(h, training=training), h.dtype)  # No-op cast unless 16-bit compute.
+      if training and self.dropout_rate > 0:
+        h = dropout(h, self.dropout_rate, self.seed_generator)
     return h

@@ -116,24 +116,37 @@ def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment
   }
 
 
-def prototypes_from_augmented(inference, images, seed, config: Config, mult):
+def prototypes_from_augmented(inference, images, seed, config: Config, mult, copies: int = 1):
   """x̂ = warp(x, M(η_r) M(η_p)⁻¹) with η_r ~ U(o ± mult·b), η_p ~ q(η|T(x, η_r)).
 
+  With k = `copies` > 1 the result equals (up to float rounding) that of k = 1 on
+  `tf.repeat(images, k, axis=0)`, with the same random draws, but both warps read the N source
+  images directly (`image_index`): nothing is repeated and the warps' spline table is built from
+  N images, not k·N. Values only: the result is stop-gradiented (no gradient reaches the images,
+  q or the warps, which use their forward-only form).
+
   Args:
+    inference: q(η|x), evaluated with training=False.
     images: float32 `[N, H, W, C]` in [-1, 1].
     seed: int32 `[2]`.
     mult: scalar ≥ 0 multiplying the bounds.
+    copies: k ≥ 1 augmented copies per image (a Python int).
 
   Returns:
-    float32 `[N, H, W, C]` prototypes (one interpolation from x).
+    float32 `[k·N, H, W, C]` prototypes (one interpolation from x), image-major: row n·k + j is
+    copy j of image n.
   """
   seeds = tf.random.experimental.stateless_split(seed, 2)
-  eta_r = _uniform_eta([tf.shape(images)[0], config.event_dim], seeds[0], config, mult)
+  count = tf.shape(images)[0] * copies
+  image_index = None if copies == 1 else tf.repeat(tf.range(tf.shape(images)[0]), copies)
+  eta_r = _uniform_eta([count, config.event_dim], seeds[0], config, mult)
   r = transforms.Transform.from_eta(eta_r, config.family)
-  x_r = r.apply(images, order=config.interpolation_order)
+  x_r = r.apply(images, order=config.interpolation_order, image_index=image_index,
+                differentiable=False)
   eta_p = inference(x_r, training=False).sample(seed=seeds[1])
   p = transforms.Transform.from_eta(eta_p, config.family)
-  return r.then(p.inverse()).apply(images, order=config.interpolation_order)
+  return r.then(p.inverse()).apply(images, order=config.interpolation_order,
+                                   image_index=image_index, differentiable=False)
 
 
 def stage2_loss(inference, generative, images, seed, config: Config, training=True, mask=None):
@@ -156,8 +169,8 @@ def stage2_loss(inference, generative, images, seed, config: Config, training=Tr
   seeds = tf.random.experimental.stateless_split(seed, 2)
   targets = inference(images, training=False).sample(n, seed=seeds[0])  # [n, B, D]
   targets = tf.reshape(tf.transpose(targets, [1, 0, 2]), [batch * n, config.event_dim])
-  copies = tf.repeat(images, n, axis=0)
-  x_hat = prototypes_from_augmented(inference, copies, seeds[1], config, config.bounds_mult)
+  x_hat = prototypes_from_augmented(inference, images, seeds[1], config, config.bounds_mult,
+                                    copies=n)
   x_hat, targets = tf.stop_gradient(x_hat), tf.stop_gradient(targets)
   log_p = generative(x_hat, training=training).log_prob(targets)
   log_p = tf.reshape(log_p, [batch, n])

@@ -83,15 +83,21 @@ class Transform:
     colour = None if self.colour is None else -self.colour
     return Transform(self.family, invert_affine(self.matrix), colour)
 
-  def apply(self, images, order: int = 3, fill_value: float = -1.0) -> tf.Tensor:
+  def apply(self, images, order: int = 3, fill_value: float = -1.0, image_index=None,
+            differentiable: bool = True) -> tf.Tensor:
     """T(x): colour adjustment (if any), then ONE warp (if the family is affine).
 
     Args:
-      images: float32/float64 `[B, H, W, C]` in [-1, 1] (C = 3 if the family has colour).
+      images: float32/float64 `[S, H, W, C]` in [-1, 1] (C = 3 if the family has colour); S = B
+        unless `image_index` is given.
       order, fill_value: see `warp`.
+      image_index: optional int `[B]` in [0, S): transform m applies to `images[image_index[m]]`
+        (see `warp`: for an affine-only family the warp's table is built once per source image).
+      differentiable: False when no gradient will be taken: the result is stop-gradiented and
+        the warp uses its faster forward-only form (see `warp`).
 
     Returns:
-      Tensor `[B, H, W, C]`, images' dtype.
+      Tensor `[B, H, W, C]`, images' dtype (B = this transform's batch size).
     """
     if order not in (1, 3):
       raise ValueError(f"order: must be 1 (bilinear) or 3 (cubic B-spline), got {order!r}")
@@ -100,11 +106,15 @@ class Transform:
       raise TypeError(f"images: expected float32 or float64, got dtype {images.dtype.name}")
     if images.shape.rank != 4:
       raise ValueError(f"images: expected rank 4 [B, H, W, C], got shape {images.shape}")
+    if image_index is not None and (self.family.has_colour or not self.family.has_affine):
+      # The colour change is per output, so the sources are copied first.
+      images, image_index = tf.gather(images, image_index), None
     if self.family.has_colour:
       images = colour_lib.adjust_hsv(images, self.colour, self.family.colour_indices)
     if self.family.has_affine:
-      images = warp_lib.warp(images, self.matrix, order=order, fill_value=fill_value)
-    return images
+      images = warp_lib.warp(images, self.matrix, order=order, fill_value=fill_value,
+                             image_index=image_index, differentiable=differentiable)
+    return images if differentiable else tf.stop_gradient(images)
 
 
 def compose(*transforms: Transform) -> Transform:

@@ -19,19 +19,45 @@ Interpolation, per channel, at a source point (row, col):
 * order 3 (cubic B-spline, as `scipy.ndimage.map_coordinates(order=3, mode="constant")`): the
   image is first prefiltered into B-spline coefficients c with the mirror boundary condition, i.e.
   per axis x_k = (c_{k-1} + 4 c_k + c_{k+1}) / 6 with c_{-1} = c_1 and c_n = c_{n-2}. The prefilter
-  is linear, so we precompute its inverse matrix (float64, per image size, with the two mirrored
-  coefficients on each side appended as extra rows) and apply it as two small matrix products.
+  is linear, so we precompute its inverse matrix (float64, per image size, with the mirrored
+  coefficients c_{-1} and c_n appended as extra rows) and apply it as two small matrix products.
   The value is Σ_{a,b} β(row - r_a) β(col - c_b) c[r_a, c_b] over the 4×4 neighbours, with the cubic
   B-spline weights for t = frac(coordinate):
       w_{-1} = (1-t)³/6,  w_0 = (3t³ - 6t² + 4)/6,  w_1 = (-3t³ + 3t² + 3t + 1)/6,  w_2 = t³/6.
 * Fill: a point is inside iff 0 ≤ row ≤ H - 1 and 0 ≤ col ≤ W - 1 (as SciPy's "constant" mode);
   outside points take `fill_value`.
 
-The neighbours are fetched with ONE `tf.gather(..., batch_dims=1)` of 4 (bilinear) or 16 (cubic)
-indices per output pixel. Gradients: w.r.t. the image through the gather (a scatter-add) and the
-prefilter; w.r.t. the matrix through the weights' polynomial dependence on t (the floor is
-piecewise constant). Both are exact derivatives of the interpolant (it is C⁰ for order 1 and C² for
-order 3 inside the image) and everything compiles under XLA.
+With n = order + 1 taps per axis and base = clip(floor(coordinate), 0, size - 2) (the last sample
+uses base size - 2 and t = 1, so the neighbourhood never leaves the array), the value is
+
+    v = Σ_a w_a(t_row) · u_a,    u_a = Σ_b w_b(t_col) · S[base_row + a, base_col + b],
+
+where S is the image (order 1) or the coefficient array c_{-1} … c_H × c_{-1} … c_W (order 3,
+(H + 2) × (W + 2); tap a of base k is c_{k-1+a}, i.e. row k + a of S). The neighbours are read
+from a ROW-WINDOW TABLE: R[r, k] = (S[r, k], S[r, k+1], …, S[r, k+n-1]) for every row r of S and
+window start k = 0 … W - 2, stored as [rows · (W - 1), n · C] (n shifted slices of S, stacked).
+A pixel then needs n gathers of one contiguous n·C-vector (table rows start + a·(W - 1)) instead
+of n² scalar gathers. Two evaluation orders, same sums:
+* differentiable (the default): the n windows of every pixel in ONE gather, [B, P, n, n·C],
+  contracted with both weight vectors; autodiff reuses that tensor for the scatter-add into the
+  table and for the coordinate derivatives.
+* forward-only (`differentiable=False`): one window at a time, each reduced as soon as it is
+  read, so nothing [B, P, n, n·C]-sized is materialised.
+Measured on this project's 2-core CPU under XLA (batch 512), time relative to the n² scalar
+gathers (forward / forward-only / forward + backward w.r.t. image and matrix):
+    28×28×1 cubic 0.59 / 0.44 / 0.36      (forward-only sharing 5 copies by `image_index`: 0.26)
+    28×28×1 bilinear 0.68 / 0.40 / 0.65
+    64×64×3 cubic 0.70 / 0.90 / 0.70,     64×64×3 bilinear 1.16 / 0.93 / 0.84.
+
+Sharing sources. `image_index` lets many outputs read one source image: output m samples image
+`image_index[m]` with matrix m, so `warp(x, M, image_index=repeat(range(B), k))` equals
+`warp(repeat(x, k), M)` (the same sums in the same order) while the table (and, for order 3, the
+prefilter) is computed once per source image rather than once per copy.
+
+Gradients: w.r.t. the image through the gather (a scatter-add), the stacked slices and the
+prefilter's matrix products; w.r.t. the matrix through the weights' polynomial dependence on t
+(the floor is piecewise constant). Both are exact derivatives of the interpolant (it is C⁰ for
+order 1 and C² for order 3 inside the image) and everything compiles under XLA.
 """
 
 import functools
@@ -42,22 +68,19 @@ import tensorflow as tf
 
 @functools.lru_cache(maxsize=None)
 def _prefilter_matrix(n: int) -> np.ndarray:
-  """Cubic B-spline prefilter with mirror boundaries, padded by 2 mirrored coefficients per side.
+  """Cubic B-spline prefilter with mirror boundaries, padded by 1 mirrored coefficient per side.
 
   Returns:
-    float64 `[n + 4, n]` matrix Q such that Q @ x = (c_{-2}, c_{-1}, c_0, …, c_{n-1}, c_n, c_{n+1})
-    for samples x of length n.
+    float64 `[n + 2, n]` matrix Q such that Q @ x = (c_{-1}, c_0, …, c_{n-1}, c_n) for samples x of
+    length n ≥ 2.
   """
-  if n == 1:
-    inverse = np.ones((1, 1))
-  else:
-    band = np.zeros((n, n))
-    for k in range(n):
-      band[k, k] += 4.0
-      for neighbour in (k - 1, k + 1):
-        band[k, _mirror(neighbour, n)] += 1.0
-    inverse = np.linalg.inv(band / 6.0)
-  return inverse[[_mirror(k, n) for k in range(-2, n + 2)]]
+  band = np.zeros((n, n))
+  for k in range(n):
+    band[k, k] += 4.0
+    for neighbour in (k - 1, k + 1):
+      band[k, _mirror(neighbour, n)] += 1.0
+  inverse = np.linalg.inv(band / 6.0)
+  return inverse[[_mirror(k, n) for k in range(-1, n + 1)]]
 
 
 def _mirror(k: int, n: int) -> int:
@@ -69,7 +92,7 @@ def _mirror(k: int, n: int) -> int:
   return period - k if k >= n else k
 
 
-def _check_inputs(images, matrices, order):
+def _check_inputs(images, matrices, order, image_index=None):
   if order not in (1, 3):
     raise ValueError(f"order: must be 1 (bilinear) or 3 (cubic B-spline), got {order!r}")
   images = tf.convert_to_tensor(images)
@@ -77,9 +100,10 @@ def _check_inputs(images, matrices, order):
     raise TypeError(f"images: expected float32 or float64, got dtype {images.dtype.name}")
   if images.shape.rank != 4:
     raise ValueError(f"images: expected rank 4 [B, H, W, C], got shape {images.shape}")
-  height, width = images.shape[1], images.shape[2]
-  if height is None or width is None:
-    raise ValueError(f"images: height and width must be known when tracing, got {images.shape}")
+  height, width, channels = images.shape[1:]
+  if height is None or width is None or channels is None:
+    raise ValueError(
+        f"images: height, width and channels must be known when tracing, got {images.shape}")
   if height < 2 or width < 2:
     raise ValueError(f"images: height and width must be at least 2, got {images.shape}")
   matrices = tf.convert_to_tensor(matrices)
@@ -87,12 +111,26 @@ def _check_inputs(images, matrices, order):
     raise TypeError(f"matrices: expected a floating-point tensor, got dtype {matrices.dtype.name}")
   if matrices.shape.rank != 3 or matrices.shape[1:] != (3, 3):
     raise ValueError(f"matrices: expected shape [B, 3, 3], got {matrices.shape}")
-  if (images.shape[0] is not None and matrices.shape[0] is not None
-      and images.shape[0] != matrices.shape[0]):
-    raise ValueError(
-        f"matrices: batch size {matrices.shape[0]} does not match images' batch size "
-        f"{images.shape[0]}")
-  return images, tf.cast(matrices, images.dtype)
+  if image_index is None:
+    if (images.shape[0] is not None and matrices.shape[0] is not None
+        and images.shape[0] != matrices.shape[0]):
+      raise ValueError(
+          f"matrices: batch size {matrices.shape[0]} does not match images' batch size "
+          f"{images.shape[0]}")
+  else:
+    image_index = tf.convert_to_tensor(image_index)
+    if not image_index.dtype.is_integer:
+      raise TypeError(f"image_index: expected an integer tensor, got dtype "
+                      f"{image_index.dtype.name}")
+    if image_index.shape.rank != 1:
+      raise ValueError(f"image_index: expected shape [B], got {image_index.shape}")
+    if (image_index.shape[0] is not None and matrices.shape[0] is not None
+        and image_index.shape[0] != matrices.shape[0]):
+      raise ValueError(
+          f"image_index: length {image_index.shape[0]} does not match matrices' batch size "
+          f"{matrices.shape[0]}")
+    image_index = tf.cast(image_index, tf.int32)
+  return images, tf.cast(matrices, images.dtype), image_index
 
 
 def source_coordinates(matrices: tf.Tensor, height: int, width: int):
@@ -120,8 +158,8 @@ def source_coordinates(matrices: tf.Tensor, height: int, width: int):
 
 
 def _axis_weights(coord, size, order):
-  """Neighbour start index [B, P] (int32) and weights [B, P, order + 1] along one axis."""
-  # Keep the neighbourhood inside the (padded) array: the last sample uses base size-2 and t = 1.
+  """Neighbour start index [B, P] (int32, in [0, size - 2]) and weights [B, P, order + 1]."""
+  # Keep the neighbourhood inside the array: the last sample uses base size-2 and t = 1.
   base = tf.clip_by_value(tf.floor(tf.stop_gradient(coord)), 0.0, float(size - 2))
   t = coord - base
   if order == 1:
@@ -137,52 +175,100 @@ def _axis_weights(coord, size, order):
   return tf.cast(base, tf.int32), weights
 
 
-def warp(images, matrices, order: int = 3, fill_value: float = -1.0) -> tf.Tensor:
+def _interpolate(table, row, col, image_index, size, order, at_once):
+  """v [B, P, C] = Σ_a w_a(t_row) Σ_b w_b(t_col) R[start + a · (W - 1), b] (module docstring).
+
+  Args:
+    table: `[S · rows · (W - 1), n · C]` from `_row_window_table`.
+    row, col: source coordinates `[B, P]`; image_index: int32 `[B]`.
+    size: (H, W, C, rows); order: 1 or 3.
+    at_once: gather the n windows of a pixel as ONE `[B, P, n, n·C]` tensor (what the backward
+      pass wants: the gradients w.r.t. the table and the coordinates reuse it) rather than one
+      `[B, P, n·C]` window at a time, each reduced as soon as it is read (the faster forward).
+  """
+  height, width, channels, rows = size
+  taps = order + 1
+  row0, row_w = _axis_weights(row, height, order)
+  col0, col_w = _axis_weights(col, width, order)
+  start = (image_index[:, None] * rows + row0) * (width - 1) + col0  # [B, P]
+  shape = tf.shape(start)
+  if at_once:
+    windows = tf.gather(table, start[..., None] + np.arange(taps) * (width - 1))
+    windows = tf.reshape(windows, tf.concat([shape, [taps, taps, channels]], axis=0))
+    along_rows = tf.reduce_sum(windows * col_w[:, :, None, :, None], axis=3)  # [B, P, n, C]
+    return tf.reduce_sum(along_rows * row_w[..., None], axis=2)
+  values = None
+  for a in range(taps):
+    window = tf.gather(table, start + a * (width - 1))  # [B, P, n·C]
+    window = tf.reshape(window, tf.concat([shape, [taps, channels]], axis=0))
+    term = row_w[..., a:a + 1] * tf.reduce_sum(window * col_w[..., None], axis=2)
+    values = term if values is None else values + term
+  return values
+
+
+def _row_window_table(images, order):
+  """The row-window table R of the module docstring.
+
+  Args:
+    images: float `[S, H, W, C]` (static H, W, C; H, W ≥ 2).
+    order: 1 or 3.
+
+  Returns:
+    (table, rows): `table` of the images' dtype, shape `[S · rows · (W - 1), n · C]`
+    (n = order + 1), row (s · rows + r) · (W - 1) + k holding taps b = 0 … n - 1 (channels
+    fastest) of row r at window start k; `rows` = H (order 1) or H + 2 (order 3).
+  """
+  _, height, width, channels = images.shape
+  source = images
+  if order == 3:
+    dtype = images.dtype
+    source = tf.einsum("hk,skwc->shwc", tf.constant(_prefilter_matrix(height), dtype), source)
+    source = tf.einsum("wk,shkc->shwc", tf.constant(_prefilter_matrix(width), dtype), source)
+  taps = order + 1
+  table = tf.stack([source[:, :, b:width - 1 + b] for b in range(taps)], axis=3)
+  return tf.reshape(table, [-1, taps * channels]), source.shape[1]
+
+
+def warp(images, matrices, order: int = 3, fill_value: float = -1.0, image_index=None,
+         differentiable: bool = True) -> tf.Tensor:
   """Warps images by affine matrices (one interpolation), differentiable w.r.t. both.
 
   Args:
-    images: float32/float64 tensor `[B, H, W, C]` (H, W ≥ 2 and static), any values (the project
+    images: float32/float64 tensor `[S, H, W, C]` (H, W ≥ 2 and static), any values (the project
       uses [-1, 1] with background -1).
     matrices: float tensor `[B, 3, 3]` mapping OUTPUT normalised coordinates (x along the width, y
       along the height, both in [-1, 1], corner-aligned) to INPUT normalised coordinates. Only the
-      top two rows are used. Cast to the images' dtype.
+      top two rows are used. Cast to the images' dtype. B = S unless `image_index` is given.
     order: 1 (bilinear) or 3 (cubic B-spline with prefilter, as SciPy's `map_coordinates`).
     fill_value: value of output pixels whose source lies outside the input.
+    image_index: optional int32 `[B]` with values in [0, S): output m warps
+      `images[image_index[m]]` by `matrices[m]` (e.g. `tf.repeat(tf.range(S), k)` for k copies of
+      each image, image-major). None means output m warps `images[m]`. Out-of-range values are
+      not checked.
+    differentiable: False when no gradient will be taken (e.g. stage 2's prototypes): the result
+      is then stop-gradiented and computed in the faster forward-only form (see the module
+      docstring). The values are the same up to float rounding.
 
   Returns:
     Tensor `[B, H, W, C]`, images' dtype.
 
   Raises:
     ValueError / TypeError at trace time (in Python) naming the bad argument: wrong rank, unknown
-    height/width, non-3×3 matrices, mismatched batch sizes, non-float images, bad `order`.
+    height/width/channels, non-3×3 matrices, mismatched batch sizes, non-float images, bad `order`,
+    a non-integer or non-vector `image_index`.
   """
-  images, matrices = _check_inputs(images, matrices, order)
+  images, matrices, image_index = _check_inputs(images, matrices, order, image_index)
+  if not differentiable:  # Nothing below is then on any backward pass.
+    images, matrices = tf.stop_gradient(images), tf.stop_gradient(matrices)
   _, height, width, channels = images.shape
   dtype = images.dtype
   row, col = source_coordinates(matrices, height, width)
   inside = (row >= 0.0) & (row <= height - 1.0) & (col >= 0.0) & (col <= width - 1.0)
 
-  if order == 3:
-    q_h = tf.constant(_prefilter_matrix(height), dtype)
-    q_w = tf.constant(_prefilter_matrix(width), dtype)
-    source = tf.einsum("hk,bkwc->bhwc", q_h, images)
-    source = tf.einsum("wk,bhkc->bhwc", q_w, source)  # [B, H+4, W+4, C]
-    pad, src_w = 1, width + 4  # neighbour k of base b sits at padded index b - 1 + k + 2.
-  else:
-    source = images
-    pad, src_w = 0, width
-
-  row0, row_w = _axis_weights(row, height, order)
-  col0, col_w = _axis_weights(col, width, order)
-  taps = tf.range(order + 1, dtype=tf.int32)
-  rows = row0[..., None] + pad + taps  # [B, P, n]
-  cols = col0[..., None] + pad + taps
-  index = rows[..., :, None] * src_w + cols[..., None, :]  # [B, P, n, n]
-  batch = tf.shape(images)[0]
-  flat_source = tf.reshape(source, [batch, -1, channels])
-  flat_index = tf.reshape(index, [batch, -1])
-  neighbours = tf.gather(flat_source, flat_index, batch_dims=1)
-  neighbours = tf.reshape(neighbours, [batch, height * width, order + 1, order + 1, channels])
-  values = tf.einsum("bpijc,bpi,bpj->bpc", neighbours, row_w, col_w)
+  table, rows = _row_window_table(images, order)
+  if image_index is None:
+    image_index = tf.range(tf.shape(images)[0])
+  values = _interpolate(table, row, col, image_index, (height, width, channels, rows), order,
+                        at_once=differentiable)
   values = tf.where(inside[..., None], values, tf.constant(fill_value, dtype))
-  return tf.reshape(values, [batch, height, width, channels])
+  return tf.reshape(values, [tf.shape(matrices)[0], height, width, channels])
