@@ -6,6 +6,8 @@ the rendered masks are checked against polygon outlines built independently with
 
 import math
 import os
+import subprocess
+import sys
 
 from matplotlib.path import Path
 import numpy as np
@@ -283,3 +285,19 @@ def test_aug_dsprites_default_build_sizes_and_time(tmp_path):
   assert sizes == {"train": 50_000, "validation": 10_240, "test": 10_240}
   assert time.perf_counter() - start < 90
   assert os.path.isdir(os.path.join(str(tmp_path), "aug_dsprites", "seed0", "1.0.0"))
+
+
+def test_aug_dsprites_runs_started_together_build_it_once(tmp_path):
+  """Two processes loading the same unbuilt dataset: one renders it, the other waits and reads."""
+  code = ("import sys; from inv_tf import data; "
+          "ds = data.load('aug_dsprites', 'train', seed=0, data_dir=sys.argv[1], "
+          "split_sizes=(300, 100, 50)); print('N', sum(1 for _ in ds))")
+  env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+  procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for _ in range(2)]
+  for proc in procs:
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "N 300" in stdout
+  assert os.listdir(tmp_path / "aug_dsprites" / "seed0_300_100_50") == ["1.0.0"]

@@ -30,6 +30,7 @@ from inv_tf.config import ConfigError
 from inv_tf.training import distribute
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_train  # noqa: E402
 from test_train import tiny_config  # noqa: E402
 from test_trainers import run_module  # noqa: E402
 
@@ -192,22 +193,20 @@ def test_mirrored_replicas_draw_different_dropout_masks():
 
 
 @pytest.mark.slow
-def test_mirrored_trainer_trains_and_exports_sgm_and_vae_stages(tmp_path):
+def test_mirrored_trainer_trains_and_exports_a_vae_stage(tmp_path, tmp_path_factory):
+  """The AugVAE under `mirrored`: SGM resamples (p with dropout) in each replica, the VAE step,
+  test IWLB and export. (Stages 1 and 2 under several replicas: the worker test below.)"""
+  sgm_dir, _ = test_train.shared_run(tmp_path_factory)
   flagfile = tmp_path / "tiny.cfg"
   flagfile.write_text(tiny_config().to_flagfile())
-  sgm_dir, vae_dir = tmp_path / "sgm", tmp_path / "augvae"
-  common = [f"--flagfile={flagfile}", "--distribution_strategy=mirrored", "--num_cpu_devices=2"]
-  sgm = run_module("trainers.train", *common, f"--model_dir={sgm_dir}")
-  assert sgm.returncode == 0, sgm.stderr[-3000:]
-  assert tf.train.latest_checkpoint(str(sgm_dir / "checkpoints")).endswith("ckpt-12")
-  metrics = json.loads((sgm_dir / "metrics.json").read_text())
-  assert np.isfinite(metrics["generative/log_p"])
-  # The AugVAE: SGM resamples (p with dropout) inside each replica, then the VAE's step.
-  vae = run_module("trainers.train", *common, f"--model_dir={vae_dir}", "--stage=augvae",
+  vae_dir = tmp_path / "augvae"
+  vae = run_module("trainers.train", f"--flagfile={flagfile}", "--distribution_strategy=mirrored",
+                   "--num_cpu_devices=2", f"--model_dir={vae_dir}", "--stage=augvae",
                    f"--sgm_dir={sgm_dir}", "--vae_steps=4", "--vae_conv_dims=8,8",
                    "--vae_dense_dims=16", "--iwlb_num_samples=4", "--num_test=16",
                    "--test_batch_size=16")
   assert vae.returncode == 0, vae.stderr[-3000:]
+  assert tf.train.latest_checkpoint(str(vae_dir / "checkpoints")).endswith("ckpt-4")
   results = json.loads((vae_dir / "metrics.json").read_text())
   assert np.isfinite(results["test/iwlb"])
   loaded = tf.saved_model.load(str(vae_dir / "export"))
@@ -255,7 +254,7 @@ def _run_workers(flagfile, model_dir, *args):
 @pytest.mark.slow
 def test_multi_worker_mirrored_trains_writes_one_checkpoint_set_and_resumes(tmp_path):
   flagfile = tmp_path / "tiny.cfg"
-  flagfile.write_text(tiny_config(stage="inference", inference_steps=4, checkpoint_every=2,
+  flagfile.write_text(tiny_config(inference_steps=4, generative_steps=2, checkpoint_every=2,
                                   export=False).to_flagfile())
   model_dir = tmp_path / "model"
   temp_dirs = lambda: {f for f in os.listdir(tempfile.gettempdir())
@@ -264,16 +263,17 @@ def test_multi_worker_mirrored_trains_writes_one_checkpoint_set_and_resumes(tmp_
   outs = _run_workers(flagfile, model_dir)
   for code, _, stderr in outs:
     assert code == 0, stderr[-3000:]
-  files = sorted(os.listdir(model_dir / "checkpoints"))
-  assert files == ["checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index",
-                   "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+  files = sorted(os.listdir(model_dir / "checkpoints"))  # Stage 1 (4 steps), then stage 2 (2).
+  assert files == ["checkpoint"] + [f"ckpt-{n}.{ext}" for n in (2, 4, 6)
+                                    for ext in ("data-00000-of-00001", "index")]
   assert "Finished" in outs[0][1]  # The chief prints the summary; both print it.
   assert (model_dir / "metrics.json").exists() and (model_dir / "train").is_dir()
-  # Resume: 4 more steps from step 4, in both workers.
-  outs = _run_workers(flagfile, model_dir, "--inference_steps=8")
+  # Resume: 2 more stage-2 steps from the end, in both workers.
+  outs = _run_workers(flagfile, model_dir, "--generative_steps=4")
   for code, _, stderr in outs:
     assert code == 0, stderr[-3000:]
   assert tf.train.latest_checkpoint(str(model_dir / "checkpoints")).endswith("ckpt-8")
   reader = tf.train.load_checkpoint(str(model_dir / "checkpoints"))
-  assert int(reader.get_tensor("inference_step/.ATTRIBUTES/VARIABLE_VALUE")) == 8
+  assert int(reader.get_tensor("inference_step/.ATTRIBUTES/VARIABLE_VALUE")) == 4
+  assert int(reader.get_tensor("generative_step/.ATTRIBUTES/VARIABLE_VALUE")) == 4
   assert temp_dirs() <= before  # The worker's private checkpoint directory is gone.
