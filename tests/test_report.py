@@ -97,11 +97,43 @@ def test_resample_ks_is_zero_for_identity_and_large_for_a_shift():
                           rng.uniform(0, 1, n))[..., None] * 2.0 - 1.0
   same, png = report.resample_ks(_Shifter(0), images, shapes, sprites.SHAPE_NAMES)
   assert same["ks_xy_max"] == 0.0 and set(same["ks"]) == {"square", "ellipse"}
+  assert same["mobility_xy_min"] == 0.0  # KS 0 from not moving at all: the mobility shows it.
   assert png[:8] == PNG
   moved, _ = report.resample_ks(_Shifter(12), images, shapes, sprites.SHAPE_NAMES)
   assert moved["ks"]["square"]["x"] > 0.3 and moved["ks"]["square"]["y"] == 0.0
   assert moved["ks_xy_max"] == max(moved["ks"]["square"]["x"], moved["ks"]["ellipse"]["x"])
   assert not math.isnan(moved["ks"]["ellipse"]["scale"])
+  assert moved["mobility"]["square"]["y"] == 0.0 and moved["mobility"]["square"]["x"] > 0.3
+
+
+class _Redrawer:
+  """A fake SGM whose resample of image i is another image of the same shape (a fresh draw)."""
+
+  def __init__(self, images, shapes):
+    rng = np.random.default_rng(1)
+    self.partner = np.arange(len(shapes))
+    for g in np.unique(shapes):
+      members = np.flatnonzero(shapes == g)
+      self.partner[members] = rng.permutation(members)
+    self.images = images
+
+  def resample(self, x, n, seed):
+    del x, n, seed  # One call with every image (batch_size ≥ N).
+    return tf.constant(self.images[self.partner], tf.float32)[None], None
+
+
+def test_mobility_is_about_one_for_independent_redraws():
+  rng = np.random.default_rng(2)
+  n = 1000
+  shapes = np.repeat([0, 1], n // 2)
+  images = sprites.render(shapes, np.full(n, 0.7), np.zeros(n), rng.uniform(0.1, 0.9, n),
+                          rng.uniform(0.1, 0.9, n))[..., None] * 2.0 - 1.0
+  out, _ = report.resample_ks(_Redrawer(images, shapes), images, shapes, sprites.SHAPE_NAMES,
+                              batch_size=n)
+  assert out["ks_xy_max"] == 0.0  # The same multiset of images.
+  for shape in ("square", "ellipse"):
+    for latent in ("x", "y"):
+      assert 0.85 < out["mobility"][shape][latent] < 1.15, out["mobility"]  # 500 pairs each
 
 
 def test_log_png_round_trips_through_a_summary(tmp_path):

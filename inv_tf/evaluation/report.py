@@ -6,7 +6,8 @@ For an SGM run (on upright test images of the run's dataset):
 |----------------------------|-------------------------------------------------------------------|
 | metrics.json               | `sgm_quality` (invariance ratios, rotation extent and flipped     |
 |                            | mass, per-label spread, iterated ‖η‖) and, for aug_dsprites, the  |
-|                            | pixel-latent KS statistics per shape (`ks`, `ks_xy_max`)          |
+|                            | pixel-latent KS statistics per shape (`ks`, `ks_xy_max`) and how  |
+|                            | far resampling moves each image (`mobility`, `mobility_xy_min`)   |
 | eta_sweep.png              | an image swept along each η component ± bounds, with prototypes   |
 | orbits.png                 | per class: original | prototype | resamples                       |
 | eta_marginals.png          | p(η\|x̂) marginals per component (histogram + KDE), q's η marked  |
@@ -23,6 +24,8 @@ Every PNG is also written to the run's TensorBoard under `MODEL_DIR/evaluation`,
 The aug_dsprites known-truth check: each test image is replaced by one SGM resample; both the
 true and the resampled images go through `inv_tf.evaluation.latents.pixel_latents` (centre of
 mass, second moments, √mass), and the two-sample KS statistic is computed per shape and latent.
+The KS statistics are read together with the mobility: a model that returns its input scores
+KS = 0 with mobility 0.
 """
 
 import json
@@ -100,7 +103,10 @@ def resample_ks(model, images, groups, group_names=None, batch_size: int = 250,
 
   Returns:
     ({"ks": {group name: {latent: D}}, "ks_xy_max": max over groups of the x and y statistics,
-      "ks_num_images": N}, PNG bytes of the overlaid densities).
+      "mobility": {group name: {"x", "y": mobility}}, "mobility_xy_min": min over groups and
+      x, y (≈ 1 when resamples are independent draws, 0 for a model that returns its input;
+      see `latents.mobility_by_group`), "ks_num_images": N}, PNG bytes of the overlaid
+      densities).
   """
   images = np.asarray(images, np.float32)
   groups = np.asarray(groups)
@@ -113,8 +119,11 @@ def resample_ks(model, images, groups, group_names=None, batch_size: int = 250,
   ks = latents.latent_ks_by_group(true_lat, groups, res_lat, groups)
   name = (lambda g: group_names[g]) if group_names is not None else str
   xy_max = max(max(d["x"], d["y"]) for d in ks.values())
+  mobility = latents.mobility_by_group(true_lat, res_lat, groups)
   fig = figures.latent_densities(true_lat, groups, res_lat, groups, ks, group_names)
   return ({"ks": {name(g): d for g, d in ks.items()}, "ks_xy_max": xy_max,
+           "mobility": {name(g): d for g, d in mobility.items()},
+           "mobility_xy_min": min(min(d.values()) for d in mobility.values()),
            "ks_num_images": int(images.shape[0])}, figures.png_bytes(fig))
 
 
