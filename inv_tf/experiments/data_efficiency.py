@@ -198,14 +198,16 @@ def plot(rows: Sequence[dict], path: str):
 def smoke(base: Config, plan: Plan) -> tuple:
   """A minutes-long version of (base, plan) that exercises every step (for CI and checks).
 
-  Tiny networks, 20 steps per stage, two sizes (64, 128), one seed, K = 8 on 32 test images.
+  Tiny networks, 20 steps per stage, two sizes (64, 128), one seed, K = 8 on 32 test images, no
+  SavedModel exports (the experiment reads only checkpoints and metrics).
   """
   config = base.replace(
       batch_size=32, eval_batch_size=32, num_eval_batches=1, interpolation_order=1,
       inference_steps=20, generative_steps=20, vae_steps=20, inference_hidden_dims=(32,),
       generative_hidden_dims=(32,), conditioner_hidden_dims=(16,), num_flows=2, num_bins=4,
       n_samples=1, generative_n_samples=2, latent_dim=4, vae_conv_dims=(8,), vae_dense_dims=(16,),
-      iwlb_num_samples=8, test_batch_size=16, num_test=32, log_every=10, checkpoint_every=20)
+      iwlb_num_samples=8, test_batch_size=16, num_test=32, log_every=10, checkpoint_every=20,
+      export=False)
   return config, dataclasses.replace(plan, sizes=(64, 128), seeds=plan.seeds[:1])
 
 
