@@ -162,8 +162,10 @@ def test_jit_compile_matches_eager_and_gradients_reach_every_weight():
   lp_eager, _, _, _ = step(x, eta)
   lp_fn, s_fn, _, _ = tf.function(step)(x, eta)
   lp_jit, s_jit, loss_jit, grads = tf.function(step, jit_compile=True)(x, eta)
-  np.testing.assert_allclose(lp_fn.numpy(), lp_eager.numpy(), atol=1e-5, rtol=1e-6)
-  np.testing.assert_allclose(lp_jit.numpy(), lp_eager.numpy(), atol=1e-5, rtol=1e-6)
+  # float32, different kernels and fusions (XLA vs eager): a few ulps of each op accumulate to
+  # ~2e-6 relative on log-densities of -100 or less (squashing log-dets near the bounds).
+  np.testing.assert_allclose(lp_fn.numpy(), lp_eager.numpy(), atol=1e-5, rtol=1e-5)
+  np.testing.assert_allclose(lp_jit.numpy(), lp_eager.numpy(), atol=1e-5, rtol=1e-5)
   assert s_jit.shape == (3, 4, 5) and np.all(np.isfinite(s_jit.numpy()))
   # (stateless seeds give different draws under XLA, so only the density values are compared)
   assert np.all(np.isfinite(net(x).log_prob(s_jit).numpy()))

@@ -193,14 +193,15 @@ def test_mixed_sgm_outputs_are_float32_and_close_to_float32(sgm_pair):
   a, b = out["f32"], out["mixed"]
   # q's mean head and bounds are zero at init: η and its density do not see the trunk.
   np.testing.assert_allclose(b["eta"], a["eta"], atol=1e-6)
-  # bfloat16 rounding (2⁻⁹ relative) through two LayerNormed layers: features and base
-  # parameters agree to a few 1e-2 (absolute, LayerNormed features are O(1)).
+  # bfloat16 rounding (2⁻⁹ relative) through two LayerNormed layers: features agree to a few
+  # 1e-2 (absolute, LayerNormed features are O(1)); the base parameters pass two more bfloat16
+  # layers (the head), so up to about twice that.
   np.testing.assert_allclose(b["h"], a["h"], atol=0.05)
-  np.testing.assert_allclose(b["loc"], a["loc"], atol=0.05)
+  np.testing.assert_allclose(b["loc"], a["loc"], atol=0.1)
   np.testing.assert_allclose(b["scale"], a["scale"], rtol=0.05)
-  # A sample is the flow of loc + scale·ε with |ε| ≤ ~3: base errors of 0.05 (loc) and 5 % (scale)
-  # allow 0.05 + 3 × 0.05 = 0.2 before the flow (identity at init) and the squashing (contracts).
-  np.testing.assert_allclose(b["eta_p"], a["eta_p"], atol=0.2)
+  # A sample is the flow of loc + scale·ε with |ε| ≤ ~3: base errors of 0.1 (loc) and 5 % (scale)
+  # allow 0.1 + 3 × 0.05 = 0.25 before the flow (identity at init) and the squashing (contracts).
+  np.testing.assert_allclose(b["eta_p"], a["eta_p"], atol=0.25)
   np.testing.assert_allclose(b["p_lp"], a["p_lp"], rtol=0.02, atol=0.1)
 
 

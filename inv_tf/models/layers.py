@@ -92,15 +92,17 @@ def dropout(x, rate: float, seed_generator: keras.random.SeedGenerator):
     seed_generator: the layer's seed generator; advanced by one on every call.
 
   Returns:
-    A tensor like `x`: each element zeroed with probability `rate`, otherwise divided by
-    1 − `rate`.
+    A tensor like `x` (same dtype): each element zeroed with probability `rate`, otherwise
+    divided by 1 − `rate` (computed in float32).
   """
   seed = tf.cast(seed_generator.next(), tf.int32)
   context = tf.distribute.get_replica_context()
   if context is not None and context.num_replicas_in_sync > 1:
     seed = tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
   keep = _threefry_uniform_like(x, seed) >= rate
-  return tf.where(keep, x / tf.cast(1.0 - rate, x.dtype), tf.zeros_like(x))
+  # Scaled in float32 (then cast back): a bfloat16 1/(1 − rate) would be off by up to 0.4 %.
+  kept = tf.cast(x, tf.float32) / (1.0 - rate)
+  return tf.cast(tf.where(keep, kept, tf.zeros_like(kept)), x.dtype)
 
 
 def gelu(x):
