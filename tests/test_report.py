@@ -89,12 +89,17 @@ class _Shifter:
     return tf.roll(tf.convert_to_tensor(x), self.shift, axis=2)[None], None
 
 
-def test_resample_ks_is_zero_for_identity_and_large_for_a_shift():
-  rng = np.random.default_rng(0)
-  n = 120
+def _squares_and_ellipses(n, seed, low=0.0, high=1.0):
+  """n rendered sprites (half squares, half ellipses) at uniform positions: (images, shapes)."""
+  rng = np.random.default_rng(seed)
   shapes = np.repeat([0, 1], n // 2)
-  images = sprites.render(shapes, np.full(n, 0.7), np.zeros(n), rng.uniform(0, 1, n),
-                          rng.uniform(0, 1, n))[..., None] * 2.0 - 1.0
+  images = sprites.render(shapes, np.full(n, 0.7), np.zeros(n), rng.uniform(low, high, n),
+                          rng.uniform(low, high, n))[..., None] * 2.0 - 1.0
+  return images, shapes
+
+
+def test_resample_ks_is_zero_for_identity_and_large_for_a_shift():
+  images, shapes = _squares_and_ellipses(120, seed=0)
   same, png = report.resample_ks(_Shifter(0), images, shapes, sprites.SHAPE_NAMES)
   assert same["ks_xy_max"] == 0.0 and set(same["ks"]) == {"square", "ellipse"}
   assert same["mobility_xy_min"] == 0.0  # KS 0 from not moving at all: the mobility shows it.
@@ -123,11 +128,8 @@ class _Redrawer:
 
 
 def test_mobility_is_about_one_for_independent_redraws():
-  rng = np.random.default_rng(2)
   n = 1000
-  shapes = np.repeat([0, 1], n // 2)
-  images = sprites.render(shapes, np.full(n, 0.7), np.zeros(n), rng.uniform(0.1, 0.9, n),
-                          rng.uniform(0.1, 0.9, n))[..., None] * 2.0 - 1.0
+  images, shapes = _squares_and_ellipses(n, seed=2, low=0.1, high=0.9)
   out, _ = report.resample_ks(_Redrawer(images, shapes), images, shapes, sprites.SHAPE_NAMES,
                               batch_size=n)
   assert out["ks_xy_max"] == 0.0  # The same multiset of images.
