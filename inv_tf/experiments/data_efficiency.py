@@ -109,7 +109,8 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
           row = {"model": model, "num_train": n, "seed": seed,
                  "test_iwlb": metrics["test/iwlb"], "test_elbo": metrics["test/elbo"],
                  "test_recon_mse": metrics["test/recon_mse"],
-                 "test_ref_iwlb": metrics.get("test/ref_iwlb", ""), "model_dir": os.path.basename(run_dir),
+                 "test_ref_iwlb": metrics.get("test/ref_iwlb", ""),
+                 "model_dir": os.path.basename(run_dir),
                  "config_hash": config_hash(configs[(model, n)])}
         rows.append(row)
         write_csv(rows, csv_path)
