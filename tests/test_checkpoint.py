@@ -25,3 +25,47 @@ def test_checkpoint_round_trips_every_variable(tmp_path):
   fresh.checkpoint().restore(path).assert_existing_objects_matched()
   for a, b in zip(state.model.variables, fresh.model.variables):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_checkpoint_of_one_dropout_rate_restores_at_another(tmp_path):
+  # The dropout rate is not architecture (run.json does not pin it): a stage-1 run with
+  # --generative_dropout=0.05 may continue stage 2 with --generative_dropout=0, and back.
+  for saved_rate, restored_rate in ((0.05, 0.0), (0.0, 0.05)):
+    state = train_lib.create_state(TINY.replace(generative_dropout=saved_rate), (10, 10, 1))
+    path = state.checkpoint().save(str(tmp_path / f"ckpt_{saved_rate}"))
+    fresh = train_lib.create_state(TINY.replace(generative_dropout=restored_rate), (10, 10, 1))
+    fresh.checkpoint().restore(path).assert_existing_objects_matched()
+    for a, b in zip(state.model.variables, fresh.model.variables):
+      np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_zero_rate_seed_stream_is_fixed_and_draws_nothing_from_the_global_seed():
+  # A rate-0 block's (unused) seed stream has a fixed seed, so it consumes nothing from the
+  # global seed sequence: the initial weights of later layers are those of the code without it.
+  import random
+  from inv_tf.models.layers import MLP
+  random.seed(5)
+  expected = random.getstate()
+  mlp = MLP((), dropout_rate=0.0)  # no Dense layers: only the seed stream is created
+  assert random.getstate() == expected
+  np.testing.assert_array_equal(mlp.seed_generator.state.numpy(), [0, 0])
+
+
+def test_checkpoint_of_other_variables_is_named_a_mismatch_not_damage(tmp_path):
+  import pytest
+  from inv_tf.config import ConfigError
+  from inv_tf.training import checkpoints
+  path = train_lib.create_state(TINY, (10, 10, 1)).checkpoint().save(str(tmp_path / "ckpt"))
+  other = train_lib.create_state(TINY.replace(generative_hidden_dims=(8, 5)), (10, 10, 1))
+  with pytest.raises(ConfigError) as e:
+    checkpoints.restore_variables(checkpoints.model_trackables(other.model), str(tmp_path), path)
+  message = str(e.value)
+  assert "\n" not in message and message.startswith(f"--model_dir: the checkpoint {path} holds "
+                                                    "other variables than the model")
+  assert "incompatible tensor with shape" in message and "delete" not in message
+  # The same checkpoint with its data damaged is reported as unreadable instead.
+  data = f"{path}.data-00000-of-00001"
+  with open(data, "r+b") as f:
+    f.write(b"\xff" * 64)
+  with pytest.raises(ConfigError, match="cannot be read"):
+    checkpoints.restore_variables(checkpoints.model_trackables(other.model), str(tmp_path), path)

@@ -118,7 +118,7 @@ class MLP(keras.layers.Layer):
   Input `[..., F]` → output `[..., hidden_dims[-1]]` (the input itself if `hidden_dims` is
   empty), in the layer's compute dtype (float32 by default, bfloat16 under ``"mixed_bfloat16"``,
   where the variables stay float32). Dropout (:func:`dropout`) is active only with
-  `training=True` (a Python bool) and a rate > 0.
+  `training=True` (a Python bool) and a rate > 0; the variables are the same at every rate.
   """
 
   def __init__(self, hidden_dims: Sequence[int], dropout_rate: float = 0.0, **kwargs):
@@ -131,9 +131,12 @@ class MLP(keras.layers.Layer):
                   for i, h in enumerate(self.hidden_dims)]
     self.norms = [keras.layers.LayerNormalization(epsilon=1e-6, dtype=pol, name=f"norm_{i}")
                   for i in range(len(self.hidden_dims))]
-    # One seed stream for all of the block's dropout masks; none without dropout (no variable).
-    self.seed_generator = (keras.random.SeedGenerator(name="dropout_seed")
-                           if self.dropout_rate > 0 else None)
+    # One seed stream for all of the block's dropout masks. It exists at every rate, so the
+    # block's variables (and checkpoints) do not depend on the rate: a run may change
+    # --generative_dropout between stages. At rate 0 it is never drawn from and gets a fixed
+    # seed, which leaves the global seed sequence (and so every initial weight) as it was.
+    self.seed_generator = keras.random.SeedGenerator(
+        seed=0 if self.dropout_rate == 0 else None, name="dropout_seed")
 
   def build(self, input_shape):
     shape = tuple(input_shape)

@@ -29,9 +29,36 @@ def model_trackables(model: SGM) -> dict:
 RESTORE_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError)
 
 
+# Restore errors that say the checkpoint holds other variables than the model (a dtype or shape
+# differs, or model variables find no value in it), as opposed to damaged files.
+_MISMATCH_TEXTS = ("does not equal original dtype", "expected dtype",
+                   "incompatible tensor with shape", "not bound to checkpointed values")
+
+
+def _intact(path: str) -> bool:
+  """Whether every tensor of the checkpoint at `path` reads back (index and data undamaged)."""
+  try:
+    reader = tf.train.load_checkpoint(path)
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+  except Exception:  # pylint: disable=broad-except  (any failure here means damage)
+    return False
+  return True
+
+
 def unreadable(flag: str, path: str, error: Exception, hint: str = "") -> ConfigError:
-  """The one-line ConfigError for a checkpoint at `path` that failed to restore with `error`."""
+  """The one-line ConfigError for a checkpoint at `path` that failed to restore with `error`.
+
+  An intact checkpoint whose variables do not match the model's (written with flags that build
+  other variables) gets a message saying so, without `hint` (which tells how to get past a
+  damaged checkpoint, and would lose a good one here).
+  """
   reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+  if any(t in str(error) for t in _MISMATCH_TEXTS) and _intact(path):
+    return ConfigError(
+        f"--{flag}: the checkpoint {path} holds other variables than the model these flags "
+        f"build ({reason}); it was written with different flags: use the run's own flags.cfg, "
+        "or another --model_dir")
   return ConfigError(f"--{flag}: the checkpoint {path} cannot be read ({reason}){hint}")
 
 
