@@ -68,7 +68,7 @@ def test_smoke_shrinks_the_plan_and_the_models():
   from inv_tf.config import Config
   base = Config(dataset="mnist", rotation_deg=180.0, vae_steps=1500, latent_dim=16)
   config, plan = data_efficiency.smoke(base, Plan(sizes=(1000, 2000, 4000), seeds=(3, 4)))
-  assert plan.sizes == (64, 128) and plan.seeds == (3,) and plan.models == MODELS
+  assert plan.sizes == (64,) and plan.seeds == (3,) and plan.models == MODELS
   assert (config.inference_steps, config.generative_steps, config.vae_steps) == (20, 20, 20)
   assert config.iwlb_num_samples == 8 and config.num_test == 32
   # What the experiment is about is kept.
@@ -202,9 +202,9 @@ def test_smoke_experiment_runs_every_model_and_resumes_by_reading_back(tmp_path)
     reader = csv.DictReader(f)
     assert tuple(reader.fieldnames) == COLUMNS
     rows = list(reader)
-  assert len(rows) == 8  # 4 models × 2 sizes × 1 seed
+  assert len(rows) == 4  # 4 models × 1 size × 1 seed
   assert sorted((r["model"], int(r["num_train"]), int(r["seed"])) for r in rows) == sorted(
-      (m, n, 0) for m in MODELS for n in (64, 128))
+      (m, 64, 0) for m in MODELS)
   for row in rows:
     for key in ("test_iwlb", "test_elbo", "test_recon_mse"):
       assert math.isfinite(float(row[key])), row
@@ -214,9 +214,9 @@ def test_smoke_experiment_runs_every_model_and_resumes_by_reading_back(tmp_path)
   assert (model_dir / "sgm_seed0" / "metrics.json").is_file()
   assert _png_size(model_dir / "iwlb_vs_size.png") == (600, 420)
   assert "AugVAE at a quarter of the data >= VAE at all of it:" in first.stdout
-  assert "| model | n = 64 | n = 128 |" in first.stdout  # the Markdown table
+  assert "| model | n = 64 |" in first.stdout  # the Markdown table
   for model in MODELS:
-    assert any(line.startswith(f"| {model} | ") and line.count("(1)") == 2
+    assert any(line.startswith(f"| {model} | ") and line.count("(1)") == 1
                for line in first.stdout.splitlines()), model
 
   with open(model_dir / "results.csv", "rb") as f:

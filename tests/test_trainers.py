@@ -197,11 +197,9 @@ def test_tiny_run_writes_the_run_and_its_effective_flags(good):
 
 
 @pytest.mark.slow
-def test_trainer_reproduces_the_library_run(good):
+def test_trainer_reproduces_the_library_run(good, tmp_path_factory):
   """Same flags through absl and through Config: the same numbers (same seed, same XLA)."""
-  if "sgm" not in test_train._RUNS:
-    pytest.skip("the library run of test_train.py did not run in this session")
-  _, library = test_train._RUNS["sgm"]
+  _, library = test_train.shared_run(tmp_path_factory)  # trained here if no other test did
   model_dir, train, _ = good
   assert train.returncode == 0
   with open(model_dir / "metrics.json") as f:
