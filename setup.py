@@ -27,6 +27,9 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     "test": [
         "pytest>=8",
+        # Runs the suite on two processes (-n 2): most of its time is single-threaded tracing
+        # and XLA compilation of tiny models.
+        "pytest-xdist>=3.5",
         "scipy>=1.11",
     ],
     # TensorFlow's CUDA build (Linux x86_64). Install with: pip install -e ".[gpu]"
