@@ -293,8 +293,9 @@ def test_flow_jit_matches_eager_with_finite_gradients():
 
   (uj, ldj), grads = f(y, h)
   u0, ld0 = fl(y, h, training=False)
-  np.testing.assert_allclose(uj.numpy(), u0.numpy(), atol=1e-5)
-  np.testing.assert_allclose(ldj.numpy(), ld0.numpy(), atol=1e-5)
+  # float32 round-off: XLA and eager order the sums differently (|log-det| up to ~15 here).
+  np.testing.assert_allclose(uj.numpy(), u0.numpy(), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(ldj.numpy(), ld0.numpy(), rtol=1e-5, atol=1e-5)
   assert len(grads) == len(fl.trainable_weights)
   for g in grads:
     assert g is not None and np.all(np.isfinite(g.numpy()))
