@@ -1,9 +1,14 @@
 """Checkpoints hold every variable of the model and optimisers (Keras 3 list-held layers too)."""
 
+import random
+
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from inv_tf.config import Config
+from inv_tf.config import Config, ConfigError
+from inv_tf.models.layers import MLP
+from inv_tf.training import checkpoints
 from inv_tf.training import train as train_lib
 
 TINY = Config(inference_hidden_dims=(8, 8), generative_hidden_dims=(8, 4),
@@ -42,8 +47,6 @@ def test_checkpoint_of_one_dropout_rate_restores_at_another(tmp_path):
 def test_zero_rate_seed_stream_is_fixed_and_draws_nothing_from_the_global_seed():
   # A rate-0 block's (unused) seed stream has a fixed seed, so it consumes nothing from the
   # global seed sequence: the initial weights of later layers are those of the code without it.
-  import random
-  from inv_tf.models.layers import MLP
   random.seed(5)
   expected = random.getstate()
   mlp = MLP((), dropout_rate=0.0)  # no Dense layers: only the seed stream is created
@@ -52,9 +55,6 @@ def test_zero_rate_seed_stream_is_fixed_and_draws_nothing_from_the_global_seed()
 
 
 def test_checkpoint_of_other_variables_is_named_a_mismatch_not_damage(tmp_path):
-  import pytest
-  from inv_tf.config import ConfigError
-  from inv_tf.training import checkpoints
   path = train_lib.create_state(TINY, (10, 10, 1)).checkpoint().save(str(tmp_path / "ckpt"))
   other = train_lib.create_state(TINY.replace(generative_hidden_dims=(8, 5)), (10, 10, 1))
   with pytest.raises(ConfigError) as e:

@@ -31,8 +31,8 @@ RESTORE_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError)
 
 # Restore errors that say the checkpoint holds other variables than the model (a dtype or shape
 # differs, or model variables find no value in it), as opposed to damaged files.
-_MISMATCH_TEXTS = ("does not equal original dtype", "expected dtype",
-                   "incompatible tensor with shape", "not bound to checkpointed values")
+_MISMATCH_TEXTS = ("expected dtype", "incompatible tensor with shape",
+                   "not bound to checkpointed values")
 
 
 def _intact(path: str) -> bool:
