@@ -40,7 +40,7 @@ def mnist_splits():
 
 def test_registry_names_and_shapes():
   assert set(data.DATASETS) == {"mnist", "mnist_hsv", "aug_dsprites", "dsprites",
-                                "patch_camelyon", "galaxy_mnist"}
+                                "patch_camelyon", "galaxy_mnist", "mnist_per_class", "glyphs"}
   assert "npz:PATH" in data.list_datasets() and "folder:PATH" in data.list_datasets()
   assert data.image_shape("mnist") == (28, 28, 1)
   assert data.image_shape("mnist_hsv") == (28, 28, 3)

@@ -13,6 +13,8 @@ one-line `DataError` explaining how to prepare it).
 |------------------|-----------|------------------------------------------|---------|-------|
 | `mnist`          | 28×28×1   | 4,000 / 500 / 500 (embedded); 50,000 / 10,000 / 10,000 (TFDS) | yes (embedded) | `rotation_deg`, `num_train`, `source` |
 | `mnist_hsv`      | 28×28×3   | as `mnist`                               | yes     | + `max_hue_shift`, `saturation_range` |
+| `mnist_per_class`| 28×28×1   | as `mnist`                               | yes (embedded) | `num_train`, `source`; known per-class η* |
+| `glyphs`         | 24×24×1   | 2,000 / 250 / 250 (in memory)            | yes (rendered) | `num_train`, `size` (16..64), `split_sizes`; known per-group η* |
 | `aug_dsprites`   | 64×64×1   | 50,000 / 10,240 / 10,240                 | yes (rendered, built into TFDS dir) | `split_sizes`, `num_train` |
 | `dsprites`       | 64×64×1   | 663,552 / 36,864 / 36,864                | needs TFDS `dsprites` | `num_train` |
 | `patch_camelyon` | 64×64×3   | 262,144 / 32,768 / 32,768                | needs TFDS `patch_camelyon` | `num_train` |
@@ -20,11 +22,20 @@ one-line `DataError` explaining how to prepare it).
 | `npz:PATH`       | file's    | 80% / 10% / 10%                          | yes     | `num_train`, `validation_fraction`, `test_fraction` |
 | `folder:PATH`    | files'    | 80% / 10% / 10%                          | yes     | as npz |
 
-Ground-truth fields: `mnist`/`mnist_hsv`: `index`, `rotation` (radians), and for `mnist_hsv`
-`hue` (turns), `saturation` (factor); `aug_dsprites`/`dsprites`: `shape` (= label), `scale`,
-`orientation`, `x`, `y`, `index`; the others: `index`. Details and facts (split construction,
-latent distributions, preparation) are in the docstrings of `mnist`, `sprites`, `aug_dsprites`,
-`tfds_sources` and `user_data`.
+Ground-truth fields: `mnist`/`mnist_hsv`/`mnist_per_class`/`glyphs`: `index`, `rotation`
+(radians) and `eta_true` (float32 `[5]`, the `affine_no_shear` η = (tx, ty, rotation,
+log_scale_x, log_scale_y) actually applied; (0, 0, θ, 0, 0) for `mnist` and the affine part for
+`mnist_hsv`), and for `mnist_hsv` `hue` (turns), `saturation` (factor); `aug_dsprites`/`dsprites`:
+`shape` (= label), `scale`, `orientation`, `x`, `y`, `index`; the others: `index`.
+
+Known truth: `mnist_per_class` transforms each digit once by η* drawn from its class's own
+distribution (e.g. 2 and 7 fully rotated, 5 at ±60°, 1 translated, 8 rescaled, 4 and 9 upright)
+and `glyphs` renders two asymmetric glyphs, an "F" always upright (label 0) and a "4" rotated by
+U(−90°, 90°) (label 1). `truth_for(name, **options)` returns the per-label distributions
+(`known_truth.ClassTruth`: `sample`, analytic `rotation_resultant`) of these and of `mnist`
+(U(−A°, A°) for every label), None for the others. Details and facts (split construction, latent
+distributions, preparation) are in the docstrings of `mnist`, `known_truth`, `sprites`,
+`aug_dsprites`, `tfds_sources` and `user_data`.
 """
 
 from __future__ import annotations
@@ -36,17 +47,22 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from inv_tf.data import aug_dsprites, common, mnist, sprites, tfds_sources, user_data
+from inv_tf.data import (aug_dsprites, common, known_truth, mnist, sprites, tfds_sources,
+                         user_data)
 from inv_tf.data.batching import batch_for_evaluation, batch_for_training
 from inv_tf.data.errors import DataError
+from inv_tf.data.known_truth import truth_for
 
-DATASETS = ("mnist", "mnist_hsv", "aug_dsprites", "dsprites", "patch_camelyon", "galaxy_mnist")
+DATASETS = ("mnist", "mnist_hsv", "aug_dsprites", "dsprites", "patch_camelyon", "galaxy_mnist",
+            "mnist_per_class", "glyphs")
 USER_PREFIXES = ("npz:", "folder:")
 SPLITS = common.SPLITS
 
 _OPTIONS = {
     "mnist": mnist.MNIST_OPTIONS,
     "mnist_hsv": mnist.MNIST_HSV_OPTIONS,
+    "mnist_per_class": mnist.MNIST_PER_CLASS_OPTIONS,
+    "glyphs": known_truth.GLYPHS_OPTIONS,
     "aug_dsprites": ("num_train", "split_sizes"),
     "dsprites": ("num_train",),
     "patch_camelyon": ("num_train",),
@@ -58,10 +74,12 @@ _OPTIONS = {
 _SHAPES = {
     "mnist": (28, 28, 1), "mnist_hsv": (28, 28, 3), "aug_dsprites": (64, 64, 1),
     "dsprites": (64, 64, 1), "patch_camelyon": (64, 64, 3), "galaxy_mnist": (64, 64, 3),
+    "mnist_per_class": (28, 28, 1),
+    "glyphs": (known_truth.DEFAULT_GLYPH_SIZE, known_truth.DEFAULT_GLYPH_SIZE, 1),  # option `size`
 }
 
 _NUM_CLASSES = {"mnist": 10, "mnist_hsv": 10, "aug_dsprites": 3, "dsprites": 3,
-                "patch_camelyon": 2, "galaxy_mnist": 4}
+                "patch_camelyon": 2, "galaxy_mnist": 4, "mnist_per_class": 10, "glyphs": 2}
 
 
 def list_datasets() -> tuple[str, ...]:
@@ -153,8 +171,8 @@ def load(name: str, split: str, *, seed: int = 0, data_dir=None, **options) -> t
   Args:
     name: one of `list_datasets()`: a name in `DATASETS`, or `npz:PATH` / `folder:PATH`.
     split: "train", "validation" or "test".
-    seed: run seed; fixes per-example randomness (MNIST rotations/colours) and which
-      augmented-dSprites draw is used. Splits themselves are fixed.
+    seed: run seed; fixes per-example randomness (MNIST rotations/colours, known-truth η* and
+      glyph shapes) and which augmented-dSprites draw is used. Splits themselves are fixed.
     data_dir: TFDS data directory (default `$TFDS_DATA_DIR` or `~/tensorflow_datasets`): where
       TFDS datasets are read from and where `aug_dsprites` / `galaxy_mnist` are built.
     **options: dataset options (see the table in the module docstring), e.g. `num_train`
@@ -175,12 +193,17 @@ def load(name: str, split: str, *, seed: int = 0, data_dir=None, **options) -> t
   seed = _check_seed(seed)
   if kind in ("npz", "folder"):
     return user_data.load(kind, path, split, **options)
-  if kind in ("mnist", "mnist_hsv"):
-    colour = None
+  if kind in ("mnist", "mnist_hsv", "mnist_per_class"):
+    colour = per_class = None
     if kind == "mnist_hsv":
       colour = _colour_options(options.pop("max_hue_shift", 0.5),
                                options.pop("saturation_range", (0.6, 0.9)))
-    return mnist.load(split, seed=seed, data_dir=data_dir, colour=colour, name=kind, **options)
+    if kind == "mnist_per_class":
+      per_class = known_truth.MNIST_PER_CLASS
+    return mnist.load(split, seed=seed, data_dir=data_dir, colour=colour, per_class=per_class,
+                      name=kind, **options)
+  if kind == "glyphs":
+    return known_truth.load_glyphs(split, seed=seed, **options)
   if kind == "aug_dsprites":
     return _load_aug_dsprites(split, seed, data_dir, **options)
   if kind == "dsprites":
@@ -196,6 +219,9 @@ def image_shape(name: str, **options) -> tuple[int, int, int]:
   common.check_options(name, options, _OPTIONS[kind])
   if kind in ("npz", "folder"):
     return user_data.image_shape(kind, path)
+  if kind == "glyphs" and "size" in options:
+    size = known_truth.check_glyph_size(options["size"])
+    return (size, size, 1)
   return _SHAPES[kind]
 
 
@@ -211,5 +237,5 @@ def num_classes(name: str, **options) -> int:
 
 __all__ = [
     "DATASETS", "DataError", "SPLITS", "batch_for_evaluation", "batch_for_training",
-    "image_shape", "list_datasets", "load", "num_classes",
+    "image_shape", "list_datasets", "load", "num_classes", "truth_for",
 ]

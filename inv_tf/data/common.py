@@ -18,6 +18,15 @@ SPLIT_IDS = {name: i for i, name in enumerate(SPLITS)}
 PURPOSE_ROTATION = 1
 PURPOSE_HUE = 2
 PURPOSE_SATURATION = 3
+# Known-truth datasets (`known_truth`): the four uniforms mapped to a class's true η
+# (rotation, tx, ty, log-scale), and the NumPy stream of the synthetic glyphs.
+PURPOSE_TRUTH_ROTATION = 4
+PURPOSE_TRUTH_TX = 5
+PURPOSE_TRUTH_TY = 6
+PURPOSE_TRUTH_LOG_SCALE = 7
+PURPOSE_GLYPHS = 8
+TRUTH_PURPOSES = (PURPOSE_TRUTH_ROTATION, PURPOSE_TRUTH_TX, PURPOSE_TRUTH_TY,
+                  PURPOSE_TRUTH_LOG_SCALE)
 
 
 def check_split(split: str) -> str:

@@ -1,4 +1,4 @@
-r"""MNIST: embedded 5,000 digits by default, the full TFDS MNIST when prepared; rotated and colour.
+r"""MNIST: embedded 5,000 digits, or the full TFDS MNIST when prepared; rotated, colour, per class.
 
 Sources (option `source`, default "auto")
 -----------------------------------------
@@ -36,6 +36,9 @@ eta=θ, order=1)` (bilinear, background fill −1, as the paper's bilinear rotat
 validation and test alike. The field `rotation` (float32, radians) holds θ (0 when A = 0); it is
 the η given to the transform, so its sign convention is `inv_tf.transforms`'s.
 
+Every example also has `eta_true` (float32 `[5]`): the `affine_no_shear` η actually applied,
+(0, 0, θ, 0, 0) here (the rotation family's θ is the same warp as this η).
+
 Colour MNIST (`mnist_hsv`, SPEC §9 "MNIST colour")
 -------------------------------------------------
 The digit is put in the red channel of an RGB image (green = blue = background), then its
@@ -44,6 +47,17 @@ shifted by h ~ U(0, H) turns (option `max_hue_shift`, default H = 0.5), through
 `transform_images(family="hsv", eta=(h, log f, 0))`; the background (value 0) stays −1. Per
 example, fixed like the rotation. Fields `hue` (turns) and `saturation` (the factor f). With
 `rotation_deg` too, colour and rotation are applied in one `affine_no_shear_hsv` transform.
+`eta_true` is the affine part, (0, 0, θ, 0, 0).
+
+Per-class known truth (`mnist_per_class`)
+-----------------------------------------
+The same digits, splits, ids and `num_train` nesting, but each example is transformed once by
+η* ~ P_label, the class's own distribution from `known_truth.MNIST_PER_CLASS` (its docstring
+has the table: e.g. 2 and 7 fully rotated, 5 at ±60°, 1 translated, 8 rescaled, 4 and 9
+upright). η* is fixed per example like the rotation above: its four uniforms are stateless
+functions of (seed, example id) (purposes `common.TRUTH_PURPOSES`) mapped by the class's inverse
+CDFs (`known_truth.example_eta`). It is applied with `transform_images(family="affine_no_shear",
+order=1, fill_value=-1)` and clipped to [−1, 1]; `eta_true` = η*, `rotation` = η*[2].
 
 MNIST is by Yann LeCun and Corinna Cortes, licensed CC BY-SA 3.0.
 """
@@ -60,7 +74,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from inv_tf.data import common
+from inv_tf.data import common, known_truth
 from inv_tf.data.common import DataError
 
 EMBEDDED_FILE = os.path.join("data", "data", "mnist_5k.csv.gz")
@@ -73,6 +87,8 @@ MAP_BATCH = 256
 
 MNIST_OPTIONS = ("num_train", "rotation_deg", "source")
 MNIST_HSV_OPTIONS = MNIST_OPTIONS + ("max_hue_shift", "saturation_range")
+MNIST_PER_CLASS_OPTIONS = ("num_train", "source")
+NUM_CLASSES = 10
 
 PREPARE_TFDS_MNIST = ("prepare it on a machine with network access with "
                       "`python -c \"import tensorflow_datasets as tfds; "
@@ -169,8 +185,10 @@ def _tfds_dataset(split: str, num_train, data_dir) -> tf.data.Dataset:
   return ds
 
 
-def _augment(ds: tf.data.Dataset, seed: int, rotation_deg: float, colour) -> tf.data.Dataset:
-  """uint8 → [-1, 1], then the fixed per-example rotation and (if `colour`) HSV change."""
+def _augment(ds: tf.data.Dataset, seed: int, rotation_deg: float, colour,
+             table=None) -> tf.data.Dataset:
+  """uint8 → [-1, 1], then the fixed per-example rotation and (if `colour`) HSV change, or (if
+  `table`, a `known_truth.truth_table`) the per-class affine η*."""
   from inv_tf import transforms  # pylint: disable=g-import-not-at-top
 
   max_angle = math.radians(float(rotation_deg))
@@ -178,6 +196,10 @@ def _augment(ds: tf.data.Dataset, seed: int, rotation_deg: float, colour) -> tf.
   def params(ex):
     out = {"image": common.uint8_to_signed(ex["image"]), "label": ex["label"],
            "index": ex["index"]}
+    if table is not None:
+      out["eta_true"] = known_truth.example_eta(seed, ex["index"], ex["label"], table)
+      out["rotation"] = out["eta_true"][2]
+      return out
     if max_angle > 0:
       out["rotation"] = common.example_uniform(seed, ex["index"], common.PURPOSE_ROTATION,
                                                -max_angle, max_angle)
@@ -190,11 +212,15 @@ def _augment(ds: tf.data.Dataset, seed: int, rotation_deg: float, colour) -> tf.
       out["saturation"] = (common.example_uniform(seed, ex["index"], common.PURPOSE_SATURATION,
                                                   sat_lo, sat_hi)
                            if sat_hi > sat_lo else tf.constant(float(sat_lo), tf.float32))
+    zero = tf.constant(0.0, tf.float32)
+    out["eta_true"] = tf.stack([zero, zero, out["rotation"], zero, zero])
     return out
 
   def apply(batch):
     images = batch["image"]
-    if colour is not None:
+    if table is not None:
+      eta, family = batch["eta_true"], known_truth.TRUTH_FAMILY
+    elif colour is not None:
       background = -tf.ones_like(images)
       images = tf.concat([images, background, background], axis=-1)  # digit in the red channel
       zeros = tf.zeros_like(batch["hue"])
@@ -226,8 +252,11 @@ def _check_rotation(rotation_deg) -> float:
 
 
 def load(split: str, *, seed: int = 0, data_dir=None, num_train=None, rotation_deg=0.0,
-         source: str = "auto", colour=None, name: str = "mnist") -> tf.data.Dataset:
-  """MNIST (optionally rotated / coloured) as unbatched examples; see the module docstring.
+         source: str = "auto", colour=None, per_class=None,
+         name: str = "mnist") -> tf.data.Dataset:
+  """MNIST (optionally rotated / coloured / per-class transformed) as unbatched examples.
+
+  See the module docstring.
 
   Args:
     split: "train", "validation" or "test".
@@ -237,15 +266,23 @@ def load(split: str, *, seed: int = 0, data_dir=None, num_train=None, rotation_d
     rotation_deg: A ≥ 0; each example is rotated by a fixed θ ~ U(−A°, A°).
     source: "auto", "embedded" or "tfds".
     colour: None, or (max_hue_shift, (saturation_low, saturation_high)) for colour MNIST.
+    per_class: None, or label → `known_truth.ClassTruth` for labels 0..9 (`mnist_per_class`:
+      `known_truth.MNIST_PER_CLASS`); excludes `rotation_deg` > 0 and `colour`.
     name: the dataset name used in messages.
 
   Returns:
     `tf.data.Dataset` of dicts: `image` float32 `[28, 28, 1]` (`[28, 28, 3]` with colour) in
     [-1, 1] (background -1); `label` int64 0..9; `index` int64 (stable example id); `rotation`
-    float32 radians; with colour also `hue` (turns) and `saturation` (factor) float32.
+    float32 radians; `eta_true` float32 `[5]` (the affine_no_shear η applied); with colour also
+    `hue` (turns) and `saturation` (factor) float32.
   """
   common.check_split(split)
   rotation_deg = _check_rotation(rotation_deg)
+  table = None
+  if per_class is not None:
+    if rotation_deg > 0 or colour is not None:
+      raise DataError(f"dataset {name!r}: per-class truth excludes rotation_deg and colour")
+    table = known_truth.truth_table(per_class, NUM_CLASSES)
   if source not in ("auto", "embedded", "tfds"):
     raise DataError(f"dataset {name!r}: source must be 'auto', 'embedded' or 'tfds', got "
                     f"{source!r}")
@@ -260,7 +297,7 @@ def load(split: str, *, seed: int = 0, data_dir=None, num_train=None, rotation_d
                  "prepare TFDS mnist in data_dir for the full dataset", name)
     ds = _embedded_dataset(split, num_train)
   n = int(ds.cardinality())
-  ds = _augment(ds, seed, rotation_deg, colour)
+  ds = _augment(ds, seed, rotation_deg, colour, table)
   if n >= 0:
     ds = common.with_cardinality(ds, n)
   return ds
