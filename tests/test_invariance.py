@@ -60,15 +60,26 @@ def test_axis_ratio_forgives_half_turn_flips_but_full_ratio_does_not():
   assert m["full_ratio"] > 0.1
 
 
-def test_learned_extent_of_uniform_and_narrow_rotations():
+def test_circular_spread_of_uniform_half_circle_and_narrow_rotations():
   x = _digits(4)
   rng = np.random.default_rng(0)
-  uniform = FakeSGM(lambda v: v, lambda n, b: tf.constant(rng.uniform(-3 * math.pi, 3 * math.pi,
-                                                                      (n, b, 1)), tf.float32))
-  assert invariance.learned_rotation_extent(uniform, x, 4000) == pytest.approx(math.pi / math.sqrt(3),
-                                                                                rel=0.05)
-  narrow = FakeSGM(lambda v: v, lambda n, b: tf.constant(rng.normal(0, 0.1, (n, b, 1)), tf.float32))
-  assert invariance.learned_rotation_extent(narrow, x, 4000) == pytest.approx(0.1, rel=0.1)
+
+  def spread_of(sampler):
+    return invariance.rotation_spread(FakeSGM(lambda v: v, sampler), x, 4000)
+
+  uniform = spread_of(lambda n, b: tf.constant(rng.uniform(-3 * math.pi, 3 * math.pi, (n, b, 1)),
+                                               tf.float32))
+  assert uniform["resultant"] == pytest.approx(np.zeros(4), abs=0.05)
+  assert uniform["deviation"] == pytest.approx(np.full(4, math.pi / math.sqrt(3)), rel=0.05)
+  # A half circle (what a q that confuses a digit with its flip gives p) is caught: R̄ = 2/π.
+  half = spread_of(lambda n, b: tf.constant(rng.uniform(-math.pi / 2, math.pi / 2, (n, b, 1)),
+                                            tf.float32))
+  assert half["resultant"] == pytest.approx(np.full(4, 2 / math.pi), abs=0.03)
+  assert np.all(half["resultant"] > 0.2)
+  # A narrow p centred on the cut at ±π is narrow: the linear std of wrapped angles was ≈ π.
+  at_cut = spread_of(lambda n, b: tf.constant(math.pi + rng.normal(0, 0.1, (n, b, 1)), tf.float32))
+  assert at_cut["deviation"] == pytest.approx(np.full(4, 0.1), rel=0.1)
+  assert np.all(at_cut["resultant"] > 0.99)
 
 
 def test_sgm_quality_on_a_tiny_untrained_model():
@@ -79,7 +90,7 @@ def test_sgm_quality_on_a_tiny_untrained_model():
   # q is the identity at initialisation: prototypes are the views themselves.
   assert m["full_ratio"] == pytest.approx(1.0, abs=1e-3)
   assert m["iterated_eta_norms"] == pytest.approx([0.0] * 3, abs=1e-6)
-  assert m["rotation_extent"] > 0 and np.isfinite(m["rotation_extent"])
+  assert 0 <= m["rotation_resultant"] <= 1 and np.isfinite(m["rotation_deviation"])
 
 
 def test_rotation_spread_far_mass_detects_flips_and_groups_by_label():
@@ -92,16 +103,15 @@ def test_rotation_spread_far_mass_detects_flips_and_groups_by_label():
 
   spread = invariance.rotation_spread(FakeSGM(lambda v: v, bimodal), x, 4000)
   assert spread["far_mass"] == pytest.approx(np.full(4, 0.2), abs=0.03)
-  # Wrapping splits the mode at π into halves at ±π, so the std is π·sqrt(0.2) ≈ 1.40 rad:
-  # a 20 % flipped mode alone takes the extent far above 0.4 rad.
-  assert spread["std"] == pytest.approx(np.full(4, math.pi * math.sqrt(0.2)), rel=0.05)
+  # Two modes half a turn apart with weights 0.8 / 0.2: R̄ = 0.8 − 0.2 = 0.6.
+  assert spread["resultant"] == pytest.approx(np.full(4, 0.6), abs=0.04)
   narrow = FakeSGM(lambda v: v, lambda n, b: tf.constant(rng.normal(0, 0.1, (n, b, 1)),
                                                           tf.float32))
   assert invariance.rotation_spread(narrow, x, 4000)["far_mass"] == pytest.approx(
       np.zeros(4), abs=1e-3)
   by_label = invariance.spread_by_label(spread, [3, 3, 7, 7])
   assert set(by_label) == {3, 7} and by_label[3]["n"] == 2
-  assert by_label[7]["std"] == pytest.approx(spread["std"][2:].mean())
+  assert by_label[7]["resultant"] == pytest.approx(spread["resultant"][2:].mean())
 
 
 def test_sgm_quality_reports_spread_by_label_when_given_labels():

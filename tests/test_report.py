@@ -31,7 +31,7 @@ def test_evaluate_run_on_an_sgm_writes_metrics_figures_and_tensorboard(tmp_path_
   assert written["full_ratio"] == pytest.approx(metrics["full_ratio"])
   assert set(written["rotation_spread_by_label"]) == {str(k) for k in
                                                       metrics["rotation_spread_by_label"]}
-  for key in ("full_ratio", "axis_ratio", "rotation_extent", "rotation_far_mass",
+  for key in ("full_ratio", "axis_ratio", "rotation_resultant", "rotation_deviation", "rotation_far_mass",
               "iterated_eta_norm_last", "rotation_spread_by_label"):
     assert key in metrics
   assert {"eta_sweep", "orbits", "eta_marginals", "iterated_norms",

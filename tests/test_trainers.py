@@ -218,7 +218,7 @@ def test_evaluate_writes_the_quality_metrics(good):
   assert "Traceback" not in evaluate.stderr
   with open(model_dir / "eval" / "metrics.json") as f:
     metrics = json.load(f)
-  for key in ("full_ratio", "axis_ratio", "rotation_extent", "iterated_eta_norm_last"):
+  for key in ("full_ratio", "axis_ratio", "rotation_resultant", "iterated_eta_norm_last"):
     assert math.isfinite(metrics[key]), (key, metrics)
     assert metrics[key] >= 0, (key, metrics)
   assert json.loads(evaluate.stdout) == metrics

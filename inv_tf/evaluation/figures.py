@@ -27,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 
 from inv_tf import transforms  # noqa: E402
 from inv_tf.evaluation import grids  # noqa: E402
-from inv_tf.evaluation.invariance import wrap_angle  # noqa: E402
+from inv_tf.evaluation import circular, truth  # noqa: E402
 from inv_tf.evaluation.latents import LATENTS  # noqa: E402
 
 
@@ -77,12 +77,21 @@ def orbit_grid(sgm, images, num_resamples: int = 6, seed: int = 0) -> tf.Tensor:
   return grids.tile(rows)
 
 
-def _kde(samples, points):
-  """Gaussian KDE with Scott's bandwidth of 1-D `samples` evaluated at `points`."""
+def _kde(samples, points, period=None):
+  """Gaussian KDE with Scott's bandwidth of 1-D `samples` evaluated at `points`.
+
+  With `period` (2π for angles) the kernel is wrapped round the circle and the bandwidth comes
+  from the angular deviation, so mass near ±π is not split across the cut.
+  """
   samples = np.asarray(samples, np.float64)
-  bandwidth = max(samples.std() * samples.size ** (-1 / 5), 1e-6)
-  z = (points[:, None] - samples[None, :]) / bandwidth
-  return np.exp(-0.5 * z * z).sum(axis=1) / (samples.size * bandwidth * math.sqrt(2 * math.pi))
+  spread = circular.angular_deviation(samples) if period else samples.std()
+  bandwidth = max(spread * samples.size ** (-1 / 5), 1e-6)
+  shifts = (-period, 0.0, period) if period else (0.0,)
+  density = 0.0
+  for shift in shifts:
+    z = (points[:, None] - samples[None, :] - shift) / bandwidth
+    density = density + np.exp(-0.5 * z * z).sum(axis=1)
+  return density / (samples.size * bandwidth * math.sqrt(2 * math.pi))
 
 
 def eta_marginals(sgm, images, num_samples: int = 2000, seed: int = 0) -> mpl_figure.Figure:
@@ -113,12 +122,15 @@ def eta_marginals(sgm, images, num_samples: int = 2000, seed: int = 0) -> mpl_fi
       ax = axes[r, i + 1]
       values, mark = eta[:, r, i], eta_q[r, i]
       low, high = offset[i] - 1.5 * bounds[i], offset[i] + 1.5 * bounds[i]
+      period = None
       if name == "rotation":
-        values, mark = wrap_angle(values).numpy(), float(wrap_angle(mark))
-        low, high = -math.pi, math.pi
+        values, mark = circular.wrap(values), float(circular.wrap(mark))
+        low, high, period = -math.pi, math.pi, 2 * math.pi
+        ax.text(0.02, 0.95, f"R̄={circular.mean_resultant_length(values):.2f}",
+                transform=ax.transAxes, fontsize=7, va="top")
       ax.hist(values, bins=40, range=(low, high), density=True, color="0.75")
       grid = np.linspace(low, high, 200)
-      ax.plot(grid, _kde(values, grid), color="C0")
+      ax.plot(grid, _kde(values, grid, period), color="C0")
       ax.axvline(mark, color="C3", linestyle="--")
       ax.set_yticks([])
       if r == 0:
@@ -168,6 +180,69 @@ def latent_densities(true_latents, true_groups, other_latents, other_groups, ks:
       ax.set_title(f"{label}: {name} (KS {ks[g][name]:.3f})", fontsize=8)
       ax.set_yticks([])
   axes[0, 0].legend(fontsize=7)
+  fig.tight_layout()
+  return fig
+
+
+def truth_recovery(poses, labels, recovered: dict, truth_table: dict, images_per_class: int = 3,
+                   seed: int = 0) -> mpl_figure.Figure:
+  """Per class: the true distribution against the poses of the SGM's resamples.
+
+  Each panel shows the class's most varying pose component (rotation unless the class varies
+  only in translation or scale): the truth's density (black), all resamples of the class pooled
+  (grey histogram) and the resamples of `images_per_class` single images (coloured KDEs: the
+  orbit each image gets). The title gives the per-image W1 of the model, the identity and the
+  oracle (`inv_tf.evaluation.truth`), and for the rotation p's R̄ against the truth's.
+
+  Args:
+    poses: float `[N, n, 5]` resample poses; labels: int `[N]`.
+    recovered: `truth.orbit_recovery`'s output; truth_table: {label: ClassTruth}.
+  """
+  labels = np.asarray(labels)
+  classes = recovered["classes"]
+  cols = min(5, max(1, len(classes)))
+  rows = -(-len(classes) // cols)
+  fig = mpl_figure.Figure(figsize=(3.2 * cols, 2.6 * rows), dpi=100)
+  axes = fig.subplots(rows, cols, squeeze=False).reshape(-1)
+  rng = np.random.default_rng(seed)
+  for ax, (label, result) in zip(axes, sorted(classes.items())):
+    gaps = [result[n]["w1_identity"] - result[n]["w1_oracle"] for n in truth.POSE_NAMES]
+    c = int(np.argmax(gaps)) if max(gaps) > truth.RECOVERY_MIN_GAP else 2
+    name = truth.POSE_NAMES[c]
+    reference = truth.pose_of_eta(truth_table[label].sample(rng, 4000))[:, c]
+    members = np.flatnonzero(labels == label)
+    pooled = np.asarray(poses)[members, :, c].reshape(-1)
+    period = None
+    if name == "rotation":
+      reference, pooled, period = circular.wrap(reference), circular.wrap(pooled), 2 * math.pi
+      low, high = -math.pi, math.pi
+    else:
+      both = np.concatenate([reference, pooled])
+      low, high = np.percentile(both, 0.5) - 0.05, np.percentile(both, 99.5) + 0.05
+    bins = np.linspace(low, high, 49)
+    ax.hist(pooled, bins=bins, density=True, color="0.8", label="resamples (pooled)")
+    ax.hist(reference, bins=bins, density=True, histtype="step", color="k", label="truth")
+    grid = np.linspace(low, high, 200)
+    for k, i in enumerate(members[:images_per_class]):
+      values = np.asarray(poses)[i, :, c]
+      values = circular.wrap(values) if period else values
+      ax.plot(grid, _kde(values, grid, period), color=f"C{k}", lw=1,
+              label="one image's resamples" if k == 0 else None)
+    r = result[name]
+    title = (f"class {label}: {result['description']}\n{name} W1 {r['w1']:.2f} "
+             f"(identity {r['w1_identity']:.2f}, oracle {r['w1_oracle']:.2f})")
+    if name == "rotation" and "resultant" in result:
+      title += f"\nR̄ of p {result['resultant']:.2f} (truth {result['resultant_truth']:.2f})"
+    ax.set_title(title, fontsize=7)
+    ax.set_xlabel(f"{name} of the resample's true pose", fontsize=7)
+    ax.set_yticks([])
+    ax.tick_params(labelsize=7)
+  for ax in axes[len(classes):]:
+    ax.axis("off")
+  if classes:
+    axes[0].legend(fontsize=6, loc="upper right")
+  fig.suptitle("Truth recovery: each class's true transformation distribution vs SGM resamples",
+               fontsize=9)
   fig.tight_layout()
   return fig
 

@@ -10,9 +10,13 @@ let x_k = T(x, θ_k) and p_k = prototype(x_k). With d(a, b) = mean-pixel (a - b)
 interpolation error; q = identity gives 1. The axis ratio forgives prototypes that agree up to a
 half turn (the top/bottom ambiguity of digits like 0, 1, 8).
 
-Learned extent. For η ~ p(η|x̂) (n samples per test prototype) take the rotation component,
-wrap it to [-π, π], compute its standard deviation per image, and average over images (radians).
-A dataset rotated by ±180° should give ≈ 1.8 (the std of U(-π, π)); an unrotated one small values.
+Learned spread. For η ~ p(η|x̂) (n samples per test prototype) take the rotation component and
+measure, per image, its mean resultant length R̄ and its angular deviation (RMS angle from the
+circular mean; `inv_tf.evaluation.circular`), both independent of where the circle is cut; then
+average over images. Rotations uniform on the circle give E R̄ ≈ sqrt(π/(4n)) (0.063 at the
+n = 200 used here) and a deviation of π/√3 ≈ 1.81 rad; a half circle R̄ ≈ 0.64; an
+upright dataset R̄ near 1. `far_mass` is the share of samples more than π/2 from their circular
+mean (mass on the opposite side: flips).
 
 Iterated prototyping. x̂⁰ = x, x̂^{i+1} = prototype(x̂^i); report mean ‖η^i‖₂ per iteration
 (η^i the parameters q inferred for x̂^{i-1}). A consistent q gives ‖η‖ → 0 after the first step.
@@ -24,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from inv_tf import transforms
+from inv_tf.evaluation import circular
 
 
 def _pairwise_mse(images):
@@ -97,14 +102,9 @@ def rotation_strip(sgm, images, num_angles: int = 8) -> tf.Tensor:
                     tf.concat([[-1, num_angles], tf.shape(x)[1:]], 0))
 
 
-def wrap_angle(angle):
-  """Wraps radians to [-π, π)."""
-  return tf.math.floormod(angle + math.pi, 2 * math.pi) - math.pi
-
-
 def rotation_spread(sgm, images, num_samples: int = 200, seed: int = 0,
                     batch_size: int = 100) -> dict:
-  """Per-image spread of the rotation η ~ p(η|x̂), x̂ the prototype of each image.
+  """Per-image circular spread of the rotation η ~ p(η|x̂), x̂ the prototype of each image.
 
   Args:
     sgm: an `inv_tf.models.SGM` whose family has a `rotation` parameter.
@@ -112,41 +112,30 @@ def rotation_spread(sgm, images, num_samples: int = 200, seed: int = 0,
     num_samples: η samples per image.
 
   Returns:
-    dict of float64 `[N]` arrays: `std` — std (radians) of the rotation wrapped to [-π, π)
-    (≈ 1.81 for a uniform angle); `far_mass` — the fraction of samples more than π/2 from their
-    circular mean (mass on the opposite side of the circle: flips, 0 for a unimodal p).
+    dict of float64 `[N]` arrays: `resultant` — mean resultant length R̄ ∈ [0, 1];
+    `deviation` — RMS angle (radians) from the circular mean (≈ 1.81 for a uniform angle);
+    `far_mass` — the fraction of samples more than π/2 from their circular mean.
   """
   index = sgm.family.parameters.index("rotation")
-  stds, far = [], []
+  out = {"resultant": [], "deviation": [], "far_mass": []}
   for i, start in enumerate(range(0, int(images.shape[0]), batch_size)):
     x = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
     x_hat, _ = sgm.prototype(x)
     eta = sgm.sample_eta(x_hat, num_samples, tf.constant([seed, i], tf.int32))
-    rotation = wrap_angle(eta[..., index])  # [n, B]
-    stds.append(tf.math.reduce_std(rotation, axis=0).numpy())
-    mean = tf.atan2(tf.reduce_mean(tf.sin(rotation), 0), tf.reduce_mean(tf.cos(rotation), 0))
-    away = tf.abs(wrap_angle(rotation - mean)) > math.pi / 2
-    far.append(tf.reduce_mean(tf.cast(away, tf.float32), 0).numpy())
-  return {"std": np.concatenate(stds).astype(np.float64),
-          "far_mass": np.concatenate(far).astype(np.float64)}
-
-
-def learned_rotation_extent(sgm, images, num_samples: int = 200, seed: int = 0,
-                            batch_size: int = 100) -> float:
-  """Mean over images of the std (radians) of wrapped rotation η ~ p(η|x̂) (see rotation_spread).
-
-  Returns:
-    A float ≥ 0 (≈ 1.81 for rotations uniform on the circle).
-  """
-  return float(rotation_spread(sgm, images, num_samples, seed, batch_size)["std"].mean())
+    rotation = np.transpose(eta[..., index].numpy().astype(np.float64))  # [B, n]
+    out["resultant"].append(circular.mean_resultant_length(rotation))
+    out["deviation"].append(circular.angular_deviation(rotation))
+    away = np.abs(circular.wrap(rotation - circular.circular_mean(rotation)[:, None])) > math.pi / 2
+    out["far_mass"].append(away.mean(axis=-1))
+  return {k: np.concatenate(v).astype(np.float64) for k, v in out.items()}
 
 
 def spread_by_label(spread: dict, labels) -> dict:
-  """{label: {"n", "std", "far_mass"}} means of `rotation_spread`'s arrays per label `[N]`."""
+  """{label: {"n", "resultant", "deviation", "far_mass"}}: `rotation_spread`'s means per label."""
   labels = np.asarray(labels)
   return {int(k): {"n": int((labels == k).sum()),
-                   "std": float(spread["std"][labels == k].mean()),
-                   "far_mass": float(spread["far_mass"][labels == k].mean())}
+                   **{name: float(spread[name][labels == k].mean())
+                      for name in ("resultant", "deviation", "far_mass")}}
           for k in np.unique(labels)}
 
 
@@ -169,15 +158,16 @@ def sgm_quality(sgm, images, num_angles: int = 8, num_samples: int = 200,
 
   Returns:
     dict: `full_ratio`, `axis_ratio` (rotation invariance; `rotation` families only),
-    `rotation_extent` (radians), `rotation_far_mass`, `rotation_spread_by_label` (with labels),
+    `rotation_resultant` (mean R̄), `rotation_deviation` (radians), `rotation_far_mass`,
+    `rotation_spread_by_label` (with labels),
     `iterated_eta_norms` (list), `iterated_eta_norm_last`.
   """
   out = {}
   if "rotation" in sgm.family.parameters:
     out.update(rotation_invariance(sgm, images, num_angles))
     spread = rotation_spread(sgm, images, num_samples)
-    out["rotation_extent"] = float(spread["std"].mean())
-    out["rotation_far_mass"] = float(spread["far_mass"].mean())
+    for name in ("resultant", "deviation", "far_mass"):
+      out[f"rotation_{name}"] = float(spread[name].mean())
     if labels is not None:
       out["rotation_spread_by_label"] = spread_by_label(spread, labels)
   norms = iterated_prototype_norms(sgm, images, iterations)

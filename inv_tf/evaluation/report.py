@@ -4,8 +4,12 @@ For an SGM run (on upright test images of the run's dataset):
 
 | output                     | what                                                              |
 |----------------------------|-------------------------------------------------------------------|
-| metrics.json               | `sgm_quality` (invariance ratios, rotation extent and flipped     |
-|                            | mass, per-label spread, iterated ‖η‖) and, for aug_dsprites, the  |
+| metrics.json               | `sgm_quality` (invariance ratios, circular spread R̄ / deviation  |
+|                            | and flipped mass of p's rotation, per label, iterated ‖η‖); on a  |
+|                            | known-truth dataset `truth` (`inv_tf.evaluation.truth`: per class |
+|                            | per-image W1 / Kuiper / KS of the resamples' true poses against   |
+|                            | the class's truth, with identity and oracle baselines, R̄ of p    |
+|                            | against the truth's); for aug_dsprites, the                       |
 |                            | pixel-latent KS statistics per shape (`ks`, `ks_xy_max`) and how  |
 |                            | far resampling moves each image (`mobility`, `mobility_xy_min`)   |
 | eta_sweep.png              | an image swept along each η component ± bounds, with prototypes   |
@@ -14,6 +18,7 @@ For an SGM run (on upright test images of the run's dataset):
 | iterated_norms.png         | mean ‖η‖ per re-application of q                                  |
 | rotation_strips.png        | 8 rotations of test images and their prototypes                   |
 | latent_densities.png       | aug_dsprites: true vs resampled pixel latents per shape           |
+| truth_recovery.png         | known truth: per class, the truth vs the resamples' poses         |
 
 For a VAE-family run: metrics.json (test IWLB, ELBO, reconstruction MSE; InvVAE also the
 reference's variants), samples.png, reconstructions.png (x | reconstruction).
@@ -37,10 +42,11 @@ import tensorflow as tf
 from inv_tf import data as data_lib
 from inv_tf.config import VAE_STAGES, ConfigError
 from inv_tf.data import sprites
-from inv_tf.evaluation import figures, grids, invariance, latents
+from inv_tf.evaluation import figures, grids, invariance, latents, truth
 from inv_tf.training import checkpoints, loop, vae_train
 
 KS_IMAGES = 2000  # aug_dsprites test images used for the KS statistics.
+TRUTH_SAMPLES = 100  # resamples per test image for the truth-recovery measures.
 
 
 def _first_per_label(labels, per_label: int, max_labels: int = 10):
@@ -89,7 +95,36 @@ def evaluate_sgm(model, config, num_images: int = 500, data_dir=None) -> tuple:
   if config.dataset == "aug_dsprites":
     ks_metrics, pngs["latent_densities"] = dsprites_known_truth(model, config, data_dir)
     metrics.update(ks_metrics)
+  recovered = truth_recovery(model, config, num_images, data_dir)
+  if recovered is not None:
+    metrics["truth"], pngs["truth_recovery"] = recovered
   return metrics, pngs
+
+
+def truth_recovery(model, config, num_images: int = 500, data_dir=None,
+                   num_samples: int = TRUTH_SAMPLES, seed: int = 0):
+  """`inv_tf.evaluation.truth` on the first `num_images` test examples of a known-truth dataset.
+
+  The test split is loaded as the run saw it (its rotation and other options), with each
+  example's `eta_true`.
+
+  Returns:
+    None when the dataset carries no truth (`inv_tf.data.truth_for`) or the family has no affine
+    part; else (`orbit_recovery`'s dict, PNG bytes of `figures.truth_recovery`).
+  """
+  truth_table = data_lib.truth_for(config.dataset, **loop.dataset_options(config))
+  if truth_table is None or not model.family.has_affine:
+    return None
+  if data_dir:
+    config = config.replace(data_dir=data_dir)
+  batch = next(iter(loop.load_split(config, "test").batch(num_images)))
+  images, labels = batch["image"].numpy(), batch["label"].numpy()
+  eta_true = batch["eta_true"].numpy()
+  sampled = truth.resample_poses(model, images, eta_true, num_samples, seed)
+  recovered = truth.orbit_recovery(sampled["poses"], eta_true, labels, truth_table,
+                                   sampled["rotation_samples"], seed=seed)
+  fig = figures.truth_recovery(sampled["poses"], labels, recovered, truth_table, seed=seed)
+  return recovered, figures.png_bytes(fig)
 
 
 def resample_ks(model, images, groups, group_names=None, batch_size: int = 250,

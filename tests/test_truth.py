@@ -1,0 +1,170 @@
+"""Tests for inv_tf.evaluation.truth: poses of resamples and per-class truth recovery.
+
+Each measure is checked on the failure it is meant to catch: a model that returns its input, a
+p that covers half the circle, a p that is wide where the truth is upright.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from inv_tf import transforms
+from inv_tf.data.known_truth import ClassTruth
+from inv_tf.evaluation import truth
+
+FAMILY = "affine_no_shear"
+
+
+def test_pose_of_single_component_eta_is_eta():
+  rng = np.random.default_rng(0)
+  for c in range(5):
+    eta = np.zeros((50, 5))
+    eta[:, c] = rng.uniform(-0.4, 0.4, 50) * (7 if c == 2 else 1)
+    if c == 3:  # log-scales come in pairs in the truth tables; x alone is also exact
+      eta[:, 4] = rng.uniform(-0.4, 0.4, 50)
+    pose = truth.pose_of_eta(eta)
+    expected = eta.copy()
+    expected[:, 2] = np.mod(expected[:, 2] + math.pi, 2 * math.pi) - math.pi
+    assert np.allclose(pose, expected, atol=1e-5), c
+
+
+class FakeSGM:
+  """An SGM stand-in: q's η per image and p's η' per (sample, image) come from callables.
+
+  Image i carries its index in pixel (0, 0), so the callables know which image they serve.
+  """
+
+  def __init__(self, eta_q, sample):
+    self.family = transforms.get_family(FAMILY)
+    self._eta_q, self._sample = eta_q, sample
+
+  def prototype(self, x):
+    index = tf.cast(tf.round(x[:, 0, 0, 0]), tf.int64).numpy()
+    return x, tf.constant(self._eta_q(index), tf.float32)
+
+  def sample_eta(self, x_hat, n, seed):
+    index = tf.cast(tf.round(x_hat[:, 0, 0, 0]), tf.int64).numpy()
+    return tf.constant(self._sample(index, n), tf.float32)
+
+
+def _images(n):
+  x = np.zeros((n, 4, 4, 1), np.float32)
+  x[:, 0, 0, 0] = np.arange(n)
+  return x
+
+
+def test_resample_pose_composes_truth_inverse_q_and_p_like_transform():
+  rng = np.random.default_rng(1)
+  n_img, n = 6, 3
+  eta_true = rng.uniform(-0.3, 0.3, (n_img, 5))
+  eta_q = rng.uniform(-0.3, 0.3, (n_img, 5))
+  eta_p = rng.uniform(-0.3, 0.3, (n, n_img, 5))
+  sgm = FakeSGM(lambda i: eta_q[i], lambda i, k: eta_p[:k, i])
+  poses = truth.resample_poses(sgm, _images(n_img), eta_true, n, batch_size=4)["poses"]
+  for k in range(n):
+    t = (transforms.Transform.from_eta(tf.constant(eta_true, tf.float32), FAMILY)
+         .then(transforms.Transform.from_eta(tf.constant(eta_q, tf.float32), FAMILY).inverse())
+         .then(transforms.Transform.from_eta(tf.constant(eta_p[k], tf.float32), FAMILY)))
+    assert np.allclose(poses[:, k], truth.pose_from_matrix(t.matrix.numpy()), atol=1e-5)
+  # p returning q's own η gives back the image's true pose (the resample is the input).
+  same = FakeSGM(lambda i: eta_q[i], lambda i, k: np.broadcast_to(eta_q[i], (k,) + eta_q[i].shape))
+  poses = truth.resample_poses(same, _images(n_img), eta_true, 2)["poses"]
+  assert np.allclose(poses[:, 0], truth.pose_of_eta(eta_true), atol=1e-5)
+
+
+def _known_truth_data(spec, n_img, seed=2):
+  rng = np.random.default_rng(seed)
+  return spec.sample(rng, n_img), np.zeros(n_img, np.int64)
+
+
+def _recover(sgm, eta_true, labels, spec, n=100):
+  sampled = truth.resample_poses(sgm, _images(len(labels)), eta_true, n)
+  return truth.orbit_recovery(sampled["poses"], eta_true, labels, {0: spec},
+                              sampled["rotation_samples"], reference_size=2000, seed=0)
+
+
+def _oracle_sgm(eta_true, spec, seed=3):
+  """q finds the true pose, p samples the class's truth."""
+  rng = np.random.default_rng(seed)
+  return FakeSGM(lambda i: eta_true[i],
+                 lambda i, k: np.stack([spec.sample(rng, len(i)) for _ in range(k)]))
+
+
+def _identity_sgm(eta_true):
+  """Resamples are the input: p returns q's η."""
+  return FakeSGM(lambda i: eta_true[i],
+                 lambda i, k: np.broadcast_to(eta_true[i], (k, len(i), 5)).copy())
+
+
+def test_identity_model_scores_zero_recovery_and_oracle_scores_one():
+  spec = ClassTruth.uniform(-math.pi / 2, math.pi / 2, description="±90°")
+  eta_true, labels = _known_truth_data(spec, 40)
+  ident = _recover(_identity_sgm(eta_true), eta_true, labels, spec)["classes"][0]
+  assert ident["rotation"]["recovery"] == pytest.approx(0.0, abs=1e-6)
+  assert ident["rotation"]["w1"] == pytest.approx(ident["rotation"]["w1_identity"])
+  assert ident["resultant"] == pytest.approx(1.0)  # p returns a point: R̄ = 1, truth 0.64
+  oracle = _recover(_oracle_sgm(eta_true, spec), eta_true, labels, spec)["classes"][0]
+  assert oracle["rotation"]["recovery"] == pytest.approx(1.0, abs=0.1)
+  assert oracle["resultant"] == pytest.approx(oracle["resultant_truth"], abs=0.05)
+  assert oracle["width_rel_error"] < 0.1
+  # Components that do not vary in the class have no recovery score.
+  assert math.isnan(oracle["tx"]["recovery"])
+
+
+def test_half_circle_p_fails_the_whole_orbit_bars():
+  """A q that confuses a digit with its flip leaves p a half circle: R̄ 2/π, not ≈ 0."""
+  spec = ClassTruth.uniform(-math.pi, math.pi, description="±180°")
+  eta_true, labels = _known_truth_data(spec, 40)
+  rng = np.random.default_rng(4)
+
+  def half(i, k):  # η' covers the half circle round the image's own pose
+    out = np.broadcast_to(eta_true[i], (k, len(i), 5)).copy()
+    out[..., 2] += rng.uniform(-math.pi / 2, math.pi / 2, (k, len(i)))
+    return out
+
+  result = _recover(FakeSGM(lambda i: eta_true[i], half), eta_true, labels, spec)["classes"][0]
+  assert result["resultant"] == pytest.approx(2 / math.pi, abs=0.06)
+  assert result["resultant"] > 0.2  # the ±180° bar (R̄ ≤ 0.2) fails
+  assert result["rotation"]["w1"] == pytest.approx(math.pi / 4, abs=0.08)
+  assert 0.3 < result["rotation"]["recovery"] < 0.7
+
+
+def test_wide_p_on_an_upright_class_fails_and_narrow_p_at_the_cut_passes():
+  upright = ClassTruth.fixed(0.0, description="upright")
+  eta_true, labels = _known_truth_data(upright, 30)
+  rng = np.random.default_rng(5)
+
+  def wide(i, k):
+    out = np.zeros((k, len(i), 5))
+    out[..., 2] = rng.uniform(-1.0, 1.0, (k, len(i)))
+    return out
+
+  result = _recover(FakeSGM(lambda i: eta_true[i], wide), eta_true, labels, upright)
+  assert result["upright_resultant_min"] < 0.9
+  assert result["classes"][0]["rotation"]["w1"] > 0.3
+  # A class whose truth is a half turn, and a p narrow round ±π: linear statistics would call
+  # it wide; the circular ones call it right.
+  flipped = ClassTruth.fixed(math.pi, description="upside down")
+  eta_true, labels = _known_truth_data(flipped, 30)
+
+  def at_cut(i, k):
+    out = np.zeros((k, len(i), 5))
+    out[..., 2] = math.pi + rng.normal(0, 0.02, (k, len(i)))
+    return out
+
+  result = _recover(FakeSGM(lambda i: eta_true[i], at_cut), eta_true, labels, flipped)
+  assert result["upright_resultant_min"] > 0.99
+  assert result["classes"][0]["rotation"]["w1"] < 0.05
+
+
+def test_translation_class_is_measured_on_translations():
+  spec = ClassTruth.fixed(0.0, translation=0.2, description="shifted")
+  eta_true, labels = _known_truth_data(spec, 30)
+  ident = _recover(_identity_sgm(eta_true), eta_true, labels, spec)
+  oracle = _recover(_oracle_sgm(eta_true, spec), eta_true, labels, spec)
+  for name in ("tx", "ty"):
+    assert ident["classes"][0][name]["recovery"] == pytest.approx(0.0, abs=1e-6)
+    assert oracle["classes"][0][name]["recovery"] == pytest.approx(1.0, abs=0.15)
+  assert oracle["recovery_min"] > 0.8 and ident["recovery_min"] < 0.01
