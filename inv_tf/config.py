@@ -22,6 +22,10 @@ SGM_USING_STAGES = ("augvae", "invvae")
 # `--distribution_strategy` values (`auto`: mirrored when several GPUs are visible, else
 # one_device); see `inv_tf.training.distribute`.
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
+# How q(η|x) outputs the rotation (`inv_tf.models.inference`): "linear" (the paper: one
+# unbounded output, b·μ), "circular" (θ = atan2 of two outputs, continuous round the circle) or
+# "flip_equivariant" (circular, and exactly θ(R_π x) = θ(x) + π for the input's half turn).
+ROTATION_HEADS = ("linear", "circular", "flip_equivariant")
 # List-valued fields holding integers (the other list fields hold floats).
 INT_LIST_FIELDS = ("inference_hidden_dims", "generative_hidden_dims", "conditioner_hidden_dims",
                    "vae_conv_dims", "vae_dense_dims")
@@ -80,6 +84,7 @@ class Config:
   inference_clip_norm: float = 2.0
   inference_weight_decay: float = 1e-4
   inference_hidden_dims: tuple = (2048, 1024, 512, 256)
+  rotation_head: str = "linear"  # see ROTATION_HEADS
   init_sigma: float = 0.01
   sigma_lr: float = 3e-3
   blur_sigma_init: float = 3.0
@@ -163,6 +168,12 @@ class Config:
 
     if self.stage not in STAGES:
       fail("stage", f"unknown stage {self.stage!r}; valid: {', '.join(STAGES)}")
+    if self.rotation_head not in ROTATION_HEADS:
+      fail("rotation_head", f"unknown head {self.rotation_head!r}; valid: "
+           f"{', '.join(ROTATION_HEADS)}")
+    if self.rotation_head != "linear" and "rotation" not in transforms.FAMILIES.get(
+        self.family, ("rotation",)):
+      fail("rotation_head", f"circular needs a family with a rotation, got {self.family!r}")
     if self.distribution_strategy not in STRATEGIES:
       fail("distribution_strategy", f"unknown strategy {self.distribution_strategy!r}; valid: "
            f"{', '.join(STRATEGIES)}")
@@ -250,6 +261,8 @@ class Config:
     keys = ("family", "inference_hidden_dims", "generative_hidden_dims", "num_flows", "num_bins",
             "conditioner_hidden_dims", "squash_to_bounds")
     arch = {k: getattr(self, k) for k in keys}
+    if self.rotation_head != "linear":  # absent in runs made before the circular head existed
+      arch["rotation_head"] = self.rotation_head
     arch["bounds"] = self.resolved_bounds
     arch["offset"] = self.resolved_offset
     return {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()}

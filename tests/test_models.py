@@ -66,6 +66,53 @@ def test_inference_net_separates_sigma_from_the_main_variables():
   assert all(v is not q.sigma_raw for v in q.main_variables)
 
 
+def test_circular_rotation_head_starts_at_identity_and_reaches_every_angle():
+  q = InferenceNet(5, bounds=(0.25, 0.25, math.pi, 0.25, 0.25), hidden_dims=(8,), rotation_index=2)
+  np.testing.assert_allclose(q.mode(_images()).numpy(), 0.0, atol=1e-7)
+  # Pointing the (u, v) head's bias anywhere on the circle gives that angle, ±π included.
+  for angle in (-3.0, -1.0, 0.5, 3.1):
+    q.rotation_head.bias.assign([math.cos(angle), math.sin(angle)])
+    np.testing.assert_allclose(q.mode(_images()).numpy()[:, 2], angle, atol=1e-5)
+  squashed = InferenceNet(5, bounds=(0.25, 0.25, math.pi, 0.25, 0.25), squash_to_bounds=True,
+                          hidden_dims=(8,), rotation_index=2)
+  squashed.mode(_images())  # builds the layers
+  squashed.rotation_head.bias.assign([math.cos(2.0), math.sin(2.0)])
+  np.testing.assert_allclose(squashed.mode(_images()).numpy()[:, 2], 2.0, atol=1e-4)
+
+
+def test_flip_equivariant_head_turns_by_exactly_pi_when_the_image_does():
+  q = InferenceNet(5, bounds=(0.25, 0.25, math.pi, 0.25, 0.25), hidden_dims=(16,),
+                   rotation_index=2, flip_equivariant=True)
+  x = _images(6)
+  half_turn = tf.reverse(x, axis=[1, 2])
+  # The reversed image is the warp's own half turn about the centre.
+  np.testing.assert_allclose(
+      transforms.transform_images(x, tf.fill([6, 1], math.pi), "rotation", order=1).numpy(),
+      half_turn.numpy(), atol=1e-5)
+  diff = q.mode(half_turn).numpy()[:, 2] - q.mode(x).numpy()[:, 2]
+  np.testing.assert_allclose(np.cos(diff), -1.0, atol=1e-5)
+  # The other components are ordinary outputs; gradients reach the trunk through (u, v).
+  with tf.GradientTape() as tape:
+    angle = q.mode(x)[:, 2]
+    loss = tf.reduce_sum(tf.sin(angle))
+  grads = tape.gradient(loss, q.trunk.trainable_variables)
+  assert all(g is not None and float(tf.norm(g)) > 0 for g in grads)
+  with pytest.raises(ValueError, match="flip_equivariant"):
+    InferenceNet(5, bounds=(1.0,) * 5, hidden_dims=(8,), flip_equivariant=True)
+
+
+def test_rotation_head_config_is_checked_and_part_of_the_architecture():
+  with pytest.raises(ConfigError, match="rotation_head"):
+    Config(rotation_head="spiral").validate()
+  with pytest.raises(ConfigError, match="rotation_head"):
+    Config(rotation_head="circular", family="hsv").validate()
+  assert "rotation_head" not in Config().architecture()  # runs made before the option
+  assert Config(rotation_head="flip_equivariant").architecture()["rotation_head"] == (
+      "flip_equivariant")
+  sgm = SGM(Config(rotation_head="flip_equivariant", **TINY), (12, 12, 1))
+  assert sgm.inference.flip_equivariant and sgm.inference.rotation_index == 2
+
+
 @pytest.mark.parametrize("kwargs,name", [
     (dict(event_dim=2, bounds=(1.0, 0.0)), "bounds"),
     (dict(event_dim=2, bounds=(1.0,)), "bounds"),

@@ -35,6 +35,10 @@ HELP = {
     "inference_clip_norm": "Stage-1 global gradient-norm clip.",
     "inference_weight_decay": "Stage-1 decoupled weight decay.",
     "inference_hidden_dims": "q(η|x) MLP widths.",
+    "rotation_head": "How q(η|x) outputs the rotation: linear (the paper: b·μ, one output), "
+                     "circular (atan2 of two outputs, continuous round the whole circle) or "
+                     "flip_equivariant (circular, and exactly equivariant to a half turn of "
+                     "the image).",
     "init_sigma": "Initial σ of q(η|x) (in units of the bounds); learned by its own optimiser.",
     "sigma_lr": "Base learning rate of q's σ (own Adam; peak 3×).",
     "blur_sigma_init": "Initial Gaussian blur σ (pixels) of the stage-1 curriculum.",

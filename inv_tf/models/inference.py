@@ -7,6 +7,35 @@ r"""The transformation inference network q(η|x) (SPEC §3).
     η   = o + b ⊙ z                       (squash_to_bounds = False), or
     η   = o + b ⊙ tanh(z)                 (squash_to_bounds = True; exact log-density)
 
+Circular rotation head (``rotation_index`` set; the paper uses the linear head above). The map
+from a rotated copy of x to its rotation has to go once round the circle as the copy turns a full
+turn; a continuous network with one unbounded output cannot do that without a jump of 2π
+somewhere, and a bounded (tanh) output cannot even reach every angle. The circular head gives the
+rotation two outputs (u, v) and reads the angle off their direction:
+
+    θ   = atan2(v, u) ∈ (−π, π]           the (u, v) pair turns once as the image turns once
+    μ_r = g⁻¹((θ − o_r) / b_r)            g = identity, or tanh (squash_to_bounds; the argument
+                                          is clipped to ±(1 − 1e-4) so g⁻¹ stays finite)
+
+so η_r = o_r + b_r g(z_r) with z_r ~ N(μ_r, σ_r²) as for every other component. The (u, v) head
+starts at (1, 0) (kernel zero, bias (1, 0)): θ = 0, q still starts at the identity. θ jumps from
+π to −π where (u, v) crosses the negative u axis; a rotation by θ is continuous there, the other
+parameters of the matrix exponential's joint algebra element only see a change of 2π in its
+rotation generator's coefficient (exact for pure rotations, where expm is 2π-periodic).
+
+Flip-equivariant head (``flip_equivariant=True`` with the circular head). Even a circular head
+learns the digit's axis but not its direction: the π-periodic features that give the axis are
+the easiest, and once q maps x and its half turn R_π x to one angle, moving a view to the other
+branch means crossing a higher loss. The equivariant head builds the half-turn relation in:
+
+    (u, v)(x) = f(x) − f(R_π x),  so  (u, v)(R_π x) = −(u, v)(x)  and  θ(R_π x) = θ(x) + π
+
+exactly, with f = the (u, v) Dense head on the trunk and R_π x the image with both spatial axes
+reversed (an exact half turn about the centre, which is where the warp rotates). The trunk runs on
+x and R_π x as one batch of 2B. The (u, v) kernel starts small and random (a difference of equal
+outputs would be zero), so θ starts at a random angle per image rather than at 0; for images
+that are their own half turn (0, 1, 8) (u, v) is small and the direction is, rightly, arbitrary.
+
 The prototype of x is x̂ = T(x, η)⁻¹ = T(x, -η) (affine part; colour part negated) with η sampled
 from q. Dense kernels use LeCun-normal initialisation and zero biases (as Flax), LayerNorm ε = 1e-6.
 σ_raw is exposed as `sigma_variables` so it can have its own optimiser (SPEC §4.5).
@@ -55,6 +84,10 @@ class InferenceNet(keras.Model):
     hidden_dims: MLP widths (SPEC: (2048, 1024, 512, 256) for MNIST/dSprites).
     init_sigma: initial σ (> 0).
     mixed_precision: run the trunk's matmuls in bfloat16 (float32 variables and outputs).
+    rotation_index: None (linear head) or the index of the rotation component, which then gets
+      the circular head of the module docstring.
+    flip_equivariant: with `rotation_index`, make the circular head exactly equivariant to a
+      half turn of the input (module docstring).
 
   Raises:
     ValueError: bad `event_dim`, `bounds`, `offset` or `init_sigma`; `mixed_precision` with a
@@ -63,7 +96,8 @@ class InferenceNet(keras.Model):
 
   def __init__(self, event_dim: int, bounds: Sequence[float], offset: Sequence[float] | None = None,
                squash_to_bounds: bool = False, hidden_dims: Sequence[int] = (2048, 1024, 512, 256),
-               init_sigma: float = 0.01, mixed_precision: bool = False, **kwargs):
+               init_sigma: float = 0.01, mixed_precision: bool = False,
+               rotation_index: int | None = None, flip_equivariant: bool = False, **kwargs):
     super().__init__(**kwargs)
     self.mixed_precision = layers.check_mixed_precision(mixed_precision, self)
     if event_dim < 1:
@@ -74,8 +108,23 @@ class InferenceNet(keras.Model):
     self.bounds, self.offset = _check_bounds(bounds, offset, self.event_dim)
     self.squash_to_bounds = bool(squash_to_bounds)
     self.trunk = MLP(hidden_dims, dtype=layers.stack_policy(self.mixed_precision), name="trunk")
+    if rotation_index is not None and not 0 <= rotation_index < self.event_dim:
+      raise ValueError(f"rotation_index: must be in [0, {self.event_dim}), got {rotation_index}")
+    if flip_equivariant and rotation_index is None:
+      raise ValueError("flip_equivariant: needs rotation_index (the circular head)")
+    self.rotation_index = rotation_index
+    self.flip_equivariant = bool(flip_equivariant)
     self.mean_head = keras.layers.Dense(self.event_dim, kernel_initializer="zeros",
                                         bias_initializer="zeros", name="mean")
+    if rotation_index is not None:
+      # (u, v) of the circular head; replaces the mean head's rotation output.
+      if self.flip_equivariant:
+        init = dict(kernel_initializer=keras.initializers.RandomNormal(stddev=1e-2),
+                    use_bias=False)  # a bias would cancel in f(x) − f(R_π x)
+      else:
+        init = dict(kernel_initializer="zeros",
+                    bias_initializer=keras.initializers.Constant([1.0, 0.0]))
+      self.rotation_head = keras.layers.Dense(2, name="rotation_uv", **init)
     raw = float(np.log(np.expm1(init_sigma)))
     self.sigma_raw = self.add_weight(
         name="sigma_raw", shape=(self.event_dim,),
@@ -106,11 +155,25 @@ class InferenceNet(keras.Model):
 
   def _mean(self, x, training):
     """μ(x) float32 `[B, D]` from images float32 `[B, H, W, C]`."""
+    batch = tf.shape(x)[0]
+    if self.flip_equivariant:
+      x = tf.concat([x, tf.reverse(x, axis=[1, 2])], axis=0)  # x and R_π x
     flat = tf.reshape(x, [tf.shape(x)[0], -1])
     h = self.trunk(flat, training=training)
     if self.mixed_precision:
       h = layers.to_float32(h)
-    return self.mean_head(h)
+    mean = self.mean_head(h[:batch])
+    if self.rotation_index is None:
+      return mean
+    uv = self.rotation_head(h)
+    if self.flip_equivariant:
+      uv = uv[:batch] - uv[batch:]
+    r = self.rotation_index
+    angle = tf.atan2(uv[:, 1], uv[:, 0])
+    unit = (angle - float(self.offset[r])) / float(self.bounds[r])
+    if self.squash_to_bounds:
+      unit = tf.atanh(tf.clip_by_value(unit, -1.0 + 1e-4, 1.0 - 1e-4))
+    return tf.concat([mean[:, :r], unit[:, None], mean[:, r + 1:]], axis=-1)
 
   def call(self, x, training=False):
     """q(η|x).

@@ -44,8 +44,12 @@ class SGM(keras.Model):
     common = dict(event_dim=config.event_dim, bounds=config.resolved_bounds,
                   offset=config.resolved_offset, squash_to_bounds=config.squash_to_bounds,
                   mixed_precision=config.mixed_precision)
+    rotation_index = (self.family.parameters.index("rotation")
+                      if config.rotation_head != "linear" else None)
     self.inference = InferenceNet(hidden_dims=config.inference_hidden_dims,
-                                  init_sigma=config.init_sigma, name="inference", **common)
+                                  init_sigma=config.init_sigma, rotation_index=rotation_index,
+                                  flip_equivariant=config.rotation_head == "flip_equivariant",
+                                  name="inference", **common)
     self.generative = GenerativeNet(
         hidden_dims=config.generative_hidden_dims, dropout_rate=config.generative_dropout,
         num_flows=config.num_flows, num_bins=config.num_bins,
