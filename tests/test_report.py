@@ -22,6 +22,11 @@ def _pngs_in(directory):
   return {f[:-4] for f in os.listdir(directory) if f.endswith(".png")}
 
 
+def test_json_safe_turns_undefined_values_into_null():
+  value = {"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": 2, "e": "x"}}
+  assert report.json_safe(value) == {"a": None, "b": [1.0, None], "c": {"d": 2, "e": "x"}}
+
+
 def test_evaluate_run_on_an_sgm_writes_metrics_figures_and_tensorboard(tmp_path_factory):
   workdir, _ = shared_run(tmp_path_factory)
   out = str(tmp_path_factory.mktemp("eval_sgm"))
@@ -35,7 +40,12 @@ def test_evaluate_run_on_an_sgm_writes_metrics_figures_and_tensorboard(tmp_path_
               "iterated_eta_norm_last", "rotation_spread_by_label"):
     assert key in metrics
   assert {"eta_sweep", "orbits", "eta_marginals", "iterated_norms",
-          "rotation_strips"} <= _pngs_in(out)
+          "rotation_strips", "truth_recovery"} <= _pngs_in(out)
+  # MNIST carries its truth (here: every digit upright); undefined scores are JSON null.
+  assert set(written["truth"]["classes"]) == {str(k) for k in metrics["truth"]["classes"]}
+  assert written["truth"]["classes"]["3"]["rotation"]["recovery"] is None
+  with open(os.path.join(out, "metrics.json")) as f:
+    assert "NaN" not in f.read()
   for name in _pngs_in(out):
     with open(os.path.join(out, f"{name}.png"), "rb") as f:
       assert f.read(8) == PNG

@@ -2,9 +2,11 @@ r"""Evaluates a trained run: every measure and figure of `inv_tf.evaluation.repo
 
     python -m trainers.evaluate --model_dir=DIR [--dataset=NAME] [--num_images=500] [--out=DIR]
 
-For an SGM run: invariance ratios, learned rotation extent (and its flipped mass, per label),
-iterated prototyping, and for aug_dsprites the pixel-latent KS statistics of resamples vs data;
-figures eta_sweep / orbits / eta_marginals / iterated_norms / rotation_strips / latent_densities.
+For an SGM run: invariance ratios, the circular spread of p's rotation (R̄, deviation, flipped
+mass, per label), iterated prototyping; on known-truth data (`inv_tf.data.truth_for`) the
+per-class truth recovery of `inv_tf.evaluation.truth`; for aug_dsprites the pixel-latent KS
+statistics of resamples vs data; figures eta_sweep / orbits / eta_marginals / iterated_norms /
+rotation_strips / truth_recovery / latent_densities.
 For a VAE-family run: test IWLB, ELBO, reconstruction MSE, samples and reconstructions.
 Writes metrics.json and the PNGs under --out (default MODEL_DIR/eval), prints the metrics, and
 logs the figures to the run's TensorBoard (MODEL_DIR/evaluation).

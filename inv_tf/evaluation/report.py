@@ -183,6 +183,18 @@ def evaluate_vae(model, config, data_dir=None) -> tuple:
   }
 
 
+def json_safe(value):
+  """`value` with every non-finite float (an undefined measure, e.g. a recovery score of a class
+  that does not vary) replaced by None, so metrics.json is strict JSON (null)."""
+  if isinstance(value, dict):
+    return {k: json_safe(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [json_safe(v) for v in value]
+  if isinstance(value, float) and not np.isfinite(value):
+    return None
+  return value
+
+
 def evaluate_run(model_dir: str, out_dir: str | None = None, num_images: int = 500,
                  data_dir: str | None = None, checkpoint: str | None = None,
                  dataset: str | None = None) -> dict:
@@ -197,7 +209,7 @@ def evaluate_run(model_dir: str, out_dir: str | None = None, num_images: int = 5
     dataset: evaluate on this dataset instead of the run's (it must have the run's image shape).
 
   Returns:
-    The metrics.
+    The metrics (undefined values as None, as written to metrics.json).
 
   Raises:
     ConfigError: no run / no checkpoint in `model_dir`; DataError: the test data is unavailable.
@@ -213,6 +225,7 @@ def evaluate_run(model_dir: str, out_dir: str | None = None, num_images: int = 5
     metrics, pngs = evaluate_sgm(model, config.replace(dataset=dataset or config.dataset),
                                  num_images, data_dir)
     step = config.inference_steps + config.generative_steps
+  metrics = json_safe(metrics)
   out_dir = out_dir or os.path.join(model_dir, "eval")
   os.makedirs(out_dir, exist_ok=True)
   for name, png in pngs.items():

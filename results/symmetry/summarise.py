@@ -39,15 +39,16 @@ def main(out_path, runs):
             "iterated_eta_norm_last": round(metrics["iterated_eta_norm_last"], 4)}
     for label, c in sorted(metrics["truth"]["classes"].items(), key=lambda kv: int(kv[0])):
       rot = c["rotation"]
-      worst = min((c[n]["recovery"] for n in ("tx", "ty", "rotation", "log_scale_x",
-                                              "log_scale_y") if c[n]["recovery"] == c[n]["recovery"]),
-                  default=float("nan"))
+      scores = [c[n]["recovery"] for n in ("tx", "ty", "rotation", "log_scale_x", "log_scale_y")]
+      scores = [v for v in scores if v is not None and v == v]  # null / NaN: does not vary
+      worst = min(scores, default=float("nan"))
       rows.append({**base, "class": label, "truth": c["description"],
                    "resultant_truth": round(c["resultant_truth"], 3),
                    "resultant": round(c["resultant"], 3),
                    "deviation_truth": round(c["deviation_truth"], 3),
                    "deviation": round(c["deviation"], 3),
-                   "width_rel_error": round(c["width_rel_error"], 3),
+                   "width_rel_error": (round(c["width_rel_error"], 3)
+                                       if c["width_rel_error"] is not None else ""),
                    "rotation_w1": round(rot["w1"], 3), "rotation_w1_identity": round(rot["w1_identity"], 3),
                    "rotation_w1_oracle": round(rot["w1_oracle"], 3),
                    "recovery_min_over_components": round(worst, 3)})
