@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from inv_tf import transforms
-from inv_tf.config import Config
+from inv_tf.config import Config, ConfigError
 from inv_tf.models.inference import InferenceNet
 from inv_tf.training import losses, schedules
 
@@ -62,9 +62,36 @@ def test_stage1_loss_gradients_reach_every_q_variable_and_are_finite():
     loss, metrics = losses.stage1_loss(q, images, tf.constant([0, 1]), config, blur_sigma=1.0)
   grads = tape.gradient(loss, q.trainable_variables)
   assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)
-  assert set(metrics) == {"loss", "x_mse", "inv_mse", "eta_abs_mean"}
+  assert set(metrics) == {"loss", "x_mse", "inv_mse", "anchor", "eta_abs_mean"}
   np.testing.assert_allclose(float(loss), float(metrics["x_mse"]) + 0.1 * float(metrics["inv_mse"]),
                              rtol=1e-5)
+
+
+def test_anchor_prefers_prototypes_in_the_datas_frame_and_leaves_invariance_alone():
+  """An oracle q whose prototypes are turned by a constant c: invariant (x_mse ≈ 0) for every
+  c, and the anchor is 1 − cos(c): 0 only for prototypes in the data's own orientation."""
+  import tensorflow_probability as tfp
+  config = Config(family="rotation", n_samples=2, interpolation_order=3, inv_mult=0.0,
+                  blur_sigma_init=0.0, bounds=(math.pi,), anchor_mult=0.5)
+  images = _blobs(3)
+  seed = tf.constant([5, 6], tf.int32)
+  seeds = tf.random.experimental.stateless_split(seed, 3)
+  eta_r1 = losses._uniform_eta([6, 1], seeds[0], config, 1.0)
+  eta_r2 = losses._uniform_eta([6, 1], seeds[1], config, 1.0)
+
+  def oracle(shift):
+    etas = tf.concat([eta_r1, eta_r2], 0) + shift
+    return lambda x, training=False: tfp.distributions.Independent(
+        tfp.distributions.Normal(etas, 1e-9), 1)
+
+  for shift in (0.0, 1.0, math.pi):
+    loss, metrics = losses.stage1_loss(oracle(shift), images, seed, config)
+    assert float(metrics["x_mse"]) < 1e-5
+    assert float(metrics["anchor"]) == pytest.approx(1 - math.cos(shift), abs=1e-5)
+    assert float(loss) == pytest.approx(float(metrics["x_mse"]) + 0.5 * float(metrics["anchor"]),
+                                        rel=1e-5, abs=1e-7)
+  with pytest.raises(ConfigError, match="anchor_mult"):
+    Config(family="hsv", anchor_mult=0.1).validate()
 
 
 def test_stage1_loss_is_deterministic_given_seed():

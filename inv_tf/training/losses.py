@@ -15,7 +15,16 @@ pose, undo augmentation 2": x' = x exactly when both views have the same prototy
 asks every transformed copy of x to share one prototype while interpolating only once. `inv`
 penalises η that destroy information (content pushed out of the frame, strong down-scaling).
 
-    L₁ = mean_{images, k} [ x_mse_mult · mse + inv_mult · inv ]
+    anchor = 1 − ½ [cos(θ_q1 − θ_r1) + cos(θ_q2 − θ_r2)]       (θ: the rotation components)
+
+    L₁ = mean_{images, k} [ x_mse_mult · mse + inv_mult · inv + anchor_mult · anchor ]
+
+The anchor (not in the paper; `anchor_mult` = 0 turns it off) fixes which frame the prototypes
+are in. The loss above only asks all views of x to share one prototype, so any orientation of it
+will do; with q invariant, θ_q(T(x, θ_r)) − θ_r is the rotation q gives x itself, and the anchor
+prefers prototypes in the data's own orientation. Upright data then gets upright prototypes (so p
+has no offset to learn per shape); on data rotated uniformly every frame costs the same and the
+anchor does not pick one.
 
 Stage 2 — maximum likelihood for p(η|x̂) with q frozen. For each image and each of its n =
 `generative_n_samples` copies k:
@@ -76,7 +85,7 @@ def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment
     mask: optional float `[B]` example weights (1 real, 0 padding); averages are mask-weighted.
 
   Returns:
-    (loss, metrics) with metrics `loss`, `x_mse`, `inv_mse`, `eta_abs_mean` (mean |η_q|).
+    (loss, metrics) with metrics `loss`, `x_mse`, `inv_mse`, `anchor`, `eta_abs_mean` (mean |η_q|).
   """
   family, order, n = config.family, config.interpolation_order, config.n_samples
   dim = config.event_dim
@@ -106,12 +115,18 @@ def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment
     loss = loss + config.inv_mult * inv_mse
   else:
     inv_mse = tf.zeros_like(x_mse)
+  anchor = tf.zeros_like(x_mse)
+  if config.anchor_mult > 0:
+    r = transforms.get_family(family).parameters.index("rotation")
+    anchor = 1.0 - 0.5 * (tf.cos(eta_q1[:, r] - eta_r1[:, r]) + tf.cos(eta_q2[:, r] - eta_r2[:, r]))
+    loss = loss + config.anchor_mult * anchor
   copy_mask = None if mask is None else tf.repeat(mask, n, axis=0)
   loss = masked_mean(loss, copy_mask)
   return loss, {
       "loss": loss,
       "x_mse": masked_mean(x_mse, copy_mask),
       "inv_mse": masked_mean(inv_mse, copy_mask),
+      "anchor": masked_mean(anchor, copy_mask),
       "eta_abs_mean": masked_mean(tf.reduce_mean(tf.abs(eta_q1), axis=-1), copy_mask),
   }
 
