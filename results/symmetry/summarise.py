@@ -33,7 +33,8 @@ def main(out_path, runs):
       metrics = json.load(f)
     base = {"run": name, "dataset": cfg["dataset"], "rotation_deg": cfg.get("rotation_deg", ""),
             "rotation_head": cfg.get("rotation_head", "linear"),
-            "bounds_mult": cfg["bounds_mult"],
+            "bounds_mult": cfg["bounds_mult"], "anchor_mult": cfg.get("anchor_mult", "0.0"),
+            "inference_steps": cfg["inference_steps"],
             "full_ratio": round(metrics.get("full_ratio", float("nan")), 4),
             "axis_ratio": round(metrics.get("axis_ratio", float("nan")), 4),
             "iterated_eta_norm_last": round(metrics["iterated_eta_norm_last"], 4)}
