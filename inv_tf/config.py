@@ -94,6 +94,7 @@ class Config:
   x_mse_mult: float = 1.0
   inv_mult: float = 0.1
   anchor_mult: float = 0.0  # stage-1 rotation anchor (not in the paper; inv_tf.training.losses)
+  align_mult: float = 0.0  # stage-1 prototype alignment (not in the paper; inv_tf.training.losses)
   symmetrized_loss: bool = True
   augment_warmup_pct: float = 0.0
   # Stage 2: p(η|x̂).
@@ -169,8 +170,10 @@ class Config:
 
     if self.stage not in STAGES:
       fail("stage", f"unknown stage {self.stage!r}; valid: {', '.join(STAGES)}")
-    if self.anchor_mult > 0 and "rotation" not in transforms.FAMILIES.get(self.family, ("rotation",)):
-      fail("anchor_mult", f"needs a family with a rotation, got {self.family!r}")
+    for name in ("anchor_mult", "align_mult"):
+      if (getattr(self, name) > 0
+          and "rotation" not in transforms.FAMILIES.get(self.family, ("rotation",))):
+        fail(name, f"needs a family with a rotation, got {self.family!r}")
     if self.rotation_head not in ROTATION_HEADS:
       fail("rotation_head", f"unknown head {self.rotation_head!r}; valid: "
            f"{', '.join(ROTATION_HEADS)}")
@@ -223,8 +226,8 @@ class Config:
       if not 0 <= getattr(self, name) <= 1:
         fail(name, f"must be in [0, 1], got {getattr(self, name)}")
     for name in ("inference_weight_decay", "generative_weight_decay", "blur_sigma_init",
-                 "x_mse_mult", "inv_mult", "anchor_mult", "consistency_mult", "rotation_deg",
-                 "vae_weight_decay"):
+                 "x_mse_mult", "inv_mult", "anchor_mult", "align_mult", "consistency_mult",
+                 "rotation_deg", "vae_weight_decay"):
       if getattr(self, name) < 0:
         fail(name, f"must be >= 0, got {getattr(self, name)}")
     for name in ("inference_hidden_dims", "generative_hidden_dims", "conditioner_hidden_dims",

@@ -62,7 +62,7 @@ def test_stage1_loss_gradients_reach_every_q_variable_and_are_finite():
     loss, metrics = losses.stage1_loss(q, images, tf.constant([0, 1]), config, blur_sigma=1.0)
   grads = tape.gradient(loss, q.trainable_variables)
   assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)
-  assert set(metrics) == {"loss", "x_mse", "inv_mse", "anchor", "eta_abs_mean"}
+  assert set(metrics) == {"loss", "x_mse", "inv_mse", "anchor", "align", "eta_abs_mean"}
   np.testing.assert_allclose(float(loss), float(metrics["x_mse"]) + 0.1 * float(metrics["inv_mse"]),
                              rtol=1e-5)
 
@@ -92,6 +92,46 @@ def test_anchor_prefers_prototypes_in_the_datas_frame_and_leaves_invariance_alon
                                         rel=1e-5, abs=1e-7)
   with pytest.raises(ConfigError, match="anchor_mult"):
     Config(family="hsv", anchor_mult=0.1).validate()
+
+
+def test_alignment_is_zero_for_a_shared_frame_and_penalises_per_image_frames():
+  """Copies of one asymmetric image: an oracle q whose prototypes all share one frame (any common
+  turn c) aligns them exactly (align ≈ 0) while staying invariant; prototypes turned by a
+  different angle per image are misaligned (align > 0), and the term's gradient reaches only the
+  rotation."""
+  import tensorflow_probability as tfp
+  config = Config(family="rotation", n_samples=1, interpolation_order=3, inv_mult=0.0,
+                  blur_sigma_init=0.0, symmetrized_loss=False, bounds=(math.pi,), align_mult=2.0)
+  images = tf.repeat(_blobs(1), 4, axis=0)
+  seed = tf.constant([3, 4], tf.int32)
+  seeds = tf.random.experimental.stateless_split(seed, 3)
+  eta_r1 = losses._uniform_eta([4, 1], seeds[0], config, 1.0)
+
+  def oracle(turns):
+    shift = tf.constant(turns, tf.float32)[:, None]
+    etas = tf.concat([eta_r1 + shift, shift], 0)
+    return lambda x, training=False: tfp.distributions.Independent(
+        tfp.distributions.Normal(etas, 1e-9), 1)
+
+  for turns in ([0.0] * 4, [1.0] * 4):
+    _, metrics = losses.stage1_loss(oracle(turns), images, seed, config)
+    assert float(metrics["x_mse"]) < 1e-5
+    assert float(metrics["align"]) < 1e-3
+  _, metrics = losses.stage1_loss(oracle([0.0, 0.8, -1.6, 2.4]), images, seed, config)
+  assert float(metrics["x_mse"]) < 1e-5
+  assert float(metrics["align"]) > 0.02
+  assert float(metrics["loss"]) == pytest.approx(
+      float(metrics["x_mse"]) + 2.0 * float(metrics["align"]), rel=1e-5)
+
+  affine = Config(family="affine_no_shear", interpolation_order=3, align_mult=1.0)
+  eta = tf.Variable(tf.zeros([3, 5]) + [0.1, -0.1, 0.5, 0.1, 0.0])
+  r1 = transforms.Transform.from_eta(tf.zeros([3, 5]), affine.family)
+  with tf.GradientTape() as tape:
+    align = tf.reduce_mean(losses._alignment(_blobs(3), r1, eta, affine, None))
+  grad = tape.gradient(align, eta).numpy()
+  assert np.all(grad[:, [0, 1, 3, 4]] == 0) and np.any(grad[:, 2] != 0)
+  with pytest.raises(ConfigError, match="align_mult"):
+    Config(family="hsv", align_mult=0.1).validate()
 
 
 def test_stage1_loss_is_deterministic_given_seed():

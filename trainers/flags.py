@@ -49,6 +49,8 @@ HELP = {
     "inv_mult": "Weight of the stage-1 invertibility loss.",
     "anchor_mult": "Weight of the stage-1 rotation anchor 1 - cos(θ_q(x_r) - θ_r): prefers "
                    "prototypes in the data's own orientation (0 = off, the paper).",
+    "align_mult": "Weight of the stage-1 prototype alignment: each prototype's rotation is pulled "
+                  "towards the batch's mean prototype (0 = off, the paper).",
     "symmetrized_loss": "Augment both views in stage 1 (else the second view is x itself).",
     "augment_warmup_pct": "Fraction of stage-1 steps over which the augmentation range grows "
                           "from 0 to the bounds (0 = off).",

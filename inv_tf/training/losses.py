@@ -17,7 +17,12 @@ penalises η that destroy information (content pushed out of the frame, strong d
 
     anchor = 1 − ½ [cos(θ_q1 − θ_r1) + cos(θ_q2 − θ_r2)]       (θ: the rotation components)
 
-    L₁ = mean_{images, k} [ x_mse_mult · mse + inv_mult · inv + anchor_mult · anchor ]
+    x̂_k   = warp(x, M(η_r1) M(η̃_q1)⁻¹)    η̃_q1 = η_q1 with every component but the rotation
+                                          stop-gradiented
+    align = mean_pixels (x̂_k − sg[mean_{batch} x̂])²
+
+    L₁ = mean_{images, k} [ x_mse_mult · mse + inv_mult · inv + anchor_mult · anchor
+                            + align_mult · align ]
 
 The anchor (not in the paper; `anchor_mult` = 0 turns it off) fixes which frame the prototypes
 are in. The loss above only asks all views of x to share one prototype, so any orientation of it
@@ -25,6 +30,15 @@ will do; with q invariant, θ_q(T(x, θ_r)) − θ_r is the rotation q gives x i
 prefers prototypes in the data's own orientation. Upright data then gets upright prototypes (so p
 has no offset to learn per shape); on data rotated uniformly every frame costs the same and the
 anchor does not pick one.
+
+The alignment term (not in the paper; `align_mult` = 0 turns it off) picks the frame without
+looking at the data's orientation: it pulls every prototype's rotation towards the frame in which
+it best matches the batch's mean prototype (congealing, Learned-Miller 2006). Upright data keeps
+one frame per class, so the η that q gives the instances of an upright class agree and p(η|x̂) can
+be narrow without reading each prototype's own tilt; on rotated data it only makes the prototypes
+of a class share an orientation, which invariance leaves free. Only the rotation receives its
+gradient: through scale or translation the same variance would fall by shrinking or moving the
+content out of the frame.
 
 Stage 2 — maximum likelihood for p(η|x̂) with q frozen. For each image and each of its n =
 `generative_n_samples` copies k:
@@ -70,6 +84,20 @@ def masked_mean(values, mask):
   return tf.math.divide_no_nan(tf.reduce_sum(values * mask), tf.reduce_sum(mask))
 
 
+def _alignment(copies, r1, eta_q1, config: Config, copy_mask):
+  """Per-copy `align` float32 `[N]` (module docstring): the squared distance of each prototype
+  to the batch's (mask-weighted) mean prototype, with gradients reaching only q's rotation."""
+  r = transforms.get_family(config.family).parameters.index("rotation")
+  keep = tf.one_hot(r, config.event_dim, dtype=eta_q1.dtype)
+  eta = keep * eta_q1 + (1.0 - keep) * tf.stop_gradient(eta_q1)
+  q1 = transforms.Transform.from_eta(eta, config.family)
+  protos = transforms.compose(r1, q1.inverse()).apply(copies, order=config.interpolation_order)
+  weights = tf.ones_like(protos[:, 0, 0, 0]) if copy_mask is None else tf.cast(copy_mask,
+                                                                                protos.dtype)
+  mean = tf.math.divide_no_nan(tf.einsum("n,nhwc->hwc", weights, protos), tf.reduce_sum(weights))
+  return _per_image_mse(protos, tf.stop_gradient(mean)[None])
+
+
 def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment_mult=1.0,
                 training=True, mask=None):
   """L₁ (see module docstring).
@@ -85,7 +113,8 @@ def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment
     mask: optional float `[B]` example weights (1 real, 0 padding); averages are mask-weighted.
 
   Returns:
-    (loss, metrics) with metrics `loss`, `x_mse`, `inv_mse`, `anchor`, `eta_abs_mean` (mean |η_q|).
+    (loss, metrics) with metrics `loss`, `x_mse`, `inv_mse`, `anchor`, `align`, `eta_abs_mean`
+    (mean |η_q|).
   """
   family, order, n = config.family, config.interpolation_order, config.n_samples
   dim = config.event_dim
@@ -121,12 +150,17 @@ def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment
     anchor = 1.0 - 0.5 * (tf.cos(eta_q1[:, r] - eta_r1[:, r]) + tf.cos(eta_q2[:, r] - eta_r2[:, r]))
     loss = loss + config.anchor_mult * anchor
   copy_mask = None if mask is None else tf.repeat(mask, n, axis=0)
+  align = tf.zeros_like(x_mse)
+  if config.align_mult > 0:
+    align = _alignment(copies, r1, eta_q1, config, copy_mask)
+    loss = loss + config.align_mult * align
   loss = masked_mean(loss, copy_mask)
   return loss, {
       "loss": loss,
       "x_mse": masked_mean(x_mse, copy_mask),
       "inv_mse": masked_mean(inv_mse, copy_mask),
       "anchor": masked_mean(anchor, copy_mask),
+      "align": masked_mean(align, copy_mask),
       "eta_abs_mean": masked_mean(tf.reduce_mean(tf.abs(eta_q1), axis=-1), copy_mask),
   }
 
