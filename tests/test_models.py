@@ -101,6 +101,20 @@ def test_flip_equivariant_head_turns_by_exactly_pi_when_the_image_does():
     InferenceNet(5, bounds=(1.0,) * 5, hidden_dims=(8,), flip_equivariant=True)
 
 
+def test_flip_equivariant_head_is_finite_on_images_that_are_their_own_half_turn():
+  """A blank image (e.g. batch padding) gives (u, v) = (0, 0) exactly, where atan2's gradient
+  is 0/0: the head must give θ = 0 and finite gradients, not NaN."""
+  q = InferenceNet(5, bounds=(0.25, 0.25, math.pi, 0.25, 0.25), hidden_dims=(16,),
+                   rotation_index=2, flip_equivariant=True)
+  x = tf.concat([_images(2), -tf.ones([1, 12, 12, 1])], axis=0)
+  with tf.GradientTape() as tape:
+    eta = q.mode(x)
+    loss = tf.reduce_sum(tf.sin(eta[:, 2])) + tf.reduce_sum(eta)
+  grads = tape.gradient(loss, q.trainable_variables)
+  assert float(eta[2, 2]) == 0.0
+  assert all(np.all(np.isfinite(g.numpy())) for g in grads if g is not None)
+
+
 def test_rotation_head_config_is_checked_and_part_of_the_architecture():
   with pytest.raises(ConfigError, match="rotation_head"):
     Config(rotation_head="spiral").validate()

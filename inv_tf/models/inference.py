@@ -34,7 +34,8 @@ exactly, with f = the (u, v) Dense head on the trunk and R_π x the image with b
 reversed (an exact half turn about the centre, which is where the warp rotates). The trunk runs on
 x and R_π x as one batch of 2B. The (u, v) kernel starts small and random (a difference of equal
 outputs would be zero), so θ starts at a random angle per image rather than at 0; for images
-that are their own half turn (0, 1, 8) (u, v) is small and the direction is, rightly, arbitrary.
+that are nearly their own half turn (0, 1, 8) (u, v) is small and the direction is, rightly,
+arbitrary; for an image that is exactly its own half turn (a blank image) (u, v) = 0 and θ = 0.
 
 The prototype of x is x̂ = T(x, η)⁻¹ = T(x, -η) (affine part; colour part negated) with η sampled
 from q. Dense kernels use LeCun-normal initialisation and zero biases (as Flax), LayerNorm ε = 1e-6.
@@ -169,6 +170,10 @@ class InferenceNet(keras.Model):
     if self.flip_equivariant:
       uv = uv[:batch] - uv[batch:]
     r = self.rotation_index
+    # atan2's gradient is 0/0 at (0, 0), which the flip head reaches exactly for an image that is
+    # its own half turn (a blank or padding image): read such a direction as (1, 0) instead.
+    degenerate = tf.reduce_sum(tf.square(uv), axis=-1, keepdims=True) < 1e-20
+    uv = tf.where(degenerate, tf.constant([[1.0, 0.0]], uv.dtype), uv)
     angle = tf.atan2(uv[:, 1], uv[:, 0])
     unit = (angle - float(self.offset[r])) / float(self.bounds[r])
     if self.squash_to_bounds:
