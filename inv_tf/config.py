@@ -26,6 +26,9 @@ STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 # unbounded output, b·μ), "circular" (θ = atan2 of two outputs, continuous round the circle) or
 # "flip_equivariant" (circular, and exactly θ(R_π x) = θ(x) + π for the input's half turn).
 ROTATION_HEADS = ("linear", "circular", "flip_equivariant")
+# What the InvVAE trains on (inv_tf.training.vae_train): "pixel" (the pixel-space bound on log p(x)
+# of inv_tf.models.inv_vae) or "reference" (the reference's VAE ELBO on prototypes, SPEC §8.3).
+INVVAE_OBJECTIVES = ("pixel", "reference")
 # List-valued fields holding integers (the other list fields hold floats).
 INT_LIST_FIELDS = ("inference_hidden_dims", "generative_hidden_dims", "conditioner_hidden_dims",
                    "vae_conv_dims", "vae_dense_dims")
@@ -122,6 +125,9 @@ class Config:
   vae_warmup_pct: float = 0.1
   vae_clip_norm: float = 2.0
   vae_weight_decay: float = 1e-4
+  invvae_objective: str = "pixel"  # see INVVAE_OBJECTIVES
+  vae_keep_best: bool = True  # score / export the best-by-validation-ELBO weights
+  vae_patience: int = 0  # evaluations without improvement before stopping (0 = never)
   latent_dim: int = 16
   vae_conv_dims: tuple = (64, 128, 256)
   vae_dense_dims: tuple = (256,)
@@ -174,6 +180,9 @@ class Config:
       if (getattr(self, name) > 0
           and "rotation" not in transforms.FAMILIES.get(self.family, ("rotation",))):
         fail(name, f"needs a family with a rotation, got {self.family!r}")
+    if self.invvae_objective not in INVVAE_OBJECTIVES:
+      fail("invvae_objective", f"unknown objective {self.invvae_objective!r}; valid: "
+           f"{', '.join(INVVAE_OBJECTIVES)}")
     if self.rotation_head not in ROTATION_HEADS:
       fail("rotation_head", f"unknown head {self.rotation_head!r}; valid: "
            f"{', '.join(ROTATION_HEADS)}")
@@ -200,7 +209,7 @@ class Config:
       if getattr(self, name) < 1:
         fail(name, f"must be >= 1, got {getattr(self, name)}")
     for name in ("inference_steps", "generative_steps", "vae_steps", "num_train", "eval_every",
-                 "num_test", "max_2strides", "num_cpu_devices"):
+                 "num_test", "max_2strides", "num_cpu_devices", "vae_patience"):
       if getattr(self, name) < 0:
         fail(name, f"must be >= 0, got {getattr(self, name)}")
     if self.stage in ("sgm", "inference") and self.inference_steps < 1:

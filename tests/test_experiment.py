@@ -27,7 +27,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def _row(model, n, seed, iwlb, ref=""):
   return {"model": model, "num_train": n, "seed": seed, "test_iwlb": iwlb,
           "test_elbo": iwlb - 10.0, "test_recon_mse": 0.1, "test_ref_iwlb": ref,
-          "model_dir": f"/runs/{model}_n{n}_seed{seed}", "config_hash": "0123abcd"}
+          "steps": 1000, "best_step": 800, "model_dir": f"/runs/{model}_n{n}_seed{seed}", "config_hash": "0123abcd"}
 
 
 def _rows(augvae_100=(-400.0, -420.0), vae_400=(-410.0, -414.0)):
@@ -48,7 +48,7 @@ def _rows(augvae_100=(-400.0, -420.0), vae_400=(-410.0, -414.0)):
 def test_valid_plan_validates_to_itself():
   plan = Plan(sizes=(64, 128), seeds=(0,))
   assert plan.validate() is plan
-  assert plan.models == MODELS == ("vae", "augvae", "invvae", "vae_aug")
+  assert plan.models == MODELS == ("vae", "augvae", "invvae", "invvae_ref", "vae_aug")
 
 
 @pytest.mark.parametrize("plan, match", [
@@ -79,41 +79,55 @@ def test_smoke_shrinks_the_plan_and_the_models():
 # summarise.
 
 
-def test_summarise_gives_mean_std_and_count_per_model_and_size():
+def test_summarise_gives_mean_and_95_percent_interval_per_model_and_size():
   summary = data_efficiency.summarise(_rows())
   table = summary["table"]
   assert set(table) == {("vae", 100), ("vae", 200), ("vae", 400), ("augvae", 100),
                         ("augvae", 400), ("invvae", 100)}
-  assert table[("vae", 100)] == pytest.approx((-505.0, 5.0, 2))  # std over seeds, ddof 0
-  assert table[("vae", 200)] == pytest.approx((-450.0, 0.0, 2))
-  assert table[("augvae", 100)] == pytest.approx((-410.0, 10.0, 2))
-  assert table[("augvae", 400)] == pytest.approx((-379.5, 0.5, 2))
-  assert table[("invvae", 100)] == pytest.approx((-390.0, 0.0, 1))
-  for mean, std, count in table.values():
-    assert isinstance(mean, float) and isinstance(std, float) and isinstance(count, int)
+  # Two seeds: half-width = t_{0.975, 1} · s / √2 = 12.706 · s / √2.
+  assert table[("vae", 100)]["mean"] == -505.0 and table[("vae", 100)]["n"] == 2
+  assert table[("vae", 100)]["half_width"] == pytest.approx(12.7062 * math.sqrt(50) / math.sqrt(2),
+                                                             rel=1e-4)
+  assert table[("vae", 200)]["half_width"] == 0.0
+  assert table[("augvae", 400)]["mean"] == -379.5
+  assert table[("invvae", 100)]["n"] == 1 and math.isnan(table[("invvae", 100)]["half_width"])
 
 
-@pytest.mark.parametrize("augvae_100, vae_400, claim", [
-    ((-400.0, -420.0), (-410.0, -414.0), True),   # −410 ≥ −412
-    ((-400.0, -420.0), (-410.0, -410.0), True),   # equal means: reaches it
-    ((-400.0, -420.0), (-405.0, -408.0), False),  # −410 < −406.5
+def _claim_rows(diffs):
+  """AugVAE@100 − VAE@400 = diffs[s] for seed s, with a large shared seed effect."""
+  rows = []
+  for seed, d in enumerate(diffs):
+    rows += [_row("vae", 400, seed, -400.0 - 50 * seed), _row("augvae", 100, seed,
+                                                               -400.0 - 50 * seed + d)]
+  return rows
+
+
+@pytest.mark.parametrize("diffs, verdict", [
+    ((5.0, 6.0, 4.0, 5.5, 4.5), "holds"),     # the paired interval lies above 0
+    ((-5.0, -6.0, -4.0, -5.5, -4.5), "fails"),
+    ((5.0, -6.0, 4.0, -5.5, 1.0), "inconclusive"),
+    ((5.0,), "inconclusive"),                 # one seed: no interval
 ])
-def test_claim_compares_augvae_at_a_quarter_with_vae_at_the_largest_size(augvae_100, vae_400,
-                                                                         claim):
-  assert data_efficiency.summarise(_rows(augvae_100, vae_400))["claim"] is claim
+def test_claim_is_the_paired_difference_with_its_interval(diffs, verdict):
+  claim = data_efficiency.summarise(_claim_rows(diffs))["claim"]
+  assert claim["verdict"] == verdict
+  assert claim["mean"] == pytest.approx(sum(diffs) / len(diffs))
+  assert claim["n"] == len(diffs) and claim["seeds"] == list(range(len(diffs)))
+  assert (claim["augvae_size"], claim["vae_size"]) == (100, 400)
+  if len(diffs) > 1:  # Pairing removes the shared seed effect (50 nats per seed).
+    assert claim["half_width"] < 10
 
 
 def test_claim_uses_the_size_closest_to_a_quarter_of_the_largest():
   # Sizes 64, 128: a quarter of 128 is 32, closest 64. AugVAE at 128 must not be used.
   rows = [_row("vae", 128, 0, -100.0), _row("augvae", 64, 0, -150.0),
           _row("augvae", 128, 0, -50.0)]
-  assert data_efficiency.summarise(rows)["claim"] is False
-  rows[1]["test_iwlb"] = -99.0
-  assert data_efficiency.summarise(rows)["claim"] is True
+  assert data_efficiency.summarise(rows)["claim"]["mean"] == -50.0
   # Sizes 1000, 3000, 4000: a quarter of 4000 is 1000 exactly.
   rows = [_row("vae", 4000, 0, -100.0), _row("augvae", 1000, 0, -90.0),
           _row("augvae", 3000, 0, -200.0)]
-  assert data_efficiency.summarise(rows)["claim"] is True
+  claim = data_efficiency.summarise(rows)["claim"]
+  assert claim["mean"] == 10.0 and claim["augvae_size"] == 1000
 
 
 @pytest.mark.parametrize("rows", [
@@ -121,11 +135,13 @@ def test_claim_uses_the_size_closest_to_a_quarter_of_the_largest():
     [_row("vae", 400, 0, -1.0), _row("augvae", 400, 0, -1.0), _row("vae", 100, 0, -2.0)],
     [_row("augvae", 100, 0, -1.0), _row("vae", 100, 0, -1.0), _row("invvae", 400, 0, -2.0)],
     [_row("vae", 100, 0, -1.0), _row("vae", 400, 0, -1.0)],
-], ids=["no_rows", "no_augvae_at_the_quarter", "no_vae_at_the_largest", "no_augvae"])
+    [_row("vae", 400, 0, -1.0), _row("augvae", 100, 1, -1.0)],
+], ids=["no_rows", "no_augvae_at_the_quarter", "no_vae_at_the_largest", "no_augvae",
+        "no_common_seed"])
 def test_claim_is_none_when_a_side_is_missing(rows):
   summary = data_efficiency.summarise(rows)
   assert summary["claim"] is None
-  assert sum(count for _, _, count in summary["table"].values()) == len(rows)
+  assert sum(c["n"] for c in summary["table"].values()) == len(rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,7 +161,11 @@ def test_write_csv_round_trips_and_replaces_atomically(tmp_path):
     assert got == {k: str(v) for k, v in want.items()}
   assert back[-1]["test_ref_iwlb"] == "-900.0" and back[0]["test_ref_iwlb"] == ""
   # Rows read back (strings) summarise to the same table.
-  assert data_efficiency.summarise(back) == data_efficiency.summarise(rows)
+  got, want = data_efficiency.summarise(back), data_efficiency.summarise(rows)
+  assert got["table"].keys() == want["table"].keys()
+  for key, ci in want["table"].items():
+    assert got["table"][key] == pytest.approx(ci, nan_ok=True), key
+  assert got["claim"] == want["claim"]
   # Rewriting with fewer rows replaces the file; nothing temporary is left.
   data_efficiency.write_csv(rows[:2], path)
   with open(path, newline="", encoding="utf-8") as f:
@@ -163,12 +183,12 @@ def _png_size(path):
 def test_plot_writes_a_png(tmp_path):
   path = str(tmp_path / "iwlb_vs_size.png")
   data_efficiency.plot(_rows(), path)
-  assert _png_size(path) == (600, 420)  # 5 × 3.5 inches at 120 dpi
+  assert _png_size(path) == (660, 456)  # 5.5 × 3.8 inches at 120 dpi
   assert os.path.getsize(path) > 5000  # axes, lines and a legend, not a blank canvas
   assert os.listdir(tmp_path) == ["iwlb_vs_size.png"]
   # One seed per point (no error bars) and a single model work too.
   data_efficiency.plot([_row("vae", 64, 0, -1.0), _row("vae", 128, 0, -0.5)], path)
-  assert _png_size(path) == (600, 420)
+  assert _png_size(path) == (660, 456)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,18 +222,20 @@ def test_smoke_experiment_runs_every_model_and_resumes_by_reading_back(tmp_path)
     reader = csv.DictReader(f)
     assert tuple(reader.fieldnames) == COLUMNS
     rows = list(reader)
-  assert len(rows) == 4  # 4 models × 1 size × 1 seed
+  assert len(rows) == 5  # 5 models × 1 size × 1 seed
   assert sorted((r["model"], int(r["num_train"]), int(r["seed"])) for r in rows) == sorted(
       (m, 64, 0) for m in MODELS)
   for row in rows:
     for key in ("test_iwlb", "test_elbo", "test_recon_mse"):
       assert math.isfinite(float(row[key])), row
     assert float(row["test_iwlb"]) >= float(row["test_elbo"]) - 1.0, row
-    assert (row["test_ref_iwlb"] != "") == (row["model"] == "invvae"), row
+    assert (row["test_ref_iwlb"] != "") == (row["model"] in ("invvae", "invvae_ref")), row
+    assert int(row["steps"]) == 20 and 0 < int(row["best_step"]) <= 20, row
     assert os.path.isfile(model_dir / row["model_dir"] / "metrics.json"), row
   assert (model_dir / "sgm_seed0" / "metrics.json").is_file()
-  assert _png_size(model_dir / "iwlb_vs_size.png") == (600, 420)
-  assert "AugVAE at a quarter of the data >= VAE at all of it:" in first.stdout
+  assert _png_size(model_dir / "iwlb_vs_size.png") == (660, 456)
+  assert "AugVAE@64 − VAE@64 (paired by seed): " in first.stdout
+  assert "(1) nats — inconclusive" in first.stdout
   assert "| model | n = 64 |" in first.stdout  # the Markdown table
   for model in MODELS:
     assert any(line.startswith(f"| {model} | ") and line.count("(1)") == 1
@@ -241,7 +263,7 @@ def test_markdown_table_has_a_row_per_model_and_a_column_per_size():
           {"model": "augvae", "num_train": 400, "seed": 0, "test_iwlb": 5.0}]
   table = data_efficiency.markdown_table(rows).splitlines()
   assert table[0] == "| model | n = 100 | n = 400 |"
-  assert table[2] == "| vae | 2.0 ± 1.0 (2) | – |"
+  assert table[2] == "| vae | 2.0 ± 12.7 (2) | – |"  # t_{0.975, 1} · s / √2 = 12.706
   assert table[3] == "| augvae | – | 5.0 (1) |"
   assert len(table) == 4
 

@@ -154,6 +154,10 @@ def test_each_stage_writes_scores_logs_checkpoints_and_export(runs, sgm_dir, sta
     assert any(f.startswith("events.out.tfevents") for f in files), (name, files)
   assert checkpoint_value(workdir, "vae_step") == 6
   assert checkpoint_value(workdir, "vae_optimizer/_iterations") == 6
+  # One evaluation (at step 6): the best weights are the last ones, kept in checkpoints/best.
+  assert metrics[f"{stage}/steps"] == 6 and metrics[f"{stage}/best_step"] == 6
+  assert metrics[f"{stage}/best_elbo"] == pytest.approx(metrics[f"{stage}/elbo"], rel=1e-6)
+  assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints", "best")).endswith("-6")
   with open(os.path.join(workdir, "run.json")) as f:
     architecture = json.load(f)["architecture"]
   assert architecture["model"] == stage
@@ -168,16 +172,19 @@ def test_each_stage_writes_scores_logs_checkpoints_and_export(runs, sgm_dir, sta
 def test_each_stage_logs_training_and_test_scalars(runs, stage):
   workdir, results, _ = runs[stage]
   train = read_events(os.path.join(workdir, "train"))
-  for name in ("loss", "log_likelihood", "kl", "grad_norm", "lr", "pixel_sigma"):
+  for name in ("loss", "log_likelihood", "kl", "grad_norm", "lr", "pixel_sigma",
+               "pixel_sigma_min"):
     plugin, events = train[f"{stage}/{name}"]
     assert plugin == "scalars"
     assert [step for step, _ in events] == [2, 4, 6], name  # log_every=2
     assert all(np.isfinite(v) for _, v in events), name
   val = read_events(os.path.join(workdir, "validation"))
-  for key in ("test/iwlb", "test/elbo", f"{stage}/loss"):
+  for key in ("test/iwlb", "test/elbo", f"{stage}/loss", f"{stage}/best_elbo"):
     _, events = val[key]
     assert [step for step, _ in events] == [6], key
     np.testing.assert_allclose(events[-1][1], results[key], rtol=1e-5)
+  sigma, sigma_min = train[f"{stage}/pixel_sigma"][1], train[f"{stage}/pixel_sigma_min"][1]
+  assert all(low <= mean for (_, low), (_, mean) in zip(sigma_min, sigma))
   for tag in (f"{stage}/x | reconstruction", f"{stage}/samples"):
     assert val[tag][0] == "images", tag
 
@@ -281,6 +288,32 @@ def test_load_sgm_returns_the_frozen_checkpointed_sgm(sgm_dir):
     assert len(sgm.variables) == len(want.variables)
     for got, value in zip(sgm.variables, want.variables):
       np.testing.assert_array_equal(got.numpy(), value.numpy())
+
+
+@pytest.mark.slow
+def test_invvae_reference_objective_trains_the_vae_on_prototypes_only(sgm_dir):
+  """The reference objective is the plain VAE ELBO on x̂ (no p(η|·) or q(η|x) term); the default
+  pixel objective includes both. Both update only the VAE."""
+  images = sample_images(8)
+  out = {}
+  for objective in ("pixel", "reference"):
+    config = vae_config("invvae", sgm_dir, invvae_objective=objective)
+    state = vae_train.create_vae_state(config, IMAGE_SHAPE)
+    sgm = vae_train.load_sgm(config, IMAGE_SHAPE)
+    sgm_before = [v.numpy().copy() for v in sgm.variables]
+    vae_before = [v.numpy().copy() for v in state.vae.trainable_variables]
+    step = vae_train.make_train_step(state, InvVAE(state.vae, sgm), config, sgm)
+    metrics = {k: float(v) for k, v in step(images, tf.constant(0, tf.int64)).items()}
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(sgm_before, sgm.variables))
+    assert any(not np.array_equal(a, b.numpy())
+               for a, b in zip(vae_before, state.vae.trainable_variables))
+    out[objective] = metrics
+  assert {"log_p_eta", "log_q_eta"} <= set(out["pixel"])
+  assert not {"log_p_eta", "log_q_eta"} & set(out["reference"])
+  assert math.isfinite(out["reference"]["loss"])
+  assert out["reference"]["loss"] == pytest.approx(-out["reference"]["elbo"], rel=1e-5)
+  with pytest.raises(ConfigError, match="^--invvae_objective: unknown objective 'nope'"):
+    vae_config("invvae", sgm_dir, invvae_objective="nope").validate()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from absl import logging
 
 from inv_tf import data as data_lib
 from inv_tf.config import ConfigError
+from inv_tf.evaluation import stats
 from inv_tf.experiments import data_efficiency
 from inv_tf.training import train as train_lib
 from trainers import flags as trainer_flags
@@ -32,10 +33,15 @@ def main(argv):
   except (ConfigError, data_lib.DataError, train_lib.RunError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  summary = data_efficiency.summarise(rows)
-  print(f"Test IWLB (nats / image), mean ± std over seeds (number of seeds); {model_dir}/results.csv")
+  claim = data_efficiency.summarise(rows)["claim"]
+  print("Test IWLB (nats / image), mean ± 95 % CI half-width over seeds (number of seeds); "
+        f"{model_dir}/results.csv")
   print(data_efficiency.markdown_table(rows))
-  print(f"AugVAE at a quarter of the data >= VAE at all of it: {summary['claim']}")
+  if claim is None:
+    print("AugVAE at a quarter of the data − VAE at all of it: no seed has both rows")
+  else:
+    print(f"AugVAE@{claim['augvae_size']} − VAE@{claim['vae_size']} (paired by seed): "
+          f"{stats.format_ci(claim)} nats — {claim['verdict']}")
 
 
 if __name__ == "__main__":

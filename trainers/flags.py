@@ -77,6 +77,12 @@ HELP = {
     "vae_warmup_pct": "Fraction of VAE steps spent warming up.",
     "vae_clip_norm": "VAE global gradient-norm clip.",
     "vae_weight_decay": "VAE decoupled weight decay.",
+    "invvae_objective": "What --stage=invvae trains on: pixel (the pixel-space bound on log p(x)) "
+                        "or reference (the reference's VAE ELBO on prototypes).",
+    "vae_keep_best": "Score and export the VAE weights with the best validation ELBO (kept in "
+                     "checkpoints/best/), not the last step's.",
+    "vae_patience": "Stop VAE training after this many validation evaluations without a better "
+                    "validation ELBO (0 = train all --vae_steps).",
     "latent_dim": "VAE latent dimension.",
     "vae_conv_dims": "VAE encoder conv widths (the decoder mirrors them).",
     "vae_dense_dims": "VAE encoder MLP widths after the convs (the decoder mirrors them).",

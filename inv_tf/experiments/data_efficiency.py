@@ -5,9 +5,11 @@ For each seed s:
 1. Train one SGM on the SMALLEST training subset (sizes are nested subsets of one shuffled
    training split, so every larger subset contains it): no model at any size sees images outside
    its own training set, and the SGM is shared by the AugVAE and InvVAE of every size.
-2. For each size n and each model m in (vae, augvae, invvae, vae_aug), train m on the first n
-   training images and score it on the test split: IWLB with K importance samples, ELBO and
-   reconstruction MSE, in nats per image on [-1, 1] pixels.
+2. For each size n and each model m in (vae, augvae, invvae, invvae_ref, vae_aug), train m on the
+   first n training images and score it on the test split: IWLB with K importance samples, ELBO
+   and reconstruction MSE, in nats per image on [-1, 1] pixels. `invvae_ref` is the InvVAE trained
+   with the reference's objective (`invvae_objective=reference`), scored like `invvae`. With
+   `vae_keep_best` (the default) every model is scored at its best-by-validation-ELBO step.
 
 Every run is a `train_and_evaluate` call with its own model directory under `workdir`, so an
 interrupted experiment resumes: finished runs (a `metrics.json`) are read, not retrained. Rows of
@@ -17,10 +19,14 @@ the SGM of a seed whose AugVAE / InvVAE rows are all there).
 
 Outputs in `workdir`: `results.csv` (one row per model, size and seed; `model_dir` is the run's
 directory name inside `workdir`) and `iwlb_vs_size.png`
-(mean test IWLB per model against size, error bars = standard deviation over seeds).
+(mean test IWLB per model against size, error bars = 95 % Student-t confidence intervals over
+seeds, `inv_tf.evaluation.stats`).
 
 The paper's claim (its Fig. 5) that this tests: the AugVAE trained on a quarter of the data reaches
-or beats the VAE trained on all of it at ±180° rotation (`claim` in `summarise`).
+or beats the VAE trained on all of it at ±180° rotation. `summarise` reports the paired
+difference AugVAE@quarter − VAE@largest over the seeds that have both, with its 95 % interval:
+the claim holds if the interval lies above 0, fails if it lies below, and is inconclusive if it
+straddles 0 (or fewer than two seeds have both rows).
 """
 
 import csv
@@ -32,10 +38,14 @@ from typing import Sequence
 
 from inv_tf.config import Config, ConfigError
 
-MODELS = ("vae", "augvae", "invvae", "vae_aug")
+MODELS = ("vae", "augvae", "invvae", "invvae_ref", "vae_aug")
 COLUMNS = ("model", "num_train", "seed", "test_iwlb", "test_elbo", "test_recon_mse",
-           "test_ref_iwlb", "model_dir", "config_hash")
-SGM_MODELS = ("augvae", "invvae")
+           "test_ref_iwlb", "steps", "best_step", "model_dir", "config_hash")
+SGM_MODELS = ("augvae", "invvae", "invvae_ref")
+# The Config fields each experiment model sets: its stage, and for invvae_ref the objective.
+MODEL_FIELDS = {"vae": {"stage": "vae"}, "augvae": {"stage": "augvae"},
+                "invvae": {"stage": "invvae"}, "vae_aug": {"stage": "vae_aug"},
+                "invvae_ref": {"stage": "invvae", "invvae_objective": "reference"}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,8 +102,9 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
   for seed in plan.seeds:
     sgm_dir = os.path.join(workdir, f"sgm_seed{seed}")
     sgm_config = base.replace(stage="sgm", seed=seed, num_train=sizes[0], sgm_dir="").validate()
-    configs = {(m, n): base.replace(stage=m, seed=seed, num_train=n,
-                                    sgm_dir=sgm_dir if m in SGM_MODELS else "").validate()
+    configs = {(m, n): base.replace(seed=seed, num_train=n,
+                                    sgm_dir=sgm_dir if m in SGM_MODELS else "",
+                                    **MODEL_FIELDS[m]).validate()
                for n in sizes for m in plan.models}
     keys = {k: k + (seed, config_hash(c)) for k, c in configs.items()}
     if any(m in SGM_MODELS and keys[(m, n)] not in done for (m, n) in configs):
@@ -106,10 +117,13 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
           row = done[keys[(model, n)]]
         else:
           metrics = _run(configs[(model, n)], run_dir)
+          stage = configs[(model, n)].stage
           row = {"model": model, "num_train": n, "seed": seed,
                  "test_iwlb": metrics["test/iwlb"], "test_elbo": metrics["test/elbo"],
                  "test_recon_mse": metrics["test/recon_mse"],
                  "test_ref_iwlb": metrics.get("test/ref_iwlb", ""),
+                 "steps": metrics.get(f"{stage}/steps", ""),
+                 "best_step": metrics.get(f"{stage}/best_step", ""),
                  "model_dir": os.path.basename(run_dir),
                  "config_hash": config_hash(configs[(model, n)])}
         rows.append(row)
@@ -150,25 +164,35 @@ def write_csv(rows: Sequence[dict], path: str):
   os.replace(tmp, path)
 
 
-def summarise(rows: Sequence[dict]) -> dict:
-  """{(model, size): (mean IWLB, std over seeds, number of seeds)} and the paper's claim.
+def summarise(rows: Sequence[dict], level: float = 0.95) -> dict:
+  """Per (model, size) the mean test IWLB with its confidence interval, and the paper's claim.
 
   Returns:
-    {"table": {(model, n): (mean, std, count)}, "claim": True/False/None} where claim compares the
-    AugVAE at the size closest to a quarter of the largest with the VAE at the largest (None if
-    either is missing).
+    {"table": {(model, n): `stats.mean_ci` dict}, "claim": dict or None}. "claim" compares the
+    AugVAE at the size closest to a quarter of the largest with the VAE at the largest, paired by
+    seed: `stats.paired_difference` (AugVAE − VAE) plus "verdict" ("holds" if the interval lies
+    above 0, "fails" if below, "inconclusive" otherwise or with one seed), "augvae_size" and
+    "vae_size"; None if no seed has both rows.
   """
-  import numpy as np
+  from inv_tf.evaluation import stats
   groups = {}
   for r in rows:
-    groups.setdefault((r["model"], int(r["num_train"])), []).append(float(r["test_iwlb"]))
-  table = {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in groups.items()}
+    groups.setdefault((r["model"], int(r["num_train"])), {})[int(r["seed"])] = float(r["test_iwlb"])
+  table = {k: stats.mean_ci(list(v.values()), level) for k, v in groups.items()}
   sizes = sorted({n for _, n in table})
   claim = None
   if sizes:
     quarter = min(sizes, key=lambda n: abs(n - sizes[-1] / 4))
-    if ("augvae", quarter) in table and ("vae", sizes[-1]) in table:
-      claim = table[("augvae", quarter)][0] >= table[("vae", sizes[-1])][0]
+    aug, vae = groups.get(("augvae", quarter), {}), groups.get(("vae", sizes[-1]), {})
+    if set(aug) & set(vae):
+      claim = stats.paired_difference(aug, vae, level)
+      if claim["n"] > 1 and claim["low"] > 0:
+        claim["verdict"] = "holds"
+      elif claim["n"] > 1 and claim["high"] < 0:
+        claim["verdict"] = "fails"
+      else:
+        claim["verdict"] = "inconclusive"
+      claim.update(augvae_size=quarter, vae_size=sizes[-1])
   return {"table": table, "claim": claim}
 
 
@@ -177,16 +201,19 @@ def plot(rows: Sequence[dict], path: str):
   import matplotlib
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt
+  import numpy as np
   table = summarise(rows)["table"]
-  fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+  fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
   for model in MODELS:
-    points = sorted((n, m, s) for (name, n), (m, s, _) in table.items() if name == model)
+    points = sorted((n, c["mean"], c["half_width"]) for (name, n), c in table.items()
+                    if name == model)
     if points:
-      n, m, s = zip(*points)
-      ax.errorbar(n, m, yerr=s, marker="o", capsize=3, label=model)
+      n, m, h = zip(*points)
+      ax.errorbar(n, m, yerr=np.nan_to_num(h), marker="o", capsize=3, label=model)
   ax.set_xscale("log")
   ax.set_xlabel("training images")
   ax.set_ylabel("test IWLB (nats / image)")
+  ax.set_title("Test IWLB vs training-set size (mean, 95 % CI over seeds)", fontsize=9)
   ax.legend()
   ax.grid(alpha=0.3)
   fig.tight_layout()
@@ -213,7 +240,9 @@ def smoke(base: Config, plan: Plan) -> tuple:
 
 
 def markdown_table(rows: Sequence[dict]) -> str:
-  """Test IWLB as a Markdown table: one row per model, one column per size, mean ± std (seeds)."""
+  """Test IWLB as a Markdown table: one row per model, one column per size, mean ± 95 % CI
+  half-width (number of seeds)."""
+  from inv_tf.evaluation import stats
   table = summarise(rows)["table"]
   sizes = sorted({n for _, n in table})
   lines = ["| model | " + " | ".join(f"n = {n:,}" for n in sizes) + " |",
@@ -222,8 +251,7 @@ def markdown_table(rows: Sequence[dict]) -> str:
     cells = []
     for n in sizes:
       if (model, n) in table:
-        mean, std, count = table[(model, n)]
-        cells.append(f"{mean:.1f} ± {std:.1f} ({count})" if count > 1 else f"{mean:.1f} (1)")
+        cells.append(stats.format_ci(table[(model, n)]))
       else:
         cells.append("–")
     if any(c != "–" for c in cells):

@@ -216,6 +216,62 @@ def evaluate_batches(eval_fn, batches, seed_offset: int) -> dict:
   return {k: v / max(weight, 1.0) for k, v in totals.items()}
 
 
+class Selection:
+  """Keeps the weights with the best validation score and stops a stage that no longer improves.
+
+  At every evaluation of `run_stage` the validation metric `metric` (larger is better) is compared
+  with the best so far; an improvement saves `trackables` to `directory` (one checkpoint, with the
+  step and the value). With `patience` = P > 0 the stage stops once P evaluations in a row have
+  not improved on the best, i.e. when step − best step ≥ P · (evaluation interval). The best
+  checkpoint survives interruption: a resumed stage reads the best step and value back from it.
+  """
+
+  def __init__(self, metric: str, trackables: dict, directory: str, patience: int = 0,
+               chief: bool = True):
+    """Args: `metric` a key of the stage's validation metrics; `trackables` what to save (e.g.
+    {"vae_variables": [...]}); `directory` the best checkpoint's directory; `patience` ≥ 0
+    (0 = never stop early); `chief` False: track but never write."""
+    self.metric, self.patience, self.chief = metric, int(patience), chief
+    self.best_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_step")
+    self.best_value = tf.Variable(-np.inf, dtype=tf.float64, trainable=False, name="best_value")
+    self._checkpoint = tf.train.Checkpoint(best_step=self.best_step, best_value=self.best_value,
+                                           **trackables)
+    self.manager = tf.train.CheckpointManager(self._checkpoint, directory, max_to_keep=1)
+    if self.manager.latest_checkpoint:
+      tf.train.Checkpoint(best_step=self.best_step, best_value=self.best_value).read(
+          self.manager.latest_checkpoint).expect_partial()
+
+  @property
+  def path(self) -> str | None:
+    """The best checkpoint's path (None before the first evaluation)."""
+    return self.manager.latest_checkpoint
+
+  def update(self, step: int, metrics: dict) -> bool:
+    """Records the evaluation at `step`; True if it is the best so far (and was saved)."""
+    value = float(metrics[self.metric])
+    if not value > float(self.best_value.numpy()):
+      return False
+    self.best_step.assign(step)
+    self.best_value.assign(value)
+    if self.chief:
+      with writing("the best checkpoint", self.manager.directory):
+        self.manager.save(checkpoint_number=step)
+    return True
+
+  def exhausted(self, step: int, eval_every: int) -> bool:
+    """True when `patience` evaluations since the best have not improved on it."""
+    best = int(self.best_step.numpy())
+    return self.patience > 0 and best >= 0 and step - best >= self.patience * eval_every
+
+  def restore_best(self, trackables: dict) -> int:
+    """Loads the best weights into `trackables` (same structure as at construction); returns the
+    best step (-1 and nothing loaded if no evaluation was saved)."""
+    if not self.manager.latest_checkpoint:
+      return -1
+    tf.train.Checkpoint(**trackables).read(self.manager.latest_checkpoint).expect_partial()
+    return int(self.best_step.numpy())
+
+
 @dataclasses.dataclass
 class Stage:
   """One training stage for `run_stage`.
@@ -228,6 +284,7 @@ class Stage:
     num_steps: the stage's last step.
     log_metrics: metric names shown on the progress line.
     visuals: (validation images, step) → None, writes image/histogram summaries (may be None).
+    selection: a `Selection` (best checkpoint by a validation metric, early stopping), or None.
   """
   name: str
   step_fn: Callable
@@ -236,6 +293,7 @@ class Stage:
   num_steps: int
   log_metrics: tuple
   visuals: Callable | None = None
+  selection: Selection | None = None
 
 
 def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, writers,
@@ -250,11 +308,12 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
   """
   name, num_steps = stage.name, stage.num_steps
   start = int(stage.step_var.numpy())
-  if start >= num_steps:
-    logging.info("%s: already trained (%d/%d steps), skipping", name, start, num_steps)
-    return evaluate_batches(stage.eval_fn, eval_batches, num_steps)
-  bar = progress.Progress(f"stage {name}", num_steps, start, enabled=chief)
   eval_every = config.eval_interval(num_steps)
+  selection = stage.selection
+  if start >= num_steps or (selection is not None and selection.exhausted(start, eval_every)):
+    logging.info("%s: already trained (%d/%d steps), skipping", name, start, num_steps)
+    return evaluate_batches(stage.eval_fn, eval_batches, start)
+  bar = progress.Progress(f"stage {name}", num_steps, start, enabled=chief)
   sums, count, last_eval = {}, 0, {}
   for step in range(start, num_steps):
     batch = next(train_iter)
@@ -281,9 +340,21 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
           tf.summary.scalar(f"{name}/{k}", v, step=done)
         if stage.visuals is not None and chief:
           stage.visuals(eval_batches[0]["image"], done)
-    if done % config.checkpoint_every == 0 or done == num_steps:
+      if selection is not None:
+        selection.update(done, last_eval)
+        with writers["validation"].as_default():
+          tf.summary.scalar(f"{name}/best_{selection.metric}", float(selection.best_value.numpy()),
+                            step=done, description=f"Best validation {selection.metric} so far "
+                            "(the checkpoint that is scored and exported).")
+    stopping = selection is not None and selection.exhausted(done, eval_every)
+    if done % config.checkpoint_every == 0 or done == num_steps or stopping:
       save_checkpoint(manager, checkpoint_number())
     bar.update(done, {k: metrics[k] for k in stage.log_metrics})
+    if stopping:
+      logging.info("%s: validation %s has not improved for %d evaluations since step %d; "
+                   "stopping at step %d", name, selection.metric, selection.patience,
+                   int(selection.best_step.numpy()), done)
+      break
   bar.close({k: v for k, v in last_eval.items() if k in stage.log_metrics})
   return last_eval
 

@@ -7,7 +7,10 @@ AdamW and a warm-up cosine schedule (SPEC §8.5); they differ in what the VAE se
     augvae   SGM resamples of x: x' = Resample(x) with the frozen SGM of `--sgm_dir` (p in
              training mode, so its dropout is active, as in SPEC §8.2); evaluated on real x
     invvae   prototypes: the pixel-space InvVAE bound of `inv_tf.models.inv_vae` (q(η|x) and
-             p(η|x̂) of `--sgm_dir` frozen)
+             p(η|x̂) of `--sgm_dir` frozen); with `invvae_objective=reference` instead the
+             reference's objective, the plain VAE ELBO on prototypes x̂ = T(x, η)⁻¹ with a fresh
+             η ~ q(η|x) each step (SPEC §8.3: no p(η|·) term, no gradient through the SGM).
+             Validation, model selection and the test scores use the pixel-space bound either way
     vae_aug  standard augmentation (SPEC §8.4): rotation U(-15°, 15°), scale factors U(0.9, 1.1)
              in x and y, integer shifts in {-2, -1, 0, 1} pixels, composed rotate · scale ·
              translate and applied as one warp
@@ -15,6 +18,14 @@ AdamW and a warm-up cosine schedule (SPEC §8.5); they differ in what the VAE se
 After training, the test split is scored (in nats per image, on [-1, 1] pixels): the importance-
 weighted bound IWLB_K with K = `iwlb_num_samples`, the single-sample ELBO, and the reconstruction
 MSE; for the InvVAE also the reference's (non-pixel-space) variants `ref_iwlb` / `ref_elbo`.
+
+Model selection (`vae_keep_best`, on by default): at every validation evaluation the weights with
+the best validation ELBO so far are kept in `checkpoints/best/`, and the test scores and the
+export use those weights, not the last step's; `vae_patience` = P > 0 stops training once P
+evaluations in a row have not improved on the best (early stopping). A VAE with a free per-pixel
+σ keeps improving its training ELBO by shrinking σ where its training images never put ink, long
+after its validation ELBO has peaked, so the last step overstates how well a small-data VAE
+generalises to nothing and the best-by-validation weights are the ones to score.
 
 A run's model directory has the SGM stages' layout (flags.cfg, run.json, checkpoints/, train/,
 validation/, export/, metrics.json); its checkpoints hold the VAE's variables, the optimiser and
@@ -39,9 +50,9 @@ from inv_tf.models.inv_vae import InvVAE
 from inv_tf.models.vae import VAE
 from inv_tf.training import checkpoints, distribute, schedules
 from inv_tf.training.losses import masked_mean
-from inv_tf.training.loop import (Stage, check_checkpoint_dir, load_split, prepare_workdir,
-                                  restore_latest, run_stage, summary_writers, write_atomic,
-                                  write_hparams, writing)
+from inv_tf.training.loop import (Selection, Stage, check_checkpoint_dir, load_split,
+                                  prepare_workdir, restore_latest, run_stage, summary_writers,
+                                  write_atomic, write_hparams, writing)
 
 STAGE_SEED = 3
 TEST_SEED = 4
@@ -162,8 +173,14 @@ def make_train_step(state: VAEState, model, config: Config, sgm, strategy=None):
       images = resampled[0]
     elif config.stage == "vae_aug":
       images = standard_augmentation(images, aug_seed, order)
+    elbo_model = model
+    if config.stage == "invvae" and config.invvae_objective == "reference":
+      eta = sgm.inference(images, training=False).sample(seed=aug_seed)
+      images = tf.stop_gradient(transforms.Transform.from_eta(eta, sgm.family).inverse().apply(
+          images, order=order))
+      elbo_model = model.vae
     with tf.GradientTape() as tape:
-      terms = model.elbo(images, elbo_seed, training=True)
+      terms = elbo_model.elbo(images, elbo_seed, training=True)
       loss = -tf.reduce_mean(terms["elbo"])
     metrics = {k: tf.reduce_mean(v) for k, v in terms.items()}
     metrics["loss"] = loss
@@ -178,6 +195,7 @@ def make_train_step(state: VAEState, model, config: Config, sgm, strategy=None):
                                       config.vae_warmup_pct, config.vae_init_lr_mult,
                                       config.vae_final_lr_mult),
         "pixel_sigma": tf.reduce_mean(state.vae.pixel_scale),
+        "pixel_sigma_min": tf.reduce_min(state.vae.pixel_scale),
     }
 
   return distribute.compile_step(strategy or tf.distribute.get_strategy(), compute, apply)
@@ -263,8 +281,10 @@ def train_and_evaluate(config: Config, workdir: str, strategy=None) -> dict:
     strategy: the run's `tf.distribute.Strategy` (None: `distribute.create_strategy(config)`).
 
   Returns:
-    `vae/<metric>` (final validation ELBO terms), `test/<metric>` (see `evaluate_test`) and
-    `export_path`.
+    `<stage>/<metric>` (the last validation ELBO terms), `<stage>/steps` (steps trained; fewer than
+    `vae_steps` after an early stop), with `vae_keep_best` also `<stage>/best_step` and
+    `<stage>/best_elbo` (the scored weights' step and validation ELBO), `test/<metric>` (see
+    `evaluate_test`; of the best weights with `vae_keep_best`) and `export_path`.
 
   Raises:
     ConfigError, inv_tf.data.DataError, RunError: as `inv_tf.training.train.train_and_evaluate`.
@@ -300,19 +320,26 @@ def train_and_evaluate(config: Config, workdir: str, strategy=None) -> dict:
     val_ds = data_lib.batch_for_evaluation(load_split(config, "validation"),
                                            config.eval_batch_size)
     eval_batches = list(val_ds.take(config.num_eval_batches))
+    weights = {"vae_variables": list(state.vae.variables)}
+    selection = (Selection("elbo", weights, os.path.join(ckpt_dir.path, "best"),
+                           config.vae_patience, chief) if config.vae_keep_best else None)
     stage = Stage(config.stage, make_train_step(state, model, config, sgm, strategy),
                   make_eval_fn(model), state.step, config.vae_steps,
-                  ("loss", "log_likelihood", "kl"), make_visuals(model, config.stage))
+                  ("loss", "log_likelihood", "kl"), make_visuals(model, config.stage), selection)
     metrics = run_stage(stage, train_iter, eval_batches, config, manager, writers,
                         lambda: int(state.step.numpy()), chief)
-  results = {f"{config.stage}/{k}": v for k, v in metrics.items()}
+    results = {f"{config.stage}/{k}": v for k, v in metrics.items()}
+    results[f"{config.stage}/steps"] = int(state.step.numpy())
+    if selection is not None:
+      results[f"{config.stage}/best_step"] = selection.restore_best(weights)
+      results[f"{config.stage}/best_elbo"] = float(selection.best_value.numpy())
   if not chief:
     return results
   test = evaluate_test(model, config, load_split(config, "test"))
   results.update({f"test/{k}": v for k, v in test.items()})
   with writers["validation"].as_default():
     for key, value in test.items():
-      tf.summary.scalar(f"test/{key}", value, step=config.vae_steps)
+      tf.summary.scalar(f"test/{key}", value, step=int(state.step.numpy()))
   for writer in writers.values():
     writer.flush()
   if config.export:

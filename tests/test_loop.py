@@ -1,0 +1,79 @@
+"""Tests of inv_tf.training.loop: the stage loop's model selection and early stopping."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from inv_tf.config import Config
+from inv_tf.training import loop
+
+PEAK = 10  # the scripted validation score peaks at this step
+
+
+def _stage(weight, selection, num_steps=40):
+  """A stage whose step adds 1 to `weight` and whose validation `elbo` is −|step − PEAK|."""
+
+  def step_fn(images, step):
+    weight.assign_add(1.0)
+    return {"loss": tf.constant(1.0)}
+
+  def eval_fn(images, mask, seed):
+    return {"elbo": -tf.abs(tf.cast(seed[0], tf.float32) - PEAK)}
+
+  step_var = tf.Variable(0, dtype=tf.int64)
+  return loop.Stage("toy", step_fn, eval_fn, step_var, num_steps, ("loss",), None, selection)
+
+
+def _run(stage, tmp_path, config):
+  batches = iter(lambda: {"image": tf.zeros([1, 2, 2, 1])}, None)
+  eval_batches = [{"image": tf.zeros([1, 2, 2, 1]), "mask": tf.ones([1])}]
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=stage.step_var),
+                                       str(tmp_path / "checkpoints"), max_to_keep=3)
+  writers = {k: tf.summary.create_noop_writer() for k in ("train", "validation")}
+  return loop.run_stage(stage, batches, eval_batches, config, manager, writers,
+                        lambda: int(stage.step_var.numpy()))
+
+
+@pytest.mark.parametrize("patience, stop_step", [(2, 20), (3, 25), (0, 40)])
+def test_selection_keeps_the_best_weights_and_stops_after_patience(tmp_path, patience, stop_step):
+  """Evaluations every 5 steps score −5, 0 (step 10, the best), −5, −10, …: with patience P the
+  stage stops at step 10 + 5P, and the kept weights are those of step 10, not the last."""
+  config = Config(eval_every=5, log_every=5, checkpoint_every=100)
+  weight = tf.Variable(0.0)
+  selection = loop.Selection("elbo", {"w": weight}, str(tmp_path / "best"), patience)
+  stage = _stage(weight, selection)
+  _run(stage, tmp_path, config)
+  assert int(stage.step_var.numpy()) == stop_step
+  assert float(weight.numpy()) == stop_step
+  assert int(selection.best_step.numpy()) == PEAK and float(selection.best_value.numpy()) == 0.0
+  assert selection.restore_best({"w": weight}) == PEAK
+  assert float(weight.numpy()) == PEAK
+  # The stop was checkpointed: a resumed stage reads the best back from disk and trains nothing.
+  assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith(f"-{stop_step}")
+  again = tf.Variable(0.0)
+  resumed = loop.Selection("elbo", {"w": again}, str(tmp_path / "best"), patience)
+  assert int(resumed.best_step.numpy()) == PEAK
+  stage2 = _stage(again, resumed)
+  stage2.step_var.assign(stop_step)
+  _run(stage2, tmp_path, config)
+  assert int(stage2.step_var.numpy()) == stop_step and float(again.numpy()) == 0.0
+  assert resumed.restore_best({"w": again}) == PEAK and float(again.numpy()) == PEAK
+
+
+def test_without_selection_the_stage_trains_every_step(tmp_path):
+  weight = tf.Variable(0.0)
+  stage = _stage(weight, None, num_steps=12)
+  _run(stage, tmp_path, Config(eval_every=5, log_every=5, checkpoint_every=100))
+  assert int(stage.step_var.numpy()) == 12 and float(weight.numpy()) == 12.0
+  assert not os.path.exists(tmp_path / "best")
+
+
+def test_a_non_finite_score_never_becomes_the_best(tmp_path):
+  weight = tf.Variable(3.0)
+  selection = loop.Selection("elbo", {"w": weight}, str(tmp_path / "best"), 1)
+  assert not selection.update(5, {"elbo": np.nan})
+  assert selection.update(10, {"elbo": -1.0})
+  assert not selection.update(15, {"elbo": np.nan})
+  assert int(selection.best_step.numpy()) == 10
