@@ -162,7 +162,7 @@ def config_from_flags() -> config_lib.Config:
 SIZES = flags.DEFINE_list("sizes", ["1000", "2000", "4000"],
                           "Experiment: nested training-set sizes (the SGM trains on the smallest).")
 SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Experiment: random seeds.")
-MODELS = flags.DEFINE_list("models", ["vae", "augvae", "invvae", "vae_aug"],
+MODELS = flags.DEFINE_list("models", ["vae", "augvae", "invvae", "invvae_ref", "vae_aug"],
                            "Experiment: which VAE-family models to train at every size.")
 SMOKE = flags.DEFINE_bool("smoke", False,
                           "Experiment: a minutes-long version (tiny models, 20 steps per run).")
