@@ -3,7 +3,15 @@
     pip install -e .            # the library, trainers and embedded data
     pip install -e ".[test]"    # + pytest for the test suite
 """
+import re
+
 import setuptools
+
+
+def _version():
+  with open("inv_tf/__init__.py", encoding="utf-8") as f:
+    return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
+
 
 # The stack is pinned (see the stack notes in README.md): TFP 0.25 needs tf-keras to import,
 # tensorflow-datasets 4.9.10 needs importlib_resources on Python 3.11 without declaring it.
@@ -39,7 +47,7 @@ EXTRAS_REQUIRE = {
 
 setuptools.setup(
     name="inv_tf",
-    version="0.1.0",
+    version=_version(),
     description="A generative model of symmetry transformations (SGM) in TensorFlow/Keras 3 + TFP.",
     long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
     long_description_content_type="text/markdown",
