@@ -6,7 +6,13 @@ r"""Keras 3 preprocessing layer: data augmentation with a trained SGM's learned 
 
 In training mode each image is replaced, with probability `probability`, by one new member of its
 orbit drawn from the SGM's learned p(η|x̂) (the export's `resample(x, 1, seed)`); otherwise, and
-always at inference, the input passes through unchanged. The layer needs only the SavedModel
+always at inference, the input passes through unchanged.
+
+Pixel range. The SGM works on images in [-1, 1] with background -1 (what the warp fills in).
+`value_range=(lo, hi)` (as Keras' own augmentation layers) says what the inputs use, e.g. (0, 1)
+or (0, 255): the layer maps lo → -1 and hi → 1 before resampling, x' = 2 (x − lo) / (hi − lo) − 1,
+and maps the result back, so a dark background (lo) stays the background. Images whose background
+is bright (hi) would get dark borders where the warp brings in new content: invert them first. The layer needs only the SavedModel
 written by `inv_tf.export.export_sgm` (see `inv_tf/export/saved_model.py`): it never imports the
 inv_tf model code, so it works in any process with TensorFlow and Keras 3 (TensorFlow backend).
 
@@ -41,6 +47,7 @@ CPU-specific, but it has only been run on CPU (no GPU was available).
 
 from __future__ import annotations
 
+import math
 import os
 
 import keras
@@ -85,19 +92,32 @@ def _load_export(export_path) -> _Export:
   return _Export(module, image_shape)
 
 
+def _check_value_range(value_range) -> tuple:
+  """(lo, hi) as Python floats; ValueError unless two finite numbers with lo < hi."""
+  try:
+    lo, hi = (float(v) for v in value_range)
+  except (TypeError, ValueError):
+    raise ValueError(f"value_range must be a pair (lo, hi) of numbers, got {value_range!r}") from None
+  if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+    raise ValueError(f"value_range must be finite with lo < hi, got {value_range!r}")
+  return lo, hi
+
+
 @keras.saving.register_keras_serializable(package="inv_tf")
 class SymmetryAugmentation(keras.layers.Layer):
   """Replaces images by SGM resamples in training; the identity at inference.
 
-  Input and output: float32 `[B, H, W, C]` images in [-1, 1] (background -1), where (H, W, C) is
-  the export's image shape (`image_shape`) and B is any batch size (static or dynamic). Outputs
-  have the input's shape and dtype; resampled images are the SGM's transforms of the input (with
-  interpolation, so values stay close to [-1, 1]), unchanged images are the input values exactly.
+  Input and output: float32 `[B, H, W, C]` images in `value_range` (default [-1, 1]; background
+  at its low end), where (H, W, C) is the export's image shape (`image_shape`) and B is any batch
+  size (static or dynamic). Outputs have the input's shape and dtype; resampled images are the
+  SGM's transforms of the input (with interpolation, so values stay close to `value_range`),
+  unchanged images are the input values exactly.
 
   Attributes:
     export_path: the SGM SavedModel directory (str, as given).
     probability: float in [0, 1], chance that each image is replaced in training mode.
     seed: int in [0, 2**31 - 2] or None, the initial seed of the layer's seed generator.
+    value_range: (lo, hi) floats, lo < hi, the inputs' pixel range (lo = background).
     image_shape: (H, W, C) ints, read from the export's `resample` signature.
 
   Input checks: a known wrong rank or H, W, C raises ValueError (naming the expected shape) when
@@ -109,18 +129,21 @@ class SymmetryAugmentation(keras.layers.Layer):
   docstring for the random state and the behaviour under XLA.
   """
 
-  def __init__(self, export_path, probability: float = 1.0, seed: int | None = None, **kwargs):
+  def __init__(self, export_path, probability: float = 1.0, seed: int | None = None,
+               value_range=(-1.0, 1.0), **kwargs):
     """Loads the export at `export_path`.
 
     Args:
       export_path: str or path-like, a directory written by `inv_tf.export.export_sgm`.
       probability: float in [0, 1], per-image replacement probability in training mode.
       seed: None or int in [0, 2**31 - 2]; fixes the sequence of augmentations.
+      value_range: (lo, hi), finite numbers with lo < hi: the inputs' pixel range, e.g. (0, 1) or
+        (0, 255); lo is the background.
       **kwargs: `keras.layers.Layer` arguments (name, ...). The dtype must be float32.
 
     Raises:
       FileNotFoundError: no SavedModel at `export_path`.
-      ValueError: not an SGM export, probability outside [0, 1], bad seed or dtype.
+      ValueError: not an SGM export, probability outside [0, 1], bad seed, value_range or dtype.
       TypeError: probability not a number.
       RuntimeError: the Keras backend is not TensorFlow.
     """
@@ -139,6 +162,7 @@ class SymmetryAugmentation(keras.layers.Layer):
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
                              or not 0 <= seed < _INT32_MOD):
       raise ValueError(f"seed must be None or an int in [0, {_INT32_MOD - 1}], got {seed!r}")
+    self.value_range = _check_value_range(value_range)
     self.export_path = os.fspath(export_path)
     self.probability = float(probability)
     self.seed = seed
@@ -151,7 +175,8 @@ class SymmetryAugmentation(keras.layers.Layer):
     if not tf.is_tensor(images):
       images = tf.convert_to_tensor(images)
     if images.dtype != tf.float32:
-      raise TypeError(f"SymmetryAugmentation expects float32 images in [-1, 1], got "
+      lo, hi = self.value_range
+      raise TypeError(f"SymmetryAugmentation expects float32 images in [{lo:g}, {hi:g}], got "
                       f"{images.dtype.name}")
     self._check_shape(images.shape)
     return tf.ensure_shape(images, (None,) + self.image_shape)  # checks unknown dims at run time
@@ -169,18 +194,22 @@ class SymmetryAugmentation(keras.layers.Layer):
     state = self.seed_generator.next()  # int64 [2]: [seed, counter]; advances the counter
     seed = tf.cast(tf.math.floormod(state, _INT32_MOD), tf.int32)
     resample_seed, coin_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    new = self._export.module.resample(images, tf.constant(1, tf.int32), resample_seed)
+    lo, hi = self.value_range
+    scaled = images if (lo, hi) == (-1.0, 1.0) else (images - lo) * (2.0 / (hi - lo)) - 1.0
+    new = self._export.module.resample(scaled, tf.constant(1, tf.int32), resample_seed)
     new = tf.reshape(new["images"][0], tf.shape(images))
+    if (lo, hi) != (-1.0, 1.0):
+      new = (new + 1.0) * ((hi - lo) / 2.0) + lo
     if self.probability >= 1.0:
       return new
     replace = tf.random.stateless_uniform(tf.shape(images)[:1], coin_seed) < self.probability
     return tf.where(replace[:, None, None, None], new, images)
 
   def call(self, inputs, training=None):
-    """Augments `inputs` (float32 `[B, H, W, C]` in [-1, 1]) when `training` is true.
+    """Augments `inputs` (float32 `[B, H, W, C]` in `value_range`) when `training` is true.
 
     Args:
-      inputs: float32 `[B, H, W, C]` images in [-1, 1].
+      inputs: float32 `[B, H, W, C]` images in `value_range`.
       training: Python bool or None (None = inference), or a scalar bool tensor.
 
     Returns:
@@ -200,8 +229,9 @@ class SymmetryAugmentation(keras.layers.Layer):
     return tuple(input_shape)
 
   def get_config(self):
-    """Serialisable config: the base Layer config plus export_path, probability and seed."""
+    """Serialisable config: the base Layer config plus export_path, probability, seed and
+    value_range."""
     config = super().get_config()
     config.update({"export_path": self.export_path, "probability": self.probability,
-                   "seed": self.seed})
+                   "seed": self.seed, "value_range": list(self.value_range)})
     return config

@@ -205,11 +205,38 @@ def test_bad_inputs_raise_documented_errors(export_path, digits, tmp_path):
     SymmetryAugmentation(export_path, seed=-1)
 
 
+@pytest.mark.parametrize("value_range", [(0.0, 1.0), (0, 255)])
+def test_value_range_maps_the_inputs_range_onto_the_sgms(export_path, digits, value_range):
+  """Images in (lo, hi) give the [-1, 1] layer's augmentations mapped back to (lo, hi): the
+  background stays lo, and inference returns the input exactly."""
+  lo, hi = value_range
+  x = digits[0][:8]
+  scaled = (x + 1.0) * ((hi - lo) / 2.0) + lo
+  unit = SymmetryAugmentation(export_path, seed=4)
+  ranged = SymmetryAugmentation(export_path, seed=4, value_range=value_range)
+  want = (unit(x, training=True) + 1.0) * ((hi - lo) / 2.0) + lo
+  got = ranged(scaled, training=True)
+  np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4 * (hi - lo))
+  assert got.numpy().min() >= lo - 1e-3 * (hi - lo) and got.numpy()[:, 0, 0].max() == pytest.approx(lo)
+  np.testing.assert_array_equal(ranged(scaled, training=False).numpy(), scaled.numpy())
+  with pytest.raises(TypeError, match=f"expects float32 images in \\[{lo:g}, {hi:g}\\]"):
+    ranged(tf.cast(scaled, tf.float16), training=True)
+
+
+@pytest.mark.parametrize("bad", [(1, 0), (0, 0), (0, float("inf")), (0,), "ab", None])
+def test_bad_value_range_is_refused(export_path, bad):
+  with pytest.raises(ValueError, match="value_range"):
+    SymmetryAugmentation(export_path, value_range=bad)
+
+
 def test_get_config_round_trip(export_path, digits):
   x = digits[0][:8]
   layer = SymmetryAugmentation(export_path, probability=0.5, seed=9, name="aug")
   config = layer.get_config()
   assert (config["export_path"], config["probability"], config["seed"]) == (export_path, 0.5, 9)
+  assert config["value_range"] == [-1.0, 1.0]
+  wide = SymmetryAugmentation.from_config({**config, "value_range": [0, 255]})
+  assert wide.value_range == (0.0, 255.0) and wide.get_config()["value_range"] == [0.0, 255.0]
   clone = SymmetryAugmentation.from_config(config)
   assert clone.get_config() == config and clone.name == "aug"
   np.testing.assert_array_equal(clone(x, training=True).numpy(), layer(x, training=True).numpy())
