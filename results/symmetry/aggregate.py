@@ -29,7 +29,11 @@ def main(summary_path, out_path):
     row = {"group": group, "class": label, "truth": members[0]["truth"],
            "resultant_truth": members[0]["resultant_truth"], "seeds": len(members)}
     for name in MEASURES + RUN_MEASURES:
-      ci = stats.mean_ci([float(m[name]) for m in members])
+      values = [float(m[name]) for m in members if m[name] not in ("", "nan")]
+      if not values:  # not measured for this run (e.g. no invariance ratios)
+        row[f"{name}_mean"] = row[f"{name}_ci95"] = ""
+        continue
+      ci = stats.mean_ci(values)
       row[f"{name}_mean"] = round(ci["mean"], 4)
       row[f"{name}_ci95"] = round(ci["half_width"], 4) if ci["n"] > 1 else ""
     out.append(row)
@@ -38,9 +42,10 @@ def main(summary_path, out_path):
     writer.writeheader()
     writer.writerows(out)
   for row in out:
-    print(f"{row['group']:>12} {row['class']}: R̄ {row['resultant_mean']:.3f} ± "
-          f"{row['resultant_ci95'] or float('nan'):.3f}  W1 {row['rotation_w1_mean']:.3f} ± "
-          f"{row['rotation_w1_ci95'] or float('nan'):.3f}  (n={row['seeds']})")
+    if row["seeds"] > 1:
+      print(f"{row['group']:>12} {row['class']}: R̄ {row['resultant_mean']} ± "
+            f"{row['resultant_ci95']}  W1 {row['rotation_w1_mean']} ± {row['rotation_w1_ci95']}"
+            f"  (n={row['seeds']})")
 
 
 if __name__ == "__main__":
