@@ -61,7 +61,7 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  """All hyperparameters of an SGM run. See README "Flags" for each field's meaning."""
+  """All hyperparameters of an SGM run. Each field is a flag; trainers/flags.py has its help text."""
   # What to run.
   stage: str = "sgm"
   seed: int = 0

@@ -14,7 +14,7 @@ HELP = {
     "stage": f"What to train: {', '.join(config_lib.STAGES)} (sgm = stage 1 then stage 2; "
              "augvae and invvae also need --sgm_dir).",
     "seed": "Random seed (data order, augmentations, initialisation).",
-    "dataset": "Dataset name (see README's dataset table), e.g. mnist, aug_dsprites, npz:PATH, "
+    "dataset": "Dataset name (see docs/datasets.md), e.g. mnist, aug_dsprites, npz:PATH, "
                "folder:PATH.",
     "data_dir": "TFDS data directory (default ~/tensorflow_datasets). With a prepared TFDS "
                 "mnist there, --dataset=mnist uses the full 70k digits.",

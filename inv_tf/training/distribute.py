@@ -73,7 +73,7 @@ def create_strategy(config: Config) -> tf.distribute.Strategy:
     # Before anything initialises TensorFlow's context (listing devices does).
     if not os.environ.get("TF_CONFIG"):
       raise ConfigError("--distribution_strategy=multi_worker_mirrored: TF_CONFIG is not set "
-                        "(it names the cluster and this task; see README 'Multi-host training')")
+                        "(it names the cluster and this task; see docs/scaling.md, 'Multi-host training')")
     try:
       json.loads(os.environ["TF_CONFIG"])["cluster"]
     except (ValueError, KeyError, TypeError):
