@@ -131,3 +131,17 @@ def test_format_eta_uses_degrees_and_scale_factors():
   assert figures.format_eta("rotation", np.pi / 2) == "+90°"
   assert figures.format_eta("log_scale_x", 0.0) == "×1.00"
   assert figures.format_eta("tx", -0.25) == "-0.25"
+
+
+def test_kde_integrates_to_one_and_ignores_far_outliers():
+  rng = np.random.default_rng(0)
+  samples = np.concatenate([rng.normal(0.0, 0.05, 995), np.full(5, 30.0)])
+  grid = np.linspace(-1, 1, 2001)
+  density = figures._kde(samples, grid)
+  assert np.trapezoid(density, grid) == pytest.approx(0.995, abs=0.01)
+  assert density.max() > 5.0  # a peak of the N(0, 0.05) bulk (≈ 8), not flattened by outliers
+  angles = rng.vonmises(np.pi, 2.0, 2000)  # mass across the ±π cut
+  grid = np.linspace(-np.pi, np.pi, 2001)
+  density = figures._kde(angles, grid, 2 * np.pi)
+  assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.01)
+  assert density[0] == pytest.approx(density[-1], rel=1e-6)

@@ -4,9 +4,9 @@ r"""Figures of what an SGM learned (matplotlib, headless), and their PNG / Tenso
   prototype of every transformed copy (SPEC §11's invariance check, one row pair per component);
 * `orbit_grid`: per example, the original | its prototype | resamples;
 * `rotation_strips`: images turned over ±180° and the prototype of every view;
-* `eta_marginals`: histograms and Gaussian kernel density estimates (Scott's bandwidth) of
-  η ~ p(η|x̂) per component for a few examples, rotation wrapped to [−π, π), with the η that q
-  inferred marked;
+* `eta_marginals`: histograms and Gaussian kernel density estimates (Scott's rule, robust
+  spread) of η ~ p(η|x̂) per component for a few examples, rotation wrapped to [−π, π), with the
+  η that q inferred marked;
 * `iterated_norms`: mean ‖η‖ at each re-application of q to its own prototype;
 * `latent_densities`: per group (shape) and latent, the densities of true and resampled images'
   pixel latents (`inv_tf.evaluation.latents`), overlaid, with the KS statistic in each title.
@@ -159,11 +159,17 @@ def rotation_strips(sgm, images, num_angles: int = 8, labels=None) -> mpl_figure
 def _kde(samples, points, period=None):
   """Gaussian KDE with Scott's bandwidth of 1-D `samples` evaluated at `points`.
 
+  The spread in Scott's rule is min(standard deviation, IQR / 1.349) (robust to outliers).
+
   With `period` (2π for angles) the kernel is wrapped round the circle and the bandwidth comes
   from the angular deviation, so mass near ±π is not split across the cut.
   """
   samples = np.asarray(samples, np.float64)
-  spread = circular.angular_deviation(samples) if period else samples.std()
+  if period:
+    spread = circular.angular_deviation(samples)
+  else:  # Silverman's robust spread: a few far outliers do not flatten the estimate.
+    q75, q25 = np.percentile(samples, [75, 25])
+    spread = min(samples.std(), (q75 - q25) / 1.349) if q75 > q25 else samples.std()
   bandwidth = max(spread * samples.size ** (-1 / 5), 1e-6)
   shifts = (-period, 0.0, period) if period else (0.0,)
   density = 0.0
@@ -207,7 +213,9 @@ def eta_marginals(sgm, images, num_samples: int = 2000, seed: int = 0,
     for i, name in enumerate(names):
       ax = axes[r, i + 1]
       values, mark = eta[:, r, i], eta_q[r, i]
-      low, high = offset[i] - 1.5 * bounds[i], offset[i] + 1.5 * bounds[i]
+      # ±1.5 bounds, widened to hold the samples and q's η (p and q are not confined to it).
+      low = min(offset[i] - 1.5 * bounds[i], float(np.percentile(values, 0.5)), mark)
+      high = max(offset[i] + 1.5 * bounds[i], float(np.percentile(values, 99.5)), mark)
       period = None
       if name == "rotation":
         values, mark = circular.wrap(values), float(circular.wrap(mark))
