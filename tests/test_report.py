@@ -60,6 +60,12 @@ def test_evaluate_run_on_an_sgm_writes_metrics_figures_and_tensorboard(tmp_path_
     for record in tf.compat.v1.train.summary_iterator(os.path.join(workdir, "evaluation", e)):
       tags |= {v.tag for v in record.summary.value}
   assert "evaluate/eta_sweep" in tags and "evaluate/full_ratio" in tags
+  descriptions = {v.tag: v.metadata.summary_description
+                  for e in events
+                  for r in tf.compat.v1.train.summary_iterator(
+                      os.path.join(workdir, "evaluation", e))
+                  for v in r.summary.value}
+  assert "invariant" in descriptions["evaluate/full_ratio"]
 
 
 def test_evaluate_run_refuses_a_directory_without_a_run(tmp_path):

@@ -215,6 +215,34 @@ KS_XY_BAR = 0.10
 MOBILITY_BAR = 0.8
 
 
+# Descriptions of the scalars evaluate_run logs to TensorBoard (tags evaluate/<key>).
+EVALUATE_DESCRIPTIONS = {
+    "full_ratio": "Mean pairwise MSE of the prototypes of 8 turns of each upright test image over "
+                  "that of the turned images (0 = invariant q, 1 = identity); bar ≤ 0.25.",
+    "axis_ratio": "As full_ratio, forgiving prototypes that agree up to a half turn.",
+    "image_mse": "Mean pairwise mean-pixel MSE between the turned views of an image.",
+    "prototype_mse": "Mean pairwise mean-pixel MSE between the prototypes of those views.",
+    "prototype_mse_axis": "As prototype_mse, the smaller of the two half-turn alignments.",
+    "num_images": "Test images measured.",
+    "rotation_resultant": "Mean over images of R̄ (mean resultant length, 0 = uniform on the "
+                          "circle, 1 = one angle) of p's rotation samples.",
+    "rotation_deviation": "Mean over images of the RMS angle (rad) of p's rotation samples from "
+                          "their circular mean (uniform: 1.81).",
+    "rotation_far_mass": "Mean share of p's rotation samples more than 90° from their circular "
+                         "mean (flips).",
+    "iterated_eta_norm_last": "Mean ‖η‖ q infers at the last re-application to its own "
+                              "prototype (0 = consistent q); bar ≤ 0.1.",
+    "ks_xy_max": "aug_dsprites: largest KS statistic of the x / y pixel position of resamples vs "
+                 "the data over shapes; bar ≤ 0.10.",
+    "mobility_xy_min": "aug_dsprites: smallest x / y mobility over shapes (≈ 1 for independent "
+                       "redraws, 0 for a model that returns its input); bar ≥ 0.8.",
+    "ks_num_images": "aug_dsprites test images used for the KS statistics.",
+    "iwlb": "Test importance-weighted lower bound on log p(x) (nats per image).",
+    "elbo": "Test ELBO (nats per image).",
+    "recon_mse": "Test mean-pixel MSE of the reconstructions.",
+}
+
+
 def _number(value: float) -> str:
   return f"{value:.1f}" if abs(value) >= 100 else f"{value:.3f}"
 
@@ -393,6 +421,7 @@ def evaluate_run_files(model_dir: str, out_dir: str | None = None, num_images: i
       figures.log_png(f"evaluate/{name}", png, step)
     for key, value in metrics.items():
       if isinstance(value, (int, float)):
-        tf.summary.scalar(f"evaluate/{key}", value, step=step)
+        tf.summary.scalar(f"evaluate/{key}", value, step=step,
+                          description=EVALUATE_DESCRIPTIONS.get(key, ""))
   writer.flush()
   return metrics, dataset or config.dataset, written
