@@ -11,7 +11,6 @@ import tensorflow as tf
 from inv_tf.config import ConfigError
 from inv_tf.data import sprites
 from inv_tf.evaluation import figures, report
-from inv_tf.models.sgm import SGM
 from inv_tf.training import train as train_lib
 from test_train import shared_run, tiny_config
 
@@ -30,7 +29,12 @@ def test_json_safe_turns_undefined_values_into_null():
 def test_evaluate_run_on_an_sgm_writes_metrics_figures_and_tensorboard(tmp_path_factory):
   workdir, _ = shared_run(tmp_path_factory)
   out = str(tmp_path_factory.mktemp("eval_sgm"))
-  metrics = report.evaluate_run(workdir, out, num_images=20)
+  metrics, dataset, written = report.evaluate_run_files(workdir, out, num_images=20)
+  assert dataset == "mnist"
+  assert written == [os.path.join(out, f"{n}.png") for n in (
+      "eta_sweep", "orbits", "eta_marginals", "iterated_norms", "rotation_strips",
+      "truth_recovery")] + [os.path.join(out, "metrics.json"), os.path.join(workdir, "evaluation")]
+  assert all(os.path.exists(p) for p in written)
   with open(os.path.join(out, "metrics.json")) as f:
     written = json.load(f)
   assert written["full_ratio"] == pytest.approx(metrics["full_ratio"])
@@ -56,6 +60,12 @@ def test_evaluate_run_on_an_sgm_writes_metrics_figures_and_tensorboard(tmp_path_
     for record in tf.compat.v1.train.summary_iterator(os.path.join(workdir, "evaluation", e)):
       tags |= {v.tag for v in record.summary.value}
   assert "evaluate/eta_sweep" in tags and "evaluate/full_ratio" in tags
+  descriptions = {v.tag: v.metadata.summary_description
+                  for e in events
+                  for r in tf.compat.v1.train.summary_iterator(
+                      os.path.join(workdir, "evaluation", e))
+                  for v in r.summary.value}
+  assert "invariant" in descriptions["evaluate/full_ratio"]
 
 
 def test_evaluate_run_refuses_a_directory_without_a_run(tmp_path):
@@ -77,15 +87,60 @@ def test_evaluate_run_on_a_vae_reports_test_scores(tmp_path):
   assert {"samples", "reconstructions"} <= _pngs_in(str(tmp_path / "out"))
 
 
-def test_eta_sweep_grid_shape_and_identity_prototypes_at_init():
-  config = tiny_config()
-  sgm = SGM(config, (28, 28, 1))
-  image = np.full((28, 28, 1), -1.0, np.float32)
-  image[8:20, 12:16] = 1.0
-  grid = figures.eta_sweep(sgm, image, num_steps=5)
-  d = config.event_dim
-  assert grid.shape[0] > 2 * d * 28 and grid.shape[1] > 5 * 28
-  assert float(tf.reduce_min(grid)) >= 0.0 and float(tf.reduce_max(grid)) <= 1.0
+def _class(resultant, resultant_truth, deviation_truth):
+  return {"resultant": resultant, "resultant_truth": resultant_truth,
+          "deviation_truth": deviation_truth}
+
+
+MNIST_METRICS = {
+    "full_ratio": 0.16, "axis_ratio": 0.12, "rotation_resultant": 0.15,
+    "iterated_eta_norms": [0.9, 0.5, 0.4, 0.38, 0.38], "iterated_eta_norm_last": 0.38,
+    "rotation_spread_by_label": {str(k): {"n": 50} for k in range(10)},
+    "truth": {"classes": {str(k): _class(0.12 + 0.01 * k, 0.0, 1.8) for k in range(10)},
+              "rotation_w1": 0.2, "recovery_min": 0.9, "width_rel_error_max": 0.1,
+              "upright_resultant_min": None},
+}
+
+
+def test_summary_table_gives_each_headline_measure_with_its_bar():
+  table = report.summary_table(MNIST_METRICS, "mnist", ["/o/eta_sweep.png", "/o/metrics.json"])
+  lines = table.splitlines()
+  assert len(lines) < 20  # a table, not a dump
+  assert "{" not in table and "iterated_eta_norms" not in table
+  digits = next(l for l in lines if "classes 2/3/4/5/7" in l)
+  assert "0.140–0.190" in digits and "≤ 0.2" in digits and digits.endswith("met")
+  others = next(l for l in lines if "classes 0/1/6/8/9" in l)
+  assert "≤" not in others and not others.endswith("met")  # the README sets no bar for them
+  full = next(l for l in lines if l.startswith("full invariance ratio"))
+  assert "0.160" in full and "≤ 0.25" in full and full.endswith(" met")
+  iterated = next(l for l in lines if l.startswith("iterated ‖η‖"))
+  assert "0.380" in iterated and "≤ 0.1" in iterated and iterated.endswith("NOT met")
+  assert lines[-3:] == ["Written:", "  /o/eta_sweep.png", "  /o/metrics.json"]
+  # Columns line up (R̄'s combining macron takes no column).
+  starts = {l.index(" ≤ ") for l in lines if " ≤ " in l and "R̄" not in l}
+  assert len(starts) == 1
+  assert {report._width(l[:l.index(" ≤ ")]) for l in lines if " ≤ " in l} == starts
+
+
+def test_summary_table_bars_for_upright_classes_and_aug_dsprites():
+  metrics = {"truth": {"classes": {"0": _class(0.95, 1.0, 0.0), "1": _class(0.43, 1.0, 0.0)}},
+             "ks_xy_max": 0.108, "mobility_xy_min": 0.85, "iterated_eta_norm_last": 0.05}
+  lines = report.summary_table(metrics, "aug_dsprites").splitlines()
+  upright = next(l for l in lines if "upright classes 0/1" in l)
+  assert "0.430–0.950" in upright and "≥ 0.9" in upright and upright.endswith("NOT met")
+  ks = next(l for l in lines if "position KS" in l)
+  assert "0.108" in ks and "≤ 0.10" in ks and ks.endswith("NOT met")
+  mobility = next(l for l in lines if "mobility" in l)
+  assert "≥ 0.8" in mobility and mobility.endswith(" met")
+  assert next(l for l in lines if "iterated" in l).endswith(" met")
+  assert "Written:" not in lines
+
+
+def test_summary_table_of_a_vae_and_undefined_measures():
+  lines = report.summary_table({"iwlb": -101.25, "elbo": -105.5, "recon_mse": 0.031,
+                                "full_ratio": None}).splitlines()
+  assert any("test IWLB" in l and "-101.2" in l for l in lines)
+  assert not any("invariance" in l for l in lines)
 
 
 class _Shifter:

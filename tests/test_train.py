@@ -172,7 +172,8 @@ def test_event_files_hold_scalars_images_and_histograms(run):
       assert plugin == "scalars"
       assert [step for step, _ in events] == [2, 4, 6], (stage, name)  # log_every=2
       assert all(np.isfinite(v) for _, v in events), (stage, name)
-  assert train["_hparams_/session_start_info"][0] == "hparams"
+  # hparams: the session is the run's directory (see test_hparams_*), not train/.
+  assert "_hparams_/session_start_info" not in train
 
   val = read_events(os.path.join(workdir, "validation"))
   for key in ("inference/loss", "inference/x_mse", "generative/loss", "generative/log_p"):
@@ -190,14 +191,57 @@ def test_event_files_hold_scalars_images_and_histograms(run):
       assert (int(value[0]), int(value[1])) == (png.shape[1], png.shape[0])
 
   params = ("tx", "ty", "rotation", "log_scale_x", "log_scale_y")  # affine_no_shear
+  batch = TINY["eval_batch_size"]  # the whole validation batch, not the 8 images of the grid
   for stage, name in ((s, n) for s in STAGE_METRICS for n in params):
-    for kind, count in (("eta_q", 8), ("eta_p", 8 * 6)):  # 8 images, 6 resamples each
+    for kind, count in (("eta_q", batch), ("eta_p", batch * 8)):  # 8 draws of p per image
       plugin, hists = val[f"{stage}/{kind}/{name}"]
       assert plugin == "histograms"
       for _, value in hists:  # [buckets, (left, right, count)]
         assert value.ndim == 2 and value.shape[1] == 3
         assert np.all(np.isfinite(value))
         assert value[:, 2].sum() == pytest.approx(count), (kind, name)
+
+
+def _metadata(logdir, tag):
+  from tensorboard.backend.event_processing import event_accumulator as ea
+  acc = ea.EventAccumulator(str(logdir), size_guidance={ea.TENSORS: 0})
+  acc.Reload()
+  return acc.SummaryMetadata(tag), acc
+
+
+@pytest.mark.slow
+def test_hparams_session_is_the_run_with_validation_metrics(run):
+  from tensorboard.plugins.hparams import plugin_data_pb2
+  workdir, _ = run
+  experiment, acc = _metadata(workdir, "_hparams_/experiment")
+  config = plugin_data_pb2.HParamsPluginData.FromString(experiment.plugin_data.content).experiment
+  metrics = [(m.name.group, m.name.tag) for m in config.metric_infos]
+  assert metrics == [("validation", f"{stage}/{name}") for stage, names in (
+      ("inference", ("loss", "x_mse", "inv_mse")), ("generative", ("loss", "log_p", "mae")))
+      for name in names]
+  assert all(m.description for m in config.metric_infos)
+  assert {h.name for h in config.hparam_infos} >= {"inference_lr", "bounds_mult", "seed"}
+  start, _ = _metadata(workdir, "_hparams_/session_start_info")
+  session = plugin_data_pb2.HParamsPluginData.FromString(start.plugin_data.content)
+  assert session.session_start_info.group_name == os.path.basename(workdir)  # trial id
+  assert session.session_start_info.hparams["inference_steps"].number_value == 6
+  # Every metric of the config is a scalar the validation writer holds.
+  val = read_events(os.path.join(workdir, "validation"))
+  assert all(tag in val for _, tag in metrics)
+
+
+@pytest.mark.slow
+def test_every_scalar_and_histogram_has_a_description(run):
+  workdir, _ = run
+  for sub in ("train", "validation"):
+    for tag, (plugin, _) in read_events(os.path.join(workdir, sub)).items():
+      if plugin in ("scalars", "histograms"):
+        metadata, _ = _metadata(os.path.join(workdir, sub), tag)
+        assert metadata.summary_description, (sub, tag)
+  metadata, _ = _metadata(os.path.join(workdir, "validation"), "inference/x_mse")
+  assert "prototype" in metadata.summary_description
+  metadata, _ = _metadata(os.path.join(workdir, "train"), "generative/mae")
+  assert "log p" in metadata.summary_description
 
 
 @pytest.mark.slow

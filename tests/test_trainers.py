@@ -221,7 +221,16 @@ def test_evaluate_writes_the_quality_metrics(good):
   for key in ("full_ratio", "axis_ratio", "rotation_resultant", "iterated_eta_norm_last"):
     assert math.isfinite(metrics[key]), (key, metrics)
     assert metrics[key] >= 0, (key, metrics)
-  assert json.loads(evaluate.stdout) == metrics
+  # stdout: the headline table and the files written, not a JSON dump of the metrics.
+  out = evaluate.stdout
+  assert "{" not in out and '"full_ratio"' not in out
+  assert len(out.splitlines()) < 25, out
+  assert out.splitlines()[0].split() == ["measure", "value", "bar"]
+  full = next(l for l in out.splitlines() if l.startswith("full invariance ratio"))
+  assert f"{metrics['full_ratio']:.3f}" in full and "≤ 0.25" in full
+  assert any(l.startswith("iterated ‖η‖") and "≤ 0.1" in l for l in out.splitlines())
+  assert f"  {model_dir / 'eval' / 'metrics.json'}" in out.splitlines()
+  assert f"  {model_dir / 'eval' / 'eta_sweep.png'}" in out.splitlines()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,11 +8,12 @@ per-class truth recovery of `inv_tf.evaluation.truth`; for aug_dsprites the pixe
 statistics of resamples vs data; figures eta_sweep / orbits / eta_marginals / iterated_norms /
 rotation_strips / truth_recovery / latent_densities.
 For a VAE-family run: test IWLB, ELBO, reconstruction MSE, samples and reconstructions.
-Writes metrics.json and the PNGs under --out (default MODEL_DIR/eval), prints the metrics, and
-logs the figures to the run's TensorBoard (MODEL_DIR/evaluation).
+Writes metrics.json and the PNGs under --out (default MODEL_DIR/eval) and logs the figures to the
+run's TensorBoard (MODEL_DIR/evaluation). Prints a short table: each headline measure, its bar
+where the README states one and whether it is met (`report.summary_table`), then the paths
+written; every measure is in metrics.json.
 """
 
-import json
 import sys
 
 from absl import app
@@ -40,12 +41,13 @@ def main(argv):
       raise ConfigError("--model_dir: required")
     if _NUM_IMAGES.value < 1:
       raise ConfigError(f"--num_images: must be >= 1, got {_NUM_IMAGES.value}")
-    metrics = report.evaluate_run(_MODEL_DIR.value, _OUT.value, _NUM_IMAGES.value,
-                                  _DATA_DIR.value, _CHECKPOINT.value, _DATASET.value)
+    metrics, dataset, written = report.evaluate_run_files(
+        _MODEL_DIR.value, _OUT.value, _NUM_IMAGES.value, _DATA_DIR.value, _CHECKPOINT.value,
+        _DATASET.value)
   except (ConfigError, data_lib.DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  print(json.dumps(metrics, indent=2))
+  print(report.summary_table(metrics, dataset, written))
 
 
 if __name__ == "__main__":

@@ -3,15 +3,18 @@ r"""Figures of what an SGM learned (matplotlib, headless), and their PNG / Tenso
 * `eta_sweep`: an image transformed along each η component from o − b to o + b, and the
   prototype of every transformed copy (SPEC §11's invariance check, one row pair per component);
 * `orbit_grid`: per example, the original | its prototype | resamples;
-* `eta_marginals`: histograms and Gaussian kernel density estimates (Scott's bandwidth) of
-  η ~ p(η|x̂) per component for a few examples, rotation wrapped to [−π, π), with the η that q
-  inferred marked;
+* `rotation_strips`: images turned over ±180° and the prototype of every view;
+* `eta_marginals`: histograms and Gaussian kernel density estimates (Scott's rule, robust
+  spread) of η ~ p(η|x̂) per component for a few examples, rotation wrapped to [−π, π), with the
+  η that q inferred marked;
 * `iterated_norms`: mean ‖η‖ at each re-application of q to its own prototype;
 * `latent_densities`: per group (shape) and latent, the densities of true and resampled images'
   pixel latents (`inv_tf.evaluation.latents`), overlaid, with the KS statistic in each title.
 
-Image grids are float32 `[rows·H, cols·W, C]` in [0, 1] (`inv_tf.evaluation.grids.tile`);
-figures are `matplotlib.figure.Figure`s.
+Every function returns a `matplotlib.figure.Figure` with a title, labelled rows / columns or axes
+(with units) and a legend where it draws more than one kind of mark; the image grids are
+`inv_tf.evaluation.grids.labelled_grid`s (row labels, column headers, lines between groups). They
+are sized for TensorBoard's image card (≈ 0.6 inch = 60 pixels per 28-pixel image at 100 dpi).
 """
 
 import io
@@ -27,24 +30,55 @@ import tensorflow as tf  # noqa: E402
 
 from inv_tf import transforms  # noqa: E402
 from inv_tf.evaluation import grids  # noqa: E402
-from inv_tf.evaluation import circular, truth  # noqa: E402
+from inv_tf.evaluation import circular, invariance, truth  # noqa: E402
 from inv_tf.evaluation.latents import LATENTS  # noqa: E402
 
 
-def eta_sweep(sgm, image, num_steps: int = 9) -> tf.Tensor:
+UNITS = {"tx": "normalised units: the image spans [−1, 1]",
+         "ty": "normalised units: the image spans [−1, 1]",
+         "rotation": "degrees", "log_scale_x": "ln of the scale factor",
+         "log_scale_y": "ln of the scale factor", "shear": "shear factor",
+         "hue": "turns of the colour wheel", "log_saturation": "ln of the factor",
+         "log_value": "ln of the factor"}
+
+
+LATENT_UNITS = {"x": "pixels", "y": "pixels", "orientation": "rad",
+                "scale": "√ foreground mass, pixels"}
+
+
+def format_eta(name: str, value: float) -> str:
+  """One η component's value as a reader wants it: rotation in degrees, a log-scale as its factor
+  (×1.28), others signed with 2 decimals."""
+  value = float(value)
+  if name == "rotation":
+    return f"{math.degrees(value):+.0f}°"
+  if name.startswith("log_"):
+    return f"×{math.exp(value):.2f}"
+  return f"{value:+.2f}"
+
+
+def _class_label(labels, i) -> str:
+  return f"class {int(labels[i])}" if labels is not None else f"image {i + 1}"
+
+
+def eta_sweep(sgm, image, num_steps: int = 9, label=None) -> mpl_figure.Figure:
   """One image swept along each η component, with the prototype of every view.
 
   Args:
     sgm: an `inv_tf.models.SGM`.
     image: float32 `[H, W, C]` in [-1, 1].
     num_steps: views per component, evenly spaced over [o_i − b_i, o_i + b_i].
+    label: optional class label of the image (shown in the title).
 
   Returns:
-    A grid, float32 `[2·D·H, num_steps·W, C]` in [0, 1]: for each component i a row of views
-    then a row of their prototypes.
+    A figure of a `2·D × num_steps` grid: for each component i a row of views (each cell
+    notes its η_i) then a row of their prototypes; rows are labelled with the component and its
+    range, columns with the fraction t of the bound (η_i = o_i + t·b_i), components separated by
+    lines.
   """
   config = sgm.config
   d = config.event_dim
+  names = sgm.family.parameters
   bounds = np.asarray(config.resolved_bounds, np.float32)
   offset = np.asarray(config.resolved_offset, np.float32)
   t = np.linspace(-1.0, 1.0, num_steps, dtype=np.float32)
@@ -57,34 +91,85 @@ def eta_sweep(sgm, image, num_steps: int = 9) -> tf.Tensor:
   protos, _ = sgm.prototype(views)
   shape = [d, num_steps] + list(views.shape[1:])
   rows = tf.stack([tf.reshape(views, shape), tf.reshape(protos, shape)], axis=1)
-  return grids.tile(tf.reshape(rows, [2 * d, num_steps] + list(views.shape[1:])))
+  row_labels, notes = [], {}
+  for i, name in enumerate(names):
+    low, high = offset[i] - bounds[i], offset[i] + bounds[i]
+    row_labels += [f"{name} {format_eta(name, low)}…{format_eta(name, high)}: views",
+                   f"{name}: prototypes"]
+    for k in range(num_steps):
+      notes[(2 * i, k)] = format_eta(name, eta[i * num_steps + k, i])
+  col_labels = ["t=0" if abs(v) < 1e-6 else f"t={v:+.2g}" for v in t]
+  about = f" (class {int(label)})" if label is not None else ""
+  title = (f"η sweep: a test image{about} transformed along each η component "
+           "(η_i = o_i + t·b_i, value in each cell),\nand q's prototype of every view — "
+           "identical prototypes in a row = invariance to that component")
+  return grids.labelled_grid(tf.reshape(rows, [2 * d, num_steps] + list(views.shape[1:])),
+                             title, row_labels, col_labels,
+                             row_groups=range(2, 2 * d, 2), cell_notes=notes)
 
 
-def orbit_grid(sgm, images, num_resamples: int = 6, seed: int = 0) -> tf.Tensor:
+def orbit_grid(sgm, images, num_resamples: int = 6, seed: int = 0,
+               labels=None) -> mpl_figure.Figure:
   """Rows: original | prototype | `num_resamples` resamples, one row per image.
 
   Args:
     images: float32 `[N, H, W, C]` in [-1, 1].
+    labels: optional int `[N]` class labels (the row labels; else "image i").
 
   Returns:
-    float32 `[N·H, (2 + num_resamples)·W, C]` in [0, 1].
+    A figure of an `N × (2 + num_resamples)` grid with a title, row labels, column headers
+    (x | prototype x̂ | resample 1…n) and lines between the three column groups.
   """
   images = tf.convert_to_tensor(images, tf.float32)
   x_hat, _ = sgm.prototype(images)
   resampled, _ = sgm.resample(images, num_resamples, tf.constant([seed, 3], tf.int32))
   rows = tf.concat([images[:, None], x_hat[:, None], tf.transpose(resampled, [1, 0, 2, 3, 4])],
                    axis=1)
-  return grids.tile(rows)
+  labels = None if labels is None else np.asarray(labels)
+  row_labels = [_class_label(labels, i) for i in range(int(images.shape[0]))]
+  col_labels = ["x", "prototype\nx̂"] + [f"resample\n{k + 1}" for k in range(num_resamples)]
+  title = ("Orbits: test image x | its prototype x̂ = T(x, η_q)⁻¹ | resamples T(x̂, η), "
+           "η ~ p(η|x̂)")
+  return grids.labelled_grid(rows, title, row_labels, col_labels, col_groups=(1, 2))
+
+
+def rotation_strips(sgm, images, num_angles: int = 8, labels=None) -> mpl_figure.Figure:
+  """Each image turned by `num_angles` angles over ±180° (views) and the prototype of every view.
+
+  Args:
+    images: float32 `[N, H, W, C]` upright images in [-1, 1].
+    labels: optional int `[N]` class labels (row labels).
+
+  Returns:
+    A figure of a `2N × num_angles` grid (`invariance.rotation_strip`): columns headed by the
+    angle, rows "class c: views" / "prototypes", images separated by lines.
+  """
+  rows = invariance.rotation_strip(sgm, images, num_angles)
+  labels = None if labels is None else np.asarray(labels)
+  row_labels = []
+  for i in range(int(images.shape[0])):
+    row_labels += [f"{_class_label(labels, i)}: views", "prototypes"]
+  angles = [-180 + 360 * k / num_angles for k in range(num_angles)]
+  title = ("Rotation invariance: test images turned by each angle (views) and q's prototype of "
+           "every view\nidentical prototypes in a row = q is invariant to rotation")
+  return grids.labelled_grid(rows, title, row_labels, [f"{a:+.0f}°" for a in angles],
+                             row_groups=range(2, 2 * int(images.shape[0]), 2))
 
 
 def _kde(samples, points, period=None):
   """Gaussian KDE with Scott's bandwidth of 1-D `samples` evaluated at `points`.
 
+  The spread in Scott's rule is min(standard deviation, IQR / 1.349) (robust to outliers).
+
   With `period` (2π for angles) the kernel is wrapped round the circle and the bandwidth comes
   from the angular deviation, so mass near ±π is not split across the cut.
   """
   samples = np.asarray(samples, np.float64)
-  spread = circular.angular_deviation(samples) if period else samples.std()
+  if period:
+    spread = circular.angular_deviation(samples)
+  else:  # Silverman's robust spread: a few far outliers do not flatten the estimate.
+    q75, q25 = np.percentile(samples, [75, 25])
+    spread = min(samples.std(), (q75 - q25) / 1.349) if q75 > q25 else samples.std()
   bandwidth = max(spread * samples.size ** (-1 / 5), 1e-6)
   shifts = (-period, 0.0, period) if period else (0.0,)
   density = 0.0
@@ -94,15 +179,18 @@ def _kde(samples, points, period=None):
   return density / (samples.size * bandwidth * math.sqrt(2 * math.pi))
 
 
-def eta_marginals(sgm, images, num_samples: int = 2000, seed: int = 0) -> mpl_figure.Figure:
+def eta_marginals(sgm, images, num_samples: int = 2000, seed: int = 0,
+                  labels=None) -> mpl_figure.Figure:
   """Marginals of η ~ p(η|x̂) per component for each image (rows) — histogram + KDE.
 
   Args:
     images: float32 `[N, H, W, C]`, N small (≤ 6 reads well).
+    labels: optional int `[N]` class labels (written under each image).
 
   Returns:
-    A figure with N rows and D + 1 columns (the image, then one panel per η component); the
-    dashed line marks the η q inferred for the image (the η that maps x̂ back to x).
+    A figure with N rows and D + 1 columns (the image, then one panel per η component, its
+    x axis in the component's unit, rotation in degrees): grey histogram, blue KDE, red dashed
+    line at the η q inferred for the image (the η that maps x̂ back to x); a legend, a title.
   """
   images = tf.convert_to_tensor(images, tf.float32)
   x_hat, eta_q = sgm.prototype(images)
@@ -111,42 +199,61 @@ def eta_marginals(sgm, images, num_samples: int = 2000, seed: int = 0) -> mpl_fi
   names = sgm.family.parameters
   bounds = np.asarray(sgm.config.resolved_bounds)
   offset = np.asarray(sgm.config.resolved_offset)
+  labels = None if labels is None else np.asarray(labels)
   n, d = int(images.shape[0]), len(names)
-  fig = mpl_figure.Figure(figsize=(2.2 * (d + 1), 1.8 * n), dpi=100)
+  fig = mpl_figure.Figure(figsize=(2.4 * (d + 1), 1.9 * n + 1.2), dpi=100)
   axes = fig.subplots(n, d + 1, squeeze=False)
+  handles = None
   for r in range(n):
     axes[r, 0].imshow(np.clip((images[r].numpy() + 1) / 2, 0, 1).squeeze(), cmap="gray",
                       vmin=0, vmax=1)
-    axes[r, 0].axis("off")
+    axes[r, 0].set_xticks([])
+    axes[r, 0].set_yticks([])
+    axes[r, 0].set_xlabel(_class_label(labels, r), fontsize=8)
     for i, name in enumerate(names):
       ax = axes[r, i + 1]
       values, mark = eta[:, r, i], eta_q[r, i]
-      low, high = offset[i] - 1.5 * bounds[i], offset[i] + 1.5 * bounds[i]
+      # ±1.5 bounds, widened to hold the samples and q's η (p and q are not confined to it).
+      low = min(offset[i] - 1.5 * bounds[i], float(np.percentile(values, 0.5)), mark)
+      high = max(offset[i] + 1.5 * bounds[i], float(np.percentile(values, 99.5)), mark)
       period = None
       if name == "rotation":
         values, mark = circular.wrap(values), float(circular.wrap(mark))
         low, high, period = -math.pi, math.pi, 2 * math.pi
         ax.text(0.02, 0.95, f"R̄={circular.mean_resultant_length(values):.2f}",
                 transform=ax.transAxes, fontsize=7, va="top")
-      ax.hist(values, bins=40, range=(low, high), density=True, color="0.75")
+        ax.set_xticks(np.radians([-180, -90, 0, 90, 180]), ["−180", "−90", "0", "90", "180"])
+      hist = ax.hist(values, bins=40, range=(low, high), density=True, color="0.75",
+                     label="histogram of η ~ p(η|x̂)")[2]
       grid = np.linspace(low, high, 200)
-      ax.plot(grid, _kde(values, grid, period), color="C0")
-      ax.axvline(mark, color="C3", linestyle="--")
+      (kde,) = ax.plot(grid, _kde(values, grid, period), color="C0", label="KDE")
+      line = ax.axvline(mark, color="C3", linestyle="--", label="η inferred by q(η|x)")
+      handles = handles or [hist[0], kde, line]
       ax.set_yticks([])
+      ax.tick_params(labelsize=7)
       if r == 0:
         ax.set_title(name, fontsize=9)
-  fig.tight_layout()
+      if r == n - 1:
+        ax.set_xlabel(f"{name} ({UNITS.get(name, 'η units')})", fontsize=7)
+  axes[0, 0].set_title("x", fontsize=9)
+  fig.suptitle(f"Learned distribution p(η|x̂) of each η component ({num_samples} samples per "
+               "image)", fontsize=10)
+  fig.legend(handles, [h.get_label() for h in handles], loc="lower center", ncol=3, fontsize=8,
+             frameon=False)
+  fig.tight_layout(rect=(0, 0.06, 1, 0.97))
   return fig
 
 
 def iterated_norms(norms) -> mpl_figure.Figure:
   """Mean ‖η‖ per re-application of q (a list of floats, iteration 1 first)."""
-  fig = mpl_figure.Figure(figsize=(4, 3), dpi=100)
+  fig = mpl_figure.Figure(figsize=(4.5, 3.2), dpi=100)
   ax = fig.subplots()
   ax.plot(np.arange(1, len(norms) + 1), norms, marker="o")
   ax.set_yscale("log")
-  ax.set_xlabel("re-application of q")
-  ax.set_ylabel("mean ‖η‖")
+  ax.set_xlabel("re-application of q to its own prototype")
+  ax.set_ylabel("mean ‖η‖ (η units)")
+  ax.set_xticks(np.arange(1, len(norms) + 1))
+  ax.set_title("Iterated prototyping: ‖η‖ → 0 means q is consistent", fontsize=9)
   ax.grid(alpha=0.3)
   fig.tight_layout()
   return fig
@@ -179,7 +286,12 @@ def latent_densities(true_latents, true_groups, other_latents, other_groups, ks:
       label = group_names[g] if group_names is not None else g
       ax.set_title(f"{label}: {name} (KS {ks[g][name]:.3f})", fontsize=8)
       ax.set_yticks([])
+      ax.tick_params(labelsize=7)
+      if r == len(groups) - 1:
+        ax.set_xlabel(f"{name} ({LATENT_UNITS.get(name, 'pixels')})", fontsize=7)
   axes[0, 0].legend(fontsize=7)
+  fig.suptitle("Pixel latents of the data vs one SGM resample per image, per shape "
+               "(KS statistic in each title)", fontsize=9)
   fig.tight_layout()
   return fig
 
@@ -251,7 +363,8 @@ def png_bytes(image_or_figure) -> bytes:
   """PNG encoding of a figure, or of a grid float `[H, W, C]` in [0, 1] (enlarged 3× to view)."""
   if isinstance(image_or_figure, mpl_figure.Figure):
     buffer = io.BytesIO()
-    image_or_figure.savefig(buffer, format="png")
+    image_or_figure.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.08,
+                            facecolor="white")
     return buffer.getvalue()
   grid = tf.convert_to_tensor(image_or_figure, tf.float32)
   big = tf.image.resize(grid, tf.shape(grid)[:2] * 3, method="nearest")

@@ -35,6 +35,7 @@ KS = 0 with mobility 0.
 
 import json
 import os
+import unicodedata
 
 import numpy as np
 import tensorflow as tf
@@ -82,16 +83,18 @@ def evaluate_sgm(model, config, num_images: int = 500, data_dir=None) -> tuple:
   batch = _test_batch(config, num_images, data_dir, model.image_shape)
   images, labels = batch["image"], batch["label"].numpy()
   metrics = invariance.sgm_quality(model, images, labels=labels)
+  picked = _first_per_label(labels, 2)
   pngs = {
-      "eta_sweep": figures.png_bytes(figures.eta_sweep(model, images[0])),
-      "orbits": figures.png_bytes(figures.orbit_grid(
-          model, tf.gather(images, _first_per_label(labels, 2)))),
-      "eta_marginals": figures.png_bytes(figures.eta_marginals(model, images[:4])),
+      "eta_sweep": figures.png_bytes(figures.eta_sweep(model, images[0], label=labels[0])),
+      "orbits": figures.png_bytes(figures.orbit_grid(model, tf.gather(images, picked),
+                                                     labels=labels[picked])),
+      "eta_marginals": figures.png_bytes(figures.eta_marginals(model, images[:4],
+                                                               labels=labels[:4])),
       "iterated_norms": figures.png_bytes(figures.iterated_norms(metrics["iterated_eta_norms"])),
   }
   if "rotation" in model.family.parameters:
     pngs["rotation_strips"] = figures.png_bytes(
-        grids.tile(invariance.rotation_strip(model, images[:6])))
+        figures.rotation_strips(model, images[:6], labels=labels[:6]))
   if config.dataset == "aug_dsprites":
     ks_metrics, pngs["latent_densities"] = dsprites_known_truth(model, config, data_dir)
     metrics.update(ks_metrics)
@@ -176,11 +179,16 @@ def evaluate_vae(model, config, data_dir=None) -> tuple:
   images = next(iter(loop.load_split(config, "test").batch(8)))["image"]
   rows = tf.stack([images, model.reconstruct(images)], axis=1)
   samples = model.sample(16, tf.constant([0, 11], tf.int32))
-  return metrics, {
-      "reconstructions": figures.png_bytes(grids.tile(rows)),
-      "samples": figures.png_bytes(grids.tile(tf.reshape(samples, [2, 8] + list(
-          samples.shape[1:])))),
-  }
+  reconstructions = grids.labelled_grid(
+      rows, "Reconstructions: test image x | the VAE's reconstruction (decoder mean)",
+      [f"test image {i + 1}" for i in range(int(images.shape[0]))], ["x", "reconstruction"],
+      col_groups=(1,))
+  sample_grid = grids.labelled_grid(
+      tf.reshape(samples, [2, 8] + list(samples.shape[1:])),
+      "Samples of the VAE: decoder means of z ~ N(0, I)", ["samples 1–8", "samples 9–16"],
+      [str(k + 1) for k in range(8)])
+  return metrics, {"reconstructions": figures.png_bytes(reconstructions),
+                   "samples": figures.png_bytes(sample_grid)}
 
 
 def json_safe(value):
@@ -195,10 +203,174 @@ def json_safe(value):
   return value
 
 
+# The README's bars for the headline measures. R̄ of p's rotation samples per image: ≤ 0.2 where
+# the truth is uniform on the circle (on MNIST only for the digits without a rotated look-alike),
+# ≥ 0.9 where the class is upright.
+UNIFORM_RESULTANT_BAR = 0.2
+UPRIGHT_RESULTANT_BAR = 0.9
+MNIST_ASYMMETRIC_DIGITS = (2, 3, 4, 5, 7)
+FULL_RATIO_BAR = 0.25
+ITERATED_NORM_BAR = 0.1
+KS_XY_BAR = 0.10
+MOBILITY_BAR = 0.8
+
+
+# Descriptions of the scalars evaluate_run logs to TensorBoard (tags evaluate/<key>).
+EVALUATE_DESCRIPTIONS = {
+    "full_ratio": "Mean pairwise MSE of the prototypes of 8 turns of each upright test image over "
+                  "that of the turned images (0 = invariant q, 1 = identity); bar ≤ 0.25.",
+    "axis_ratio": "As full_ratio, forgiving prototypes that agree up to a half turn.",
+    "image_mse": "Mean pairwise mean-pixel MSE between the turned views of an image.",
+    "prototype_mse": "Mean pairwise mean-pixel MSE between the prototypes of those views.",
+    "prototype_mse_axis": "As prototype_mse, the smaller of the two half-turn alignments.",
+    "num_images": "Test images measured.",
+    "rotation_resultant": "Mean over images of R̄ (mean resultant length, 0 = uniform on the "
+                          "circle, 1 = one angle) of p's rotation samples.",
+    "rotation_deviation": "Mean over images of the RMS angle (rad) of p's rotation samples from "
+                          "their circular mean (uniform: 1.81).",
+    "rotation_far_mass": "Mean share of p's rotation samples more than 90° from their circular "
+                         "mean (flips).",
+    "iterated_eta_norm_last": "Mean ‖η‖ q infers at the last re-application to its own "
+                              "prototype (0 = consistent q); bar ≤ 0.1.",
+    "ks_xy_max": "aug_dsprites: largest KS statistic of the x / y pixel position of resamples vs "
+                 "the data over shapes; bar ≤ 0.10.",
+    "mobility_xy_min": "aug_dsprites: smallest x / y mobility over shapes (≈ 1 for independent "
+                       "redraws, 0 for a model that returns its input); bar ≥ 0.8.",
+    "ks_num_images": "aug_dsprites test images used for the KS statistics.",
+    "iwlb": "Test importance-weighted lower bound on log p(x) (nats per image).",
+    "elbo": "Test ELBO (nats per image).",
+    "recon_mse": "Test mean-pixel MSE of the reconstructions.",
+}
+
+
+def _number(value: float) -> str:
+  return f"{value:.1f}" if abs(value) >= 100 else f"{value:.3f}"
+
+
+def _span(values) -> str:
+  """'0.123' for one value (or equal ones), 'low–high' for several, 'n/a' for none defined."""
+  values = [v for v in values if v is not None and np.isfinite(v)]
+  if not values:
+    return "n/a"
+  low, high = _number(min(values)), _number(max(values))
+  return low if low == high else f"{low}–{high}"
+
+
+def _width(text: str) -> int:
+  """Columns `text` takes on a terminal (combining marks, as in R̄, take none)."""
+  return sum(not unicodedata.combining(ch) for ch in text)
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+  fill = " " * max(width - _width(text), 0)
+  return fill + text if right else text + fill
+
+
+def _verdict(values, bar: str) -> str:
+  """'met' / 'NOT met' for finite `values` against a bar '≤ a' or '≥ a' ('' without a bar)."""
+  values = [v for v in values if v is not None and np.isfinite(v)]
+  if not bar or not values:
+    return ""
+  limit = float(bar[2:])
+  ok = all(v <= limit for v in values) if bar.startswith("≤") else all(v >= limit
+                                                                        for v in values)
+  return "met" if ok else "NOT met"
+
+
+def headline_rows(metrics: dict, dataset: str = "") -> list:
+  """The headline measures of an evaluation: [(measure, value text, bar text, verdict)].
+
+  Args:
+    metrics: `evaluate_run`'s metrics (as written to metrics.json: undefined values None).
+    dataset: the evaluated dataset's name (MNIST's rotation bar covers digits 2/3/4/5/7 only).
+
+  Returns:
+    Rows in reading order; bar '' where the README states none, verdict 'met' / 'NOT met' / ''.
+  """
+  rows = []
+
+  def add(measure, values, bar=""):
+    values = list(values)
+    rows.append((measure, _span(values), bar, _verdict(values, bar)))
+
+  classes = (metrics.get("truth") or {}).get("classes") or {}
+  uniform, upright, other = {}, {}, {}
+  for label, c in classes.items():
+    if c.get("resultant") is None:
+      continue
+    if c.get("deviation_truth") is not None and c["deviation_truth"] <= truth.RECOVERY_MIN_GAP:
+      upright[int(label)] = c["resultant"]
+    elif c.get("resultant_truth") is not None and c["resultant_truth"] < 0.05:
+      uniform[int(label)] = c["resultant"]
+    else:
+      other[int(label)] = c["resultant"]
+  if uniform:
+    barred = ({k: v for k, v in uniform.items() if k in MNIST_ASYMMETRIC_DIGITS}
+              if dataset == "mnist" else uniform)
+    rest = {k: v for k, v in uniform.items() if k not in barred}
+    if barred:
+      add(f"R̄ of p's rotation, classes {'/'.join(map(str, sorted(barred)))} (truth 0)",
+          barred.values(), f"≤ {UNIFORM_RESULTANT_BAR}")
+    if rest:
+      add(f"R̄ of p's rotation, classes {'/'.join(map(str, sorted(rest)))} (truth 0)",
+          rest.values())
+  if upright:
+    add(f"R̄ of p's rotation, upright classes {'/'.join(map(str, sorted(upright)))} (truth 1)",
+        upright.values(), f"≥ {UPRIGHT_RESULTANT_BAR}")
+  if other:
+    add(f"R̄ of p's rotation, classes {'/'.join(map(str, sorted(other)))} (partial turns)",
+        other.values())
+  if not classes and metrics.get("rotation_resultant") is not None:
+    add("mean R̄ of p's rotation per image", [metrics["rotation_resultant"]])
+  if metrics.get("full_ratio") is not None:
+    add("full invariance ratio (prototype / image MSE)", [metrics["full_ratio"]],
+        f"≤ {FULL_RATIO_BAR}")
+  if metrics.get("axis_ratio") is not None:
+    add("axis invariance ratio (half turns forgiven)", [metrics["axis_ratio"]])
+  if (metrics.get("truth") or {}).get("rotation_w1") is not None:
+    add("per-image rotation W1 to the truth (rad)", [metrics["truth"]["rotation_w1"]])
+  if (metrics.get("truth") or {}).get("recovery_min") is not None:
+    add("worst per-image recovery (1 = oracle, 0 = identity)", [metrics["truth"]["recovery_min"]])
+  if metrics.get("ks_xy_max") is not None:
+    add("aug_dsprites position KS, worst shape", [metrics["ks_xy_max"]], f"≤ {KS_XY_BAR:.2f}")
+  if metrics.get("mobility_xy_min") is not None:
+    add("aug_dsprites position mobility, worst shape", [metrics["mobility_xy_min"]],
+        f"≥ {MOBILITY_BAR}")
+  if metrics.get("iterated_eta_norm_last") is not None:
+    add("iterated ‖η‖ at the last re-application of q", [metrics["iterated_eta_norm_last"]],
+        f"≤ {ITERATED_NORM_BAR}")
+  for key, measure in (("iwlb", "test IWLB (nats)"), ("elbo", "test ELBO (nats)"),
+                       ("recon_mse", "test reconstruction MSE"),
+                       ("ref_iwlb", "reference test IWLB (nats)")):
+    if metrics.get(key) is not None:
+      add(measure, [metrics[key]])
+  return rows
+
+
+def summary_table(metrics: dict, dataset: str = "", files=()) -> str:
+  """What `trainers.evaluate` prints: a table of the headline measures with their bars, then the
+  files written (the full metrics stay in metrics.json)."""
+  rows = [("measure", "value", "bar", "")] + headline_rows(metrics, dataset)
+  widths = [max(_width(r[i]) for r in rows) for i in range(3)]
+  lines = []
+  for i, (measure, value, bar, verdict) in enumerate(rows):
+    lines.append(f"{_pad(measure, widths[0])}  {_pad(value, widths[1], right=True)}  "
+                 f"{_pad(bar, widths[2])}  {verdict}".rstrip())
+    if i == 0:
+      lines.append("-" * (sum(widths) + 4 + len("NOT met") + 2))
+  if files:
+    lines.append("")
+    lines.append("Written:")
+    lines.extend(f"  {path}" for path in files)
+  return "\n".join(lines)
+
+
 def evaluate_run(model_dir: str, out_dir: str | None = None, num_images: int = 500,
                  data_dir: str | None = None, checkpoint: str | None = None,
                  dataset: str | None = None) -> dict:
   """Evaluates the run in `model_dir`, writes metrics.json and PNGs to `out_dir`, logs to TB.
+
+  `evaluate_run_files` does the same and also returns the paths it wrote.
 
   Args:
     model_dir: a finished (or interrupted: its latest checkpoint) run's model directory.
@@ -214,6 +386,14 @@ def evaluate_run(model_dir: str, out_dir: str | None = None, num_images: int = 5
   Raises:
     ConfigError: no run / no checkpoint in `model_dir`; DataError: the test data is unavailable.
   """
+  return evaluate_run_files(model_dir, out_dir, num_images, data_dir, checkpoint, dataset)[0]
+
+
+def evaluate_run_files(model_dir: str, out_dir: str | None = None, num_images: int = 500,
+                       data_dir: str | None = None, checkpoint: str | None = None,
+                       dataset: str | None = None) -> tuple:
+  """`evaluate_run`, returning (metrics, the evaluated dataset's name, [paths written]): the
+  PNGs and metrics.json under `out_dir`, then the TensorBoard directory MODEL_DIR/evaluation."""
   config, _ = checkpoints.read_run(model_dir)
   if config.stage in VAE_STAGES:
     model, config = vae_train.restore_vae_model(model_dir, checkpoint)
@@ -228,15 +408,20 @@ def evaluate_run(model_dir: str, out_dir: str | None = None, num_images: int = 5
   metrics = json_safe(metrics)
   out_dir = out_dir or os.path.join(model_dir, "eval")
   os.makedirs(out_dir, exist_ok=True)
+  written = []
   for name, png in pngs.items():
-    figures.write_png(os.path.join(out_dir, f"{name}.png"), png)
-  loop.write_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(metrics, indent=2))
-  writer = tf.summary.create_file_writer(os.path.join(model_dir, "evaluation"))
+    written.append(os.path.join(out_dir, f"{name}.png"))
+    figures.write_png(written[-1], png)
+  written.append(os.path.join(out_dir, "metrics.json"))
+  loop.write_atomic(written[-1], json.dumps(metrics, indent=2))
+  written.append(os.path.join(model_dir, "evaluation"))
+  writer = tf.summary.create_file_writer(written[-1])
   with writer.as_default():
     for name, png in pngs.items():
       figures.log_png(f"evaluate/{name}", png, step)
     for key, value in metrics.items():
       if isinstance(value, (int, float)):
-        tf.summary.scalar(f"evaluate/{key}", value, step=step)
+        tf.summary.scalar(f"evaluate/{key}", value, step=step,
+                          description=EVALUATE_DESCRIPTIONS.get(key, ""))
   writer.flush()
-  return metrics
+  return metrics, dataset or config.dataset, written

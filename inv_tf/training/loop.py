@@ -135,7 +135,68 @@ def load_split(config: Config, split: str) -> tf.data.Dataset:
                        **options)
 
 
+# What each scalar a stage writes means (TensorBoard shows it under the chart). Keys: (stage,
+# metric) first, then the metric alone; the VAE-family stages share "vae".
+SCALAR_DESCRIPTIONS = {
+    ("inference", "loss"): "Stage-1 objective of q(η|x): x_mse_mult·x_mse + inv_mult·inv_mse "
+                           "(+ anchor / align terms when their multipliers are > 0).",
+    ("generative", "loss"): "Stage-2 objective of p(η|x̂): −log p(η|x̂) + consistency_mult·mae.",
+    ("vae", "loss"): "−ELBO (nats per image).",
+    "x_mse": "Invariance term: mean-pixel squared error between x and x' = x taken to one "
+             "random view's prototype and back through another view's pose (0 = every "
+             "transformed copy of x has the same prototype).",
+    "inv_mse": "Invertibility term: mean-pixel squared error between a transformed copy and "
+               "its round trip through its prototype, T(T(x_r, η_q), η_q)⁻¹ (0 = the warps lose "
+               "nothing: no content pushed out of the frame or shrunk away).",
+    "anchor": "Rotation anchor: 1 − mean cos(θ_q − θ_r) on the random turns θ_r of the copies "
+              "(0 when --anchor_mult=0).",
+    "align": "Prototype alignment: mean-pixel squared distance of each prototype to the batch's "
+             "mean prototype (0 when --align_mult=0).",
+    "eta_abs_mean": "Mean |η| that q infers per component (η units: normalised image units, "
+                    "radians, ln scale).",
+    "log_p": "Mean log p(η_k|x̂_k), η_k ~ q(η|x) and x̂_k the prototype of a randomly transformed "
+             "copy (nats; larger = p explains the data's transformations better).",
+    "mae": "Consistency term: mean |log p(η_k|x̂_k) − log p(η_l|x̂_l)| over pairs of copies of one "
+           "image (0 = p gives the same density whichever copy's prototype it sees).",
+    "grad_norm": "Global norm of the gradient before clipping.",
+    "lr": "Learning rate of the stage's main optimiser (warm-up, then cosine).",
+    "sigma_lr": "Learning rate of q's σ (its own Adam).",
+    "sigma": "Mean σ of q(η|x) (η units).",
+    "blur_sigma": "Gaussian blur σ (pixels) applied to the images at this step (annealed to 0).",
+    "augment_mult": "Fraction of the transformation bounds used to transform the training copies.",
+    "elbo": "Evidence lower bound log p(x) ≥ E[log p(x|z)] − KL (nats per image).",
+    "log_likelihood": "E_q(z|x)[log p(x|z)] (nats per image).",
+    "kl": "KL(q(z|x) ‖ p(z)) (nats per image).",
+    "pixel_sigma": "Mean learned per-pixel σ of the decoder.",
+    "pixel_sigma_min": "Smallest learned per-pixel σ of the decoder.",
+}
+
+# The validation measures an hparams comparison shows (not every train scalar), per stage.
+HPARAMS_METRICS = {"inference": ("loss", "x_mse", "inv_mse"),
+                   "generative": ("loss", "log_p", "mae"),
+                   "vae": ("loss", "elbo", "log_likelihood", "kl")}
+
+
+def scalar_description(stage: str, metric: str) -> str:
+  """The TensorBoard description of scalar `stage/metric` ('' for an unknown metric)."""
+  family = stage if stage in ("inference", "generative") else "vae"
+  return SCALAR_DESCRIPTIONS.get((family, metric), SCALAR_DESCRIPTIONS.get(metric, ""))
+
+
+def _stages_of(config: Config) -> tuple:
+  if config.stage == "sgm":
+    return ("inference", "generative")
+  return (config.stage,)
+
+
 def write_hparams(config: Config, writer):
+  """Writes the run's hyperparameters for TensorBoard's HPARAMS tab.
+
+  With the `train` writer of `summary_writers`, the session is the run's directory (trial id =
+  its name) and the experiment config lists as metrics the validation measures of the stages
+  `config.stage` runs (`HPARAMS_METRICS`, group "validation"). Any other writer gets the
+  hyperparameters only.
+  """
   try:
     from tensorboard.plugins.hparams import api as hp
   except ImportError:  # pragma: no cover - tensorboard is a dependency.
@@ -144,8 +205,22 @@ def write_hparams(config: Config, writer):
   for field in dataclasses.fields(config):
     value = getattr(config, field.name)
     values[field.name] = ",".join(map(str, value)) if isinstance(value, tuple) else value
-  with writer.as_default():
-    hp.hparams(values)
+  run_writer = getattr(writer, "run_writer", None)
+  if run_writer is None:
+    with writer.as_default():
+      hp.hparams(values)
+    return
+  metrics = []
+  for stage in _stages_of(config):
+    family = stage if stage in HPARAMS_METRICS else "vae"
+    for name in HPARAMS_METRICS[family]:
+      metrics.append(hp.Metric(f"{stage}/{name}", group="validation",
+                               display_name=f"validation {stage}/{name}",
+                               description=scalar_description(stage, name)))
+  with run_writer.as_default():
+    hp.hparams_config(hparams=[hp.HParam(name) for name in values], metrics=metrics)
+    hp.hparams(values, trial_id=writer.run_name)
+  run_writer.flush()
 
 
 def check_checkpoint_dir(workdir: str) -> None:
@@ -331,13 +406,14 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
     if done % config.log_every == 0 or done == num_steps:
       with writers["train"].as_default():
         for k, v in sums.items():
-          tf.summary.scalar(f"{name}/{k}", v / count, step=done)
+          tf.summary.scalar(f"{name}/{k}", v / count, step=done,
+                            description=scalar_description(name, k))
       sums, count = {}, 0
     if done % eval_every == 0 or done == num_steps:
       last_eval = evaluate_batches(stage.eval_fn, eval_batches, done)
       with writers["validation"].as_default():
         for k, v in last_eval.items():
-          tf.summary.scalar(f"{name}/{k}", v, step=done)
+          tf.summary.scalar(f"{name}/{k}", v, step=done, description=scalar_description(name, k))
         if stage.visuals is not None and chief:
           stage.visuals(eval_batches[0]["image"], done)
       if selection is not None:
@@ -380,11 +456,20 @@ def save_checkpoint(manager, number: int) -> None:
 
 
 def summary_writers(workdir: str, chief: bool = True) -> dict:
-  """TensorBoard writers `train` and `validation` under `workdir` (no-op writers if not chief)."""
+  """TensorBoard writers `train`, `validation` and `run` under `workdir` (no-op if not chief).
+
+  `run` writes to `workdir` itself: the hparams session (`write_hparams`, which finds it as the
+  `train` writer's `run_writer`, with the run's name as `run_name`).
+  """
   if not chief:
-    return {k: tf.summary.create_noop_writer() for k in ("train", "validation")}
-  return {k: tf.summary.create_file_writer(os.path.join(workdir, k))
-          for k in ("train", "validation")}
+    writers = {k: tf.summary.create_noop_writer() for k in ("train", "validation", "run")}
+  else:
+    writers = {k: tf.summary.create_file_writer(os.path.join(workdir, k))
+               for k in ("train", "validation")}
+    writers["run"] = tf.summary.create_file_writer(workdir)
+  writers["train"].run_writer = writers["run"]
+  writers["train"].run_name = os.path.basename(os.path.normpath(workdir))
+  return writers
 
 
 def summary_text(config: Config, workdir: str, results: dict) -> str:

@@ -32,10 +32,10 @@ import tensorflow as tf
 from inv_tf import config as config_lib
 from inv_tf import data as data_lib
 from inv_tf.config import Config, ConfigError
-from inv_tf.evaluation import grids
+from inv_tf.evaluation import figures, grids
 from inv_tf.export import saved_model
 from inv_tf.models.sgm import SGM
-from inv_tf.training import distribute, losses, schedules, vae_train
+from inv_tf.training import distribute, losses, progress, schedules, vae_train
 from inv_tf.training.checkpoints import model_trackables, restore_model  # noqa: F401
 from inv_tf.training.loop import (  # noqa: F401  (RunError, summary_text: re-exported)
     RunError, Stage, check_checkpoint_dir, check_compatible, load_split, prepare_workdir,
@@ -181,21 +181,48 @@ def make_eval_fns(state: TrainState, config: Config):
 # Summaries.
 
 
-def write_visuals(model: SGM, images: tf.Tensor, step: int, prefix: str, num_resamples: int = 6):
-  """Image grid x | prototype | resamples and η histograms for a few validation images.
+def write_visuals(model: SGM, images: tf.Tensor, step: int, prefix: str, num_resamples: int = 6,
+                  mask=None, num_eta_samples: int = 8, grid_images: int = 8):
+  """A labelled grid x | prototype | resamples and η histograms of a validation batch.
 
-  Tags start with `prefix` (the stage's name), so the two stages' summaries do not collide.
+  Args:
+    model: the SGM being trained.
+    images: float32 `[B, H, W, C]` in [-1, 1], a whole validation batch.
+    step: the summary step.
+    prefix: the stage's name; every tag starts with it, so the two stages' summaries do not
+      collide.
+    num_resamples: resamples per image in the grid.
+    mask: optional float `[B]`, 1 for real images, 0 for the batch's padding (left out).
+    num_eta_samples: η ~ p(η|x̂) drawn per image for the `eta_p` histograms.
+    grid_images: images (the first real ones) in the grid.
+
+  Writes `{prefix}/x | prototype | resamples` (a figure: title, rows "image i", column
+  headers, lines between the groups), `{prefix}/eta_q/<component>` (q's η of every real image of
+  the batch) and `{prefix}/eta_p/<component>` (`num_eta_samples` draws of p per image).
   """
-  images = images[:8]
+  images = tf.convert_to_tensor(images, tf.float32)
+  if mask is not None:
+    images = tf.boolean_mask(images, tf.convert_to_tensor(mask) > 0)
+  shown = images[:grid_images]
+  x_hat_shown, _ = model.prototype(shown)
+  resampled, _ = model.resample(shown, num_resamples, tf.constant([0, 7], tf.int32))
+  rows = tf.concat([shown[:, None], x_hat_shown[:, None],
+                    tf.transpose(resampled, [1, 0, 2, 3, 4])], axis=1)
+  fig = grids.labelled_grid(
+      rows, f"{prefix} stage, step {step}: validation image x | prototype x̂ | resamples "
+      "T(x̂, η), η ~ p(η|x̂)", [f"image {i + 1}" for i in range(int(shown.shape[0]))],
+      ["x", "prototype\nx̂"] + [f"resample\n{k + 1}" for k in range(num_resamples)],
+      col_groups=(1, 2))
+  figures.log_png(f"{prefix}/x | prototype | resamples", figures.png_bytes(fig), step)
   x_hat, eta_q = model.prototype(images)
-  resampled, eta_p = model.resample(images, num_resamples, tf.constant([0, 7], tf.int32))
-  rows = tf.concat([images[:, None], x_hat[:, None], tf.transpose(resampled, [1, 0, 2, 3, 4])],
-                   axis=1)
-  tf.summary.image(f"{prefix}/x | prototype | resamples", grids.tile(rows)[None], step=step)
-  names = model.family.parameters
-  for i, name in enumerate(names):
-    tf.summary.histogram(f"{prefix}/eta_q/{name}", eta_q[:, i], step=step)
-    tf.summary.histogram(f"{prefix}/eta_p/{name}", tf.reshape(eta_p[..., i], [-1]), step=step)
+  eta_p = model.sample_eta(x_hat, num_eta_samples, tf.constant([0, 8], tf.int32))  # [n, B, D]
+  for i, name in enumerate(model.family.parameters):
+    tf.summary.histogram(f"{prefix}/eta_q/{name}", eta_q[:, i], step=step,
+                         description=f"{name} that q(η|x) infers (its mode) for each of the "
+                         f"{int(images.shape[0])} validation images of the batch")
+    tf.summary.histogram(f"{prefix}/eta_p/{name}", tf.reshape(eta_p[..., i], [-1]), step=step,
+                         description=f"{name} ~ p(η|x̂): {num_eta_samples} draws for each of "
+                         f"the {int(images.shape[0])} validation images' prototypes")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,6 +276,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
                    int(state.inference_step.numpy()), int(state.generative_step.numpy()))
     results = _train_stages(config, workdir, state, strategy, manager, train_batches, chief)
   if chief and config.export:
+    progress.status(f"exporting the SavedModel to {os.path.join(workdir, 'export')} …")
     with writing("the SavedModel", os.path.join(workdir, "export")):
       results["export_path"] = saved_model.export_sgm(state.model,
                                                       os.path.join(workdir, "export"))
@@ -272,7 +300,8 @@ def _train_stages(config, workdir, state, strategy, manager, train_batches, chie
   results = {}
 
   checkpoint_number = lambda: int(state.inference_step.numpy() + state.generative_step.numpy())
-  visuals = lambda prefix: (lambda images, step: write_visuals(state.model, images, step, prefix))
+  visuals = lambda prefix: (lambda images, step: write_visuals(
+      state.model, images, step, prefix, mask=eval_batches[0]["mask"]))
   if config.stage in ("sgm", "inference"):
     stage = Stage("inference", make_inference_step(state, config, strategy),
                   eval_fns["inference"],
