@@ -410,6 +410,8 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
                             description=scalar_description(name, k))
       sums, count = {}, 0
     if done % eval_every == 0 or done == num_steps:
+      if not last_eval:  # the first evaluation compiles the validation step: say so
+        bar.status("compiling the validation step …")
       last_eval = evaluate_batches(stage.eval_fn, eval_batches, done)
       with writers["validation"].as_default():
         for k, v in last_eval.items():

@@ -48,7 +48,7 @@ from inv_tf.evaluation import grids
 from inv_tf.export import saved_model
 from inv_tf.models.inv_vae import InvVAE
 from inv_tf.models.vae import VAE
-from inv_tf.training import checkpoints, distribute, schedules
+from inv_tf.training import checkpoints, distribute, progress, schedules
 from inv_tf.training.losses import masked_mean
 from inv_tf.training.loop import (Selection, Stage, check_checkpoint_dir, load_split,
                                   prepare_workdir, restore_latest, run_stage, summary_writers,
@@ -56,6 +56,16 @@ from inv_tf.training.loop import (Selection, Stage, check_checkpoint_dir, load_s
 
 STAGE_SEED = 3
 TEST_SEED = 4
+TEST_DESCRIPTIONS = {
+    "iwlb": "Test importance-weighted bound on log p(x), K = iwlb_num_samples (nats per image; "
+            "the scored model's weights).",
+    "elbo": "Test single-sample ELBO (nats per image).",
+    "recon_mse": "Test reconstruction MSE on [-1, 1] pixels (z = posterior mean).",
+    "num_images": "Number of test images scored.",
+    "ref_iwlb": "InvVAE: the reference implementation's bound on prototypes (not comparable with "
+                "the VAE's).",
+    "ref_elbo": "InvVAE: the reference implementation's single-sample ELBO on prototypes.",
+}
 
 
 @dataclasses.dataclass
@@ -339,10 +349,12 @@ def train_and_evaluate(config: Config, workdir: str, strategy=None) -> dict:
   results.update({f"test/{k}": v for k, v in test.items()})
   with writers["validation"].as_default():
     for key, value in test.items():
-      tf.summary.scalar(f"test/{key}", value, step=int(state.step.numpy()))
+      tf.summary.scalar(f"test/{key}", value, step=int(state.step.numpy()),
+                        description=TEST_DESCRIPTIONS.get(key, f"Test-split {key}."))
   for writer in writers.values():
     writer.flush()
   if config.export:
+    progress.status(f"exporting the SavedModel to {os.path.join(workdir, 'export')} …")
     with writing("the SavedModel", os.path.join(workdir, "export")):
       results["export_path"] = saved_model.export_vae(
           model, os.path.join(workdir, "export"), config.iwlb_num_samples)
