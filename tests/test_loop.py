@@ -12,18 +12,23 @@ from inv_tf.training import loop
 PEAK = 10  # the scripted validation score peaks at this step
 
 
-def _stage(weight, selection, num_steps=40):
-  """A stage whose step adds 1 to `weight` and whose validation `elbo` is −|step − PEAK|."""
+def _stage(weight, selection, num_steps=40, nan_at=None):
+  """A stage whose step adds 1 to `weight` (or makes it NaN at step `nan_at`, with a finite loss)
+  and whose validation `elbo` is −|step − PEAK|."""
 
   def step_fn(images, step):
-    weight.assign_add(1.0)
+    if nan_at is not None and int(step) == nan_at:
+      weight.assign(float("nan"))
+    else:
+      weight.assign_add(1.0)
     return {"loss": tf.constant(1.0)}
 
   def eval_fn(images, mask, seed):
     return {"elbo": -tf.abs(tf.cast(seed[0], tf.float32) - PEAK)}
 
   step_var = tf.Variable(0, dtype=tf.int64)
-  return loop.Stage("toy", step_fn, eval_fn, step_var, num_steps, ("loss",), None, selection)
+  return loop.Stage("toy", step_fn, eval_fn, step_var, num_steps, ("loss",), None, selection,
+                    variables=(weight,))
 
 
 def _run(stage, tmp_path, config):
@@ -77,3 +82,19 @@ def test_a_non_finite_score_never_becomes_the_best(tmp_path):
   assert selection.update(10, {"elbo": -1.0})
   assert not selection.update(15, {"elbo": np.nan})
   assert int(selection.best_step.numpy()) == 10
+
+
+def test_non_finite_parameters_with_a_finite_loss_stop_the_stage_before_anything_is_saved(
+    tmp_path):
+  """The weight turns NaN at step 12 while the loss stays finite: the check at step 15 (a log
+  step) stops the stage, naming the steps and the variable; the checkpoint of step 10 stays the
+  latest and the best checkpoint is not overwritten with NaN weights."""
+  config = Config(eval_every=5, log_every=5, checkpoint_every=10)
+  weight = tf.Variable(0.0, name="toy_weight")
+  selection = loop.Selection("elbo", {"w": weight}, str(tmp_path / "best"), 0)
+  stage = _stage(weight, selection, nan_at=12)
+  with pytest.raises(loop.RunError, match=r"^stage toy: diverged between steps 10 and 15: "
+                     r"non-finite parameters \(toy_weight.*\) with a finite loss"):
+    _run(stage, tmp_path, config)
+  assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("-10")
+  assert selection.restore_best({"w": weight}) == PEAK and float(weight.numpy()) == PEAK

@@ -531,3 +531,23 @@ def test_non_finite_loss_stops_naming_step_and_terms_and_keeps_the_last_checkpoi
   assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith("ckpt-3")
   assert int(checkpoint_value(workdir, "inference_step")) == 3
   assert not os.path.exists(os.path.join(workdir, "export"))
+
+
+@pytest.mark.slow
+def test_huge_learning_rate_diverges_in_the_parameters_and_no_poisoned_checkpoint_is_kept(tmp_path):
+  """--inference_lr=1e9 turns q's parameters non-finite while the loss can stay finite (NaN η
+  warp every pixel to the fill value): the stage must stop naming itself and the steps, keep
+  only checkpoints with finite weights, and a re-run with a sane rate must train on from them."""
+  workdir = str(tmp_path / "model")
+  with pytest.raises(train_lib.RunError, match=r"^stage inference: (diverged between steps "
+                     r"\d+ and \d+: non-finite parameters|non-finite loss at step)"):
+    train_lib.train_and_evaluate(tiny_config(inference_lr=1e9, checkpoint_every=2), workdir)
+  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  if latest is not None:
+    reader = tf.train.load_checkpoint(latest)
+    for name in reader.get_variable_to_shape_map():
+      value = reader.get_tensor(name)
+      if np.issubdtype(np.asarray(value).dtype, np.floating):
+        assert np.all(np.isfinite(value)), name
+  results = train_lib.train_and_evaluate(tiny_config(checkpoint_every=2), workdir)
+  assert math.isfinite(results["generative/loss"])

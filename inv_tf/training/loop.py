@@ -291,6 +291,22 @@ def evaluate_batches(eval_fn, batches, seed_offset: int) -> dict:
   return {k: v / max(weight, 1.0) for k, v in totals.items()}
 
 
+class FiniteCheck:
+  """Whether a list of variables is all finite, as one compiled reduction."""
+
+  def __init__(self, variables):
+    self.variables = tuple(variables)
+    self._flags = tf.function(
+        lambda: tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in self.variables]))
+
+  def non_finite(self, limit: int = 3) -> list:
+    """Names of up to `limit` variables holding a NaN or an infinity (empty: all finite)."""
+    if not self.variables:
+      return []
+    flags = self._flags().numpy()
+    return [v.name for v, ok in zip(self.variables, flags) if not ok][:limit]
+
+
 class Selection:
   """Keeps the weights with the best validation score and stops a stage that no longer improves.
 
@@ -360,6 +376,9 @@ class Stage:
     log_metrics: metric names shown on the progress line.
     visuals: (validation images, step) → None, writes image/histogram summaries (may be None).
     selection: a `Selection` (best checkpoint by a validation metric, early stopping), or None.
+    variables: the variables the stage trains; checked to be finite at every log step and before
+      every checkpoint, so a diverged model is never saved (a NaN parameter can leave the loss
+      finite, e.g. when NaN η warp every pixel to the fill value).
   """
   name: str
   step_fn: Callable
@@ -369,6 +388,7 @@ class Stage:
   log_metrics: tuple
   visuals: Callable | None = None
   selection: Selection | None = None
+  variables: tuple = ()
 
 
 def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, writers,
@@ -389,6 +409,8 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
     logging.info("%s: already trained (%d/%d steps), skipping", name, start, num_steps)
     return evaluate_batches(stage.eval_fn, eval_batches, start)
   bar = progress.Progress(f"stage {name}", num_steps, start, enabled=chief)
+  finite = FiniteCheck(stage.variables)
+  checked = start  # the parameters were finite after this step
   sums, count, last_eval = {}, 0, {}
   for step in range(start, num_steps):
     batch = next(train_iter)
@@ -403,13 +425,23 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
       sums[k] = sums.get(k, 0.0) + float(v)
     count += 1
     done = step + 1
-    if done % config.log_every == 0 or done == num_steps:
+    logging_step = done % config.log_every == 0 or done == num_steps
+    eval_step = done % eval_every == 0 or done == num_steps
+    if logging_step or eval_step or done % config.checkpoint_every == 0:
+      bad = finite.non_finite()  # before anything of this step is logged, kept or saved
+      if bad:
+        raise RunError(f"stage {name}: diverged between steps {checked} and {done}: non-finite "
+                       f"parameters ({', '.join(bad)}) with a finite loss; nothing after step "
+                       f"{checked} was saved, the last good checkpoint is kept in "
+                       f"{manager.directory} (lower the learning rate and re-run)")
+      checked = done
+    if logging_step:
       with writers["train"].as_default():
         for k, v in sums.items():
           tf.summary.scalar(f"{name}/{k}", v / count, step=done,
                             description=scalar_description(name, k))
       sums, count = {}, 0
-    if done % eval_every == 0 or done == num_steps:
+    if eval_step:
       if not last_eval:  # the first evaluation compiles the validation step: say so
         bar.status("compiling the validation step …")
       last_eval = evaluate_batches(stage.eval_fn, eval_batches, done)
@@ -424,6 +456,8 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
           tf.summary.scalar(f"{name}/best_{selection.metric}", float(selection.best_value.numpy()),
                             step=done, description=f"Best validation {selection.metric} so far "
                             "(the checkpoint that is scored and exported).")
+    # Early stopping is decided at evaluation steps (the best only changes there), which were
+    # checked for finite parameters above.
     stopping = selection is not None and selection.exhausted(done, eval_every)
     if done % config.checkpoint_every == 0 or done == num_steps or stopping:
       save_checkpoint(manager, checkpoint_number())

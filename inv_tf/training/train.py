@@ -306,7 +306,8 @@ def _train_stages(config, workdir, state, strategy, manager, train_batches, chie
     stage = Stage("inference", make_inference_step(state, config, strategy),
                   eval_fns["inference"],
                   state.inference_step, config.inference_steps, ("loss", "x_mse", "sigma"),
-                  visuals("inference"))
+                  visuals("inference"),
+                  variables=tuple(state.model.inference.trainable_variables))
     metrics = run_stage(stage, train_iter, eval_batches, config, manager, writers,
                         checkpoint_number, chief)
     results.update({f"inference/{k}": v for k, v in metrics.items()})
@@ -317,7 +318,8 @@ def _train_stages(config, workdir, state, strategy, manager, train_batches, chie
     stage = Stage("generative", make_generative_step(state, config, strategy),
                   eval_fns["generative"],
                   state.generative_step, config.generative_steps, ("loss", "log_p", "mae"),
-                  visuals("generative"))
+                  visuals("generative"),
+                  variables=tuple(state.model.generative.trainable_variables))
     metrics = run_stage(stage, train_iter, eval_batches, config, manager, writers,
                         checkpoint_number, chief)
     results.update({f"generative/{k}": v for k, v in metrics.items()})

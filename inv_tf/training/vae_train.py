@@ -335,7 +335,8 @@ def train_and_evaluate(config: Config, workdir: str, strategy=None) -> dict:
                            config.vae_patience, chief) if config.vae_keep_best else None)
     stage = Stage(config.stage, make_train_step(state, model, config, sgm, strategy),
                   make_eval_fn(model), state.step, config.vae_steps,
-                  ("loss", "log_likelihood", "kl"), make_visuals(model, config.stage), selection)
+                  ("loss", "log_likelihood", "kl"), make_visuals(model, config.stage), selection,
+                  variables=tuple(state.vae.trainable_variables))
     metrics = run_stage(stage, train_iter, eval_batches, config, manager, writers,
                         lambda: int(state.step.numpy()), chief)
     results = {f"{config.stage}/{k}": v for k, v in metrics.items()}
