@@ -27,13 +27,13 @@ background -1.
 Arms (same CNN, initial weights, label subset, batches and optimiser per seed; augmentation acts
 in training only):
 
-| arm           | augmentation of a training image x (label c, true pose η*)                  |
-|---------------|-----------------------------------------------------------------------------|
-| `none`        | none                                                                        |
-| `standard`    | RandomRotation ±15°, RandomZoom ×0.9–1.1, RandomTranslation ±10 %, fill -1  |
-| `rotation180` | RandomRotation U(−180°, 180°), fill -1 (a global arm: the same for every class) |
-| `sgm`         | `SymmetryAugmentation(export, probability=--sgm_probability)`: x' ~ p(x'|x) |
-| `oracle`      | x' = T(x₀, η') with η' ~ P_c: x warped ONCE by M(η*)⁻¹·M(η') (undo η*, apply η') |
+| arm           | augmentation of a training image x (label c, true pose η*)                 |
+|---------------|----------------------------------------------------------------------------|
+| `none`        | none                                                                       |
+| `standard`    | RandomRotation ±15°, RandomZoom ×0.9–1.1, RandomTranslation ±10 %, fill -1 |
+| `rotation180` | RandomRotation U(−180°, 180°), fill -1 (global: the same for every class)  |
+| `sgm`         | `SymmetryAugmentation(export, probability=--sgm_probability)`: x' ~ p(x'|x)|
+| `oracle`      | T(x₀, η'), η' ~ P_c: x warped ONCE by M(η*)⁻¹·M(η') (undo η*, apply η')    |
 
 `none`, `standard`, `rotation180` and `sgm` are Keras layers at the front of the model; `oracle`
 needs η* and the label, so it runs in the tf.data pipeline (`oracle_augment`, with stateless
@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
 import math
 import os
 import sys
@@ -425,7 +426,8 @@ def run(datasets=DATASETS, arms=ARMS, seeds=(0, 1, 2, 3, 4), num_labels: int = 5
     datasets, arms, seeds: what to run (subsets of `DATASETS`, `ARMS`; ints ≥ 0).
     num_labels: labelled training digits per run.
     sgm_exports: dataset → SGM export directory (needed for arm "sgm").
-    out: results CSV; rows already in it are skipped.
+    out: results CSV; rows already in it are skipped. `<out stem>.lock` is held (flock) while
+      running, so a second run on the same file fails at once instead of overwriting rows.
     log: callable for progress lines.
     **train_kwargs: `train_and_evaluate`'s sgm_probability, max_epochs, patience, lr_patience,
       steps_per_epoch.
@@ -443,6 +445,16 @@ def run(datasets=DATASETS, arms=ARMS, seeds=(0, 1, 2, 3, 4), num_labels: int = 5
   if "sgm" in arms:
     for name in datasets:  # fail fast on a missing or bad export, before any training
       augmentation_layers("sgm", sgm_exports.get(name), 0)
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  with open(side_path(out, ".lock"), "a", encoding="utf-8") as lock:
+    try:  # one writer per results file: a second run would overwrite the first one's rows
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      raise ValueError(f"another run is writing {out!r} (lock {lock.name!r})") from None
+    return _run_locked(datasets, arms, seeds, num_labels, sgm_exports, out, log, train_kwargs)
+
+
+def _run_locked(datasets, arms, seeds, num_labels, sgm_exports, out, log, train_kwargs):
   rows = read_csv(out)
   done = {row_key(r) for r in rows}
   curves_path = side_path(out, "_curves.csv")
@@ -612,6 +624,82 @@ def report(out: str, num_labels: int | None = None, make_plot: bool = True) -> s
 
 
 # ------------------------------------------------------------------------------------------------
+# What the SGM augmentation does, per class (diagnostics).
+
+def circular_std(angles, axis=-1) -> np.ndarray:
+  """σ_c = √(−2 ln R̄) of angles (radians) along `axis` (∞ where R̄ < 1e-12)."""
+  r = np.abs(np.mean(np.exp(1j * np.asarray(angles, np.float64)), axis=axis))
+  with np.errstate(divide="ignore"):
+    return np.where(r < known_truth.RESULTANT_ZERO, np.inf,
+                    np.sqrt(np.maximum(-2.0 * np.log(np.maximum(r, 1e-300)), 0.0)))
+
+
+def diagnose(dataset: str, sgm_export: str, path_stem: str, num_samples: int = 32,
+             seed: int = 0) -> list[dict]:
+  """Per class: the spread of the SGM's resampled poses η' next to the true P_c's.
+
+  For every validation digit x the export draws `num_samples` resamples (its `resample`
+  signature: images and η' [n, B, 5]); per digit the rotation's circular std and the standard
+  deviations of tx, ty and log-scale x over the samples are averaged per class, next to the same
+  estimates from `num_samples` draws of the class's true P_c per digit (same estimator, so a
+  full circle reads ≈ 1.9 rad at n = 32, not ∞; fixed parts read 0). Writes
+  `<path_stem>_diagnostics.csv` and `<path_stem>_samples.png` (per class: 3 digits, each with 4
+  SGM and 4 oracle augmentations).
+
+  Returns:
+    Rows with keys dataset, label, sgm_rot_sd, true_rot_sd, sgm_tx_sd, true_tx_sd, sgm_ty_sd,
+    true_ty_sd, sgm_logscale_sd, true_logscale_sd (radians, normalised units, nats; circular std
+    for the rotation).
+  """
+  images, labels, eta_true = load_split(dataset, "validation")
+  module = tf.saved_model.load(sgm_export)
+  out = module.resample(x=tf.constant(images), n=tf.constant(num_samples, tf.int32),
+                        seed=tf.constant([seed, 7], tf.int32))
+  eta = out["eta"].numpy()  # [n, B, 5]
+  truths = known_truth.truth_for(dataset, **DATASET_OPTIONS[dataset])
+  rng = np.random.default_rng([seed, LABEL_SUBSET_PURPOSE, 1])
+  rows = []
+  for c in range(NUM_CLASSES):
+    e = eta[:, labels == c]  # [n, b, 5]
+    t = np.stack([truths[c].sample(rng, num_samples) for _ in range(e.shape[1])], 1)
+    row = {"dataset": dataset, "label": c}
+    for name, k in (("rot", 2), ("tx", 0), ("ty", 1), ("logscale", 3)):
+      for source, values in (("sgm", e), ("true", t)):
+        sd = circular_std(values[..., k], axis=0) if k == 2 else values[..., k].std(axis=0)
+        row[f"{source}_{name}_sd"] = round(float(np.mean(sd)), 4) + 0.0  # no "-0.0"
+    rows.append(row)
+  write_csv_atomic(rows, path_stem + "_diagnostics.csv", tuple(rows[0]))
+
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  table = truth_table(dataset)
+  fig, axes = plt.subplots(NUM_CLASSES * 3, 9, figsize=(9 * 0.8, NUM_CLASSES * 3 * 0.8))
+  rng = np.random.default_rng(seed)
+  for c in range(NUM_CLASSES):
+    idx = np.flatnonzero(labels == c)[:3]
+    for k, i in enumerate(idx):
+      sgm = out["images"].numpy()[:4, i, ..., 0]
+      u = rng.random((4, 4)).astype(np.float32)
+      new = sample_class_eta(table, np.full(4, c), u)
+      oracle = oracle_augment(np.repeat(images[i:i + 1], 4, 0), np.repeat(eta_true[i:i + 1], 4, 0),
+                              new).numpy()[..., 0]
+      for j, img in enumerate([images[i, ..., 0], *sgm, *oracle]):
+        ax = axes[3 * c + k, j]
+        ax.imshow(img, cmap="gray", vmin=-1, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+      axes[3 * c + k, 0].set_ylabel(str(c), rotation=0, labelpad=8)
+  axes[0, 0].set_title("x", fontsize=8)
+  axes[0, 1].set_title("SGM", fontsize=8)
+  axes[0, 5].set_title("oracle", fontsize=8)
+  fig.tight_layout(pad=0.1)
+  fig.savefig(path_stem + "_samples.png", dpi=80)
+  plt.close(fig)
+  return rows
+
+
+# ------------------------------------------------------------------------------------------------
 # Command line.
 
 def _parse_list(text: str, valid, what: str) -> list[str]:
@@ -655,6 +743,9 @@ def _parse_args(argv):
   parser.add_argument("--summarize", action="store_true",
                       help="Only summarise the existing --out (no training).")
   parser.add_argument("--no_plot", action="store_true")
+  parser.add_argument("--diagnose", action="store_true",
+                      help="Only write per-class SGM-vs-truth pose spreads and sample images "
+                           "(<out stem>_<dataset>_diagnostics.csv / _samples.png), no training.")
   return parser.parse_args(argv)
 
 
@@ -662,6 +753,21 @@ def main(argv=None) -> int:
   """Command-line entry point (see the module docstring); returns the exit status."""
   args = _parse_args(argv)
   try:
+    if args.diagnose:
+      datasets = _parse_list(args.datasets, DATASETS, "datasets")
+      exports = _parse_exports(args.sgm_export, datasets)
+      for name in datasets:
+        if not exports.get(name):
+          raise ValueError(f"--diagnose: no --sgm_export for {name}")
+        augmentation_layers("sgm", exports[name], 0)  # one-line error on a bad export
+        rows = diagnose(name, exports[name], side_path(args.out, f"_{name}"))
+        print(" ".join(f"{k:>8}" for k in ("label", "rot_sgm", "rot_true", "tx_sgm", "tx_true",
+                                             "ls_sgm", "ls_true")))
+        for r in rows:
+          print(" ".join(f"{v:>8}" for v in (r["label"], r["sgm_rot_sd"], r["true_rot_sd"],
+                                             r["sgm_tx_sd"], r["true_tx_sd"],
+                                             r["sgm_logscale_sd"], r["true_logscale_sd"])))
+      return 0
     if not args.summarize:
       datasets = _parse_list(args.datasets, DATASETS, "datasets")
       arms = _parse_list(args.arms, ARMS, "arms")

@@ -6,6 +6,7 @@ the training function. The last (slow) test trains every arm for two epochs with
 SGM export.
 """
 
+import fcntl
 import importlib.util
 import math
 import os
@@ -160,6 +161,15 @@ def test_mean_ci_against_a_known_value():
   assert math.isnan(C.mean_ci([0.5])[1]) and C.mean_ci([])[2] == 0
 
 
+def test_circular_std_against_known_values():
+  assert C.circular_std(np.full(7, 2.0)) == pytest.approx(0.0, abs=1e-6)
+  two_point = np.radians([-60.0, 60.0] * 8)  # R̄ = cos 60° = ½
+  assert C.circular_std(two_point) == pytest.approx(math.sqrt(-2 * math.log(0.5)))
+  assert C.circular_std(np.linspace(-math.pi, math.pi, 8, endpoint=False)) == math.inf
+  per_column = C.circular_std(np.stack([np.zeros(4), two_point[:4]], 1), axis=0)
+  np.testing.assert_allclose(per_column, [0.0, math.sqrt(-2 * math.log(0.5))], atol=1e-6)
+
+
 def _fake_rows():
   acc = {"none": [0.50, 0.52, 0.54], "standard": [0.55, 0.55, 0.58],
          "rotation180": [0.60, 0.61, 0.62], "sgm": [0.63, 0.66, 0.63],
@@ -263,3 +273,21 @@ def test_every_arm_trains_and_tests_on_a_tiny_budget(tmp_path):
   assert os.path.exists(C.side_path(out, ".png"))
   summary = C.read_csv(C.side_path(out, "_summary.csv"))
   assert {s["comparison"] for s in summary} >= {"arm", "sgm - oracle", "sgm - best global"}
+  assert C.main([f"--sgm_export={export}", "--datasets=mnist_per_class", "--diagnose",
+                 f"--out={out}"]) == 0
+  diag = C.read_csv(C.side_path(out, "_mnist_per_class_diagnostics.csv"))
+  assert [int(r["label"]) for r in diag] == list(range(10))
+  truth = {int(r["label"]): r for r in diag}
+  # The truth column: classes 4 and 9 are upright and unmoved, 2 and 7 fully rotated.
+  assert float(truth[4]["true_rot_sd"]) == 0.0 and float(truth[9]["true_tx_sd"]) == 0.0
+  assert float(truth[2]["true_rot_sd"]) > 1.5 and float(truth[8]["true_logscale_sd"]) > 0.1
+  assert os.path.exists(C.side_path(out, "_mnist_per_class_samples.png"))
+
+
+def test_a_second_run_on_the_same_results_file_fails_at_once(tmp_path):
+  out = str(tmp_path / "r.csv")
+  with open(C.side_path(out, ".lock"), "a", encoding="utf-8") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)  # a run in progress
+    with pytest.raises(ValueError, match="another run is writing"):
+      C.run(("mnist",), ("none",), (0,), 20, out=out, log=lambda s: None)
+  assert not os.path.exists(out)
