@@ -427,7 +427,8 @@ def run(datasets=DATASETS, arms=ARMS, seeds=(0, 1, 2, 3, 4), num_labels: int = 5
     num_labels: labelled training digits per run.
     sgm_exports: dataset → SGM export directory (needed for arm "sgm").
     out: results CSV; rows already in it are skipped. `<out stem>.lock` is held (flock) while
-      running, so a second run on the same file fails at once instead of overwriting rows.
+      running, so a second run on the same file fails at once instead of overwriting rows; it is
+      removed at the end.
     log: callable for progress lines.
     **train_kwargs: `train_and_evaluate`'s sgm_probability, max_epochs, patience, lr_patience,
       steps_per_epoch.
@@ -451,7 +452,10 @@ def run(datasets=DATASETS, arms=ARMS, seeds=(0, 1, 2, 3, 4), num_labels: int = 5
       fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
       raise ValueError(f"another run is writing {out!r} (lock {lock.name!r})") from None
-    return _run_locked(datasets, arms, seeds, num_labels, sgm_exports, out, log, train_kwargs)
+    try:
+      return _run_locked(datasets, arms, seeds, num_labels, sgm_exports, out, log, train_kwargs)
+    finally:
+      os.remove(lock.name)  # still held: nobody else can be inside; keeps results/ tidy
 
 
 def _run_locked(datasets, arms, seeds, num_labels, sgm_exports, out, log, train_kwargs):

@@ -238,6 +238,7 @@ def test_run_skips_finished_rows_and_continues(tmp_path, monkeypatch):
   calls.clear()
   C.run(("mnist",), ("none", "oracle"), (0, 1, 2), 20, out=out, log=lambda s: None, max_epochs=3)
   assert not calls  # everything done: nothing retrained
+  assert not os.path.exists(C.side_path(out, ".lock"))  # released and removed
   C.run(("mnist",), ("none",), (0,), 30, out=out, log=lambda s: None, max_epochs=3)
   assert calls == [("mnist", "none", 0)]  # another label budget is another row
 
