@@ -400,6 +400,7 @@ def write_csv_atomic(rows: list[dict], path: str, fields) -> None:
       writer.writeheader()
       for row in rows:
         writer.writerow(row)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
@@ -647,8 +648,9 @@ def diagnose(dataset: str, sgm_export: str, path_stem: str, num_samples: int = 3
   deviations of tx, ty and log-scale x over the samples are averaged per class, next to the same
   estimates from `num_samples` draws of the class's true P_c per digit (same estimator, so a
   full circle reads ≈ 1.9 rad at n = 32, not ∞; fixed parts read 0). Writes
-  `<path_stem>_diagnostics.csv` and `<path_stem>_samples.png` (per class: 3 digits, each with 4
-  SGM and 4 oracle augmentations).
+  `<path_stem>_diagnostics.csv` and `<path_stem>_samples.png`: rows = the first 3 validation
+  digits of class 0, then of class 1, …, 9; columns = the digit x | 4 SGM augmentations | 4
+  oracle augmentations (white separators), pixel-exact 28×28 cells.
 
   Returns:
     Rows with keys dataset, label, sgm_rot_sd, true_rot_sd, sgm_tx_sd, true_tx_sd, sgm_ty_sd,
@@ -674,32 +676,23 @@ def diagnose(dataset: str, sgm_export: str, path_stem: str, num_samples: int = 3
     rows.append(row)
   write_csv_atomic(rows, path_stem + "_diagnostics.csv", tuple(rows[0]))
 
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   table = truth_table(dataset)
-  fig, axes = plt.subplots(NUM_CLASSES * 3, 9, figsize=(9 * 0.8, NUM_CLASSES * 3 * 0.8))
   rng = np.random.default_rng(seed)
+  cell, gap = IMAGE_SHAPE[0], 2
+  grid = np.ones((NUM_CLASSES * 3 * (cell + gap), 9 * cell + 2 * gap))  # white separators
+  sgm_images = out["images"].numpy()
   for c in range(NUM_CLASSES):
-    idx = np.flatnonzero(labels == c)[:3]
-    for k, i in enumerate(idx):
-      sgm = out["images"].numpy()[:4, i, ..., 0]
-      u = rng.random((4, 4)).astype(np.float32)
-      new = sample_class_eta(table, np.full(4, c), u)
-      oracle = oracle_augment(np.repeat(images[i:i + 1], 4, 0), np.repeat(eta_true[i:i + 1], 4, 0),
-                              new).numpy()[..., 0]
-      for j, img in enumerate([images[i, ..., 0], *sgm, *oracle]):
-        ax = axes[3 * c + k, j]
-        ax.imshow(img, cmap="gray", vmin=-1, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-      axes[3 * c + k, 0].set_ylabel(str(c), rotation=0, labelpad=8)
-  axes[0, 0].set_title("x", fontsize=8)
-  axes[0, 1].set_title("SGM", fontsize=8)
-  axes[0, 5].set_title("oracle", fontsize=8)
-  fig.tight_layout(pad=0.1)
-  fig.savefig(path_stem + "_samples.png", dpi=80)
-  plt.close(fig)
+    for k, i in enumerate(np.flatnonzero(labels == c)[:3]):
+      new = sample_class_eta(table, np.full(4, c), rng.random((4, 4)).astype(np.float32))
+      oracle = oracle_augment(np.repeat(images[i:i + 1], 4, 0),
+                              np.repeat(eta_true[i:i + 1], 4, 0), new).numpy()
+      row = (3 * c + k) * (cell + gap)
+      for j, img in enumerate([images[i], *sgm_images[:4, i], *oracle]):
+        col = j * cell + (gap if j >= 1 else 0) + (gap if j >= 5 else 0)
+        grid[row:row + cell, col:col + cell] = (img[..., 0] + 1.0) / 2.0
+  from PIL import Image  # pylint: disable=g-import-not-at-top  (matplotlib's dependency)
+  Image.fromarray(np.round(np.clip(grid, 0.0, 1.0) * 255).astype(np.uint8), mode="L").save(
+      path_stem + "_samples.png", optimize=True)
   return rows
 
 
