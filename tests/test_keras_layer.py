@@ -1,12 +1,10 @@
-"""Tests for inv_tf.keras.SymmetryAugmentation and examples/classifier.py.
+"""Tests for inv_tf.keras.SymmetryAugmentation (examples/classifier.py: tests/test_classifier.py).
 
 One tiny untrained SGM (28×28×1) is exported per module. Its q is the identity (η = 0) but
 p(η|x̂) is a real distribution, so `resample` gives genuinely transformed images. Inputs are real
 embedded MNIST test digits (structured, off-centre strokes), so a transform changes pixels.
 """
 
-import importlib.util
-import os
 
 import keras
 import numpy as np
@@ -19,8 +17,6 @@ from inv_tf.export.saved_model import export_sgm
 from inv_tf.keras import SymmetryAugmentation
 
 IMAGE_SHAPE = (28, 28, 1)
-EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
-                       "classifier.py")
 
 
 @pytest.fixture(scope="module")
@@ -240,26 +236,3 @@ def test_get_config_round_trip(export_path, digits):
   clone = SymmetryAugmentation.from_config(config)
   assert clone.get_config() == config and clone.name == "aug"
   np.testing.assert_array_equal(clone(x, training=True).numpy(), layer(x, training=True).numpy())
-
-
-def _load_example():
-  spec = importlib.util.spec_from_file_location("classifier_example", EXAMPLE)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-@pytest.mark.slow
-def test_classifier_example_runs_on_a_tiny_budget(export_path, tmp_path):
-  example = _load_example()
-  rows = example.run(export_path, num_labels=64, epochs=1, seeds=(0,))
-  assert [r["method"] for r in rows] == ["none", "standard", "sgm"]
-  for row in rows:
-    assert set(row) == set(example.CSV_FIELDS)
-    assert row["num_labels"] == 64 and row["seed"] == 0 and row["train_seconds"] >= 0
-    assert 0.0 <= row["test_accuracy"] <= 1.0
-  out = str(tmp_path / "sub" / "classifier.csv")
-  example.write_csv(rows, out)
-  with open(out, encoding="utf-8") as f:
-    lines = f.read().splitlines()
-  assert lines[0] == ",".join(example.CSV_FIELDS) and len(lines) == 4
