@@ -96,8 +96,10 @@ def test_oracle_pipeline_leaves_upright_classes_and_moves_rotated_ones(per_class
       by_label.setdefault(int(yi), []).append(np.abs(xi - x2i).max())
   # Classes 4 and 9 are upright with no spread (P_c = δ(0)): the oracle cannot move them.
   assert max(by_label[4] + by_label[9]) == 0.0
-  # Classes 2 and 7 are fully rotated: every one of them changes.
-  assert min(by_label[2] + by_label[7]) > 0.5
+  # Classes 2 and 7 are fully rotated: nearly every one changes a lot (a new angle close to the
+  # old one moves a digit only a little, so not literally every one).
+  moved = np.asarray(by_label[2] + by_label[7])
+  assert np.mean(moved > 0.5) >= 0.9 and np.median(moved) > 1.0
   first, again = (next(iter(C.training_dataset(images, labels, eta, seed=3,
                                                oracle_table=C.truth_table("mnist_per_class"))))
                    for _ in range(2))
