@@ -275,8 +275,10 @@ def test_restore_model_matches_the_trained_model(run):
   for restored, original in zip(model.variables, trained.variables):
     np.testing.assert_array_equal(restored.numpy(), original.numpy(), err_msg=original.path)
   x = sample_images()
-  x_hat, eta = model.prototype(x)
-  want_x_hat, want_eta = trained.prototype(x)
+  proto = model.prototype(x)
+  x_hat, eta = proto["x_hat"], proto["eta"]
+  proto = trained.prototype(x)
+  want_x_hat, want_eta = proto["x_hat"], proto["eta"]
   np.testing.assert_array_equal(eta.numpy(), want_eta.numpy())
   np.testing.assert_array_equal(x_hat.numpy(), want_x_hat.numpy())
   seed = tf.constant([1, 2], tf.int32)
@@ -288,7 +290,7 @@ def test_restore_model_matches_the_trained_model(run):
   np.testing.assert_allclose(exported["eta"].numpy(), eta.numpy(), rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(exported["x_hat"].numpy(), x_hat.numpy(), rtol=1e-5, atol=1e-5)
   # And the restored weights are the checkpointed ones, not a fresh initialisation.
-  _, fresh_eta = train_lib.create_state(tiny_config(), IMAGE_SHAPE).model.prototype(x)
+  fresh_eta = train_lib.create_state(tiny_config(), IMAGE_SHAPE).model.prototype(x)["eta"]
   assert not np.allclose(fresh_eta.numpy(), eta.numpy())
 
 
