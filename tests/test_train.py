@@ -265,6 +265,21 @@ def test_flags_cfg_parses_back_into_the_config(run):
 
 
 @pytest.mark.slow
+def test_inv_tf_load_returns_the_trained_sgm(run):
+  import inv_tf
+  from inv_tf.models.sgm import SGM
+  workdir, _ = run
+  for path in (workdir, os.path.join(workdir, "export")):
+    model = inv_tf.load(path)
+    assert isinstance(model, SGM) and model.config == tiny_config()
+    x = sample_images()
+    got, want = model.prototype(x), trained_model().prototype(x)
+    np.testing.assert_array_equal(got["eta"].numpy(), want["eta"].numpy())
+  with pytest.raises(config_lib.ConfigError, match="holds no training run"):
+    inv_tf.load(os.path.dirname(workdir) + "/no_such_run")
+
+
+@pytest.mark.slow
 def test_restore_model_matches_the_trained_model(run):
   workdir, _ = run
   model = train_lib.restore_model(workdir)
