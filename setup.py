@@ -55,7 +55,18 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=setuptools.find_packages(include=["inv_tf", "inv_tf.*", "trainers", "trainers.*"]),
+    packages=setuptools.find_packages(include=["inv_tf", "inv_tf.*", "trainers", "trainers.*"])
+    + ["inv_tf.flagfiles"],
+    # The shipped flagfiles stay in the top-level flags/ (python -m trainers.train
+    # --flagfile=flags/quickstart.cfg); installed they are inv_tf/flagfiles/*.cfg, which
+    # inv_tf.flagfile_path and --flagfile=NAME find from any directory.
+    package_dir={"inv_tf.flagfiles": "flags"},
+    package_data={"inv_tf.flagfiles": ["*.cfg"]},
+    entry_points={"console_scripts": [
+        "inv-tf-train = trainers.train:run",
+        "inv-tf-evaluate = trainers.evaluate:run",
+        "inv-tf-experiment = trainers.experiment:run",
+    ]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     license="MIT",

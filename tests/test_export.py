@@ -163,7 +163,8 @@ def test_signature_shapes_and_dtypes(loaded):
 
 @pytest.mark.slow
 def test_prototype_matches_python(loaded, model, inputs):
-  x_hat, eta = model.prototype(inputs["x"])
+  proto = model.prototype(inputs["x"])
+  x_hat, eta = proto["x_hat"], proto["eta"]
   for name in ("prototype", "serving_default", "fn_prototype"):
     np.testing.assert_allclose(loaded[f"{name}/eta"], eta.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(loaded[f"{name}/x_hat"], x_hat.numpy(), rtol=1e-4, atol=1e-4)
@@ -243,4 +244,4 @@ def test_export_is_atomic(model, inputs, tmp_path, monkeypatch):
   assert _leftovers(tmp_path) == []
   reloaded = tf.saved_model.load(path)
   np.testing.assert_allclose(reloaded.prototype(tf.constant(inputs["x"]))["eta"].numpy(),
-                             model.prototype(inputs["x"])[1].numpy(), rtol=1e-4, atol=1e-5)
+                             model.prototype(inputs["x"])["eta"].numpy(), rtol=1e-4, atol=1e-5)

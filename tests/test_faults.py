@@ -339,7 +339,8 @@ def test_restarted_run_finishes_with_a_complete_export(chain):
   model = train_lib.restore_model(workdir)
   loaded = tf.saved_model.load(os.path.join(workdir, "export"))
   x = sample_images(4)
-  want_x_hat, want_eta = model.prototype(x)
+  proto = model.prototype(x)
+  want_x_hat, want_eta = proto["x_hat"], proto["eta"]
   got = loaded.prototype(tf.constant(x))
   np.testing.assert_allclose(got["eta"].numpy(), want_eta.numpy(), rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(got["x_hat"].numpy(), want_x_hat.numpy(), rtol=1e-5, atol=1e-5)

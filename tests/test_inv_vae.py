@@ -250,7 +250,8 @@ def test_reference_bound_differs_from_the_pixel_space_bound(trained):
 def test_reconstruct_and_sample_are_transformed_vae_outputs(trained):
   model, _, _, x = trained
   x = x[:4]
-  x_hat, eta = model.sgm.prototype(x)
+  proto = model.sgm.prototype(x)
+  x_hat, eta = proto["x_hat"], proto["eta"]
   assert np.abs(eta.numpy()).max() > 0.05  # q is not the identity here
   want = _warp(model, model.vae.reconstruct(x_hat), eta)
   np.testing.assert_allclose(model.reconstruct(x).numpy(), want.numpy(), rtol=1e-5, atol=1e-5)

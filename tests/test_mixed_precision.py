@@ -181,7 +181,8 @@ def test_mixed_sgm_outputs_are_float32_and_close_to_float32(sgm_pair):
   for name, model in (("f32", f32), ("mixed", mixed)):
     q = model.inference(x)
     eta_q = q.sample(3, seed=SEED)
-    x_hat, eta = model.prototype(x)
+    proto = model.prototype(x)
+    x_hat, eta = proto["x_hat"], proto["eta"]
     p = model.generative(x_hat)
     assert q.dtype == p.dtype == tf.float32
     eta_p = model.sample_eta(x_hat, 3, SEED)
@@ -291,7 +292,7 @@ def test_mixed_exports_take_and_return_float32(sgm_pair, vae_pair, tmp_path):
   loaded = tf.saved_model.load(saved_model.export_sgm(sgm, str(tmp_path / "sgm")))
   out = loaded.signatures["prototype"](x=x)
   _finite32(out["x_hat"], out["eta"])
-  np.testing.assert_allclose(out["x_hat"].numpy(), sgm.prototype(x)[0].numpy(), atol=1e-6)
+  np.testing.assert_allclose(out["x_hat"].numpy(), sgm.prototype(x)["x_hat"].numpy(), atol=1e-6)
   lp = loaded.signatures["log_prob_eta"](x_hat=out["x_hat"], eta=out["eta"])["log_prob"]
   _finite32(lp)
   # Graph rewrites (e.g. fused MatMul + BiasAdd) round bfloat16 differently from eager.

@@ -146,7 +146,10 @@ def test_inference_net_rejects_bad_arguments(kwargs, name):
 def test_sgm_prototype_of_untrained_model_is_the_input():
   sgm = SGM(Config(**TINY), (12, 12, 1))
   x = _images()
-  x_hat, eta = sgm.prototype(x)
+  proto = sgm.prototype(x)
+  assert sorted(proto) == ["eta", "x_hat"]  # the keys of the SavedModel's prototype signature
+  assert sgm(x).keys() == proto.keys()
+  x_hat, eta = proto["x_hat"], proto["eta"]
   np.testing.assert_allclose(eta.numpy(), 0.0, atol=1e-7)
   np.testing.assert_allclose(x_hat.numpy(), x.numpy(), atol=1e-6)
 
@@ -158,7 +161,7 @@ def test_sgm_resample_is_one_warp_from_x_with_the_sampled_eta():
   images, eta = sgm.resample(x, 2, seed)
   assert images.shape == (2, 3, 12, 12, 1) and eta.shape == (2, 3, 5)
   # q is the identity at init, so the resample is T(x, η') with η' ~ p(η|x).
-  x_hat, _ = sgm.prototype(x)
+  x_hat = sgm.prototype(x)["x_hat"]
   np.testing.assert_allclose(eta.numpy(), sgm.sample_eta(x_hat, 2, seed).numpy(), atol=1e-6)
   for k in range(2):
     want = transforms.transform_images(x, eta[k], "affine_no_shear", order=1)

@@ -265,6 +265,21 @@ def test_flags_cfg_parses_back_into_the_config(run):
 
 
 @pytest.mark.slow
+def test_inv_tf_load_returns_the_trained_sgm(run):
+  import inv_tf
+  from inv_tf.models.sgm import SGM
+  workdir, _ = run
+  for path in (workdir, os.path.join(workdir, "export")):
+    model = inv_tf.load(path)
+    assert isinstance(model, SGM) and model.config == tiny_config()
+    x = sample_images()
+    got, want = model.prototype(x), trained_model().prototype(x)
+    np.testing.assert_array_equal(got["eta"].numpy(), want["eta"].numpy())
+  with pytest.raises(config_lib.ConfigError, match="holds no training run"):
+    inv_tf.load(os.path.dirname(workdir) + "/no_such_run")
+
+
+@pytest.mark.slow
 def test_restore_model_matches_the_trained_model(run):
   workdir, _ = run
   model = train_lib.restore_model(workdir)
@@ -275,8 +290,10 @@ def test_restore_model_matches_the_trained_model(run):
   for restored, original in zip(model.variables, trained.variables):
     np.testing.assert_array_equal(restored.numpy(), original.numpy(), err_msg=original.path)
   x = sample_images()
-  x_hat, eta = model.prototype(x)
-  want_x_hat, want_eta = trained.prototype(x)
+  proto = model.prototype(x)
+  x_hat, eta = proto["x_hat"], proto["eta"]
+  proto = trained.prototype(x)
+  want_x_hat, want_eta = proto["x_hat"], proto["eta"]
   np.testing.assert_array_equal(eta.numpy(), want_eta.numpy())
   np.testing.assert_array_equal(x_hat.numpy(), want_x_hat.numpy())
   seed = tf.constant([1, 2], tf.int32)
@@ -288,7 +305,7 @@ def test_restore_model_matches_the_trained_model(run):
   np.testing.assert_allclose(exported["eta"].numpy(), eta.numpy(), rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(exported["x_hat"].numpy(), x_hat.numpy(), rtol=1e-5, atol=1e-5)
   # And the restored weights are the checkpointed ones, not a fresh initialisation.
-  _, fresh_eta = train_lib.create_state(tiny_config(), IMAGE_SHAPE).model.prototype(x)
+  fresh_eta = train_lib.create_state(tiny_config(), IMAGE_SHAPE).model.prototype(x)["eta"]
   assert not np.allclose(fresh_eta.numpy(), eta.numpy())
 
 

@@ -1,6 +1,7 @@
 r"""Evaluates a trained run: every measure and figure of `inv_tf.evaluation.report`.
 
     python -m trainers.evaluate --model_dir=DIR [--dataset=NAME] [--num_images=500] [--out=DIR]
+    inv-tf-evaluate --model_dir=DIR …                                   (installed)
 
 For an SGM run: invariance ratios, the circular spread of p's rotation (R̄, deviation, flipped
 mass, per label), iterated prototyping; on known-truth data (`inv_tf.data.truth_for`) the
@@ -18,11 +19,11 @@ import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from inv_tf import data as data_lib
 from inv_tf.config import ConfigError
 from inv_tf.evaluation import report
+from trainers import cli
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A trained run's model directory.")
 _OUT = flags.DEFINE_string("out", None, "Output directory (default MODEL_DIR/eval).")
@@ -50,6 +51,11 @@ def main(argv):
   print(report.summary_table(metrics, dataset, written))
 
 
+def run():
+  """The `inv-tf-evaluate` console script."""
+  cli.run(main, __doc__, [("Flags", [_MODEL_DIR, _OUT, _NUM_IMAGES, _DATASET, _DATA_DIR,
+                                     _CHECKPOINT])])
+
+
 if __name__ == "__main__":
-  logging.set_verbosity(logging.ERROR)  # Library warnings (e.g. tfds') are not the user's.
-  app.run(main)
+  run()

@@ -1,6 +1,7 @@
 r"""The data-efficiency experiment: SGM once per seed, then the VAE family at several sizes.
 
     python -m trainers.experiment --flagfile=flags/data_efficiency.cfg --model_dir=DIR [--smoke]
+    inv-tf-experiment --flagfile=data_efficiency --model_dir=DIR [--smoke]   (installed)
 
 Writes DIR/results.csv and DIR/iwlb_vs_size.png; re-running resumes (finished runs are read back).
 """
@@ -8,14 +9,38 @@ Writes DIR/results.csv and DIR/iwlb_vs_size.png; re-running resumes (finished ru
 import sys
 
 from absl import app
-from absl import logging
+from absl import flags
 
 from inv_tf import data as data_lib
 from inv_tf.config import ConfigError
 from inv_tf.evaluation import stats
 from inv_tf.experiments import data_efficiency
 from inv_tf.training import train as train_lib
+from trainers import cli
 from trainers import flags as trainer_flags
+
+# Which runs to make; the Config flags of trainers.flags give every training setting. Only this
+# trainer defines them, so `trainers.train --help` does not list them.
+SIZES = flags.DEFINE_list("sizes", ["1000", "2000", "4000"],
+                          "Nested training-set sizes (the SGM trains on the smallest).")
+SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Random seeds.")
+MODELS = flags.DEFINE_list("models", list(data_efficiency.MODELS),
+                           "Which VAE-family models to train at every size.")
+SMOKE = flags.DEFINE_bool("smoke", False, "A minutes-long version (tiny models, 20 steps per run).")
+
+
+def plan_from_flags() -> data_efficiency.Plan:
+  """The experiment's `Plan` from --sizes, --seeds, --models.
+
+  Raises:
+    ConfigError: a value is not a list of integers, or the plan is invalid.
+  """
+  try:
+    sizes = tuple(int(v) for v in SIZES.value)
+    seeds = tuple(int(v) for v in SEEDS.value)
+  except ValueError:
+    raise ConfigError("--sizes / --seeds: expected comma-separated integers") from None
+  return data_efficiency.Plan(sizes, seeds, tuple(MODELS.value)).validate()
 
 
 def main(argv):
@@ -23,11 +48,11 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   try:
     config = trainer_flags.config_from_flags()
-    plan = trainer_flags.plan_from_flags()
+    plan = plan_from_flags()
     model_dir = trainer_flags.MODEL_DIR.value
     if not model_dir:
       raise ConfigError("--model_dir: required (where the runs, results.csv and the plot go)")
-    if trainer_flags.SMOKE.value:
+    if SMOKE.value:
       config, plan = data_efficiency.smoke(config, plan)
     rows = data_efficiency.run(config, plan, model_dir)
   except (ConfigError, data_lib.DataError, train_lib.RunError) as e:
@@ -44,6 +69,12 @@ def main(argv):
           f"{stats.format_ci(claim)} nats — {claim['verdict']}")
 
 
+def run():
+  """The `inv-tf-experiment` console script."""
+  groups = trainer_flags.help_groups()
+  groups.insert(1, ("Which runs to make", [SIZES, SEEDS, MODELS, SMOKE]))
+  cli.run(main, __doc__, groups)
+
+
 if __name__ == "__main__":
-  logging.set_verbosity(logging.ERROR)  # Library warnings (e.g. tfds') are not the user's.
-  app.run(main)
+  run()

@@ -114,6 +114,19 @@ _FLOAT_LISTS = {"bounds", "offset"}
 MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where the run writes checkpoints, logs, "
                                 "the effective flags and the export. Re-running resumes.")
 
+# `--help` groups: (title, first Config field of the group), in Config's field order (its section
+# comments); each group runs up to the next one's first field.
+GROUP_STARTS = (
+    ("What to run", "stage"),
+    ("Data", "dataset"),
+    ("Transformations", "family"),
+    ("Stage 1: q(η|x), the inference network", "inference_steps"),
+    ("Stage 2: p(η|x̂), the generative network", "generative_steps"),
+    ("VAE family (--stage=vae, augvae, invvae or vae_aug)", "sgm_dir"),
+    ("Logging, validation, checkpoints, export", "log_every"),
+    ("Devices and numerics", "distribution_strategy"),
+)
+
 
 def _define_all():
   defaults = config_lib.Config()
@@ -137,6 +150,16 @@ def _define_all():
 _FLAGS = _define_all()
 
 
+def help_groups():
+  """[(title, [FlagHolder, …]), …]: every Config flag once, --model_dir first, for `--help`."""
+  names = list(_FLAGS)
+  starts = [names.index(first) for _, first in GROUP_STARTS] + [len(names)]
+  groups = [(title, [_FLAGS[n] for n in names[begin:end]])
+            for (title, _), begin, end in zip(GROUP_STARTS, starts, starts[1:])]
+  groups[0][1].insert(0, MODEL_DIR)
+  return groups
+
+
 def config_from_flags() -> config_lib.Config:
   """The frozen, validated `Config` the flags describe.
 
@@ -155,29 +178,3 @@ def config_from_flags() -> config_lib.Config:
             f"--{name}: expected a comma-separated list of numbers, got {','.join(value)}") from None
     values[name] = value
   return config_lib.from_dict(values).validate()
-
-
-# The data-efficiency experiment (`python -m trainers.experiment`); the Config flags above give
-# every training setting, these say which runs to make.
-SIZES = flags.DEFINE_list("sizes", ["1000", "2000", "4000"],
-                          "Experiment: nested training-set sizes (the SGM trains on the smallest).")
-SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Experiment: random seeds.")
-MODELS = flags.DEFINE_list("models", ["vae", "augvae", "invvae", "invvae_ref", "vae_aug"],
-                           "Experiment: which VAE-family models to train at every size.")
-SMOKE = flags.DEFINE_bool("smoke", False,
-                          "Experiment: a minutes-long version (tiny models, 20 steps per run).")
-
-
-def plan_from_flags():
-  """The experiment's `Plan` from --sizes, --seeds, --models.
-
-  Raises:
-    ConfigError: a value is not a list of integers, or the plan is invalid.
-  """
-  from inv_tf.experiments import data_efficiency
-  try:
-    sizes = tuple(int(v) for v in SIZES.value)
-    seeds = tuple(int(v) for v in SEEDS.value)
-  except ValueError:
-    raise config_lib.ConfigError("--sizes / --seeds: expected comma-separated integers") from None
-  return data_efficiency.Plan(sizes, seeds, tuple(MODELS.value)).validate()

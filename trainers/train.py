@@ -1,6 +1,7 @@
-r"""Trains the SGM (stage 1 then stage 2, or one of them) and exports it.
+r"""Trains the SGM (stage 1 then stage 2, or one of them) or a VAE-family model, and exports it.
 
-    python -m trainers.train --flagfile=flags/quickstart.cfg [--model_dir=DIR] [--flag=value …]
+    python -m trainers.train --flagfile=flags/quickstart.cfg --model_dir=DIR [--flag=value …]
+    inv-tf-train --flagfile=quickstart --model_dir=DIR [--flag=value …]   (installed; any directory)
 
 Re-running the same command resumes from the latest checkpoint in --model_dir.
 """
@@ -8,11 +9,11 @@ Re-running the same command resumes from the latest checkpoint in --model_dir.
 import sys
 
 from absl import app
-from absl import logging
 
 from inv_tf import data as data_lib
 from inv_tf.config import ConfigError
 from inv_tf.training import train as train_lib
+from trainers import cli
 from trainers import flags as trainer_flags
 
 
@@ -31,6 +32,10 @@ def main(argv):
   print(train_lib.summary_text(config, model_dir, results))
 
 
+def run():
+  """The `inv-tf-train` console script."""
+  cli.run(main, __doc__, trainer_flags.help_groups())
+
+
 if __name__ == "__main__":
-  logging.set_verbosity(logging.ERROR)  # Library warnings (e.g. tfds') are not the user's.
-  app.run(main)
+  run()

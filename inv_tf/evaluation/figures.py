@@ -88,7 +88,7 @@ def eta_sweep(sgm, image, num_steps: int = 9, label=None) -> mpl_figure.Figure:
   x = tf.tile(tf.convert_to_tensor(image, tf.float32)[None], [d * num_steps, 1, 1, 1])
   views = transforms.Transform.from_eta(tf.constant(eta), sgm.family).apply(
       x, order=config.interpolation_order)
-  protos, _ = sgm.prototype(views)
+  protos = sgm.prototype(views)["x_hat"]
   shape = [d, num_steps] + list(views.shape[1:])
   rows = tf.stack([tf.reshape(views, shape), tf.reshape(protos, shape)], axis=1)
   row_labels, notes = [], {}
@@ -121,7 +121,7 @@ def orbit_grid(sgm, images, num_resamples: int = 6, seed: int = 0,
     (x | prototype x̂ | resample 1…n) and lines between the three column groups.
   """
   images = tf.convert_to_tensor(images, tf.float32)
-  x_hat, _ = sgm.prototype(images)
+  x_hat = sgm.prototype(images)["x_hat"]
   resampled, _ = sgm.resample(images, num_resamples, tf.constant([seed, 3], tf.int32))
   rows = tf.concat([images[:, None], x_hat[:, None], tf.transpose(resampled, [1, 0, 2, 3, 4])],
                    axis=1)
@@ -193,7 +193,8 @@ def eta_marginals(sgm, images, num_samples: int = 2000, seed: int = 0,
     line at the η q inferred for the image (the η that maps x̂ back to x); a legend, a title.
   """
   images = tf.convert_to_tensor(images, tf.float32)
-  x_hat, eta_q = sgm.prototype(images)
+  proto = sgm.prototype(images)
+  x_hat, eta_q = proto["x_hat"], proto["eta"]
   eta = sgm.sample_eta(x_hat, num_samples, tf.constant([seed, 5], tf.int32)).numpy()  # [n, N, D]
   eta_q = eta_q.numpy()
   names = sgm.family.parameters

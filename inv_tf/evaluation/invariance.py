@@ -65,7 +65,7 @@ def rotation_invariance(sgm, images, num_angles: int = 8, batch_size: int = 250)
   for start in range(0, int(images.shape[0]), batch_size):
     x = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
     views = tf.stack([_rotate(x, a) for a in angles])  # [K, B, ...]
-    protos = tf.stack([sgm.prototype(v)[0] for v in tf.unstack(views)])
+    protos = tf.stack([sgm.prototype(v)["x_hat"] for v in tf.unstack(views)])
     flipped = tf.stack([_rotate(p, math.pi) for p in tf.unstack(protos)])
     d_img = _pairwise_mse(views).numpy()
     d_proto = _pairwise_mse(protos).numpy()
@@ -97,7 +97,7 @@ def rotation_strip(sgm, images, num_angles: int = 8) -> tf.Tensor:
   x = tf.convert_to_tensor(images, tf.float32)
   views = tf.stack([_rotate(x, a) for a in angles], axis=1)  # [N, K, ...]
   flat = tf.reshape(views, tf.concat([[-1], tf.shape(x)[1:]], 0))
-  protos = tf.reshape(sgm.prototype(flat)[0], tf.shape(views))
+  protos = tf.reshape(sgm.prototype(flat)["x_hat"], tf.shape(views))
   return tf.reshape(tf.stack([views, protos], axis=1),
                     tf.concat([[-1, num_angles], tf.shape(x)[1:]], 0))
 
@@ -120,7 +120,7 @@ def rotation_spread(sgm, images, num_samples: int = 200, seed: int = 0,
   out = {"resultant": [], "deviation": [], "far_mass": []}
   for i, start in enumerate(range(0, int(images.shape[0]), batch_size)):
     x = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
-    x_hat, _ = sgm.prototype(x)
+    x_hat = sgm.prototype(x)["x_hat"]
     eta = sgm.sample_eta(x_hat, num_samples, tf.constant([seed, i], tf.int32))
     rotation = np.transpose(eta[..., index].numpy().astype(np.float64))  # [B, n]
     out["resultant"].append(circular.mean_resultant_length(rotation))
@@ -144,7 +144,8 @@ def iterated_prototype_norms(sgm, images, iterations: int = 5) -> list:
   x = tf.convert_to_tensor(images, tf.float32)
   norms = []
   for _ in range(iterations):
-    x, eta = sgm.prototype(x)
+    proto = sgm.prototype(x)
+    x, eta = proto["x_hat"], proto["eta"]
     norms.append(float(tf.reduce_mean(tf.norm(eta, axis=-1))))
   return norms
 

@@ -93,7 +93,8 @@ def resample_poses(sgm, images, eta_true, num_samples: int = 100, seed: int = 0,
   poses, rotations = [], []
   for i, start in enumerate(range(0, int(images.shape[0]), batch_size)):
     x = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
-    x_hat, eta_q = sgm.prototype(x)
+    proto = sgm.prototype(x)
+    x_hat, eta_q = proto["x_hat"], proto["eta"]
     eta_new = sgm.sample_eta(x_hat, num_samples, tf.constant([seed, i], tf.int32))  # [n, B, D]
     m_true = transforms.affine_matrix(
         tf.constant(eta_true[start:start + batch_size], tf.float32), TRUTH_FAMILY)

@@ -62,8 +62,7 @@ class SGMExportModule(tf.Module):
       return tf.ensure_shape(x, [None, h, w, c])
 
     def prototype(x):
-      x_hat, eta = sgm.prototype(image_in(x))
-      return {"x_hat": x_hat, "eta": eta}
+      return sgm.prototype(image_in(x))
 
     def sample_eta(x_hat, n, seed):
       tf.debugging.assert_positive(n, message="n must be >= 1")

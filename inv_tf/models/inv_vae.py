@@ -161,7 +161,8 @@ class InvVAE(keras.Model):
 
   def reconstruct(self, x):
     """T(VAE reconstruction of x̂, η) with η the mode of q(η|x): float32 `[B, H, W, C]`."""
-    x_hat, eta = self.sgm.prototype(x)
+    proto = self.sgm.prototype(x)
+    x_hat, eta = proto["x_hat"], proto["eta"]
     return self._warp(self.vae.reconstruct(x_hat), eta)
 
   def sample(self, n: int, seed):

@@ -80,12 +80,13 @@ class SGM(keras.Model):
       x: float32 `[B, H, W, C]` in [-1, 1].
 
     Returns:
-      (x_hat float32 `[B, H, W, C]`, eta float32 `[B, D]`).
+      {"x_hat": float32 `[B, H, W, C]`, "eta": float32 `[B, D]`}: the same dict as the exported
+      SavedModel's `prototype` signature.
     """
     x = self.check_images(x)
     eta = self.inference.mode(x)
     t = transforms.Transform.from_eta(eta, self.family)
-    return t.inverse().apply(x, order=self._order()), eta
+    return {"x_hat": t.inverse().apply(x, order=self._order()), "eta": eta}
 
   def sample_eta(self, x_hat, n, seed, training=False):
     """η ~ p(η|x̂).
@@ -117,7 +118,8 @@ class SGM(keras.Model):
       (images float32 `[n, B, H, W, C]`, eta float32 `[n, B, D]` the sampled η').
     """
     x = self.check_images(x)
-    x_hat, eta = self.prototype(x)
+    proto = self.prototype(x)
+    x_hat, eta = proto["x_hat"], proto["eta"]
     new_eta = self.sample_eta(x_hat, n, seed, training=training)  # [n, B, D]
     batch = tf.shape(x)[0]
     flat_eta = tf.reshape(new_eta, [-1, self.config.event_dim])
@@ -129,5 +131,5 @@ class SGM(keras.Model):
     return tf.reshape(images, tf.concat([[n, batch], self.image_shape], 0)), new_eta
 
   def call(self, x, training=False):
-    """The prototype (Keras entry point): (x_hat, eta)."""
+    """The prototype (Keras entry point): {"x_hat", "eta"} as `prototype`."""
     return self.prototype(x)

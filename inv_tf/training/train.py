@@ -204,7 +204,7 @@ def write_visuals(model: SGM, images: tf.Tensor, step: int, prefix: str, num_res
   if mask is not None:
     images = tf.boolean_mask(images, tf.convert_to_tensor(mask) > 0)
   shown = images[:grid_images]
-  x_hat_shown, _ = model.prototype(shown)
+  x_hat_shown = model.prototype(shown)["x_hat"]
   resampled, _ = model.resample(shown, num_resamples, tf.constant([0, 7], tf.int32))
   rows = tf.concat([shown[:, None], x_hat_shown[:, None],
                     tf.transpose(resampled, [1, 0, 2, 3, 4])], axis=1)
@@ -214,7 +214,8 @@ def write_visuals(model: SGM, images: tf.Tensor, step: int, prefix: str, num_res
       ["x", "prototype\nx̂"] + [f"resample\n{k + 1}" for k in range(num_resamples)],
       col_groups=(1, 2))
   figures.log_png(f"{prefix}/x | prototype | resamples", figures.png_bytes(fig), step)
-  x_hat, eta_q = model.prototype(images)
+  proto = model.prototype(images)
+  x_hat, eta_q = proto["x_hat"], proto["eta"]
   eta_p = model.sample_eta(x_hat, num_eta_samples, tf.constant([0, 8], tf.int32))  # [n, B, D]
   for i, name in enumerate(model.family.parameters):
     tf.summary.histogram(f"{prefix}/eta_q/{name}", eta_q[:, i], step=step,
