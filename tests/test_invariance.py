@@ -29,7 +29,7 @@ class FakeSGM:
     self.family = transforms.get_family("rotation")
 
   def prototype(self, x):
-    return self.fn(x), tf.zeros([tf.shape(x)[0], 1])
+    return {"x_hat": self.fn(x), "eta": tf.zeros([tf.shape(x)[0], 1])}
 
   def sample_eta(self, x_hat, n, seed):
     return self.sampler(n, x_hat.shape[0])

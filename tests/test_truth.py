@@ -42,7 +42,7 @@ class FakeSGM:
 
   def prototype(self, x):
     index = tf.cast(tf.round(x[:, 0, 0, 0]), tf.int64).numpy()
-    return x, tf.constant(self._eta_q(index), tf.float32)
+    return {"x_hat": x, "eta": tf.constant(self._eta_q(index), tf.float32)}
 
   def sample_eta(self, x_hat, n, seed):
     index = tf.cast(tf.round(x_hat[:, 0, 0, 0]), tf.int64).numpy()
