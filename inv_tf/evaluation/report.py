@@ -304,22 +304,17 @@ def headline_rows(metrics: dict, dataset: str = "") -> list:
       uniform[int(label)] = c["resultant"]
     else:
       other[int(label)] = c["resultant"]
-  if uniform:
-    barred = ({k: v for k, v in uniform.items() if k in MNIST_ASYMMETRIC_DIGITS}
-              if dataset == "mnist" else uniform)
-    rest = {k: v for k, v in uniform.items() if k not in barred}
-    if barred:
-      add(f"R̄ of p's rotation, classes {'/'.join(map(str, sorted(barred)))} (truth 0)",
-          barred.values(), f"≤ {UNIFORM_RESULTANT_BAR}")
-    if rest:
-      add(f"R̄ of p's rotation, classes {'/'.join(map(str, sorted(rest)))} (truth 0)",
-          rest.values())
-  if upright:
-    add(f"R̄ of p's rotation, upright classes {'/'.join(map(str, sorted(upright)))} (truth 1)",
-        upright.values(), f"≥ {UPRIGHT_RESULTANT_BAR}")
-  if other:
-    add(f"R̄ of p's rotation, classes {'/'.join(map(str, sorted(other)))} (partial turns)",
-        other.values())
+  def add_group(kind, group, truth, bar=""):
+    if group:
+      add(f"R̄ of p's rotation, {kind} {'/'.join(map(str, sorted(group)))} ({truth})",
+          group.values(), bar)
+
+  barred = ({k: v for k, v in uniform.items() if k in MNIST_ASYMMETRIC_DIGITS}
+            if dataset == "mnist" else uniform)
+  add_group("classes", barred, "truth 0", f"≤ {UNIFORM_RESULTANT_BAR}")
+  add_group("classes", {k: v for k, v in uniform.items() if k not in barred}, "truth 0")
+  add_group("upright classes", upright, "truth 1", f"≥ {UPRIGHT_RESULTANT_BAR}")
+  add_group("classes", other, "partial turns")
   if not classes and metrics.get("rotation_resultant") is not None:
     add("mean R̄ of p's rotation per image", [metrics["rotation_resultant"]])
   if metrics.get("full_ratio") is not None:
