@@ -1,7 +1,8 @@
 """inv_tf: the Symmetry-aware Generative Model (SGM) in TensorFlow / Keras 3 + TFP.
 
 Subpackages: `transforms` (η → warps), `models` (q(η|x), p(η|x̂), the SGM, the VAE family), `data`,
-`training`, `evaluation`, `export`, `experiments`; `inv_tf.keras` has the augmentation layer.
+`training`, `evaluation`, `export`, `experiments`, `runs` (a run directory read back and
+evaluated); `inv_tf.keras` has the augmentation layer. Layering: docs/architecture.md.
 """
 
 __version__ = "0.2.0.dev0"
@@ -51,11 +52,8 @@ def load(model_dir: str, checkpoint: str | None = None):
   Raises:
     ConfigError: `model_dir` holds no training run, or no checkpoint (one line).
   """
-  # Imported here: `import inv_tf` stays light (no TensorFlow until a model is loaded).
+  # Imported here, not at the top: `import inv_tf` (e.g. for `flagfile_path`) stays light, with
+  # no TensorFlow until a model is loaded. No module of the package uses this facade.
   from inv_tf import config as config_lib
-  from inv_tf.training import checkpoints
-  config, _ = checkpoints.read_run(config_lib.run_dir(model_dir))
-  if config.stage in config_lib.VAE_STAGES:
-    from inv_tf.training import vae_train
-    return vae_train.restore_vae_model(config_lib.run_dir(model_dir), checkpoint)[0]
-  return checkpoints.restore_model(model_dir, checkpoint)
+  from inv_tf import runs
+  return runs.load_model(config_lib.run_dir(model_dir), checkpoint)[0]

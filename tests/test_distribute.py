@@ -85,13 +85,6 @@ def test_cpu_split_after_start_names_the_problem():
     distribute.configure_cpu_devices(have + 3)
 
 
-def test_replica_seeds_differ_and_one_replica_keeps_the_seed():
-  seed = tf.constant([3, 4], tf.int32)
-  np.testing.assert_array_equal(distribute.replica_seed(seed, None), seed)
-  s0, s1 = (distribute.replica_seed(seed, tf.constant(r)).numpy() for r in (0, 1))
-  assert not np.array_equal(s0, s1) and not np.array_equal(s0, seed.numpy())
-
-
 def test_one_replica_step_is_one_xla_function():
   calls = []
 

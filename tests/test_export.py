@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from inv_tf.export import saved_model
-from inv_tf.training import train as train_lib
+from inv_tf.training import checkpoints
 
 from test_train import IMAGE_SHAPE, sample_images, shared_run, tiny_config
 
@@ -130,7 +130,7 @@ def loaded(run, inputs, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(run):
-  return train_lib.restore_model(run[0])
+  return checkpoints.restore_model(run[0])
 
 
 @pytest.mark.slow

@@ -46,7 +46,7 @@ import pytest
 import tensorflow as tf
 
 from inv_tf.export import saved_model
-from inv_tf.training import train as train_lib
+from inv_tf.training import checkpoints
 
 from test_train import assert_same_tensors, checkpoint_tensors, sample_images, tiny_config
 from test_trainers import REPO, run_module, user_lines
@@ -161,7 +161,7 @@ def _inspect(model_dir):
     except Exception as e:  # pylint: disable=broad-except
       facts["errors"].append(f"reading {name}: {type(e).__name__}: {e}")
   try:
-    model = train_lib.restore_model(model_dir)
+    model = checkpoints.restore_model(model_dir)
     if not all(np.all(np.isfinite(v.numpy())) for v in model.variables):
       facts["errors"].append("restored variables are not finite")
   except Exception as e:  # pylint: disable=broad-except
@@ -336,7 +336,7 @@ def test_restarted_run_finishes_with_a_complete_export(chain):
   assert facts["export"] == ALL_SIGNATURES
   assert facts["latest"] == 2 * STEPS
   # The export is the finished model's, not a stale or partial directory.
-  model = train_lib.restore_model(workdir)
+  model = checkpoints.restore_model(workdir)
   loaded = tf.saved_model.load(os.path.join(workdir, "export"))
   x = sample_images(4)
   proto = model.prototype(x)

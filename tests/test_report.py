@@ -1,90 +1,20 @@
-"""`inv_tf.evaluation.report` and `figures`: evaluate_run on tiny SGM and VAE runs, figures, KS."""
+"""`inv_tf.evaluation.report` and `figures`: the summary table, figures, KS."""
 
-import json
 import math
 import os
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
-from inv_tf.config import ConfigError
 from inv_tf.data import sprites
 from inv_tf.evaluation import figures, report
-from inv_tf.training import train as train_lib
-from test_train import shared_run, tiny_config
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def _pngs_in(directory):
-  return {f[:-4] for f in os.listdir(directory) if f.endswith(".png")}
 
 
 def test_json_safe_turns_undefined_values_into_null():
   value = {"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": 2, "e": "x"}}
   assert report.json_safe(value) == {"a": None, "b": [1.0, None], "c": {"d": 2, "e": "x"}}
-
-
-def test_evaluate_run_on_an_sgm_writes_metrics_figures_and_tensorboard(tmp_path_factory):
-  workdir, _ = shared_run(tmp_path_factory)
-  out = str(tmp_path_factory.mktemp("eval_sgm"))
-  metrics, dataset, written = report.evaluate_run_files(workdir, out, num_images=20)
-  assert dataset == "mnist"
-  assert written == [os.path.join(out, f"{n}.png") for n in (
-      "eta_sweep", "orbits", "eta_marginals", "iterated_norms", "rotation_strips",
-      "truth_recovery")] + [os.path.join(out, "metrics.json"), os.path.join(workdir, "evaluation")]
-  assert all(os.path.exists(p) for p in written)
-  with open(os.path.join(out, "metrics.json")) as f:
-    written = json.load(f)
-  assert written["full_ratio"] == pytest.approx(metrics["full_ratio"])
-  assert set(written["rotation_spread_by_label"]) == {str(k) for k in
-                                                      metrics["rotation_spread_by_label"]}
-  for key in ("full_ratio", "axis_ratio", "rotation_resultant", "rotation_deviation", "rotation_far_mass",
-              "iterated_eta_norm_last", "rotation_spread_by_label"):
-    assert key in metrics
-  assert {"eta_sweep", "orbits", "eta_marginals", "iterated_norms",
-          "rotation_strips", "truth_recovery"} <= _pngs_in(out)
-  # MNIST carries its truth (here: every digit upright); undefined scores are JSON null.
-  assert set(written["truth"]["classes"]) == {str(k) for k in metrics["truth"]["classes"]}
-  assert written["truth"]["classes"]["3"]["rotation"]["recovery"] is None
-  with open(os.path.join(out, "metrics.json")) as f:
-    assert "NaN" not in f.read()
-  for name in _pngs_in(out):
-    with open(os.path.join(out, f"{name}.png"), "rb") as f:
-      assert f.read(8) == PNG
-  events = os.listdir(os.path.join(workdir, "evaluation"))
-  assert any(e.startswith("events.out.tfevents") for e in events)
-  tags = set()
-  for e in events:
-    for record in tf.compat.v1.train.summary_iterator(os.path.join(workdir, "evaluation", e)):
-      tags |= {v.tag for v in record.summary.value}
-  assert "evaluate/eta_sweep" in tags and "evaluate/full_ratio" in tags
-  descriptions = {v.tag: v.metadata.summary_description
-                  for e in events
-                  for r in tf.compat.v1.train.summary_iterator(
-                      os.path.join(workdir, "evaluation", e))
-                  for v in r.summary.value}
-  assert "invariant" in descriptions["evaluate/full_ratio"]
-
-
-def test_evaluate_run_refuses_a_directory_without_a_run(tmp_path):
-  with pytest.raises(ConfigError, match="holds no training run"):
-    report.evaluate_run(str(tmp_path))
-
-
-def test_evaluate_run_on_a_vae_reports_test_scores(tmp_path):
-  config = tiny_config(stage="vae", vae_steps=4, latent_dim=3, vae_conv_dims=(4,),
-                       vae_dense_dims=(8,), iwlb_num_samples=6, num_test=10, test_batch_size=5,
-                       export=False)
-  workdir = str(tmp_path / "vae")
-  results = train_lib.train_and_evaluate(config, workdir)
-  metrics = report.evaluate_run(workdir, str(tmp_path / "out"))
-  assert set(metrics) >= {"iwlb", "elbo", "recon_mse", "num_images"}
-  assert metrics["num_images"] == 10
-  # Same model, same seeds: the stand-alone evaluation reproduces the run's final test scores.
-  assert metrics["iwlb"] == pytest.approx(results["test/iwlb"], rel=1e-4)
-  assert {"samples", "reconstructions"} <= _pngs_in(str(tmp_path / "out"))
 
 
 def _class(resultant, resultant_truth, deviation_truth):

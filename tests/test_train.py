@@ -18,6 +18,8 @@ import tensorflow as tf
 
 from inv_tf import config as config_lib
 from inv_tf.config import Config, ConfigError
+from inv_tf.training import checkpoints
+from inv_tf.training import loop
 from inv_tf.training import train as train_lib
 
 # ---------------------------------------------------------------------------------------------
@@ -282,7 +284,7 @@ def test_inv_tf_load_returns_the_trained_sgm(run):
 @pytest.mark.slow
 def test_restore_model_matches_the_trained_model(run):
   workdir, _ = run
-  model = train_lib.restore_model(workdir)
+  model = checkpoints.restore_model(workdir)
   assert model.config == tiny_config()
   assert model.image_shape == IMAGE_SHAPE
   trained = trained_model()
@@ -311,10 +313,10 @@ def test_restore_model_matches_the_trained_model(run):
 
 def test_restore_model_without_a_run_raises(tmp_path):
   with pytest.raises(ConfigError, match="holds no training run"):
-    train_lib.restore_model(str(tmp_path))
-  train_lib.prepare_workdir(tiny_config(), str(tmp_path), IMAGE_SHAPE)  # run files, no ckpt
+    checkpoints.restore_model(str(tmp_path))
+  loop.prepare_workdir(tiny_config(), str(tmp_path), IMAGE_SHAPE)  # run files, no ckpt
   with pytest.raises(ConfigError, match="no checkpoint"):
-    train_lib.restore_model(str(tmp_path))
+    checkpoints.restore_model(str(tmp_path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,7 +474,7 @@ def test_resumed_run_equals_an_uninterrupted_one(run, resumed):
 ])
 def test_model_dir_of_another_architecture_is_refused(tmp_path, field, change):
   workdir = str(tmp_path / "model")
-  train_lib.prepare_workdir(tiny_config(), workdir, IMAGE_SHAPE)
+  loop.prepare_workdir(tiny_config(), workdir, IMAGE_SHAPE)
   with open(os.path.join(workdir, "run.json")) as f:
     run_json = f.read()
   with open(os.path.join(workdir, "flags.cfg")) as f:
@@ -489,7 +491,7 @@ def test_model_dir_of_another_architecture_is_refused(tmp_path, field, change):
 
 def test_model_dir_for_another_image_shape_is_refused(tmp_path):
   workdir = str(tmp_path / "model")
-  train_lib.prepare_workdir(tiny_config(), workdir, (32, 32, 1))
+  loop.prepare_workdir(tiny_config(), workdir, (32, 32, 1))
   with pytest.raises(ConfigError, match=r"--model_dir: .*shape"):
     train_lib.train_and_evaluate(tiny_config(), workdir)
 
@@ -541,7 +543,7 @@ def test_non_finite_loss_stops_naming_step_and_terms_and_keeps_the_last_checkpoi
 
   monkeypatch.setattr(train_lib, "make_inference_step", diverging)
   workdir = str(tmp_path / "model")
-  with pytest.raises(train_lib.RunError,
+  with pytest.raises(loop.RunError,
                      match=r"stage inference: non-finite loss at step 4 \(terms: loss, x_mse\)"):
     train_lib.train_and_evaluate(tiny_config(checkpoint_every=3), workdir)
   # The checkpoint of step 3 is kept and is the latest; no export was written.
@@ -556,7 +558,7 @@ def test_huge_learning_rate_diverges_in_the_parameters_and_no_poisoned_checkpoin
   warp every pixel to the fill value): the stage must stop naming itself and the steps, keep
   only checkpoints with finite weights, and a re-run with a sane rate must train on from them."""
   workdir = str(tmp_path / "model")
-  with pytest.raises(train_lib.RunError, match=r"^stage inference: (diverged between steps "
+  with pytest.raises(loop.RunError, match=r"^stage inference: (diverged between steps "
                      r"\d+ and \d+: non-finite parameters|non-finite loss at step)"):
     train_lib.train_and_evaluate(tiny_config(inference_lr=1e9, checkpoint_every=2), workdir)
   latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))

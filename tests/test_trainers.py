@@ -22,7 +22,7 @@ import sys
 import pytest
 
 from inv_tf import config as config_lib
-from inv_tf.training import train as train_lib
+from inv_tf.training import loop
 
 import test_train
 from test_train import IMAGE_SHAPE, tiny_config
@@ -104,7 +104,7 @@ def paths(tmp_path_factory):
   flagfile.write_text(tiny_config().to_flagfile())
   (root / "empty").mkdir()
   # A model dir holding a run of the tiny configuration (run.json + flags.cfg, no checkpoint).
-  train_lib.prepare_workdir(tiny_config(), str(root / "bad" / "other_configuration"), IMAGE_SHAPE)
+  loop.prepare_workdir(tiny_config(), str(root / "bad" / "other_configuration"), IMAGE_SHAPE)
   return root, flagfile
 
 

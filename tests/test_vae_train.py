@@ -27,6 +27,7 @@ from inv_tf.config import ConfigError
 from inv_tf.models.inv_vae import InvVAE
 from inv_tf.models.sgm import SGM
 from inv_tf.training import checkpoints
+from inv_tf.training import loop
 from inv_tf.training import train as train_lib
 from inv_tf.training import vae_train
 
@@ -223,7 +224,7 @@ def test_resume_trains_on_from_the_checkpoint(resumed, runs):
 def test_model_dir_of_another_architecture_is_refused(tmp_path, previous, change, field):
   workdir = str(tmp_path / "model")
   old = tiny_config() if previous == "sgm" else vae_config()
-  train_lib.prepare_workdir(old, workdir, IMAGE_SHAPE)
+  loop.prepare_workdir(old, workdir, IMAGE_SHAPE)
   before = tree_digest(workdir)
   with pytest.raises(ConfigError, match=rf"^--model_dir: .* holds a run with {field}=.*"
                                         rf"but this run has {field}="):
@@ -236,19 +237,19 @@ def test_model_dir_of_another_architecture_is_refused(tmp_path, previous, change
 
 
 def _vae_run_dir(path):
-  train_lib.prepare_workdir(vae_config(), str(path), IMAGE_SHAPE)
+  loop.prepare_workdir(vae_config(), str(path), IMAGE_SHAPE)
   return str(path)
 
 
 def _sgm_run_without_checkpoint(path):
-  train_lib.prepare_workdir(tiny_config(), str(path), IMAGE_SHAPE)
+  loop.prepare_workdir(tiny_config(), str(path), IMAGE_SHAPE)
   return str(path)
 
 
 def _sgm_run_for_16x16(path):
   """An SGM run directory (untrained weights, one checkpoint) for 16×16×1 images."""
   config, shape = tiny_config(), (16, 16, 1)
-  train_lib.prepare_workdir(config, str(path), shape)
+  loop.prepare_workdir(config, str(path), shape)
   sgm = SGM(config, shape)
   manager = tf.train.CheckpointManager(tf.train.Checkpoint(**checkpoints.model_trackables(sgm)),
                                        str(path / "checkpoints"), max_to_keep=1)
@@ -281,7 +282,7 @@ def test_bad_sgm_dir_is_refused_before_touching_the_model_dir(tmp_path, stage, c
 @pytest.mark.slow
 def test_load_sgm_returns_the_frozen_checkpointed_sgm(sgm_dir):
   assert vae_train.load_sgm(vae_config(), IMAGE_SHAPE) is None
-  want = train_lib.restore_model(sgm_dir)
+  want = checkpoints.restore_model(sgm_dir)
   for path in (sgm_dir, os.path.join(sgm_dir, "export")):  # the run dir or its export/
     sgm = vae_train.load_sgm(vae_config("augvae", path), IMAGE_SHAPE)
     assert isinstance(sgm, SGM) and not sgm.trainable and sgm.trainable_variables == []
@@ -449,7 +450,7 @@ def loaded(runs, tmp_path_factory):
 
 def _python_model(runs, sgm_dir, stage):
   vae = runs[stage][2]
-  return InvVAE(vae, train_lib.restore_model(sgm_dir)) if stage == "invvae" else vae
+  return InvVAE(vae, checkpoints.restore_model(sgm_dir)) if stage == "invvae" else vae
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from absl import app
 from absl import flags
 
 from inv_tf import data as data_lib
+from inv_tf import runs
 from inv_tf.config import ConfigError
 from inv_tf.evaluation import report
 from trainers import cli
@@ -42,7 +43,7 @@ def main(argv):
       raise ConfigError("--model_dir: required")
     if _NUM_IMAGES.value < 1:
       raise ConfigError(f"--num_images: must be >= 1, got {_NUM_IMAGES.value}")
-    metrics, dataset, written = report.evaluate_run_files(
+    metrics, dataset, written = runs.evaluate_run_files(
         _MODEL_DIR.value, _OUT.value, _NUM_IMAGES.value, _DATA_DIR.value, _CHECKPOINT.value,
         _DATASET.value)
   except (ConfigError, data_lib.DataError) as e:

@@ -213,6 +213,41 @@ def load(name: str, split: str, *, seed: int = 0, data_dir=None, **options) -> t
   return tfds_sources.load_galaxy_mnist(split, data_dir=data_dir, **options)
 
 
+def dataset_options(config) -> dict:
+  """The `load` options a run's config sets (only those that differ from the default).
+
+  Args:
+    config: an `inv_tf.config.Config` (read: `rotation_deg`, `num_train`).
+
+  Returns:
+    A dict with `rotation_deg` and/or `num_train` when the config sets them (non-zero).
+  """
+  options = {}
+  if config.rotation_deg:
+    options["rotation_deg"] = config.rotation_deg
+  if config.num_train:
+    options["num_train"] = config.num_train
+  return options
+
+
+def load_split(config, split: str) -> tf.data.Dataset:
+  """The unbatched `split` of a run's dataset, as the run loads it (`load`'s examples).
+
+  Args:
+    config: an `inv_tf.config.Config` (read: `dataset`, `seed`, `data_dir` and
+      `dataset_options`'s fields; `num_train` limits the training split only).
+    split: "train", "validation" or "test".
+
+  Raises:
+    DataError: as `load`.
+  """
+  options = dict(dataset_options(config))
+  if split != "train":
+    options.pop("num_train", None)
+  return load(config.dataset, split, seed=config.seed, data_dir=config.data_dir or None,
+              **options)
+
+
 def image_shape(name: str, **options) -> tuple[int, int, int]:
   """(H, W, C) of the dataset's images without loading it (user data is read once)."""
   kind, path = _parse_name(name)
@@ -237,5 +272,6 @@ def num_classes(name: str, **options) -> int:
 
 __all__ = [
     "DATASETS", "DataError", "SPLITS", "batch_for_evaluation", "batch_for_training",
-    "image_shape", "list_datasets", "load", "num_classes", "truth_for",
+    "dataset_options", "image_shape", "list_datasets", "load", "load_split", "num_classes",
+    "truth_for",
 ]

@@ -99,6 +99,7 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
+from inv_tf import transforms
 from inv_tf.data import common
 from inv_tf.data.errors import DataError
 
@@ -453,8 +454,6 @@ def glyph_arrays(split: str, seed: int = 0, size: int = DEFAULT_GLYPH_SIZE,
     (radians, = eta_true[:, 2]), `eta_true` float32 `[n, 5]`, `upright` float32 `[n, size, size,
     1]` (the glyph before η*).
   """
-  from inv_tf import transforms  # pylint: disable=g-import-not-at-top
-
   common.check_split(split)
   size = check_glyph_size(size)
   split_id = common.SPLIT_IDS[split]

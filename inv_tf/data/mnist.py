@@ -74,6 +74,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from inv_tf import transforms
 from inv_tf.data import common, known_truth
 from inv_tf.data.common import DataError
 
@@ -189,8 +190,6 @@ def _augment(ds: tf.data.Dataset, seed: int, rotation_deg: float, colour,
              table=None) -> tf.data.Dataset:
   """uint8 → [-1, 1], then the fixed per-example rotation and (if `colour`) HSV change, or (if
   `table`, a `known_truth.truth_table`) the per-class affine η*."""
-  from inv_tf import transforms  # pylint: disable=g-import-not-at-top
-
   max_angle = math.radians(float(rotation_deg))
 
   def params(ex):

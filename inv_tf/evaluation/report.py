@@ -1,4 +1,4 @@
-r"""`evaluate_run(model_dir)`: every measure and figure of a finished run (`trainers.evaluate`).
+r"""Every measure and figure of a trained model; `inv_tf.runs.evaluate_run(model_dir)` writes them.
 
 For an SGM run (on upright test images of the run's dataset):
 
@@ -33,18 +33,15 @@ The KS statistics are read together with the mobility: a model that returns its 
 KS = 0 with mobility 0.
 """
 
-import json
-import os
 import unicodedata
 
 import numpy as np
 import tensorflow as tf
 
 from inv_tf import data as data_lib
-from inv_tf.config import VAE_STAGES, ConfigError
+from inv_tf.config import ConfigError
 from inv_tf.data import sprites
-from inv_tf.evaluation import figures, grids, invariance, latents, truth
-from inv_tf.training import checkpoints, loop, vae_train
+from inv_tf.evaluation import figures, grids, invariance, latents, truth, vae_scores
 
 KS_IMAGES = 2000  # aug_dsprites test images used for the KS statistics.
 TRUTH_SAMPLES = 100  # resamples per test image for the truth-recovery measures.
@@ -115,12 +112,12 @@ def truth_recovery(model, config, num_images: int = 500, data_dir=None,
     None when the dataset carries no truth (`inv_tf.data.truth_for`) or the family has no affine
     part; else (`orbit_recovery`'s dict, PNG bytes of `figures.truth_recovery`).
   """
-  truth_table = data_lib.truth_for(config.dataset, **loop.dataset_options(config))
+  truth_table = data_lib.truth_for(config.dataset, **data_lib.dataset_options(config))
   if truth_table is None or not model.family.has_affine:
     return None
   if data_dir:
     config = config.replace(data_dir=data_dir)
-  batch = next(iter(loop.load_split(config, "test").batch(num_images)))
+  batch = next(iter(data_lib.load_split(config, "test").batch(num_images)))
   images, labels = batch["image"].numpy(), batch["label"].numpy()
   eta_true = batch["eta_true"].numpy()
   sampled = truth.resample_poses(model, images, eta_true, num_samples, seed)
@@ -175,8 +172,8 @@ def evaluate_vae(model, config, data_dir=None) -> tuple:
   """Test scores and figures of a trained VAE-family model: (metrics, {name: PNG bytes})."""
   if data_dir:
     config = config.replace(data_dir=data_dir)
-  metrics = vae_train.evaluate_test(model, config, loop.load_split(config, "test"))
-  images = next(iter(loop.load_split(config, "test").batch(8)))["image"]
+  metrics = vae_scores.evaluate_test(model, config, data_lib.load_split(config, "test"))
+  images = next(iter(data_lib.load_split(config, "test").batch(8)))["image"]
   rows = tf.stack([images, model.reconstruct(images)], axis=1)
   samples = model.sample(16, tf.constant([0, 11], tf.int32))
   reconstructions = grids.labelled_grid(
@@ -358,65 +355,3 @@ def summary_table(metrics: dict, dataset: str = "", files=()) -> str:
     lines.append("Written:")
     lines.extend(f"  {path}" for path in files)
   return "\n".join(lines)
-
-
-def evaluate_run(model_dir: str, out_dir: str | None = None, num_images: int = 500,
-                 data_dir: str | None = None, checkpoint: str | None = None,
-                 dataset: str | None = None) -> dict:
-  """Evaluates the run in `model_dir`, writes metrics.json and PNGs to `out_dir`, logs to TB.
-
-  `evaluate_run_files` does the same and also returns the paths it wrote.
-
-  Args:
-    model_dir: a finished (or interrupted: its latest checkpoint) run's model directory.
-    out_dir: where to write (default `model_dir/eval`).
-    num_images: test images for the SGM measures.
-    data_dir: TFDS data directory override.
-    checkpoint: a specific checkpoint path (default the latest).
-    dataset: evaluate on this dataset instead of the run's (it must have the run's image shape).
-
-  Returns:
-    The metrics (undefined values as None, as written to metrics.json).
-
-  Raises:
-    ConfigError: no run / no checkpoint in `model_dir`; DataError: the test data is unavailable.
-  """
-  return evaluate_run_files(model_dir, out_dir, num_images, data_dir, checkpoint, dataset)[0]
-
-
-def evaluate_run_files(model_dir: str, out_dir: str | None = None, num_images: int = 500,
-                       data_dir: str | None = None, checkpoint: str | None = None,
-                       dataset: str | None = None) -> tuple:
-  """`evaluate_run`, returning (metrics, the evaluated dataset's name, [paths written]): the
-  PNGs and metrics.json under `out_dir`, then the TensorBoard directory MODEL_DIR/evaluation."""
-  config, _ = checkpoints.read_run(model_dir)
-  if config.stage in VAE_STAGES:
-    model, config = vae_train.restore_vae_model(model_dir, checkpoint)
-    metrics, pngs = evaluate_vae(model, config.replace(dataset=dataset or config.dataset),
-                                 data_dir)
-    step = config.vae_steps
-  else:
-    model = checkpoints.restore_model(model_dir, checkpoint)
-    metrics, pngs = evaluate_sgm(model, config.replace(dataset=dataset or config.dataset),
-                                 num_images, data_dir)
-    step = config.inference_steps + config.generative_steps
-  metrics = json_safe(metrics)
-  out_dir = out_dir or os.path.join(model_dir, "eval")
-  os.makedirs(out_dir, exist_ok=True)
-  written = []
-  for name, png in pngs.items():
-    written.append(os.path.join(out_dir, f"{name}.png"))
-    figures.write_png(written[-1], png)
-  written.append(os.path.join(out_dir, "metrics.json"))
-  loop.write_atomic(written[-1], json.dumps(metrics, indent=2))
-  written.append(os.path.join(model_dir, "evaluation"))
-  writer = tf.summary.create_file_writer(written[-1])
-  with writer.as_default():
-    for name, png in pngs.items():
-      figures.log_png(f"evaluate/{name}", png, step)
-    for key, value in metrics.items():
-      if isinstance(value, (int, float)):
-        tf.summary.scalar(f"evaluate/{key}", value, step=step,
-                          description=EVALUATE_DESCRIPTIONS.get(key, ""))
-  writer.flush()
-  return metrics, dataset or config.dataset, written

@@ -37,6 +37,8 @@ import os
 from typing import Sequence
 
 from inv_tf.config import Config, ConfigError
+from inv_tf.evaluation import stats
+from inv_tf.training import train as train_lib
 
 MODELS = ("vae", "augvae", "invvae", "invvae_ref", "vae_aug")
 COLUMNS = ("model", "num_train", "seed", "test_iwlb", "test_elbo", "test_recon_mse",
@@ -74,7 +76,6 @@ class Plan:
 
 def _run(config: Config, workdir: str) -> dict:
   """Runs (or reads back) one training run."""
-  from inv_tf.training import train as train_lib  # The library's one entry point.
   metrics_file = os.path.join(workdir, "metrics.json")
   if os.path.exists(metrics_file):
     with open(metrics_file, encoding="utf-8") as f:
@@ -174,7 +175,6 @@ def summarise(rows: Sequence[dict], level: float = 0.95) -> dict:
     above 0, "fails" if below, "inconclusive" otherwise or with one seed), "augvae_size" and
     "vae_size"; None if no seed has both rows.
   """
-  from inv_tf.evaluation import stats
   groups = {}
   for r in rows:
     groups.setdefault((r["model"], int(r["num_train"])), {})[int(r["seed"])] = float(r["test_iwlb"])
@@ -242,7 +242,6 @@ def smoke(base: Config, plan: Plan) -> tuple:
 def markdown_table(rows: Sequence[dict]) -> str:
   """Test IWLB as a Markdown table: one row per model, one column per size, mean ± 95 % CI
   half-width (number of seeds)."""
-  from inv_tf.evaluation import stats
   table = summarise(rows)["table"]
   sizes = sorted({n for _, n in table})
   lines = ["| model | " + " | ".join(f"n = {n:,}" for n in sizes) + " |",

@@ -39,7 +39,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from inv_tf.training import distribute
+from inv_tf import seeds
 
 MIXED_POLICY = "mixed_bfloat16"
 
@@ -100,7 +100,7 @@ def dropout(x, rate: float, seed_generator: keras.random.SeedGenerator):
   seed = tf.cast(seed_generator.next(), tf.int32)
   context = tf.distribute.get_replica_context()
   if context is not None and context.num_replicas_in_sync > 1:
-    seed = distribute.replica_seed(seed, context.replica_id_in_sync_group)
+    seed = seeds.replica_seed(seed, context.replica_id_in_sync_group)
   keep = _threefry_uniform_like(x, seed) >= rate
   # Scaled in float32 (then cast back): a bfloat16 1/(1 − rate) would be off by up to 0.4 %.
   kept = tf.cast(x, tf.float32) / (1.0 - rate)

@@ -183,13 +183,6 @@ def compile_step(strategy: tf.distribute.Strategy, compute: Callable, apply: Cal
   return step_fn
 
 
-def replica_seed(seed: tf.Tensor, replica) -> tf.Tensor:
-  """The replica's stateless seed int32 [2]: `seed` itself for replica None (one replica)."""
-  if replica is None:
-    return seed
-  return tf.random.experimental.stateless_fold_in(seed, replica)
-
-
 class CheckpointDirectory:
   """Where this task saves checkpoints: the run's directory (chief) or a private temporary one.
 

@@ -1,4 +1,4 @@
-"""What every training stage shares: the model directory, data splits, the step loop, summaries.
+"""What every training stage shares: the model directory, the step loop, summaries.
 
 The SGM stages (`inv_tf.training.train`) and the VAE family (`inv_tf.training.vae_train`) both
 run `run_stage`: one compiled train step per batch, scalars to `train/` every `log_every` steps,
@@ -19,7 +19,6 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from inv_tf import data as data_lib
 from inv_tf import transforms
 from inv_tf.config import Config, ConfigError
 from inv_tf.training import checkpoints, progress
@@ -110,29 +109,6 @@ def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
   else:
     write_atomic(run_file, json.dumps(run, indent=2))
   write_atomic(os.path.join(workdir, "flags.cfg"), config.to_flagfile())
-
-
-# ---------------------------------------------------------------------------------------------
-# Data.
-
-
-def dataset_options(config: Config) -> dict:
-  """The `inv_tf.data.load` options a config sets (only those that differ from the default)."""
-  options = {}
-  if config.rotation_deg:
-    options["rotation_deg"] = config.rotation_deg
-  if config.num_train:
-    options["num_train"] = config.num_train
-  return options
-
-
-def load_split(config: Config, split: str) -> tf.data.Dataset:
-  """The unbatched split of the config's dataset."""
-  options = dict(dataset_options(config))
-  if split != "train":
-    options.pop("num_train", None)
-  return data_lib.load(config.dataset, split, seed=config.seed, data_dir=config.data_dir or None,
-                       **options)
 
 
 # What each scalar a stage writes means (TensorBoard shows it under the chart). Keys: (stage,

@@ -31,16 +31,16 @@ import tensorflow as tf
 
 from inv_tf import config as config_lib
 from inv_tf import data as data_lib
+from inv_tf import seeds
 from inv_tf.config import Config, ConfigError
 from inv_tf.evaluation import figures, grids
 from inv_tf.export import saved_model
 from inv_tf.models.sgm import SGM
 from inv_tf.training import distribute, losses, progress, schedules, vae_train
-from inv_tf.training.checkpoints import model_trackables, restore_model  # noqa: F401
-from inv_tf.training.loop import (  # noqa: F401  (RunError, summary_text: re-exported)
-    RunError, Stage, check_checkpoint_dir, check_compatible, load_split, prepare_workdir,
-    restore_latest, run_stage, summary_text, summary_writers, write_atomic, write_hparams,
-    writing)
+from inv_tf.training.checkpoints import model_trackables
+from inv_tf.training.loop import (Stage, check_checkpoint_dir, check_compatible, prepare_workdir,
+                                  restore_latest, run_stage, summary_writers, write_atomic,
+                                  write_hparams, writing)
 
 STAGE_SEEDS = {"inference": 1, "generative": 2}
 
@@ -109,7 +109,7 @@ def make_inference_step(state: TrainState, config: Config, strategy=None):
 
   def compute(images, step, replica):
     seed = tf.random.experimental.stateless_fold_in(base_seed, tf.cast(step, tf.int32))
-    seed = distribute.replica_seed(seed, replica)
+    seed = seeds.replica_seed(seed, replica)
     blur = schedules.blur_sigma(step, config.blur_sigma_init, config.inference_steps,
                                 config.blur_end_pct)
     mult = schedules.ramp(step, config.inference_steps, config.augment_warmup_pct)
@@ -147,7 +147,7 @@ def make_generative_step(state: TrainState, config: Config, strategy=None):
 
   def compute(images, step, replica):
     seed = tf.random.experimental.stateless_fold_in(base_seed, tf.cast(step, tf.int32))
-    seed = distribute.replica_seed(seed, replica)
+    seed = seeds.replica_seed(seed, replica)
     with tf.GradientTape() as tape:
       loss, metrics = losses.stage2_loss(q, p, images, seed, config, training=True)
     return tape.gradient(loss, variables), metrics
@@ -251,7 +251,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   strategy = distribute.create_strategy(config)
   if config.stage in config_lib.VAE_STAGES:
     return vae_train.train_and_evaluate(config, workdir, strategy)
-  train_ds = load_split(config, "train")
+  train_ds = data_lib.load_split(config, "train")
   image_shape = tuple(train_ds.element_spec["image"].shape)
   check_compatible(config, image_shape)
   check_checkpoint_dir(workdir)
@@ -295,7 +295,7 @@ def _train_stages(config, workdir, state, strategy, manager, train_batches, chie
   # Resume the data stream where it stopped: skip the batches earlier calls consumed.
   consumed = int(state.inference_step.numpy() + state.generative_step.numpy())
   train_iter = iter(distribute.distribute_batches(strategy, train_batches.skip(consumed)))
-  val_ds = data_lib.batch_for_evaluation(load_split(config, "validation"), config.eval_batch_size)
+  val_ds = data_lib.batch_for_evaluation(data_lib.load_split(config, "validation"), config.eval_batch_size)
   eval_batches = list(val_ds.take(config.num_eval_batches))
   eval_fns = make_eval_fns(state, config)
   results = {}

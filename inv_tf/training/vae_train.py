@@ -42,32 +42,20 @@ import tensorflow as tf
 
 from inv_tf import config as config_lib
 from inv_tf import data as data_lib
+from inv_tf import seeds
 from inv_tf import transforms
 from inv_tf.config import Config, ConfigError
-from inv_tf.evaluation import grids
+from inv_tf.evaluation import grids, vae_scores
 from inv_tf.export import saved_model
 from inv_tf.models.inv_vae import InvVAE
 from inv_tf.models.vae import VAE
 from inv_tf.training import checkpoints, distribute, progress, schedules
 from inv_tf.training.losses import masked_mean
-from inv_tf.training.loop import (Selection, Stage, check_checkpoint_dir, load_split,
-                                  prepare_workdir, restore_latest, run_stage, summary_writers,
-                                  write_atomic, write_hparams, writing)
+from inv_tf.training.loop import (Selection, Stage, check_checkpoint_dir, prepare_workdir,
+                                  restore_latest, run_stage, summary_writers, write_atomic,
+                                  write_hparams, writing)
 
 STAGE_SEED = 3
-TEST_SEED = 4
-TEST_DESCRIPTIONS = {
-    "iwlb": "Test importance-weighted bound on log p(x), K = iwlb_num_samples (nats per image; "
-            "the scored model's weights).",
-    "elbo": "Test single-sample ELBO (nats per image).",
-    "recon_mse": "Test reconstruction MSE on [-1, 1] pixels (z = posterior mean).",
-    "num_images": "Number of test images scored.",
-    "ref_iwlb": "InvVAE: the reference implementation's bound on prototypes (not comparable with "
-                "the VAE's).",
-    "ref_elbo": "InvVAE: the reference implementation's single-sample ELBO on prototypes.",
-}
-
-
 @dataclasses.dataclass
 class VAEState:
   """Everything a VAE-family checkpoint holds (the SGM of an augvae/invvae run is not in it)."""
@@ -176,7 +164,7 @@ def make_train_step(state: VAEState, model, config: Config, sgm, strategy=None):
 
   def compute(images, step, replica):
     seed = tf.random.experimental.stateless_fold_in(base_seed, tf.cast(step, tf.int32))
-    seed = distribute.replica_seed(seed, replica)
+    seed = seeds.replica_seed(seed, replica)
     aug_seed, elbo_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     if config.stage == "augvae":
       resampled, _ = sgm.resample(images, 1, aug_seed, training=True)
@@ -238,50 +226,6 @@ def make_visuals(model, name: str):
   return visuals
 
 
-def evaluate_test(model, config: Config, test_ds: tf.data.Dataset) -> dict:
-  """Test-split scores of a trained VAE-family model, in nats per image.
-
-  Args:
-    model: a `VAE` or `InvVAE`.
-    config: `iwlb_num_samples` (K), `test_batch_size`, `num_test` (0 = all), `seed`.
-    test_ds: the unbatched test split (dicts with `image`).
-
-  Returns:
-    {`iwlb`, `elbo`, `recon_mse`, `num_images`} — plus `ref_iwlb`, `ref_elbo` for the InvVAE —
-    averaged over the test images (IWLB with K samples per image, computed in chunks of 50).
-  """
-  if config.num_test:
-    test_ds = test_ds.take(config.num_test)
-  batches = data_lib.batch_for_evaluation(test_ds, config.test_batch_size)
-  is_inv = isinstance(model, InvVAE)
-  k = config.iwlb_num_samples
-
-  @tf.function(jit_compile=True)
-  def score(images, seed):
-    s_iwlb, s_elbo = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    out = {"iwlb": model.iwlb(images, k, s_iwlb)}
-    terms = model.elbo(images, s_elbo, training=False)
-    out["elbo"] = terms["elbo"]
-    out["recon_mse"] = tf.reduce_mean(tf.square(model.reconstruct(images) - images), [1, 2, 3])
-    if is_inv:
-      out["ref_iwlb"] = model.iwlb(images, k, s_iwlb, reference=True)
-      out["ref_elbo"] = terms["ref_elbo"]
-    return out
-
-  totals, count = {}, 0.0
-  for i, batch in enumerate(batches):
-    out = score(batch["image"], tf.constant([config.seed + TEST_SEED, i], tf.int32))
-    mask = batch["mask"].numpy()
-    for key, value in out.items():
-      totals[key] = totals.get(key, 0.0) + float((value.numpy() * mask).sum())
-    count += float(mask.sum())
-  if count == 0:
-    raise ConfigError(f"--dataset={config.dataset}: the test split is empty")
-  results = {key: value / count for key, value in totals.items()}
-  results["num_images"] = count
-  return results
-
-
 def train_and_evaluate(config: Config, workdir: str, strategy=None) -> dict:
   """Trains (or resumes) a VAE-family model, scores it on the test split, exports it.
 
@@ -294,13 +238,13 @@ def train_and_evaluate(config: Config, workdir: str, strategy=None) -> dict:
     `<stage>/<metric>` (the last validation ELBO terms), `<stage>/steps` (steps trained; fewer than
     `vae_steps` after an early stop), with `vae_keep_best` also `<stage>/best_step` and
     `<stage>/best_elbo` (the scored weights' step and validation ELBO), `test/<metric>` (see
-    `evaluate_test`; of the best weights with `vae_keep_best`) and `export_path`.
+    `inv_tf.evaluation.vae_scores.evaluate_test`; of the best weights with `vae_keep_best`) and `export_path`.
 
   Raises:
     ConfigError, inv_tf.data.DataError, RunError: as `inv_tf.training.train.train_and_evaluate`.
   """
   strategy = strategy or distribute.create_strategy(config)
-  train_ds = load_split(config, "train")
+  train_ds = data_lib.load_split(config, "train")
   image_shape = tuple(train_ds.element_spec["image"].shape)
   if min(image_shape[:2]) < 2:
     raise ConfigError(f"--dataset={config.dataset}: images of shape {list(image_shape)} are too "
@@ -327,7 +271,7 @@ def train_and_evaluate(config: Config, workdir: str, strategy=None) -> dict:
     write_hparams(config, writers["train"])
     consumed = int(state.step.numpy())
     train_iter = iter(distribute.distribute_batches(strategy, train_batches.skip(consumed)))
-    val_ds = data_lib.batch_for_evaluation(load_split(config, "validation"),
+    val_ds = data_lib.batch_for_evaluation(data_lib.load_split(config, "validation"),
                                            config.eval_batch_size)
     eval_batches = list(val_ds.take(config.num_eval_batches))
     weights = {"vae_variables": list(state.vae.variables)}
@@ -346,12 +290,12 @@ def train_and_evaluate(config: Config, workdir: str, strategy=None) -> dict:
       results[f"{config.stage}/best_elbo"] = float(selection.best_value.numpy())
   if not chief:
     return results
-  test = evaluate_test(model, config, load_split(config, "test"))
+  test = vae_scores.evaluate_test(model, config, data_lib.load_split(config, "test"))
   results.update({f"test/{k}": v for k, v in test.items()})
   with writers["validation"].as_default():
     for key, value in test.items():
       tf.summary.scalar(f"test/{key}", value, step=int(state.step.numpy()),
-                        description=TEST_DESCRIPTIONS.get(key, f"Test-split {key}."))
+                        description=vae_scores.TEST_DESCRIPTIONS.get(key, f"Test-split {key}."))
   for writer in writers.values():
     writer.flush()
   if config.export:

@@ -13,15 +13,16 @@ import sys
 
 import numpy as np
 
+from inv_tf import data as data_lib
 from inv_tf import transforms
 from inv_tf.evaluation import circular
-from inv_tf.training import checkpoints, loop
+from inv_tf.training import checkpoints
 
 
 def frame_resultants(model_dir, num_images=1000):
   model = checkpoints.restore_model(model_dir)
   config = model.config
-  batch = next(iter(loop.load_split(config, "test").batch(num_images)))
+  batch = next(iter(data_lib.load_split(config, "test").batch(num_images)))
   images, labels = batch["image"], batch["label"].numpy()
   r = transforms.get_family(config.family).parameters.index("rotation")
   theta = np.concatenate([model.inference.mode(images[i:i + 250]).numpy()[:, r]

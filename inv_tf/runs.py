@@ -1,0 +1,97 @@
+"""A run's model directory, read back: its trained model (`load_model`) and its evaluation.
+
+`evaluate_run(model_dir)` (the `inv-tf-evaluate` command, `trainers.evaluate`) restores the run's
+model, computes `inv_tf.evaluation.report`'s measures and figures, and writes them to
+`out_dir` (PNGs, metrics.json) and to the run's TensorBoard (MODEL_DIR/evaluation). It sits above
+`inv_tf.training` (which restores the checkpoints) and `inv_tf.evaluation` (which measures a
+model it is given), so neither of those imports the other's direction.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+from inv_tf import config as config_lib
+from inv_tf.evaluation import figures, report
+from inv_tf.training import checkpoints, loop, vae_train
+
+
+def load_model(model_dir: str, checkpoint: str | None = None) -> tuple:
+  """(model, config) of the run in `model_dir`.
+
+  Args:
+    model_dir: a run's --model_dir (`inv_tf.config.run_dir` maps an export/ path to it).
+    checkpoint: a checkpoint path (e.g. MODEL_DIR/checkpoints/ckpt-3000); default the latest.
+
+  Returns:
+    (`inv_tf.models.SGM`, its `Config`) for --stage=sgm/inference/generative; (the `VAE`, config)
+    for vae/augvae/vae_aug; (the `InvVAE`, config) for invvae.
+
+  Raises:
+    ConfigError: `model_dir` holds no training run, or no checkpoint (one line).
+  """
+  config, _ = checkpoints.read_run(model_dir)
+  if config.stage in config_lib.VAE_STAGES:
+    return vae_train.restore_vae_model(model_dir, checkpoint)
+  return checkpoints.restore_model(model_dir, checkpoint), config
+
+
+def evaluate_run(model_dir: str, out_dir: str | None = None, num_images: int = 500,
+                 data_dir: str | None = None, checkpoint: str | None = None,
+                 dataset: str | None = None) -> dict:
+  """Evaluates the run in `model_dir`, writes metrics.json and PNGs to `out_dir`, logs to TB.
+
+  `evaluate_run_files` does the same and also returns the paths it wrote.
+
+  Args:
+    model_dir: a finished (or interrupted: its latest checkpoint) run's model directory.
+    out_dir: where to write (default `model_dir/eval`).
+    num_images: test images for the SGM measures.
+    data_dir: TFDS data directory override.
+    checkpoint: a specific checkpoint path (default the latest).
+    dataset: evaluate on this dataset instead of the run's (it must have the run's image shape).
+
+  Returns:
+    The metrics (undefined values as None, as written to metrics.json).
+
+  Raises:
+    ConfigError: no run / no checkpoint in `model_dir`; DataError: the test data is unavailable.
+  """
+  return evaluate_run_files(model_dir, out_dir, num_images, data_dir, checkpoint, dataset)[0]
+
+
+def evaluate_run_files(model_dir: str, out_dir: str | None = None, num_images: int = 500,
+                       data_dir: str | None = None, checkpoint: str | None = None,
+                       dataset: str | None = None) -> tuple:
+  """`evaluate_run`, returning (metrics, the evaluated dataset's name, [paths written]): the
+  PNGs and metrics.json under `out_dir`, then the TensorBoard directory MODEL_DIR/evaluation."""
+  model, config = load_model(model_dir, checkpoint)
+  if config.stage in config_lib.VAE_STAGES:
+    metrics, pngs = report.evaluate_vae(model, config.replace(dataset=dataset or config.dataset),
+                                        data_dir)
+    step = config.vae_steps
+  else:
+    metrics, pngs = report.evaluate_sgm(model, config.replace(dataset=dataset or config.dataset),
+                                        num_images, data_dir)
+    step = config.inference_steps + config.generative_steps
+  metrics = report.json_safe(metrics)
+  out_dir = out_dir or os.path.join(model_dir, "eval")
+  os.makedirs(out_dir, exist_ok=True)
+  written = []
+  for name, png in pngs.items():
+    written.append(os.path.join(out_dir, f"{name}.png"))
+    figures.write_png(written[-1], png)
+  written.append(os.path.join(out_dir, "metrics.json"))
+  loop.write_atomic(written[-1], json.dumps(metrics, indent=2))
+  written.append(os.path.join(model_dir, "evaluation"))
+  writer = tf.summary.create_file_writer(written[-1])
+  with writer.as_default():
+    for name, png in pngs.items():
+      figures.log_png(f"evaluate/{name}", png, step)
+    for key, value in metrics.items():
+      if isinstance(value, (int, float)):
+        tf.summary.scalar(f"evaluate/{key}", value, step=step,
+                          description=report.EVALUATE_DESCRIPTIONS.get(key, ""))
+  writer.flush()
+  return metrics, dataset or config.dataset, written

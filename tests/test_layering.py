@@ -1,0 +1,109 @@
+"""Imports flow downward only: the layer order of docs/architecture.md, checked on the source.
+
+Every `import` / `from … import` of inv_tf/ and trainers/ is read with `ast` (function-level
+ones included), so a lazy import cannot hide an upward dependency or a cycle.
+"""
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# Lowest first. A module may import modules of its own component and of lower layers; the
+# components of one layer do not import each other.
+LAYERS = (
+    ("inv_tf.transforms", "inv_tf.seeds"),
+    ("inv_tf.config", "inv_tf.data"),
+    ("inv_tf.models", "inv_tf.export", "inv_tf.keras"),
+    ("inv_tf.evaluation",),
+    ("inv_tf.training",),
+    ("inv_tf.experiments", "inv_tf.runs"),
+    ("inv_tf",),  # The package facade (inv_tf/__init__.py: `load`, `flagfile_path`).
+    ("trainers",),
+)
+RANK = {component: rank for rank, layer in enumerate(LAYERS) for component in layer}
+
+
+def _module_name(path: pathlib.Path) -> str:
+  parts = list(path.relative_to(ROOT).with_suffix("").parts)
+  if parts[-1] == "__init__":
+    parts.pop()
+  return ".".join(parts)
+
+
+MODULES = {_module_name(p): p for top in ("inv_tf", "trainers")
+           for p in sorted((ROOT / top).rglob("*.py"))}
+
+
+def _component(module: str) -> str:
+  """The longest LAYERS component that `module` is or lies in."""
+  parts = module.split(".")
+  for n in range(len(parts), 0, -1):
+    if ".".join(parts[:n]) in RANK:
+      return ".".join(parts[:n])
+  raise AssertionError(f"{module} is in no layer of LAYERS: add it there and to "
+                       "docs/architecture.md")
+
+
+def _imports(module: str) -> set:
+  """The project modules `module` imports (a `from pkg import name` counts as pkg.name when that
+  is a module, else as pkg)."""
+  tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+  found = set()
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      names = [alias.name for alias in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+      names = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in MODULES
+               else node.module for alias in node.names]
+    else:
+      continue
+    found |= {name for name in names if name.split(".")[0] in ("inv_tf", "trainers")}
+  return found - {module}
+
+
+GRAPH = {module: _imports(module) for module in MODULES}
+
+
+def test_every_module_is_in_a_layer():
+  for module in MODULES:
+    _component(module)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_point_downward(module):
+  source = _component(module)
+  upward = sorted(target for target in GRAPH[module]
+                  if _component(target) != source and RANK[_component(target)] >= RANK[source])
+  assert not upward, f"{module} ({source}) imports from its own layer or above: {upward}"
+
+
+def test_transforms_import_nothing_else_of_inv_tf():
+  for module in MODULES:
+    if module.startswith("inv_tf.transforms"):
+      assert all(t.startswith("inv_tf.transforms") for t in GRAPH[module]), module
+
+
+def test_there_are_no_import_cycles():
+  # Depth-first search over the module graph (a package's __init__ counts as its own module).
+  state, stack = {}, []
+
+  def visit(module):
+    state[module] = "open"
+    stack.append(module)
+    for target in sorted(GRAPH.get(module, ())):
+      if target not in MODULES:
+        continue
+      if state.get(target) == "open":
+        cycle = stack[stack.index(target):] + [target]
+        raise AssertionError("import cycle: " + " → ".join(cycle))
+      if target not in state:
+        visit(target)
+    stack.pop()
+    state[module] = "done"
+
+  for module in sorted(MODULES):
+    if module not in state:
+      visit(module)
