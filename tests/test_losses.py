@@ -221,6 +221,24 @@ def test_warmup_cosine_matches_its_formula():
   assert float(sched(100)) == pytest.approx(1e-3)
 
 
+@pytest.mark.parametrize("steps, warmup_pct, init_mult, final_mult", [
+    (1000, 0.1, 0.01, 1e-4), (60000, 0.1, 1e-2, 1e-4), (15000, 0.2, 0.1, 0.03),
+    (10000, 0.1, 0.03, 1e-4), (600, 0.0, 1 / 3, 1 / 9), (7, 1.0, 0.5, 0.2), (1, 0.5, 0.1, 0.3),
+    (0, 0.2, 0.1, 0.03), (333, 0.15, 0.03, 0.3)])
+def test_keras_cosine_decay_matches_the_warmup_cosine_formula(steps, warmup_pct, init_mult,
+                                                               final_mult):
+  peak = 3e-3
+  keras_schedule = schedules.warmup_cosine_decay(peak, steps, warmup_pct, init_mult, final_mult)
+  ts = sorted(set(np.linspace(0, 1.5 * steps + 3, 400).astype(int).tolist())
+              | {round(warmup_pct * steps) + d for d in (-1, 0, 1) if round(warmup_pct * steps) + d >= 0})
+  want = np.array([float(schedules.warmup_cosine(t, peak, steps, warmup_pct, init_mult, final_mult))
+                   for t in ts])
+  got = np.array([float(keras_schedule(t)) for t in ts])
+  # float32 round-off: near the end of the decay both evaluate 1 + cos(≈π), whose rounding error
+  # is a few ulp of the peak rate; elsewhere they agree to a relative 1e-6.
+  np.testing.assert_allclose(got, want, rtol=1e-6, atol=4 * np.spacing(np.float32(peak)))
+
+
 def test_blur_and_ramp_schedules():
   assert float(schedules.blur_sigma(0, 3.0, 1000, 0.01)) == pytest.approx(3.0)
   assert float(schedules.blur_sigma(5, 3.0, 1000, 0.01)) == pytest.approx(1.5)

@@ -46,6 +46,31 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
                 init_mult=self.init_mult, final_mult=self.final_mult)
 
 
+def warmup_cosine_decay(peak: float, steps: int, warmup_pct: float, init_mult: float,
+                        final_mult: float) -> keras.optimizers.schedules.CosineDecay:
+  """The warm-up cosine schedule (module docstring) as Keras' own `CosineDecay`.
+
+  Keras warms up linearly from `initial_learning_rate` to `warmup_target` over `warmup_steps`,
+  then decays over `decay_steps` to `alpha · warmup_target` and stays there, which is the formula
+  above with initial_learning_rate = peak·init_mult, warmup_target = peak, warmup_steps = w,
+  decay_steps = max(steps − w, 1) (Keras needs > 0; the formula divides by the same maximum) and
+  alpha = final_mult.
+
+  Args:
+    peak: the peak learning rate (> 0).
+    steps: the horizon, warm-up included (≥ 0).
+    warmup_pct: the warm-up's share of `steps`, in [0, 1].
+    init_mult, final_mult: the start and end rates as multiples of `peak`.
+
+  Returns:
+    A schedule: step (int or scalar tensor ≥ 0) → float32 scalar learning rate.
+  """
+  warmup = max(int(round(warmup_pct * steps)), 0)
+  return keras.optimizers.schedules.CosineDecay(
+      initial_learning_rate=float(peak) * float(init_mult), decay_steps=max(int(steps) - warmup, 1),
+      alpha=float(final_mult), warmup_target=float(peak), warmup_steps=warmup)
+
+
 def blur_sigma(step, sigma_init: float, steps: int, end_pct: float) -> tf.Tensor:
   """Blur σ (pixels) at `step`: linear from `sigma_init` to 0 over end_pct·steps; float32 ≥ 0."""
   step = tf.cast(step, tf.float32)
