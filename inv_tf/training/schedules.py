@@ -1,7 +1,8 @@
 r"""Schedules: warm-up + cosine learning rates, the blur curriculum, the augmentation warm-up.
 
-Warm-up cosine (optax's `warmup_cosine_decay_schedule`, SPEC §4.5): with peak lr, warm-up length
-w = round(warmup_pct · steps) and horizon `steps` (the horizon INCLUDES the warm-up):
+Warm-up cosine (optax's `warmup_cosine_decay_schedule`, SPEC §4.5), built as Keras'
+`CosineDecay` by `warmup_cosine_decay`: with peak lr, warm-up length w = round(warmup_pct · steps)
+and horizon `steps` (the horizon INCLUDES the warm-up):
 
     lr(t) = lr·init_mult + (lr - lr·init_mult) · t / w                              t < w
     lr(t) = lr·final_mult + (lr - lr·final_mult) · ½ (1 + cos(π (t - w) / (steps - w)))   w ≤ t ≤ steps
@@ -12,38 +13,8 @@ Augmentation-range warm-up (SPEC §4.4, optional): m(t) = min(1, t / (pct · ste
 the stage-1 augmentations are drawn from U(o - m b, o + m b).
 """
 
-import math
-
 import keras
 import tensorflow as tf
-
-
-def warmup_cosine(step, peak: float, steps: int, warmup_pct: float, init_mult: float,
-                  final_mult: float) -> tf.Tensor:
-  """Learning rate at `step` (int or scalar tensor ≥ 0); float32 scalar > 0 for positive peak."""
-  step = tf.cast(step, tf.float32)
-  warmup = float(max(int(round(warmup_pct * steps)), 0))
-  init, final = peak * init_mult, peak * final_mult
-  warm_lr = init + (peak - init) * step / max(warmup, 1.0)
-  progress = tf.clip_by_value((step - warmup) / max(steps - warmup, 1.0), 0.0, 1.0)
-  cos_lr = final + (peak - final) * 0.5 * (1.0 + tf.cos(math.pi * progress))
-  return tf.where(step < warmup, warm_lr, cos_lr)
-
-
-class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
-  """`warmup_cosine` as a Keras schedule (the optimiser passes its iteration count)."""
-
-  def __init__(self, peak, steps, warmup_pct, init_mult, final_mult):
-    self.peak, self.steps, self.warmup_pct = float(peak), int(steps), float(warmup_pct)
-    self.init_mult, self.final_mult = float(init_mult), float(final_mult)
-
-  def __call__(self, step):
-    return warmup_cosine(step, self.peak, self.steps, self.warmup_pct, self.init_mult,
-                         self.final_mult)
-
-  def get_config(self):
-    return dict(peak=self.peak, steps=self.steps, warmup_pct=self.warmup_pct,
-                init_mult=self.init_mult, final_mult=self.final_mult)
 
 
 def warmup_cosine_decay(peak: float, steps: int, warmup_pct: float, init_mult: float,

@@ -70,12 +70,12 @@ class TrainState:
 def create_state(config: Config, image_shape) -> TrainState:
   """A fresh model and its optimisers (all variables created, so restores are immediate)."""
   model = SGM(config, image_shape)
-  inf_schedule = schedules.WarmupCosine(
+  inf_schedule = schedules.warmup_cosine_decay(
       config.inference_lr, config.inference_steps, config.inference_warmup_pct,
       config.inference_init_lr_mult, config.inference_final_lr_mult)
-  sigma_schedule = schedules.WarmupCosine(
+  sigma_schedule = schedules.warmup_cosine_decay(
       3 * config.sigma_lr, config.inference_steps, config.inference_warmup_pct, 1 / 3, 1 / 9)
-  gen_schedule = schedules.WarmupCosine(
+  gen_schedule = schedules.warmup_cosine_decay(
       config.generative_lr, config.generative_steps, config.generative_warmup_pct,
       config.generative_init_lr_mult, config.generative_final_lr_mult)
   inference_optimizer = keras.optimizers.AdamW(
@@ -123,18 +123,13 @@ def make_inference_step(state: TrainState, config: Config, strategy=None):
   def apply(grads, step):
     main_grads, sigma_grads = grads[:len(main_vars)], grads[len(main_vars):]
     grad_norm = tf.linalg.global_norm(main_grads)
+    # The rates this update uses: read before apply_gradients advances the iteration count.
+    lr = state.inference_optimizer.learning_rate
+    sigma_lr = state.sigma_optimizer.learning_rate
     state.inference_optimizer.apply_gradients(zip(main_grads, main_vars))
     state.sigma_optimizer.apply_gradients(zip(sigma_grads, sigma_vars))
-    return {
-        "grad_norm": grad_norm,
-        "lr": schedules.warmup_cosine(
-            step, config.inference_lr, config.inference_steps, config.inference_warmup_pct,
-            config.inference_init_lr_mult, config.inference_final_lr_mult),
-        "sigma_lr": schedules.warmup_cosine(
-            step, 3 * config.sigma_lr, config.inference_steps, config.inference_warmup_pct,
-            1 / 3, 1 / 9),
-        "sigma": tf.reduce_mean(q.sigma),
-    }
+    return {"grad_norm": grad_norm, "lr": lr, "sigma_lr": sigma_lr,
+            "sigma": tf.reduce_mean(q.sigma)}
 
   return distribute.compile_step(strategy or tf.distribute.get_strategy(), compute, apply)
 
@@ -154,10 +149,9 @@ def make_generative_step(state: TrainState, config: Config, strategy=None):
 
   def apply(grads, step):
     grad_norm = tf.linalg.global_norm(grads)
+    lr = state.generative_optimizer.learning_rate  # This update's rate (read before applying).
     state.generative_optimizer.apply_gradients(zip(grads, variables))
-    return {"grad_norm": grad_norm, "lr": schedules.warmup_cosine(
-        step, config.generative_lr, config.generative_steps, config.generative_warmup_pct,
-        config.generative_init_lr_mult, config.generative_final_lr_mult)}
+    return {"grad_norm": grad_norm, "lr": lr}
 
   return distribute.compile_step(strategy or tf.distribute.get_strategy(), compute, apply)
 

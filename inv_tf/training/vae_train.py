@@ -74,8 +74,9 @@ def create_vae_state(config: Config, image_shape) -> VAEState:
   vae = VAE(image_shape, latent_dim=config.latent_dim, conv_dims=config.vae_conv_dims,
             dense_dims=config.vae_dense_dims, max_2strides=config.max_2strides,
             mixed_precision=config.mixed_precision, name="vae")
-  schedule = schedules.WarmupCosine(config.vae_lr, config.vae_steps, config.vae_warmup_pct,
-                                    config.vae_init_lr_mult, config.vae_final_lr_mult)
+  schedule = schedules.warmup_cosine_decay(config.vae_lr, config.vae_steps,
+                                           config.vae_warmup_pct, config.vae_init_lr_mult,
+                                           config.vae_final_lr_mult)
   optimizer = keras.optimizers.AdamW(
       schedule, weight_decay=config.vae_weight_decay, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
       global_clipnorm=config.vae_clip_norm, name="vae_adamw")
@@ -186,12 +187,11 @@ def make_train_step(state: VAEState, model, config: Config, sgm, strategy=None):
 
   def apply(grads, step):
     grad_norm = tf.linalg.global_norm(grads)
+    lr = state.optimizer.learning_rate  # This update's rate (read before applying).
     state.optimizer.apply_gradients(zip(grads, variables))
     return {
         "grad_norm": grad_norm,
-        "lr": schedules.warmup_cosine(step, config.vae_lr, config.vae_steps,
-                                      config.vae_warmup_pct, config.vae_init_lr_mult,
-                                      config.vae_final_lr_mult),
+        "lr": lr,
         "pixel_sigma": tf.reduce_mean(state.vae.pixel_scale),
         "pixel_sigma_min": tf.reduce_min(state.vae.pixel_scale),
     }
