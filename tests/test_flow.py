@@ -1,187 +1,15 @@
-"""Tests of the rational-quadratic spline and the conditional coupling flow (inv_tf.models.flow)."""
+"""Tests of the conditional coupling flow (inv_tf.models.flow)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_probability as tfp
 import keras
 
 from inv_tf.models import flow as F
 
 K = 6
-B = 3.0
 
 
-def _random_params(rng, shape, scale=1.5, dtype=np.float64):
-  return tf.constant(rng.normal(size=tuple(shape) + (3 * K + 1,)) * scale, dtype)
-
-
-def _points(dtype=np.float64):
-  """Points inside, on the boundary, on knots of the identity spline and in both tails."""
-  pts = np.concatenate([np.linspace(-7.0, 7.0, 57), [-B, B, 0.0, -1e-9 - B, B + 1e-9]])
-  return tf.constant(pts, dtype)
-
-
-# ------------------------------------------------------------------------------------------------
-# Independent numpy evaluation of the spline (scalar loop, straight from the paper's formulas).
-def _np_spline(x, p, bound=B, min_size=1e-4, min_slope=1e-4):
-  p = np.asarray(p, np.float64)
-  k = (p.size - 1) // 3
-
-  def sizes(u):
-    e = np.exp(u - u.max())
-    return min_size + (2 * bound - k * min_size) * e / e.sum()
-
-  w, h = sizes(p[:k]), sizes(p[k:2 * k])
-  d = np.log1p(np.exp(p[2 * k:] + np.log(np.exp(1 - min_slope) - 1))) + min_slope
-  xs = np.concatenate([[-bound], -bound + np.cumsum(w)])
-  ys = np.concatenate([[-bound], -bound + np.cumsum(h)])
-  if x < -bound:
-    return -bound + d[0] * (x + bound), np.log(d[0])
-  if x > bound:
-    return bound + d[-1] * (x - bound), np.log(d[-1])
-  i = min(int(np.searchsorted(xs, x, side="right")) - 1, k - 1)
-  s = h[i] / w[i]
-  t = (x - xs[i]) / w[i]
-  den = s + (d[i + 1] + d[i] - 2 * s) * t * (1 - t)
-  y = ys[i] + h[i] * (s * t**2 + d[i] * t * (1 - t)) / den
-  dydx = s**2 * (d[i + 1] * t**2 + 2 * s * t * (1 - t) + d[i] * (1 - t)**2) / den**2
-  return y, np.log(dydx)
-
-
-# ------------------------------------------------------------------------------------------------
-# Spline
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_spline_identity_at_zero_params(dtype):
-  x = _points(dtype)
-  p = tf.zeros([x.shape[0], 3 * K + 1], dtype)
-  y, ld = F.rq_spline_forward(x, p)
-  xi, ldi = F.rq_spline_inverse(x, p)
-  tol = 1e-5 if dtype == np.float32 else 1e-12
-  np.testing.assert_allclose(y.numpy(), x.numpy(), atol=tol * 10)
-  np.testing.assert_allclose(xi.numpy(), x.numpy(), atol=tol * 10)
-  np.testing.assert_allclose(ld.numpy(), 0.0, atol=tol)
-  np.testing.assert_allclose(ldi.numpy(), 0.0, atol=tol)
-  assert y.dtype == dtype and ld.dtype == dtype
-
-
-@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-4)])
-def test_spline_round_trip_random_params(dtype, tol):
-  rng = np.random.default_rng(0)
-  x = tf.constant(rng.uniform(-8, 8, size=(200,)), dtype)
-  p = _random_params(rng, [200], dtype=dtype)
-  y, ld = F.rq_spline_forward(x, p)
-  xr, ldi = F.rq_spline_inverse(y, p)
-  # x-space error is (y rounding error) / g'(x): only compare where g' is not tiny (in float32
-  # a few random bins have slopes ~1e-5, where 1 ulp of y moves x by ~1e-2).
-  ok = ld.numpy() > (-4.0 if dtype == np.float32 else -20.0)
-  assert ok.mean() > 0.9
-  np.testing.assert_allclose(xr.numpy()[ok], x.numpy()[ok], atol=tol)
-  np.testing.assert_allclose(ld.numpy()[ok], -ldi.numpy()[ok], atol=tol * 10)
-  y3, _ = F.rq_spline_forward(xr, p)
-  np.testing.assert_allclose(y3.numpy(), y.numpy(), atol=tol)
-  # and the other way round
-  x2, _ = F.rq_spline_inverse(x, p)
-  y2, _ = F.rq_spline_forward(x2, p)
-  np.testing.assert_allclose(y2.numpy(), x.numpy(), atol=tol)
-
-
-def test_spline_log_det_matches_autodiff_jacobian():
-  rng = np.random.default_rng(1)
-  x = tf.constant(np.concatenate([rng.uniform(-2.9, 2.9, 20), [-6.0, -3.5, 3.5, 6.0]]))
-  p = _random_params(rng, [x.shape[0]])
-  with tf.GradientTape(persistent=True) as tape:
-    tape.watch(x)
-    y, ld = F.rq_spline_forward(x, p)
-  jac = tape.jacobian(y, x).numpy()
-  np.testing.assert_allclose(np.log(np.diag(jac)), ld.numpy(), atol=1e-10)
-  np.testing.assert_allclose(jac - np.diag(np.diag(jac)), 0.0, atol=0)
-  # inverse
-  with tf.GradientTape() as tape:
-    tape.watch(y)
-    xr, ldi = F.rq_spline_inverse(y, p)
-  jac_inv = tape.jacobian(xr, y).numpy()
-  np.testing.assert_allclose(np.log(np.diag(jac_inv)), ldi.numpy(), atol=1e-8)
-
-
-def test_spline_monotone_and_continuous_at_bounds():
-  rng = np.random.default_rng(2)
-  p = _random_params(rng, [1], scale=2.5)
-  x = tf.constant(np.linspace(-6, 6, 20001))
-  y, ld = F.rq_spline_forward(x, p)
-  assert np.all(np.diff(y.numpy()) > 0)
-  assert np.all(np.isfinite(ld.numpy()))
-  for edge in (-B, B):
-    xe = tf.constant([edge - 1e-9, edge, edge + 1e-9])
-    ye, lde = F.rq_spline_forward(xe, p)
-    ye = ye.numpy()
-    assert abs(ye[0] - ye[2]) < 1e-7
-    assert abs(ye[1] - edge) < 1e-12  # ±B maps to ±B
-    # C1: the boundary slope is the tail slope
-    assert abs(lde.numpy()[0] - lde.numpy()[2]) < 1e-6
-
-
-def test_spline_matches_numpy_reference():
-  rng = np.random.default_rng(3)
-  p = _random_params(rng, [1], scale=1.0)
-  xs = np.array([-5.0, -3.0, -2.2, -0.7, 0.0, 0.31, 1.9, 2.99, 3.0, 4.5])
-  y, ld = F.rq_spline_forward(tf.constant(xs), p)
-  for i, xv in enumerate(xs):
-    y_ref, ld_ref = _np_spline(xv, p.numpy()[0])
-    assert abs(y.numpy()[i] - y_ref) < 1e-12
-    assert abs(ld.numpy()[i] - ld_ref) < 1e-10
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_spline_gradients_finite_everywhere(dtype):
-  rng = np.random.default_rng(4)
-  x = tf.concat([_points(dtype), tf.constant(rng.uniform(-4, 4, 40), dtype)], 0)
-  p = tf.Variable(_random_params(rng, [x.shape[0]], scale=3.0, dtype=dtype))
-  with tf.GradientTape(persistent=True) as tape:
-    tape.watch(x)
-    y, ld = F.rq_spline_forward(x, p)
-    xr, ldi = F.rq_spline_inverse(x, p)
-    total = tf.reduce_sum(y + ld + xr + ldi)
-  for g in tape.gradient(total, [x, p]):
-    assert np.all(np.isfinite(g.numpy()))
-
-
-def test_spline_bijector_and_jit():
-  rng = np.random.default_rng(5)
-  p = _random_params(rng, [3, 4], dtype=np.float32)
-  x = tf.constant(rng.uniform(-5, 5, size=(3, 4)), tf.float32)
-  bij = F.RationalQuadraticSplineBijector(p)
-  y = bij.forward(x)
-  np.testing.assert_allclose(bij.inverse(y).numpy(), x.numpy(), atol=1e-4)
-  np.testing.assert_allclose(bij.forward_log_det_jacobian(x, event_ndims=0).numpy(),
-                             -bij.inverse_log_det_jacobian(y, event_ndims=0).numpy(),
-                             atol=1e-4)
-  assert bij.num_bins == K
-
-  @tf.function(jit_compile=True)
-  def f(x, p):
-    with tf.GradientTape() as tape:
-      tape.watch([x, p])
-      y, ld = F.rq_spline_forward(x, p)
-      s = tf.reduce_sum(y) + tf.reduce_sum(ld)
-    return y, ld, tape.gradient(s, [x, p])
-
-  yj, ldj, grads = f(x, p)
-  y0, ld0 = F.rq_spline_forward(x, p)
-  np.testing.assert_allclose(yj.numpy(), y0.numpy(), atol=1e-5)
-  np.testing.assert_allclose(ldj.numpy(), ld0.numpy(), atol=1e-5)
-  assert all(np.all(np.isfinite(g.numpy())) for g in grads)
-
-
-def test_spline_bad_params():
-  with pytest.raises(ValueError):
-    F.rq_spline_forward(tf.zeros([2]), tf.zeros([2, 3 * K]))  # not 3K+1
-  with pytest.raises(ValueError, match="range_bound"):
-    F.rq_spline_forward(tf.zeros([2]), tf.zeros([2, 3 * K + 1]), range_bound=0.0)
-
-
-# ------------------------------------------------------------------------------------------------
-# Coupling / flow
 def _randomise(flow_layer, rng, scale=0.4):
   """Give every conditioner's (zero-initialised) output layer random weights."""
   for c in flow_layer.couplings:
@@ -252,7 +80,7 @@ def test_flow_log_det_matches_full_jacobian():
   np.testing.assert_allclose(ldi.numpy(), -ld.numpy(), atol=1e-9)
 
 
-def test_flow_sample_dim_broadcast_and_tfp_bijector():
+def test_flow_sample_dim_broadcast():
   rng = np.random.default_rng(13)
   fl = _make_flow(rng)
   h = tf.constant(rng.normal(size=(4, 4)))
@@ -263,19 +91,6 @@ def test_flow_sample_dim_broadcast_and_tfp_bijector():
     yi, ldi = fl.inverse_and_log_det(u[i], h)
     np.testing.assert_allclose(yi.numpy(), y.numpy()[i], atol=1e-12)
     np.testing.assert_allclose(ldi.numpy(), ld.numpy()[i], atol=1e-12)
-  bij = fl.bijector(h)  # u -> y
-  np.testing.assert_allclose(bij.forward(u).numpy(), y.numpy(), atol=1e-12)
-  np.testing.assert_allclose(bij.forward_log_det_jacobian(u, event_ndims=1).numpy(),
-                             ld.numpy(),
-                             atol=1e-12)
-  np.testing.assert_allclose(bij.inverse(y).numpy(), u.numpy(), atol=1e-9)
-  # inside a TFP TransformedDistribution
-  base = tfp.distributions.MultivariateNormalDiag(tf.zeros([4, 5], tf.float64),
-                                                  tf.ones([4, 5], tf.float64))
-  dist = tfp.distributions.TransformedDistribution(base, bij)
-  lp = dist.log_prob(y)
-  expected = base.log_prob(u) - ld
-  np.testing.assert_allclose(lp.numpy(), expected.numpy(), atol=1e-8)
 
 
 def test_flow_jit_matches_eager_with_finite_gradients():
