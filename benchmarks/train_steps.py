@@ -7,7 +7,7 @@ Each (stage, config) runs in its own subprocess (so peak memory is that step's a
 one JSON object per line:
 
     stage          inference | generative | vae
-    config         paper (SPEC §10 MNIST: batch 512, 5 samples, cubic, q 2048-1024-512-256;
+    config         paper (docs/design.md §10, MNIST: batch 512, 5 samples, cubic, q 2048-1024-512-256;
                    p trunk 1024-512-256, 6 flows × 6 bins, conditioner 256; VAE conv 64-128-256)
                    or cpu (flags/quickstart.cfg and flags/vae_cpu.cfg)
     images_per_s   batch / median step time

@@ -1,7 +1,7 @@
 """Tests of the dSprites renderer, the augmented-dSprites distribution and the `aug_dsprites` dataset.
 
-The target distribution is recomputed here independently from the SPEC §9 table with scipy, and
-the rendered masks are checked against polygon outlines built independently with matplotlib.
+The target distribution is recomputed here independently, with scipy, from the table in
+`inv_tf.data.sprites`' docstring (docs/design.md §9), and the rendered masks are checked against polygon outlines built independently with matplotlib.
 """
 
 import math
@@ -33,8 +33,8 @@ def _truncnorm(mu, sigma, lo, hi):
                             dist.pdf(np.clip(t, lo, hi)), 0.0)
 
 
-# SPEC §9 "augmented dSprites": shape → factor → density.
-SPEC_TABLE = {
+# The augmented-dSprites table: shape → factor → density.
+TARGET_TABLE = {
     0: {"orientation": _uniform(0, 2 * np.pi), "scale": _truncnorm(0.75, 0.2, 0.55, 1.0),
         "x": _uniform(0.5, 0.95), "y": _uniform(0.5, 0.95)},
     1: {"orientation": _uniform(0, np.pi / 2), "scale": _truncnorm(0.65, 0.15, 0.5, 0.85),
@@ -47,7 +47,7 @@ GRID = {"scale": SCALES, "orientation": ORIENTATIONS, "x": POSITIONS, "y": POSIT
 
 
 def _target_pmf(shape, factor):
-  w = SPEC_TABLE[shape][factor](GRID[factor])
+  w = TARGET_TABLE[shape][factor](GRID[factor])
   return w / w.sum()
 
 

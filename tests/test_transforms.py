@@ -30,7 +30,7 @@ def _smooth_images(batch, height, width, channels=1, dtype=np.float64):
 
 
 def _scipy_warp(images, matrices, order):
-  """Independent reference: scipy.ndimage.map_coordinates on the SPEC §2.2 grid."""
+  """Independent reference: scipy.ndimage.map_coordinates on the docs/design.md §2.2 grid."""
   _, height, width, channels = images.shape
   ii, jj = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
   x_t, y_t = 2 * jj / (width - 1) - 1, 2 * ii / (height - 1) - 1
@@ -146,7 +146,7 @@ def test_warp_matches_scipy_map_coordinates(order, tol, shape):
 
 
 def test_direction_conventions():
-  """Positive tx moves content left; positive log-scale shrinks it (SPEC §2.2)."""
+  """Positive tx moves content left; positive log-scale shrinks it (docs/design.md §2.2)."""
   images = tf.constant(_smooth_images(1, 32, 32), tf.float32)
   weights = (images + 1.0)[0, ..., 0].numpy()
   cols = np.arange(32)[None, :]
@@ -429,7 +429,7 @@ def test_compose_with_inverse_is_identity():
 
 
 def test_stage1_composite_is_identity_for_oracle_inference():
-  """M(r1) M(q1)⁻¹ M(q2) M(r2)⁻¹ with q_i = r_i + shared pose is the identity (SPEC §4.1)."""
+  """M(r1) M(q1)⁻¹ M(q2) M(r2)⁻¹ with q_i = r_i + shared pose is I (docs/design.md §4.1)."""
   rng = np.random.default_rng(10)
   fam = "affine_no_shear"
   pose, r1, r2 = (tf.constant(rng.uniform(-0.3, 0.3, (4, 5))) for _ in range(3))

@@ -318,7 +318,7 @@ def test_invvae_reference_objective_trains_the_vae_on_prototypes_only(sgm_dir):
 
 
 # ---------------------------------------------------------------------------------------------
-# Standard augmentation (SPEC §8.4).
+# Standard augmentation (docs/design.md §8.4).
 
 
 def _blob_images(batch, sigma_x=3.0, sigma_y=3.0, side=28):

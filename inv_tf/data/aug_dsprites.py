@@ -1,8 +1,8 @@
 """`aug_dsprites`: augmented dSprites, rendered in code and built OFFLINE as a TFDS dataset.
 
-Examples are drawn i.i.d. with replacement from the "augmented dSprites" distribution of SPEC §9
-(see `inv_tf.data.sprites` for the latent table and the rendering geometry) and rendered exactly in
-NumPy; nothing is downloaded.
+Examples are drawn i.i.d. with replacement from the "augmented dSprites" distribution
+(docs/design.md §9; see `inv_tf.data.sprites` for the latent table and the rendering geometry)
+and rendered exactly in NumPy; nothing is downloaded.
 
 Splits (defaults; option `split_sizes`):
 
@@ -15,7 +15,7 @@ Splits (defaults; option `split_sizes`):
 Why these sizes: the paper trains on an endless stream of draws and validates on the first 10,240
 draws of a second stream; a fixed 50,000-draw training set covers the distribution's support
 (the square alone has 39,200 grid images with non-zero probability, the ellipse 9,600, the heart
-288) and builds in about 12 s on 2 cores (about 4 s of it rendering), 20 MB on disk.
+288) and is small enough to build once into the data directory (20 MB on disk).
 The test split (none in the paper) is an independent third draw. `num_train` (option of
 `inv_tf.data.load`) takes the first n training examples (nested prefixes).
 
@@ -58,7 +58,7 @@ class AugDspritesConfig(tfds.core.BuilderConfig):
 
 
 class AugDsprites(tfds.core.GeneratorBasedBuilder):
-  """Augmented dSprites (SPEC §9), rendered in code; builds offline."""
+  """Augmented dSprites (docs/design.md §9), rendered in code; builds offline."""
 
   VERSION = tfds.core.Version("1.0.0")
   BUILDER_CONFIGS = [AugDspritesConfig(seed=s) for s in (0, 1, 2)]  # the paper's seeds

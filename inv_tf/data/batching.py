@@ -1,7 +1,7 @@
 """The batching used by every trainer: shuffled/repeated training batches, padded evaluation batches.
 
-Training (SPEC §9): per-example preprocessing (fixed rotations etc.) happens in `load`, before
-shuffling and repeating, so each example keeps one fixed augmentation for the whole run. Batches
+Training (docs/design.md §9): per-example preprocessing (fixed rotations etc.) happens in
+`load`, before shuffling and repeating, so each example keeps one fixed augmentation for the whole run. Batches
 are drawn without replacement within an epoch (reshuffled every epoch, deterministically for a
 seed), the remainder of each epoch is dropped, and epochs repeat forever.
 

@@ -18,8 +18,8 @@ Sources (option `source`, default "auto")
   (nested: the 1,000 set ⊂ the 2,000 set ⊂ …, each exactly stratified when n is a multiple of 10).
 * "tfds": the full TFDS `mnist` (70,000 digits) from `data_dir`, which must already be prepared
   (`tfds.builder("mnist", data_dir=D).download_and_prepare()` on a machine with network access).
-  Splits as in the paper (SPEC §9): train = TFDS train[10000 : 10000 + num_train] (num_train
-  default and maximum 50,000), validation = train[:10000], test = test (10,000). Nested too.
+  Splits as in the paper (docs/design.md §9): train = TFDS train[10000 : 10000 + num_train]
+  (num_train default and maximum 50,000), validation = train[:10000], test = test (10,000). Nested too.
 * "auto": "tfds" if a prepared `mnist` is found in `data_dir` (or, when `data_dir` is None, in
   `$TFDS_DATA_DIR` / `~/tensorflow_datasets`), else "embedded". Which one is used is logged
   (absl INFO).
@@ -39,7 +39,7 @@ the η given to the transform, so its sign convention is `inv_tf.transforms`'s.
 Every example also has `eta_true` (float32 `[5]`): the `affine_no_shear` η actually applied,
 (0, 0, θ, 0, 0) here (the rotation family's θ is the same warp as this η).
 
-Colour MNIST (`mnist_hsv`, SPEC §9 "MNIST colour")
+Colour MNIST (`mnist_hsv`, docs/design.md §9)
 -------------------------------------------------
 The digit is put in the red channel of an RGB image (green = blue = background), then its
 saturation is multiplied by a factor f ~ U(0.6, 0.9) (option `saturation_range`) and its hue is

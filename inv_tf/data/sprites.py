@@ -34,8 +34,8 @@ this module fixes its own, documented geometry with the same structure:
   the point is at the bottom at orientation 0. d = 0.1243·scale, so the heart is 2.414·d = 0.30·scale
   wide and 2.207·d tall; its bounding-box centre is placed at c. Area (s² + πs²/4).
 
-Augmented dSprites (SPEC §9, "v2" design)
-------------------------------------------
+Augmented dSprites (docs/design.md §9)
+--------------------------------------
 Each grid image gets probability ∝ the product of four per-factor densities evaluated at its
 latent values (orientation, scale, x, y), normalised within each shape so every shape has total
 probability 1/3; examples are drawn i.i.d. with replacement. Because the weight is a product, the
@@ -266,7 +266,7 @@ class ShapeDistribution:
   y: Callable[[np.ndarray], np.ndarray]
 
 
-# SPEC §9, "augmented dSprites" (the v2 design the paper uses).
+# The augmented-dSprites distribution the paper uses (docs/design.md §9).
 AUGMENTED_DSPRITES: Mapping[int, ShapeDistribution] = {
     0: ShapeDistribution(orientation=uniform(0.0, 2.0 * np.pi),
                          scale=truncated_normal(0.75, 0.2, 0.55, 1.0),

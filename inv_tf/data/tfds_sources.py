@@ -20,8 +20,8 @@ prepare it.
   when downsampling) and scaled from 0..255 to [-1, 1]. Fields: `image`, `label`, `index`
   (position-based stable id: TFDS train position, or an offset of 10⁶ / 2·10⁶ for TFDS
   validation / test).
-* SPEC §9: PatchCamelyon num_train ∈ {16,384, 65,536, 262,144}; GalaxyMNIST num_train ∈ {3,500,
-  7,000}.
+* The paper's training-set sizes (docs/design.md §9): PatchCamelyon num_train ∈ {16,384,
+  65,536, 262,144}; GalaxyMNIST num_train ∈ {3,500, 7,000}.
 
 Preparing the data (on a machine with network access, then copy the data directory over):
 

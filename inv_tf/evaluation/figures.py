@@ -1,7 +1,8 @@
 r"""Figures of what an SGM learned (matplotlib, headless), and their PNG / TensorBoard output.
 
 * `eta_sweep`: an image transformed along each η component from o − b to o + b, and the
-  prototype of every transformed copy (SPEC §11's invariance check, one row pair per component);
+  prototype of every transformed copy (the paper's invariance check, docs/design.md §11; one
+  row pair per component);
 * `orbit_grid`: per example, the original | its prototype | resamples;
 * `rotation_strips`: images turned over ±180° and the prototype of every view;
 * `eta_marginals`: histograms and Gaussian kernel density estimates (Scott's rule, robust

@@ -1,4 +1,4 @@
-r"""Quality measures of a trained SGM (the SGM issue's bars; SPEC §11).
+r"""Quality measures of a trained SGM and this package's bars for them (docs/design.md §11).
 
 Rotation invariance. For each test image x and K angles θ_k = -π + 2π k / K (spread over ±180°),
 let x_k = T(x, θ_k) and p_k = prototype(x_k). With d(a, b) = mean-pixel (a - b)²:

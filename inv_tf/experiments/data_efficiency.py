@@ -1,4 +1,4 @@
-r"""The data-efficiency experiment (SPEC §12): test IWLB against training-set size.
+r"""The data-efficiency experiment (docs/design.md §12): test IWLB against training-set size.
 
 For each seed s:
 

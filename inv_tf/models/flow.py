@@ -1,4 +1,6 @@
-r"""The conditional rational-quadratic spline coupling flow of p(η|x̂): Keras layers (SPEC §5).
+r"""The conditional rational-quadratic spline coupling flow of p(η|x̂): Keras layers.
+
+The flow of the generative network (docs/design.md §5):
 
 * :class:`MaskedSplineCoupling`, one masked coupling layer whose element-wise transformer is the
   spline of `inv_tf.models.rq_spline` and whose conditioner is a small Keras MLP
@@ -18,8 +20,9 @@ The conditioner is Dense → GELU (tanh approximation) → LayerNorm(ε = 1e-6) 
 layer and a final Dense with zero kernel and zero bias, so every coupling — and the whole flow — is
 the identity at initialisation.
 
-Flow direction (SPEC §5). The couplings c_0, …, c_{L−1} are composed with chain semantics (the
-last one is applied first, like ``tfb.Chain``/``distrax.Chain``) in the DENSITY direction:
+Flow direction (docs/design.md §5). The couplings c_0, …, c_{L−1} are composed with chain
+semantics (the last one is applied first, like ``tfb.Chain``/``distrax.Chain``) in the DENSITY
+direction:
 
     u = F(y) = c_0(c_1(… c_{L−1}(y))),    log p(y) = log N(u; μ, σ) + log|det ∂u/∂y|,
 

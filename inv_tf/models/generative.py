@@ -1,4 +1,4 @@
-r"""Transformation generative network p(η|x̂) (SPEC §5).
+r"""Transformation generative network p(η|x̂) (docs/design.md §5).
 
 Model
 =====
@@ -225,7 +225,7 @@ def _check_dims(dims, name, allow_empty=False):
 
 
 class GenerativeNet(keras.Model):
-  """p(η|x̂): conditional RQ-spline coupling flow on a Normal base, conditioned on x̂ (SPEC §5).
+  """p(η|x̂): an RQ-spline coupling flow on a Normal base, conditioned on x̂ (docs/design.md §5).
 
   Args:
     event_dim: D ≥ 1 (5 for affine without shear, 8 with HSV).

@@ -1,4 +1,4 @@
-r"""The transformation inference network q(η|x) (SPEC §3).
+r"""The transformation inference network q(η|x) (docs/design.md §3).
 
     h   = MLP(flatten(x))                 Dense → GELU (tanh approximation) → LayerNorm(ε = 1e-6)
     μ   = Dense_0(h)                      kernel and bias initialised to ZERO: q starts at η = o
@@ -39,7 +39,7 @@ arbitrary; for an image that is exactly its own half turn (a blank image) (u, v)
 
 The prototype of x is x̂ = T(x, η)⁻¹ = T(x, -η) (affine part; colour part negated) with η sampled
 from q. Dense kernels use LeCun-normal initialisation and zero biases (as Flax), LayerNorm ε = 1e-6.
-σ_raw is exposed as `sigma_variables` so it can have its own optimiser (SPEC §4.5).
+σ_raw is exposed as `sigma_variables` so it can have its own optimiser (docs/design.md §4.5).
 
 Dtypes. By default everything is float32. With ``mixed_precision=True`` the trunk MLP runs under
 the Keras policy "mixed_bfloat16" (float32 variables; matmuls and GELU in bfloat16, LayerNorm
@@ -82,7 +82,7 @@ class InferenceNet(keras.Model):
     bounds: D floats > 0, the half-widths b that scale the network output.
     offset: D floats, the centre o (default zeros).
     squash_to_bounds: if True, η = o + b tanh(z) lies strictly inside o ± b.
-    hidden_dims: MLP widths (SPEC: (2048, 1024, 512, 256) for MNIST/dSprites).
+    hidden_dims: MLP widths (the paper's: (2048, 1024, 512, 256) for MNIST/dSprites).
     init_sigma: initial σ (> 0).
     mixed_precision: run the trunk's matmuls in bfloat16 (float32 variables and outputs).
     rotation_index: None (linear head) or the index of the rotation component, which then gets

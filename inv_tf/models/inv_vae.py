@@ -23,7 +23,7 @@ and the usual importance-weighted bound (IWLB) with K samples (η_k, z_k) from (
 No Jacobian is needed: the latent variables are (η, z) and x is an observation with a density
 under (1); nothing is a change of variables.
 
-The reference implementation's bound (SPEC §8.3) scores the prototype instead of x:
+The reference implementation's bound (docs/design.md §8.3) scores the prototype instead of x:
 
     w_k^ref = log p(x̂_k | z_k) + log p(z_k) + log p(η_k | x̂_k) − log q(η_k|x) − log q(z_k|x̂_k)
 

@@ -1,4 +1,4 @@
-"""The MLP block every network of the SGM uses (SPEC §3, §5).
+"""The MLP block every network of the SGM uses (docs/design.md §3, §5).
 
 Per hidden width: Dense (LeCun-normal kernel, zero bias — Flax's defaults) → GELU (tanh
 approximation, Flax's default) → LayerNorm(ε = 1e-6) → Dropout(rate). q(η|x)'s trunk, p(η|x̂)'s
@@ -24,8 +24,8 @@ u ~ Uniform[0, 1) drawn in float32 and scaled by 1/(1 − r), so E[output] = inp
 come from ``tf.random.stateless_uniform(..., alg="threefry")`` with a seed that the MLP's
 ``keras.random.SeedGenerator`` (checkpointed with the model) hands out and advances on every
 training call. Why not ``keras.layers.Dropout``: it draws with TF's ``auto_select`` algorithm,
-which XLA:CPU lowers to a slow scalar Philox loop — in the paper-sized stage-2 step it took about
-700 of 930 ms (``benchmarks/stage2_profile.py``); Threefry compiles to vectorised integer code.
+which XLA:CPU lowers to a scalar Philox loop that dominates the paper-sized stage-2 step on a CPU
+(``benchmarks/stage2_profile.py`` measures it); Threefry compiles to vectorised integer code.
 Masks are float32 under any policy, so a mixed-precision model and a float32 one with the same
 variables (seed states included) drop the same units.
 
@@ -49,7 +49,7 @@ def stack_policy(mixed_precision: bool, policy=None):
 
   Args:
     mixed_precision: use bfloat16 compute with float32 variables.
-    policy: the policy to use otherwise (None = the global default, as before).
+    policy: the policy to use otherwise (None = the global default policy).
 
   Returns:
     ``"mixed_bfloat16"`` if `mixed_precision`, else `policy` unchanged.
@@ -134,7 +134,8 @@ class MLP(keras.layers.Layer):
     # One seed stream for all of the block's dropout masks. It exists at every rate, so the
     # block's variables (and checkpoints) do not depend on the rate: a run may change
     # --generative_dropout between stages. At rate 0 it is never drawn from and gets a fixed
-    # seed, which leaves the global seed sequence (and so every initial weight) as it was.
+    # seed, so it takes nothing from the global seed sequence: the initial weights are those of
+    # the same network without a dropout stream.
     self.seed_generator = keras.random.SeedGenerator(
         seed=0 if self.dropout_rate == 0 else None, name="dropout_seed")
 

@@ -1,4 +1,4 @@
-r"""The rational-quadratic spline with linear tails: pure functions (SPEC §5).
+r"""The rational-quadratic spline with linear tails: pure functions (docs/design.md §5).
 
 An element-wise monotone map g with learned knots and slopes, used as the transformer of each
 coupling layer of `inv_tf.models.flow`. Every function takes and returns tensors; nothing here
@@ -43,7 +43,8 @@ With all parameters zero (s_k = d_k = 1) g is the identity, inside and in the ta
 
 Differences from TFP's ``tfb.RationalQuadraticSpline``: that bijector takes normalised widths,
 heights and only the K − 1 interior slopes and has identity tails; the spline here learns both
-boundary slopes and uses them in linear tails (the reference behaviour, SPEC §5).
+boundary slopes and uses them in linear tails, as the paper's public reference code does
+(docs/design.md §5).
 """
 
 import math

@@ -1,4 +1,4 @@
-r"""The SGM facade: prototypes, p(η|x̂) and resampling (SPEC §3, §5, §7).
+r"""The SGM facade: prototypes, p(η|x̂) and resampling (docs/design.md §3, §5, §7).
 
     prototype(x):     η = mode of q(η|x) (q's σ collapses to ~1e-4, so this is what sampling
                       gives up to noise, and it is reproducible);  x̂ = T(x, η)⁻¹
@@ -112,7 +112,7 @@ class SGM(keras.Model):
       x: float32 `[B, H, W, C]` in [-1, 1].
       n: int ≥ 1 resamples per image.
       seed: int32 `[2]`.
-      training: dropout in p (the AugVAE of SPEC §8.2 resamples with training=True).
+      training: dropout in p (the AugVAE of docs/design.md §8.2 resamples with training=True).
 
     Returns:
       (images float32 `[n, B, H, W, C]`, eta float32 `[n, B, D]` the sampled η').

@@ -1,4 +1,6 @@
-r"""A convolutional VAE of images: ELBO and a streaming importance-weighted bound (SPEC §8.1).
+r"""A convolutional VAE of images: ELBO and a streaming importance-weighted bound.
+
+The VAE of docs/design.md §8.1.
 
 Model
 =====

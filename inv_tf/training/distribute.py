@@ -14,8 +14,8 @@ Semantics of a train step with R replicas (R = 1 for one_device):
     --batch_size B is the GLOBAL batch; replica r gets rows [r B/R, (r+1) B/R) (B % R == 0,
     checked before anything is written).
     Replica r computes its loss ℓ_r = the mean over its B/R examples and the gradient g_r = ∇ℓ_r,
-    with its own random stream: seed_r = fold_in(fold_in(seed_stage, step), r) (R > 1; with
-    one replica the seed is fold_in(seed_stage, step), as it always was).
+    with its own random stream: seed_r = fold_in(fold_in(seed_stage, step), r) for R > 1, and
+    fold_in(seed_stage, step) itself with one replica (`inv_tf.seeds.replica_seed`).
     The update uses ḡ = (1/R) Σ_r g_r = the gradient of the mean loss over the global batch;
     global-norm clipping and the optimiser see ḡ once, in cross-replica context (so the clip
     is on the global gradient, not on each replica's part).

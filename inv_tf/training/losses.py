@@ -1,4 +1,4 @@
-r"""The SGM's training objectives (SPEC §4 and §6).
+r"""The SGM's training objectives: the paper's two learning stages (docs/design.md §4, §6).
 
 Stage 1 — self-supervised inference (q(η|x) only). For each image x (blurred by the curriculum)
 and each of its n = `n_samples` copies k:

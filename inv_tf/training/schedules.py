@@ -1,6 +1,6 @@
 r"""Schedules: warm-up + cosine learning rates, the blur curriculum, the augmentation warm-up.
 
-Warm-up cosine (optax's `warmup_cosine_decay_schedule`, SPEC §4.5), built as Keras'
+Warm-up cosine (optax's `warmup_cosine_decay_schedule`, docs/design.md §4.5), built as Keras'
 `CosineDecay` by `warmup_cosine_decay`: with peak lr, warm-up length w = round(warmup_pct · steps)
 and horizon `steps` (the horizon INCLUDES the warm-up):
 
@@ -8,9 +8,9 @@ and horizon `steps` (the horizon INCLUDES the warm-up):
     lr(t) = lr·final_mult + (lr - lr·final_mult) · ½ (1 + cos(π (t - w) / (steps - w)))   w ≤ t ≤ steps
     lr(t) = lr·final_mult                                                           t > steps
 
-Blur (SPEC §2.4): σ(t) = σ₀ · max(0, 1 - t / (end_pct · steps)).
-Augmentation-range warm-up (SPEC §4.4, optional): m(t) = min(1, t / (pct · steps)) (1 if pct = 0);
-the stage-1 augmentations are drawn from U(o - m b, o + m b).
+Blur (docs/design.md §2.4): σ(t) = σ₀ · max(0, 1 - t / (end_pct · steps)).
+Augmentation-range warm-up (docs/design.md §4.4, optional): m(t) = min(1, t / (pct · steps))
+(1 if pct = 0); the stage-1 augmentations are drawn from U(o - m b, o + m b).
 """
 
 import keras

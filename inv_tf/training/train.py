@@ -15,8 +15,8 @@ What a run writes to `workdir` (the trainer's `--model_dir`):
 Randomness: every train step draws from the stateless seed fold_in(fold_in(seed, stage), step), so
 a resumed run makes the same random choices as an uninterrupted one from the resumed step on.
 
-Optimisation (SPEC §4.5, §6): stage 1 clips q's gradients (except σ) by global norm and applies
-AdamW with a warm-up cosine schedule; σ has its own Adam (warm-up from σ_lr to 3σ_lr, cosine to
+Optimisation (docs/design.md §4.5, §6): stage 1 clips q's gradients (except σ) by global norm
+and applies AdamW with a warm-up cosine schedule; σ has its own Adam (warm-up from σ_lr to 3σ_lr, cosine to
 σ_lr/3). Stage 2 freezes q and trains p with clipped AdamW and its own schedule. Each train step
 is one `tf.function(jit_compile=True)`.
 """

@@ -1,17 +1,17 @@
-r"""Training the VAE family (SPEC §8): `--stage=vae|augvae|invvae|vae_aug`.
+r"""Training the VAE family (docs/design.md §8): `--stage=vae|augvae|invvae|vae_aug`.
 
 All four train the same convolutional VAE (`inv_tf.models.vae`) by maximising an ELBO with clipped
-AdamW and a warm-up cosine schedule (SPEC §8.5); they differ in what the VAE sees:
+AdamW and a warm-up cosine schedule (docs/design.md §8.5); they differ in what the VAE sees:
 
     vae      the training images x
     augvae   SGM resamples of x: x' = Resample(x) with the frozen SGM of `--sgm_dir` (p in
-             training mode, so its dropout is active, as in SPEC §8.2); evaluated on real x
+             training mode, so its dropout is active; docs/design.md §8.2); evaluated on real x
     invvae   prototypes: the pixel-space InvVAE bound of `inv_tf.models.inv_vae` (q(η|x) and
              p(η|x̂) of `--sgm_dir` frozen); with `invvae_objective=reference` instead the
              reference's objective, the plain VAE ELBO on prototypes x̂ = T(x, η)⁻¹ with a fresh
-             η ~ q(η|x) each step (SPEC §8.3: no p(η|·) term, no gradient through the SGM).
+             η ~ q(η|x) each step (no p(η|·) term, no gradient through the SGM; §8.3).
              Validation, model selection and the test scores use the pixel-space bound either way
-    vae_aug  standard augmentation (SPEC §8.4): rotation U(-15°, 15°), scale factors U(0.9, 1.1)
+    vae_aug  standard augmentation (§8.4): rotation U(-15°, 15°), scale factors U(0.9, 1.1)
              in x and y, integer shifts in {-2, -1, 0, 1} pixels, composed rotate · scale ·
              translate and applied as one warp
 
@@ -118,7 +118,7 @@ def load_sgm(config: Config, image_shape):
 
 
 def standard_augmentation(images, seed, order: int = 3):
-  """SPEC §8.4's augmentation, one warp per image.
+  """The standard augmentation of docs/design.md §8.4, one warp per image.
 
   Args:
     images: float32 `[B, H, W, C]` in [-1, 1].
@@ -127,9 +127,9 @@ def standard_augmentation(images, seed, order: int = 3):
 
   Returns:
     float32 `[B, H, W, C]`: rotated by U(-15°, 15°), scaled by U(0.9, 1.1) per axis, translated
-    by an integer t ∈ {-2, -1, 0, 1} pixels per axis as in SPEC §8.4 (composed rotate · scale ·
-    translate). Our matrices map output to input coordinates, so the content moves by -t, i.e.
-    by {-1, 0, 1, 2} pixels; the distribution is the SPEC's mirrored.
+    by an integer t ∈ {-2, -1, 0, 1} pixels per axis as in docs/design.md §8.4 (composed
+    rotate · scale · translate). Our matrices map output to input coordinates, so the content moves by -t, i.e.
+    by {-1, 0, 1, 2} pixels; the distribution is that one mirrored.
   """
   shape = tf.shape(images)
   batch, height, width = shape[0], shape[1], shape[2]

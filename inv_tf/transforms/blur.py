@@ -1,4 +1,4 @@
-r"""Gaussian blur with background padding (the stage-1 curriculum of SPEC §2.4).
+r"""Gaussian blur with background padding (the stage-1 curriculum of docs/design.md §2.4).
 
     k(t) ∝ exp(-t² / (2σ²)),  t = -(n-1)/2 … (n-1)/2,  Σ k = 1      (separable, n × n)
     blur(x) = conv(x + 1, k ⊗ k) - 1                                  ("SAME" zero padding)
@@ -39,7 +39,7 @@ def gaussian_blur(images: tf.Tensor, sigma, size: int = 5) -> tf.Tensor:
   Args:
     images: float `[B, H, W, C]` in [-1, 1].
     sigma: scalar ≥ 0 (pixels); 0 (or < 1e-5) leaves the images unchanged.
-    size: odd filter size (SPEC: 5).
+    size: odd filter size (the paper's settings use 5).
 
   Returns:
     Tensor `[B, H, W, C]`, same dtype, in [-1, 1].

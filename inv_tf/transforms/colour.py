@@ -1,6 +1,6 @@
 r"""Colour transformations in HSV space with finite gradients everywhere.
 
-Colour parameters (hue, log_saturation, log_value) act on each pixel (SPEC §2.3):
+Colour parameters (hue, log_saturation, log_value) act on each pixel (docs/design.md §2.3):
 
     rgb = (x + 1) / 2                                (images in [-1, 1] → [0, 1])
     (h, s, v) = rgb_to_hsv(rgb)                      (h in turns, [0, 1))

@@ -19,8 +19,8 @@ in the interior.) `compose(t1, t2, …, tn)` = t1.then(t2)…then(tn). `inverse(
 colour −c, so `t.then(t.inverse())` is the identity. For a `Transform.from_eta(η)`,
 M = expm(Σ η_i G_i) and the inverse equals `from_eta(-η)`.
 
-The stage-1 composite of SPEC §4.1, "augment by η_r1, canonicalise view 1, re-apply view-2's pose,
-undo augmentation 2", is `compose(r1, q1.inverse(), q2, r2.inverse())`, matrix
+The stage-1 composite of docs/design.md §4.1, "augment by η_r1, canonicalise view 1, re-apply
+view-2's pose, undo augmentation 2", is `compose(r1, q1.inverse(), q2, r2.inverse())`, matrix
 M(η_r1) M(η_q1)⁻¹ M(η_q2) M(η_r2)⁻¹, applied to x with one interpolation.
 """
 

@@ -1,7 +1,7 @@
 r"""Differentiable image warping by an affine matrix (inverse mapping), bilinear or cubic B-spline.
 
-Convention (Spatial-Transformer style; SPEC §2.2). For an output pixel at row i, column j of an
-H×W image, its normalised coordinates are
+Convention (Spatial-Transformer style; docs/design.md §2.2). For an output pixel at row i,
+column j of an H×W image, its normalised coordinates are
 
     x_t = 2 j / (W - 1) - 1,   y_t = 2 i / (H - 1) - 1        (corner-aligned, both in [-1, 1])
 
