@@ -6,8 +6,49 @@ compile with XLA's backend optimisation level 0: the same computation with less 
 the generated CPU code (results agree with the default level to float32 round-off), for 964 s →
 812 s of suite time on 2 cores. Training, benchmarks and every measured result use XLA's
 defaults. A user's own `XLA_FLAGS` are kept as they are.
+
+Shared fixtures live here: `shared_run`, the one tiny SGM run (`support.tiny_config()`) that many
+modules read, trained once per test process when a test first asks for it, and `trained_model`,
+the SGM object that run trained. Plain shared helpers are in `support.py`; test modules do not
+import each other.
 """
 
 import os
 
+import pytest
+
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+
+
+@pytest.fixture(scope="session")
+def _shared_sgm(tmp_path_factory):
+  """(workdir, results, the trained SGM object) of the shared tiny run."""
+  # Imported here: a test session that never asks for the run does not import TensorFlow for it.
+  import support
+  from inv_tf.training import train as train_lib
+
+  workdir = str(tmp_path_factory.mktemp("shared_run") / "model")
+  models = []
+  create_state = train_lib.create_state
+
+  def capturing_create_state(*args, **kwargs):
+    state = create_state(*args, **kwargs)
+    models.append(state.model)
+    return state
+
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(train_lib, "create_state", capturing_create_state)
+    results = train_lib.train_and_evaluate(support.tiny_config(), workdir)
+  return workdir, results, models[-1]
+
+
+@pytest.fixture(scope="session")
+def shared_run(_shared_sgm):
+  """(workdir, results) of ONE finished tiny sgm run per session. Do not modify the directory."""
+  return _shared_sgm[:2]
+
+
+@pytest.fixture(scope="session")
+def trained_model(_shared_sgm):
+  """The in-memory SGM that `shared_run` trained."""
+  return _shared_sgm[2]

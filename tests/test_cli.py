@@ -15,7 +15,7 @@ import pytest
 import inv_tf
 from inv_tf import config as config_lib
 
-from test_trainers import REPO, run_module
+from support import REPO, run_module
 
 EXPERIMENT_ONLY = ("--sizes", "--seeds", "--models", "--smoke")
 

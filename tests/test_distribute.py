@@ -30,9 +30,7 @@ from inv_tf.config import ConfigError
 from inv_tf.training import distribute
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_train  # noqa: E402
-from test_train import tiny_config  # noqa: E402
-from test_trainers import run_module  # noqa: E402
+from support import run_module, tiny_config  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TIMEOUT = 900
@@ -186,10 +184,10 @@ def test_mirrored_replicas_draw_different_dropout_masks():
 
 
 @pytest.mark.slow
-def test_mirrored_trainer_trains_and_exports_a_vae_stage(tmp_path, tmp_path_factory):
+def test_mirrored_trainer_trains_and_exports_a_vae_stage(tmp_path, shared_run):
   """The AugVAE under `mirrored`: SGM resamples (p with dropout) in each replica, the VAE step,
   test IWLB and export. (Stages 1 and 2 under several replicas: the worker test below.)"""
-  sgm_dir, _ = test_train.shared_run(tmp_path_factory)
+  sgm_dir, _ = shared_run
   flagfile = tmp_path / "tiny.cfg"
   flagfile.write_text(tiny_config().to_flagfile())
   vae_dir = tmp_path / "augvae"

@@ -19,7 +19,7 @@ from inv_tf.config import Config, ConfigError
 from inv_tf.experiments import data_efficiency
 from inv_tf.experiments.data_efficiency import COLUMNS, MODELS, Plan
 
-from test_trainers import REPO, user_lines
+from support import REPO, user_lines
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -1,6 +1,6 @@
 """The SavedModel export of a trained SGM: self-contained, every signature, same numbers as Python.
 
-The export of the tiny run shared with `test_train.py` is loaded in a SUBPROCESS that imports only
+The export of the shared tiny run (conftest.py's `shared_run`) is loaded in a SUBPROCESS that imports only
 tensorflow and numpy (importing inv_tf / trainers there is made to fail), every signature is called
 on fixed inputs from an .npz, and the outputs are compared with the in-process model restored by
 `restore_model` (both not jit-compiled, so stateless seeds give the same samples).
@@ -18,27 +18,12 @@ import tensorflow as tf
 from inv_tf.export import saved_model
 from inv_tf.training import checkpoints
 
-from test_train import IMAGE_SHAPE, sample_images, shared_run, tiny_config
+from support import FORBID_INV_TF, IMAGE_SHAPE, sample_images, tiny_config
 
 D = tiny_config().event_dim  # 5 for affine_no_shear
 N, SEED = 3, (3, 4)
 BAD_CASES = ("x_float64", "x_wrong_size", "x_rank3", "n_float", "seed_len3", "eta_wrong_dim",
              "eta_batch_mismatch", "n_negative", "x_same_size_wrong_shape")
-
-# Subprocess preamble: importing inv_tf or trainers fails, so an export that needs them fails.
-FORBID_INV_TF = textwrap.dedent(r"""
-    import importlib.abc
-    import sys
-
-    class _Forbid(importlib.abc.MetaPathFinder):
-      def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("inv_tf", "trainers"):
-          raise ImportError(f"the export must not need {name}")
-        return None
-
-    sys.meta_path.insert(0, _Forbid())
-
-""")
 
 # Runs in the subprocess: argv = export_dir, inputs.npz, outputs.npz.
 LOADER = FORBID_INV_TF + textwrap.dedent(r"""
@@ -97,8 +82,8 @@ LOADER = FORBID_INV_TF + textwrap.dedent(r"""
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-  return shared_run(tmp_path_factory)
+def run(shared_run):
+  return shared_run
 
 
 @pytest.fixture(scope="module")

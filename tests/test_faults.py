@@ -48,8 +48,8 @@ import tensorflow as tf
 from inv_tf.export import saved_model
 from inv_tf.training import checkpoints
 
-from test_train import assert_same_tensors, checkpoint_tensors, sample_images, tiny_config
-from test_trainers import REPO, run_module, user_lines
+from support import (REPO, assert_same_tensors, checkpoint_tensors, run_module, sample_images,
+                     tiny_config, user_lines)
 
 STEPS = 100  # per stage
 CHECKPOINT_EVERY = 10

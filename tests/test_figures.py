@@ -11,7 +11,7 @@ from matplotlib import lines as mpl_lines
 
 from inv_tf.evaluation import figures, grids
 from inv_tf.models.sgm import SGM
-from test_train import tiny_config
+from support import tiny_config
 
 NAMES = ("tx", "ty", "rotation", "log_scale_x", "log_scale_y")  # affine_no_shear
 

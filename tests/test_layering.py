@@ -107,3 +107,13 @@ def test_there_are_no_import_cycles():
   for module in sorted(MODULES):
     if module not in state:
       visit(module)
+
+
+def test_test_modules_do_not_import_each_other():
+  # Shared fixtures live in tests/conftest.py, shared helpers in tests/support.py.
+  for path in sorted((ROOT / "tests").glob("test_*.py")):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+      names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+               else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+      assert not [n for n in names if n.split(".")[0].startswith("test_") or n == "tests"
+                  or n.startswith("tests.") or n == "conftest"], f"{path.name} imports {names}"

@@ -7,7 +7,7 @@
 * The same config trained three times in one process (fresh, again, after an unrelated
   `tf.random.set_seed`) must give the same metrics (the global seed is set before the data
   pipeline is built).
-* The SavedModel of the tiny run shared with `test_train.py` is called from 8 threads at once
+* The SavedModel of the shared tiny run (conftest.py's `shared_run`) is called from 8 threads at once
   (prototype and resample, fixed seeds, different inputs per thread): the results must equal the
   serial calls exactly.
 * `python -m tensorboard.main` is started on that run and queried over HTTP on 127.0.0.1: the
@@ -31,9 +31,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from test_train import (assert_same_tensors, checkpoint_tensors, read_events, sample_images,
-                        shared_run, tiny_config)
-from test_trainers import REPO
+from support import (REPO, assert_same_tensors, checkpoint_tensors, read_events, sample_images,
+                     tiny_config)
 
 TIMEOUT = 600
 REPRO_STEPS = 100
@@ -185,8 +184,8 @@ N_RESAMPLES = 3
 
 
 @pytest.fixture(scope="module")
-def export(tmp_path_factory):
-  workdir, _ = shared_run(tmp_path_factory)
+def export(shared_run):
+  workdir, _ = shared_run
   return tf.saved_model.load(os.path.join(workdir, "export"))
 
 
@@ -249,9 +248,9 @@ def _get_json(base, path, **query):
 
 
 @pytest.fixture(scope="module")
-def tensorboard(tmp_path_factory):
+def tensorboard(tmp_path_factory, shared_run):
   """(base URL, model dir) of a TensorBoard serving the shared tiny run; stopped afterwards."""
-  workdir, _ = shared_run(tmp_path_factory)
+  workdir, _ = shared_run
   port = _free_port()
   log = tmp_path_factory.mktemp("tensorboard") / "tensorboard.log"
   with open(log, "wb") as out:

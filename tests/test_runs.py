@@ -9,7 +9,7 @@ import tensorflow as tf
 from inv_tf import runs
 from inv_tf.config import ConfigError
 from inv_tf.training import train as train_lib
-from test_train import shared_run, tiny_config
+from support import tiny_config
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -18,8 +18,9 @@ def _pngs_in(directory):
   return {f[:-4] for f in os.listdir(directory) if f.endswith(".png")}
 
 
-def test_evaluate_run_on_an_sgm_writes_metrics_figures_and_tensorboard(tmp_path_factory):
-  workdir, _ = shared_run(tmp_path_factory)
+def test_evaluate_run_on_an_sgm_writes_metrics_figures_and_tensorboard(shared_run,
+                                                                        tmp_path_factory):
+  workdir, _ = shared_run
   out = str(tmp_path_factory.mktemp("eval_sgm"))
   metrics, dataset, written = runs.evaluate_run_files(workdir, out, num_images=20)
   assert dataset == "mnist"

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from test_trainers import REPO
+from support import REPO
 
 
 @pytest.mark.slow

@@ -1,10 +1,9 @@
 """End-to-end tests of `inv_tf.training.train` (library level): outputs, summaries, resume, refusal.
 
-Every run uses TINY (a few seconds of XLA compilation per stage, 6 steps each). One reference run
-is shared by this module, `test_export.py` and `test_trainers.py` (`shared_run`); the other
-trainings are the resume run (stage "inference", then "sgm" in the same directory) and a stage-2
-re-run of a copy of the reference run rolled back to its end-of-stage-1 checkpoint (determinism).
-The helpers at the top are imported by `test_export.py` / `test_trainers.py`.
+Every run uses TINY (`support.py`; a few seconds of XLA compilation per stage, 6 steps each). The
+reference run is conftest.py's `shared_run`, which other modules read too; the other trainings are
+the resume run (stage "inference", then "sgm" in the same directory) and a stage-2 re-run of a
+copy of the reference run rolled back to its end-of-stage-1 checkpoint (determinism).
 """
 
 import json
@@ -17,95 +16,12 @@ import pytest
 import tensorflow as tf
 
 from inv_tf import config as config_lib
-from inv_tf.config import Config, ConfigError
+from inv_tf.config import ConfigError
 from inv_tf.training import checkpoints
 from inv_tf.training import loop
 from inv_tf.training import train as train_lib
-
-# ---------------------------------------------------------------------------------------------
-# Shared helpers (also used by test_export.py and test_trainers.py).
-
-TINY = dict(dataset="mnist", batch_size=16, eval_batch_size=32, inference_steps=6,
-            generative_steps=6, inference_hidden_dims=(32,), generative_hidden_dims=(32, 16),
-            conditioner_hidden_dims=(16,), num_flows=2, num_bins=3, n_samples=2,
-            generative_n_samples=2, interpolation_order=1, log_every=2, checkpoint_every=3,
-            num_eval_batches=1)
-IMAGE_SHAPE = (28, 28, 1)
-
-
-def tiny_config(**overrides) -> Config:
-  return Config(**{**TINY, **overrides})
-
-
-_RUNS = {}
-_TRAINED_MODELS = {}
-
-
-def shared_run(tmp_path_factory):
-  """(workdir, results) of ONE finished tiny sgm run per session. Do not modify the directory.
-
-  The in-memory model the run trained is kept too (`trained_model()`).
-  """
-  if "sgm" not in _RUNS:
-    workdir = str(tmp_path_factory.mktemp("shared_run") / "model")
-    create_state = train_lib.create_state
-
-    def capturing_create_state(*args, **kwargs):
-      state = create_state(*args, **kwargs)
-      _TRAINED_MODELS["sgm"] = state.model
-      return state
-
-    train_lib.create_state = capturing_create_state
-    try:
-      _RUNS["sgm"] = (workdir, train_lib.train_and_evaluate(tiny_config(), workdir))
-    finally:
-      train_lib.create_state = create_state
-  return _RUNS["sgm"]
-
-
-def trained_model():
-  """The SGM object `shared_run` trained (call shared_run first)."""
-  return _TRAINED_MODELS["sgm"]
-
-
-def checkpoint_value(workdir, name):
-  """A value of the latest checkpoint in workdir, e.g. "inference_step"."""
-  reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
-  return reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE")
-
-
-def checkpoint_tensors(workdir, prefix, checkpoint=None):
-  """{name: value} of the latest checkpoint in workdir (or of `checkpoint`, e.g. "ckpt-6")."""
-  path = os.path.join(workdir, "checkpoints", checkpoint or "")
-  reader = tf.train.load_checkpoint(path)
-  return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-          if name.startswith(prefix) and name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
-
-
-def assert_same_tensors(got, want):
-  assert got.keys() == want.keys()
-  for name, value in want.items():
-    np.testing.assert_array_equal(got[name], value, err_msg=name)
-
-
-def read_events(logdir):
-  """{tag: (plugin_name, [(step, ndarray), ...])} of every TF2 summary under logdir."""
-  from tensorboard.backend.event_processing import event_accumulator as ea
-  acc = ea.EventAccumulator(str(logdir), size_guidance={ea.TENSORS: 0})
-  acc.Reload()
-  events = {}
-  for tag in acc.Tags()["tensors"]:
-    plugin = acc.SummaryMetadata(tag).plugin_data.plugin_name
-    events[tag] = (plugin, [(e.step, tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)])
-  return events
-
-
-def sample_images(n=8, seed=0):
-  """Deterministic validation-like images (float32 [n, 28, 28, 1] in [-1, 1])."""
-  from inv_tf import data as data_lib
-  ds = data_lib.load("mnist", "test", seed=seed)
-  return next(iter(ds.batch(n)))["image"].numpy()
-
+from support import (IMAGE_SHAPE, TINY, assert_same_tensors, checkpoint_tensors,
+                     checkpoint_value, read_events, sample_images, tiny_config)
 
 # ---------------------------------------------------------------------------------------------
 # The reference run.
@@ -118,8 +34,8 @@ STAGE_METRICS = {
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-  return shared_run(tmp_path_factory)
+def run(shared_run):
+  return shared_run
 
 
 @pytest.mark.slow
@@ -267,7 +183,7 @@ def test_flags_cfg_parses_back_into_the_config(run):
 
 
 @pytest.mark.slow
-def test_inv_tf_load_returns_the_trained_sgm(run):
+def test_inv_tf_load_returns_the_trained_sgm(run, trained_model):
   import inv_tf
   from inv_tf.models.sgm import SGM
   workdir, _ = run
@@ -275,19 +191,19 @@ def test_inv_tf_load_returns_the_trained_sgm(run):
     model = inv_tf.load(path)
     assert isinstance(model, SGM) and model.config == tiny_config()
     x = sample_images()
-    got, want = model.prototype(x), trained_model().prototype(x)
+    got, want = model.prototype(x), trained_model.prototype(x)
     np.testing.assert_array_equal(got["eta"].numpy(), want["eta"].numpy())
   with pytest.raises(config_lib.ConfigError, match="holds no training run"):
     inv_tf.load(os.path.dirname(workdir) + "/no_such_run")
 
 
 @pytest.mark.slow
-def test_restore_model_matches_the_trained_model(run):
+def test_restore_model_matches_the_trained_model(run, trained_model):
   workdir, _ = run
   model = checkpoints.restore_model(workdir)
   assert model.config == tiny_config()
   assert model.image_shape == IMAGE_SHAPE
-  trained = trained_model()
+  trained = trained_model
   assert len(model.variables) == len(trained.variables)
   for restored, original in zip(model.variables, trained.variables):
     np.testing.assert_array_equal(restored.numpy(), original.numpy(), err_msg=original.path)

@@ -14,43 +14,14 @@ import concurrent.futures
 import json
 import math
 import os
-import pathlib
 import re
-import subprocess
-import sys
 
 import pytest
 
 from inv_tf import config as config_lib
 from inv_tf.training import loop
 
-import test_train
-from test_train import IMAGE_SHAPE, tiny_config
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
-TIMEOUT = 900
-
-# TensorFlow's C++ start-up noise: "I0000 00:00:1795838416.920227   11799 port.cc:153] ...",
-# its continuation line, and absl's pre-InitializeLog banner.
-_NATIVE_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+\.(cc|h):\d+\]")
-_NATIVE_OTHER = ("WARNING: All log messages before absl::InitializeLog() is called",
-                 "To enable the following instructions:", "\t [[{{")
-
-
-def user_lines(stderr: str) -> list:
-  """stderr lines that come from the program (TensorFlow's native start-up logs removed)."""
-  return [line for line in stderr.splitlines()
-          if line.strip() and not _NATIVE_LOG.match(line) and not line.startswith(_NATIVE_OTHER)]
-
-
-def run_module(module, *args):
-  env = dict(os.environ)
-  env.pop("PYTHONPATH", None)
-  env.pop("TF_CONFIG", None)
-  proc = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=str(REPO), env=env,
-                        capture_output=True, text=True, timeout=TIMEOUT)
-  return proc
-
+from support import IMAGE_SHAPE, run_module, tiny_config, user_lines
 
 # name: (extra args, how it fails ("error" or "fatal"), text the message must contain,
 #        whether the model dir may exist afterwards).
@@ -197,9 +168,9 @@ def test_tiny_run_writes_the_run_and_its_effective_flags(good):
 
 
 @pytest.mark.slow
-def test_trainer_reproduces_the_library_run(good, tmp_path_factory):
+def test_trainer_reproduces_the_library_run(good, shared_run):
   """Same flags through absl and through Config: the same numbers (same seed, same XLA)."""
-  _, library = test_train.shared_run(tmp_path_factory)  # trained here if no other test did
+  _, library = shared_run  # trained here if no other test did
   model_dir, train, _ = good
   assert train.returncode == 0
   with open(model_dir / "metrics.json") as f:

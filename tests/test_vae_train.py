@@ -1,8 +1,8 @@
 """End-to-end tests of the VAE family's training (`inv_tf.training.vae_train`) and trainer flags.
 
 Every stage (vae, vae_aug, augvae, invvae) trains a tiny VAE for 6 steps on 64 digits and is scored
-with K = 5 on 16 test digits. augvae / invvae use the tiny SGM run shared with `test_train.py`
-(`shared_run`, trained once per session and only read here). The "vae" run is then resumed to 10
+with K = 5 on 16 test digits. augvae / invvae use the shared tiny SGM run (conftest.py's
+`shared_run`, trained once per session and only read here). The "vae" run is then resumed to 10
 steps in a copy of its directory. The exports of the vae and invvae runs are loaded in a
 subprocess that never imports inv_tf and compared with the in-process models. Bad trainer flags
 are checked in subprocesses, like `test_trainers.py`.
@@ -31,10 +31,8 @@ from inv_tf.training import loop
 from inv_tf.training import train as train_lib
 from inv_tf.training import vae_train
 
-from test_export import FORBID_INV_TF
-from test_train import (IMAGE_SHAPE, checkpoint_value, read_events, sample_images, shared_run,
-                        tiny_config)
-from test_trainers import run_module, user_lines
+from support import (FORBID_INV_TF, IMAGE_SHAPE, checkpoint_value, read_events, run_module,
+                     sample_images, tiny_config, user_lines)
 
 STAGES = ("vae", "vae_aug", "augvae", "invvae")
 VAE_TINY = dict(vae_steps=6, batch_size=16, eval_batch_size=16, latent_dim=4, vae_conv_dims=(8,),
@@ -100,8 +98,8 @@ def scalar_steps(logdir, tag):
 
 
 @pytest.fixture(scope="module")
-def sgm_dir(tmp_path_factory):
-  return shared_run(tmp_path_factory)[0]
+def sgm_dir(shared_run):
+  return shared_run[0]
 
 
 @pytest.fixture(scope="module")

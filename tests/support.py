@@ -1,0 +1,108 @@
+"""Helpers the test modules share: constants and plain functions (the fixtures are in conftest.py).
+
+Test modules import these from here and never from each other.
+"""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import tensorflow as tf
+
+from inv_tf import data as data_lib
+from inv_tf.config import Config
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TIMEOUT = 900
+
+# TensorFlow's C++ start-up noise: "I0000 00:00:1795838416.920227   11799 port.cc:153] ...",
+# its continuation line, and absl's pre-InitializeLog banner.
+_NATIVE_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+\.(cc|h):\d+\]")
+_NATIVE_OTHER = ("WARNING: All log messages before absl::InitializeLog() is called",
+                 "To enable the following instructions:", "\t [[{{")
+
+
+def user_lines(stderr: str) -> list:
+  """stderr lines that come from the program (TensorFlow's native start-up logs removed)."""
+  return [line for line in stderr.splitlines()
+          if line.strip() and not _NATIVE_LOG.match(line) and not line.startswith(_NATIVE_OTHER)]
+
+
+def run_module(module, *args):
+  env = dict(os.environ)
+  env.pop("PYTHONPATH", None)
+  env.pop("TF_CONFIG", None)
+  proc = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=str(REPO), env=env,
+                        capture_output=True, text=True, timeout=TIMEOUT)
+  return proc
+
+
+# The tiny SGM configuration of the library-level runs.
+TINY = dict(dataset="mnist", batch_size=16, eval_batch_size=32, inference_steps=6,
+            generative_steps=6, inference_hidden_dims=(32,), generative_hidden_dims=(32, 16),
+            conditioner_hidden_dims=(16,), num_flows=2, num_bins=3, n_samples=2,
+            generative_n_samples=2, interpolation_order=1, log_every=2, checkpoint_every=3,
+            num_eval_batches=1)
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def tiny_config(**overrides) -> Config:
+  return Config(**{**TINY, **overrides})
+
+
+def checkpoint_value(workdir, name):
+  """A value of the latest checkpoint in workdir, e.g. "inference_step"."""
+  reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
+  return reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE")
+
+
+def checkpoint_tensors(workdir, prefix, checkpoint=None):
+  """{name: value} of the latest checkpoint in workdir (or of `checkpoint`, e.g. "ckpt-6")."""
+  path = os.path.join(workdir, "checkpoints", checkpoint or "")
+  reader = tf.train.load_checkpoint(path)
+  return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+          if name.startswith(prefix) and name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+
+
+def assert_same_tensors(got, want):
+  assert got.keys() == want.keys()
+  for name, value in want.items():
+    np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+def read_events(logdir):
+  """{tag: (plugin_name, [(step, ndarray), ...])} of every TF2 summary under logdir."""
+  from tensorboard.backend.event_processing import event_accumulator as ea
+  acc = ea.EventAccumulator(str(logdir), size_guidance={ea.TENSORS: 0})
+  acc.Reload()
+  events = {}
+  for tag in acc.Tags()["tensors"]:
+    plugin = acc.SummaryMetadata(tag).plugin_data.plugin_name
+    events[tag] = (plugin, [(e.step, tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)])
+  return events
+
+
+def sample_images(n=8, seed=0):
+  """Deterministic validation-like images (float32 [n, 28, 28, 1] in [-1, 1])."""
+  ds = data_lib.load("mnist", "test", seed=seed)
+  return next(iter(ds.batch(n)))["image"].numpy()
+
+
+# Subprocess preamble: importing inv_tf or trainers fails, so an export that needs them fails.
+FORBID_INV_TF = textwrap.dedent(r"""
+    import importlib.abc
+    import sys
+
+    class _Forbid(importlib.abc.MetaPathFinder):
+      def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("inv_tf", "trainers"):
+          raise ImportError(f"the export must not need {name}")
+        return None
+
+    sys.meta_path.insert(0, _Forbid())
+
+""")
