@@ -212,7 +212,7 @@ KS_XY_BAR = 0.10
 MOBILITY_BAR = 0.8
 
 
-# Descriptions of the scalars evaluate_run logs to TensorBoard (tags evaluate/<key>).
+# Descriptions of the scalars `inv_tf.runs.evaluate_run` logs to TensorBoard (tags evaluate/<key>).
 EVALUATE_DESCRIPTIONS = {
     "full_ratio": "Mean pairwise MSE of the prototypes of 8 turns of each upright test image over "
                   "that of the turned images (0 = invariant q, 1 = identity); bar ≤ 0.25.",
@@ -278,7 +278,8 @@ def headline_rows(metrics: dict, dataset: str = "") -> list:
   """The headline measures of an evaluation: [(measure, value text, bar text, verdict)].
 
   Args:
-    metrics: `evaluate_run`'s metrics (as written to metrics.json: undefined values None).
+    metrics: `inv_tf.runs.evaluate_run`'s metrics (as written to metrics.json: undefined values
+      None).
     dataset: the evaluated dataset's name (MNIST's rotation bar covers digits 2/3/4/5/7 only).
 
   Returns:
