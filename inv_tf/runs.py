@@ -4,7 +4,7 @@
 model, computes `inv_tf.evaluation.report`'s measures and figures, and writes them to
 `out_dir` (PNGs, metrics.json) and to the run's TensorBoard (MODEL_DIR/evaluation). It sits above
 `inv_tf.training` (which restores the checkpoints) and `inv_tf.evaluation` (which measures a
-model it is given), so neither of those imports the other's direction.
+model it is given), so that evaluation need not import training (docs/architecture.md).
 """
 
 import json
