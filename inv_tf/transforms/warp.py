@@ -24,8 +24,10 @@ Interpolation, per channel, at a source point (row, col):
   The value is Σ_{a,b} β(row - r_a) β(col - c_b) c[r_a, c_b] over the 4×4 neighbours, with the cubic
   B-spline weights for t = frac(coordinate):
       w_{-1} = (1-t)³/6,  w_0 = (3t³ - 6t² + 4)/6,  w_1 = (-3t³ + 3t² + 3t + 1)/6,  w_2 = t³/6.
-* Fill: a point is inside iff 0 ≤ row ≤ H - 1 and 0 ≤ col ≤ W - 1 (as SciPy's "constant" mode);
-  outside points take `fill_value`.
+* Fill: a point is inside iff -ε ≤ row ≤ H - 1 + ε and -ε ≤ col ≤ W - 1 + ε with ε = 1e-3 pixel
+  (SciPy's "constant" mode, up to ε); outside points take `fill_value`. The ε keeps a border pixel
+  whose source lands a float32 round-off outside the image (a pose composed with its inverse,
+  matrix products of two exponentials) instead of replacing it with the fill.
 
 With n = order + 1 taps per axis and base = clip(floor(coordinate), 0, size - 2) (the last sample
 uses base size - 2 and t = 1, so the neighbourhood never leaves the array), the value is
@@ -64,6 +66,10 @@ import functools
 
 import numpy as np
 import tensorflow as tf
+
+
+# Source points this close (in pixels) outside the image still count as inside (module docstring).
+_EDGE_TOLERANCE = 1e-3
 
 
 @functools.lru_cache(maxsize=None)
@@ -263,7 +269,8 @@ def warp(images, matrices, order: int = 3, fill_value: float = -1.0, image_index
   _, height, width, channels = images.shape
   dtype = images.dtype
   row, col = source_coordinates(matrices, height, width)
-  inside = (row >= 0.0) & (row <= height - 1.0) & (col >= 0.0) & (col <= width - 1.0)
+  inside = ((row >= -_EDGE_TOLERANCE) & (row <= height - 1.0 + _EDGE_TOLERANCE)
+            & (col >= -_EDGE_TOLERANCE) & (col <= width - 1.0 + _EDGE_TOLERANCE))
 
   table, rows = _row_window_table(images, order)
   if image_index is None:
