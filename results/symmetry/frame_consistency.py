@@ -7,7 +7,8 @@ On the first 1,000 test images of the run's data (as the run loaded them), q's r
 in one frame θ_q is the same for every instance (R̄ across instances near 1); the true rotation
 is subtracted first, θ_q(x) − θ_true(x), so rotated classes are measured the same way. A low R̄
 means each instance's prototype has its own orientation, and p(η|x̂) must read that orientation
-off x̂ to be narrow on an upright class.
+off x̂ to be narrow on an upright class. The second figure per class is the axial R̄ (of 2θ):
+near 1 when every prototype sits in one frame or its half turn, which p tells apart easily.
 """
 import sys
 
@@ -29,7 +30,8 @@ def frame_resultants(model_dir, num_images=1000):
                           for i in range(0, num_images, 250)])
   theta_true = batch["eta_true"].numpy()[:, 2] if "eta_true" in batch else 0.0
   offset = circular.wrap(theta - theta_true)
-  return {int(c): float(circular.mean_resultant_length(offset[labels == c]))
+  return {int(c): (float(circular.mean_resultant_length(offset[labels == c])),
+                   float(circular.mean_resultant_length(2.0 * offset[labels == c])))
           for c in np.unique(labels)}
 
 
@@ -37,4 +39,4 @@ if __name__ == "__main__":
   for spec in sys.argv[1:]:
     name, model_dir = spec.split("=", 1)
     res = frame_resultants(model_dir)
-    print(name, " ".join(f"{c}:{v:.2f}" for c, v in res.items()))
+    print(name, " ".join(f"{c}:{v:.2f}/{a:.2f}" for c, (v, a) in res.items()))
