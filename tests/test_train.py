@@ -507,6 +507,12 @@ def test_stage_generative_on_an_empty_dir_raises(tmp_path):
     (dict(stage="nope"), "stage"),
     (dict(family="nope"), "family"),
     (dict(bounds=(0.25, 0.0, 3.0, 0.25, 0.25)), "bounds"),
+    (dict(inference_final_lr_mult=-1.0), "inference_final_lr_mult"),
+    (dict(bounds=(float("nan"),) * 5), "bounds"),
+    (dict(offset=(float("inf"),) * 5), "offset"),
+    (dict(seed=2 ** 32), "seed"),
+    (dict(generative_dropout=1.0), "generative_dropout"),
+    (dict(blur_sigma_init=float("nan")), "blur_sigma_init"),
 ])
 def test_invalid_config_raises_before_touching_the_model_dir(tmp_path, change, field):
   workdir = str(tmp_path / "model")
