@@ -4,7 +4,7 @@ Every case is a subprocess started from the repository root. Importing TensorFlo
 so all processes of this module are launched together on a small pool when the first test needs
 them (the bad-input cases fail before training and overlap with the one tiny training run).
 
-A bad input must give a non-zero exit status, one line on stderr starting with "error:" (absl's
+A bad input must give exit status 2 (the README's code for a usage error), one line on stderr starting with "error:" (absl's
 "FATAL Flags parsing error" for what absl itself rejects), and no Python traceback. TensorFlow's
 native start-up log lines (printed before absl's C++ logging is initialised, whatever
 TF_CPP_MIN_LOG_LEVEL says) are ignored.
@@ -154,7 +154,7 @@ def good(launched):
 
 
 def _assert_one_error_line(proc, kind, text):
-  assert proc.returncode != 0
+  assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])  # the README's usage code
   assert "Traceback" not in proc.stderr, proc.stderr
   lines = user_lines(proc.stderr)
   if kind == "error":
