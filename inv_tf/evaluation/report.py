@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from inv_tf import data as data_lib
-from inv_tf.config import VAE_STAGES, ConfigError
+from inv_tf.config import VAE_STAGES, ConfigError, run_dir
 from inv_tf.data import sprites
 from inv_tf.evaluation import figures, grids, invariance, latents, truth
 from inv_tf.training import checkpoints, loop, vae_train
@@ -69,32 +69,45 @@ def _test_batch(config, num_images: int, data_dir, image_shape=None):
   return next(iter(test.batch(num_images)))
 
 
-def evaluate_sgm(model, config, num_images: int = 500, data_dir=None) -> tuple:
+# What an SGM evaluation leaves out when p(η|x̂) has not trained: every measure and figure that
+# samples or scores p.
+P_MEASURES = ("rotation_resultant", "rotation_deviation", "rotation_far_mass",
+              "rotation_spread_by_label", "orbits", "eta_marginals", "truth", "ks",
+              "latent_densities")
+
+
+def evaluate_sgm(model, config, num_images: int = 500, data_dir=None,
+                 with_p: bool = True) -> tuple:
   """Measures and figures of a trained SGM.
 
   Args:
     model: an `inv_tf.models.SGM`; config: its run's `Config`.
     num_images: upright test images for the measures.
     data_dir: TFDS data directory override.
+    with_p: False: only the measures and figures of q(η|x) (`P_MEASURES` left out), for a run
+      whose p(η|x̂) has not trained.
 
   Returns:
     (metrics dict, {name: PNG bytes}).
   """
   batch = _test_batch(config, num_images, data_dir, model.image_shape)
   images, labels = batch["image"], batch["label"].numpy()
-  metrics = invariance.sgm_quality(model, images, labels=labels)
-  picked = _first_per_label(labels, 2)
+  metrics = invariance.sgm_quality(model, images, labels=labels, with_p=with_p)
   pngs = {
       "eta_sweep": figures.png_bytes(figures.eta_sweep(model, images[0], label=labels[0])),
-      "orbits": figures.png_bytes(figures.orbit_grid(model, tf.gather(images, picked),
-                                                     labels=labels[picked])),
-      "eta_marginals": figures.png_bytes(figures.eta_marginals(model, images[:4],
-                                                               labels=labels[:4])),
       "iterated_norms": figures.png_bytes(figures.iterated_norms(metrics["iterated_eta_norms"])),
   }
+  if with_p:
+    picked = _first_per_label(labels, 2)
+    pngs["orbits"] = figures.png_bytes(figures.orbit_grid(model, tf.gather(images, picked),
+                                                          labels=labels[picked]))
+    pngs["eta_marginals"] = figures.png_bytes(figures.eta_marginals(model, images[:4],
+                                                                    labels=labels[:4]))
   if "rotation" in model.family.parameters:
     pngs["rotation_strips"] = figures.png_bytes(
         figures.rotation_strips(model, images[:6], labels=labels[:6]))
+  if not with_p:
+    return metrics, pngs
   if config.dataset == "aug_dsprites":
     ks_metrics, pngs["latent_densities"] = dsprites_known_truth(model, config, data_dir)
     metrics.update(ks_metrics)
@@ -342,6 +355,20 @@ def headline_rows(metrics: dict, dataset: str = "") -> list:
   return rows
 
 
+def stage_lines(metrics: dict) -> list:
+  """Where each network's training stood at the evaluated checkpoint, and what was skipped."""
+  lines = []
+  stages = metrics.get("stages") or {}
+  if stages:
+    lines.append("trained: " + ", ".join(
+        f"stage {stage} step {at['step']} of {at['steps']}{' (untrained)' if not at['step'] else ''}"
+        for stage, at in stages.items()))
+  skipped = metrics.get("skipped")
+  if skipped:
+    lines.append(f"skipped: {', '.join(skipped['measures'])}: {skipped['reason']}")
+  return [""] + lines if lines else []
+
+
 def summary_table(metrics: dict, dataset: str = "", files=()) -> str:
   """What `trainers.evaluate` prints: a table of the headline measures with their bars, then the
   files written (the full metrics stay in metrics.json)."""
@@ -353,6 +380,7 @@ def summary_table(metrics: dict, dataset: str = "", files=()) -> str:
                  f"{_pad(bar, widths[2])}  {verdict}".rstrip())
     if i == 0:
       lines.append("-" * (sum(widths) + 4 + len("NOT met") + 2))
+  lines.extend(stage_lines(metrics))
   if files:
     lines.append("")
     lines.append("Written:")
@@ -384,25 +412,79 @@ def evaluate_run(model_dir: str, out_dir: str | None = None, num_images: int = 5
   return evaluate_run_files(model_dir, out_dir, num_images, data_dir, checkpoint, dataset)[0]
 
 
+def _checkpoint_path(model_dir: str, checkpoint: str | None) -> str:
+  """The checkpoint an evaluation restores: `checkpoint`, else the run's latest."""
+  return checkpoint or tf.train.latest_checkpoint(
+      os.path.join(run_dir(model_dir), "checkpoints"))
+
+
+def trained_stages(config, checkpoint: str) -> dict:
+  """{stage: {"step": trained steps, "steps": the stage's configured steps}} at `checkpoint`.
+
+  Stages: `inference` and `generative` for an SGM run, the VAE stage's name otherwise.
+  """
+  counters = checkpoints.trained_steps(checkpoint)
+  if config.stage in VAE_STAGES:
+    return {config.stage: {"step": counters.get("vae_step", 0), "steps": config.vae_steps}}
+  return {"inference": {"step": counters.get("inference_step", 0),
+                        "steps": config.inference_steps},
+          "generative": {"step": counters.get("generative_step", 0),
+                         "steps": config.generative_steps}}
+
+
+def check_out_dir(out_dir: str) -> None:
+  """Refuses, before any work, an output directory that could not be written.
+
+  Raises:
+    ConfigError: `out_dir` (or the first of its ancestors that exists) is not a directory, or
+      that ancestor is not writable (one line naming `--out`).
+  """
+  path = os.path.abspath(out_dir)
+  while not os.path.exists(path):
+    path = os.path.dirname(path)
+  if not os.path.isdir(path):
+    which = "exists" if path == os.path.abspath(out_dir) else f"is inside the file {path!r}"
+    raise ConfigError(f"--out: {out_dir!r} {which} and is not a directory; name a directory")
+  if not os.access(path, os.W_OK | os.X_OK):
+    raise ConfigError(f"--out: cannot write to {path!r} (permission denied)")
+
+
 def evaluate_run_files(model_dir: str, out_dir: str | None = None, num_images: int = 500,
                        data_dir: str | None = None, checkpoint: str | None = None,
                        dataset: str | None = None) -> tuple:
   """`evaluate_run`, returning (metrics, the evaluated dataset's name, [paths written]): the
   PNGs and metrics.json under `out_dir`, then the TensorBoard directory MODEL_DIR/evaluation."""
   config, _ = checkpoints.read_run(model_dir)
+  out_dir = out_dir or os.path.join(model_dir, "eval")
+  check_out_dir(out_dir)
   if config.stage in VAE_STAGES:
     model, config = vae_train.restore_vae_model(model_dir, checkpoint)
+    stages = trained_stages(config, _checkpoint_path(model_dir, checkpoint))
     metrics, pngs = evaluate_vae(model, config.replace(dataset=dataset or config.dataset),
                                  data_dir)
     step = config.vae_steps
   else:
     model = checkpoints.restore_model(model_dir, checkpoint)
+    stages = trained_stages(config, _checkpoint_path(model_dir, checkpoint))
+    if stages["inference"]["step"] == 0:
+      raise ConfigError(f"--model_dir: {model_dir!r}: q(η|x) has not trained (stage inference "
+                        f"at step 0 of {config.inference_steps}); nothing to evaluate")
+    with_p = stages["generative"]["step"] > 0
     metrics, pngs = evaluate_sgm(model, config.replace(dataset=dataset or config.dataset),
-                                 num_images, data_dir)
+                                 num_images, data_dir, with_p=with_p)
+    if not with_p:
+      metrics["skipped"] = {
+          "measures": list(P_MEASURES),
+          "reason": f"p(η|x̂) has not trained (stage generative at step 0 of "
+                    f"{config.generative_steps}); run --stage=generative (or resume --stage=sgm) "
+                    "to train it"}
     step = config.inference_steps + config.generative_steps
+  metrics["stages"] = stages
   metrics = json_safe(metrics)
-  out_dir = out_dir or os.path.join(model_dir, "eval")
-  os.makedirs(out_dir, exist_ok=True)
+  try:
+    os.makedirs(out_dir, exist_ok=True)
+  except OSError as e:
+    raise ConfigError(f"--out: cannot create {out_dir!r} ({e.strerror})") from None
   written = []
   for name, png in pngs.items():
     written.append(os.path.join(out_dir, f"{name}.png"))
