@@ -93,16 +93,14 @@ def evaluate_sgm(model, config, num_images: int = 500, data_dir=None,
   batch = _test_batch(config, num_images, data_dir, model.image_shape)
   images, labels = batch["image"], batch["label"].numpy()
   metrics = invariance.sgm_quality(model, images, labels=labels, with_p=with_p)
-  pngs = {
-      "eta_sweep": figures.png_bytes(figures.eta_sweep(model, images[0], label=labels[0])),
-      "iterated_norms": figures.png_bytes(figures.iterated_norms(metrics["iterated_eta_norms"])),
-  }
+  pngs = {"eta_sweep": figures.png_bytes(figures.eta_sweep(model, images[0], label=labels[0]))}
   if with_p:
     picked = _first_per_label(labels, 2)
     pngs["orbits"] = figures.png_bytes(figures.orbit_grid(model, tf.gather(images, picked),
                                                           labels=labels[picked]))
     pngs["eta_marginals"] = figures.png_bytes(figures.eta_marginals(model, images[:4],
                                                                     labels=labels[:4]))
+  pngs["iterated_norms"] = figures.png_bytes(figures.iterated_norms(metrics["iterated_eta_norms"]))
   if "rotation" in model.family.parameters:
     pngs["rotation_strips"] = figures.png_bytes(
         figures.rotation_strips(model, images[:6], labels=labels[:6]))
