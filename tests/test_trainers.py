@@ -90,10 +90,20 @@ BAD_TRAIN = {
                                       "--distribution_strategy", False),
     "multi_worker_without_tf_config": (["--distribution_strategy=multi_worker_mirrored"],
                                        "error", "TF_CONFIG is not set", False),
+    "negative_lr_mult": (["--inference_final_lr_mult=-1"], "error",
+                         "--inference_final_lr_mult: must be a finite number > 0", False),
+    "nan_bounds": (["--bounds=nan,nan,nan,nan,nan"], "error", "--bounds: must be", False),
+    "seed_too_large": (["--seed=4294967296"], "error", "--seed: must be", False),
+    "dropout_one": (["--generative_dropout=1.0"], "error", "--generative_dropout", False),
+    "non_integer_batch_size": (["--batch_size=abc"], "fatal", "--batch_size=abc", False),
+    "flagfile_is_a_directory": (["--flagfile={empty}"], "fatal", "Is a directory", False),
+    "aug_dsprites_data_dir_is_a_file": (["--dataset=aug_dsprites", "--data_dir={file}"],
+                                        "error", "aug_dsprites: the data directory", False),
 }
 BAD_EVALUATE = {
     "no_run": (["--model_dir={empty}"], "error", "holds no training run"),
     "no_model_dir": ([], "error", "--model_dir"),
+    "out_is_a_file": (["--model_dir={other}", "--out={file}"], "error", "--out:"),
 }
 
 
@@ -125,13 +135,15 @@ def _bad_train(root, flagfile, name):
     base.append(f"--model_dir={model_dir}")
   if name == "missing_flagfile":
     base = [f"--model_dir={model_dir}"]
-  args = [a.format(empty=root / "empty") for a in args]
+  args = [a.format(empty=root / "empty", file=flagfile) for a in args]
   return model_dir, run_module("trainers.train", *base, *args)
 
 
-def _bad_evaluate(root, name):
+def _bad_evaluate(root, flagfile, name):
   args, _, _ = BAD_EVALUATE[name]
-  return run_module("trainers.evaluate", *[a.format(empty=root / "empty") for a in args])
+  return run_module("trainers.evaluate", *[
+      a.format(empty=root / "empty", file=flagfile, other=root / "bad" / "other_configuration")
+      for a in args])
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +155,7 @@ def launched(paths):
   for name in BAD_TRAIN:
     futures[f"train/{name}"] = pool.submit(_bad_train, root, flagfile, name)
   for name in BAD_EVALUATE:
-    futures[f"evaluate/{name}"] = pool.submit(_bad_evaluate, root, name)
+    futures[f"evaluate/{name}"] = pool.submit(_bad_evaluate, root, flagfile, name)
   yield futures
   pool.shutdown(wait=True)
 
