@@ -35,6 +35,10 @@ ROTATION_HEADS = ("linear", "circular", "flip_equivariant")
 # What the InvVAE trains on (inv_tf.training.vae_train): "pixel" (the pixel-space bound on log p(x)
 # of inv_tf.models.inv_vae) or "reference" (the reference's VAE ELBO on prototypes, SPEC §8.3).
 INVVAE_OBJECTIVES = ("pixel", "reference")
+# The smallest spline bin width of p's flow (`inv_tf.models.flow.DEFAULT_MIN_BIN_SIZE`): the
+# `num_bins` bins must fit in the spline range [-B, B].
+SPLINE_MIN_BIN_SIZE = 1e-4
+
 # Default augmentation half-widths b and centres o per family (SPEC §4.2, MNIST / Galaxy rows).
 DEFAULT_BOUNDS = {
     "affine": (0.25, 0.25, math.pi, 0.25, 0.25, 0.25),
@@ -282,6 +286,11 @@ class Config:
   num_flows: int = _field(6, "Coupling layers in the spline flow.", COUNT)
   num_bins: int = _field(6, "Rational-quadratic spline bins.", COUNT)
   conditioner_hidden_dims: tuple = _field((256,), "Coupling conditioner MLP widths.", WIDTHS)
+  conditioner_dropout: float = _field(0.1, "Coupling conditioner dropout rate.",
+                                      Interval(0.0, 1.0, high_open=True))
+  spline_range: float = _field(
+      3.0, "Range B of the rational-quadratic splines: each coupling transforms [-B, B] and is "
+      "the identity outside.", POSITIVE)
   generative_n_samples: int = _field(5, "Stage-2 prototypes per image.", COUNT)
   consistency_mult: float = _field(1.0, "Weight of the stage-2 pairwise consistency term.",
                                    NON_NEGATIVE)
@@ -403,6 +412,9 @@ class Config:
            f"--stage={self.stage} does not")
     if self.blur_filter_size % 2 != 1:
       fail("blur_filter_size", f"must be odd, got {self.blur_filter_size}")
+    if not self.num_bins * SPLINE_MIN_BIN_SIZE < 2 * self.spline_range:
+      fail("num_bins", f"{self.num_bins} bins of at least {SPLINE_MIN_BIN_SIZE:g} do not fit in "
+           f"the spline range [-{self.spline_range:g}, {self.spline_range:g}] (--spline_range)")
     return self
 
   def replace(self, **changes) -> "Config":

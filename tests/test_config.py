@@ -137,3 +137,18 @@ def test_numbers_are_checked_against_their_interval(name, value):
 def test_valid_configs_survive_the_flagfile_round_trip(config):
   config.validate()
   assert config_lib.from_flagfile(config.to_flagfile()) == config
+
+
+def test_the_hidden_flow_defaults_are_fields_and_reach_the_model():
+  from inv_tf.models import flow
+  from inv_tf.models.sgm import SGM
+  assert Config().conditioner_dropout == 0.1 and Config().spline_range == 3.0
+  assert config_lib.SPLINE_MIN_BIN_SIZE == flow.DEFAULT_MIN_BIN_SIZE
+  config = Config(inference_hidden_dims=(8,), generative_hidden_dims=(8,),
+                  conditioner_hidden_dims=(4,), num_flows=1, num_bins=2,
+                  conditioner_dropout=0.25, spline_range=2.0)
+  sgm = SGM(config, (8, 8, 1))
+  assert sgm.generative.conditioner_dropout_rate == 0.25
+  assert sgm.generative.range_bound == 2.0
+  with pytest.raises(ConfigError, match=r"^--num_bins: 100000 bins .*\(--spline_range\)"):
+    Config(num_bins=100000).validate()
