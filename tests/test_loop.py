@@ -114,7 +114,8 @@ def test_a_locked_model_dir_is_refused_naming_the_live_run(tmp_path):
   assert message.startswith(f"--model_dir: {workdir!r} is in use by another run (pid "
                             f"{os.getpid()} on "), message
   assert "\n" not in message
-  with loop.workdir_lock(workdir):  # released on exit
+  assert not os.path.exists(os.path.join(workdir, loop.LOCK_FILE))  # released and removed
+  with loop.workdir_lock(workdir):
     pass
 
 
@@ -125,6 +126,7 @@ def test_a_stale_lock_left_by_a_killed_run_is_taken_over(tmp_path):
   (workdir / loop.LOCK_FILE).write_text("pid 999999 on somehost, started 2026-01-01T00:00:00")
   with loop.workdir_lock(str(workdir)):
     assert f"pid {os.getpid()} " in (workdir / loop.LOCK_FILE).read_text()
+  assert not (workdir / loop.LOCK_FILE).exists()
 
 
 def test_a_lock_held_by_another_process_is_refused_and_recovered_after_its_kill(tmp_path):

@@ -102,10 +102,11 @@ LOCK_FILE = ".lock"
 def workdir_lock(workdir: str, chief: bool = True):
   """Holds an exclusive lock on `workdir` for the block: one run writes to a model dir at a time.
 
-  The lock is `flock` on `workdir/.lock`, which holds the owner's pid, host and start time. The
-  kernel releases it when the owner exits, however it exits, so a lock file left behind by a
-  killed run is stale and simply taken over. Creates `workdir` (see `make_workdir`). A non-chief
-  task (multi-worker) writes nothing to `workdir` and takes no lock.
+  The lock is `flock` on `workdir/.lock`, which holds the owner's pid, host and start time while
+  the block runs and is removed at its end. The kernel releases the lock when its owner exits,
+  however it exits, so a lock file left behind by a killed run is stale and simply taken over.
+  Creates `workdir` (see `make_workdir`). A non-chief task (multi-worker) writes nothing to
+  `workdir` and takes no lock.
 
   Raises:
     ConfigError: another live process holds the lock (one line naming its pid), or `workdir`
@@ -116,25 +117,35 @@ def workdir_lock(workdir: str, chief: bool = True):
     return
   make_workdir(workdir)
   path = os.path.join(workdir, LOCK_FILE)
-  with open(path, "a+", encoding="utf-8") as lock:
+  while True:
+    lock = open(path, "a+", encoding="utf-8")  # pylint: disable=consider-using-with
     try:
       fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
       lock.seek(0)
       owner = lock.read().strip() or "an unknown process"
+      lock.close()
       raise ConfigError(f"--model_dir: {workdir!r} is in use by another run ({owner}); wait "
                         "for it to finish, stop it, or use another --model_dir") from None
+    try:
+      if os.fstat(lock.fileno()).st_ino == os.stat(path).st_ino:
+        break
+    except FileNotFoundError:
+      pass
+    lock.close()  # the previous owner removed this file after we opened it: lock the new one
+  try:
     lock.seek(0)
     lock.truncate()
     started = datetime.datetime.now().isoformat(timespec="seconds")
     lock.write(f"pid {os.getpid()} on {socket.gethostname()}, started {started}")
     lock.flush()
-    try:
-      yield
-    finally:
-      lock.seek(0)
-      lock.truncate()
-      fcntl.flock(lock, fcntl.LOCK_UN)
+    yield
+  finally:
+    # Removed while still held: a run that opened the file meanwhile finds it locked or gone.
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(path)
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    lock.close()
 
 
 def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
