@@ -43,6 +43,8 @@ EXTRAS_REQUIRE = {
         # and XLA compilation of tiny models.
         "pytest-xdist>=3.5",
         "packaging>=23",
+        # Property-based tests: random values, shapes and dtypes for the checks at the edges.
+        "hypothesis>=6.100",
     ],
     # TensorFlow's CUDA build (Linux x86_64). Install with: pip install -e ".[gpu]"
     "gpu": ["tensorflow[and-cuda]==2.21.0"],

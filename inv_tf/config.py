@@ -2,18 +2,24 @@
 
 Field names are the trainer's flag names (`--batch_size` ↔ `Config.batch_size`), so a `Config`
 written out as a flagfile (`to_flagfile`) reproduces a run. Defaults are the paper's MNIST settings
-(SPEC §10, HEAD base configs `inf_mnist` / `gen_mnist`). The library never reads absl flags.
+(docs/design.md §10). The library never reads absl flags.
+
+Each field describes itself: its metadata holds the flag's help text and its domain (the values it
+accepts, e.g. `Interval(0, low_open=True)` for a learning rate). `Config.validate` checks every
+field against its domain and `trainers/flags.py` defines every flag from the same metadata, so a
+new hyperparameter is one new field.
 """
 
 import dataclasses
 import math
+import numbers
 import os
 from typing import Optional
 
 from inv_tf import transforms
 
 SGM_STAGES = ("sgm", "inference", "generative")
-# The VAE family (SPEC §8): a plain VAE, the AugVAE (trained on SGM resamples), the InvVAE (VAE
+# The VAE family (docs/design.md §8): a plain VAE, the AugVAE (trained on SGM resamples), the InvVAE (VAE
 # over prototypes + p(η|x̂)) and the VAE with standard augmentation.
 VAE_STAGES = ("vae", "augvae", "invvae", "vae_aug")
 STAGES = SGM_STAGES + VAE_STAGES
@@ -27,13 +33,13 @@ STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 # "flip_equivariant" (circular, and exactly θ(R_π x) = θ(x) + π for the input's half turn).
 ROTATION_HEADS = ("linear", "circular", "flip_equivariant")
 # What the InvVAE trains on (inv_tf.training.vae_train): "pixel" (the pixel-space bound on log p(x)
-# of inv_tf.models.inv_vae) or "reference" (the reference's VAE ELBO on prototypes, SPEC §8.3).
+# of inv_tf.models.inv_vae) or "reference" (the reference's VAE ELBO on prototypes, docs/design.md §8).
 INVVAE_OBJECTIVES = ("pixel", "reference")
-# List-valued fields holding integers (the other list fields hold floats).
-INT_LIST_FIELDS = ("inference_hidden_dims", "generative_hidden_dims", "conditioner_hidden_dims",
-                   "vae_conv_dims", "vae_dense_dims")
+# The smallest spline bin width of p's flow (`inv_tf.models.flow.DEFAULT_MIN_BIN_SIZE`): the
+# `num_bins` bins must fit in the spline range [-B, B].
+SPLINE_MIN_BIN_SIZE = 1e-4
 
-# Default augmentation half-widths b and centres o per family (SPEC §4.2, MNIST / Galaxy rows).
+# Default augmentation half-widths b and centres o per family (docs/design.md §4, MNIST / Galaxy rows).
 DEFAULT_BOUNDS = {
     "affine": (0.25, 0.25, math.pi, 0.25, 0.25, 0.25),
     "affine_no_shear": (0.25, 0.25, math.pi, 0.25, 0.25),
@@ -59,94 +65,293 @@ class ConfigError(ValueError):
   """A configuration value is invalid; the message is one line naming the field."""
 
 
+# ---------------------------------------------------------------------------------------------
+# Domains: the values a field accepts. Each field of `Config` names its domain in its metadata;
+# `Config.validate` checks every field against it and `trainers/flags.py` defines the flag's type
+# from it.
+
+
+def _number_text(value) -> str:
+  if value == 2 ** 32:
+    return "2**32"
+  return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+  """Finite numbers between `low` and `high` (open ends: `low_open`, `high_open`).
+
+  `integer`: Python integers only (bool excluded); otherwise any finite real number.
+  """
+  low: float = -math.inf
+  high: float = math.inf
+  low_open: bool = False
+  high_open: bool = False
+  integer: bool = False
+
+  def __str__(self) -> str:
+    kind = "an integer" if self.integer else "a finite number"
+    has_low, has_high = math.isfinite(self.low), math.isfinite(self.high)
+    if has_low and has_high:
+      return (f"{kind} in {'(' if self.low_open else '['}{_number_text(self.low)}, "
+              f"{_number_text(self.high)}{')' if self.high_open else ']'}")
+    if has_low:
+      return f"{kind} {'>' if self.low_open else '>='} {_number_text(self.low)}"
+    if has_high:
+      return f"{kind} {'<' if self.high_open else '<='} {_number_text(self.high)}"
+    return kind
+
+  def contains(self, value) -> bool:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+      return False
+    if self.integer and not isinstance(value, numbers.Integral):
+      return False
+    if not math.isfinite(value):
+      return False
+    above = value > self.low if self.low_open else value >= self.low
+    below = value < self.high if self.high_open else value <= self.high
+    return above and below
+
+  def error(self, value):
+    """None if `value` is in the domain, else the message (without the field's name)."""
+    return None if self.contains(value) else f"must be {self}, got {value!r}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+  """One of `values`; `noun` names a value in the error ("unknown family 'x'; valid: …")."""
+  values: tuple
+  noun: str = ""
+
+  def __str__(self) -> str:
+    return "one of " + ", ".join(map(str, self.values))
+
+  def error(self, value):
+    if isinstance(value, bool) or value not in self.values:
+      if self.noun:
+        return f"unknown {self.noun} {value!r}; valid: {', '.join(map(str, self.values))}"
+      return f"must be {self}, got {value!r}"
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Sequence:
+  """A list (tuple) of values, each in `item`; `nonempty`: at least one."""
+  item: Interval
+  nonempty: bool = False
+  empty_means: str = ""  # what an empty list stands for, shown in the help and the error
+
+  def __str__(self) -> str:
+    text = f"a {'non-empty ' if self.nonempty else ''}comma-separated list, each {self.item}"
+    return text + (f" (empty: {self.empty_means})" if self.empty_means else "")
+
+  def error(self, value):
+    if (not isinstance(value, (tuple, list)) or (self.nonempty and not value)
+        or not all(self.item.contains(v) for v in value)):
+      shown = list(value) if isinstance(value, (tuple, list)) else value
+      return f"must be {self}, got {shown!r}"
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+  """True or false."""
+
+  def __str__(self) -> str:
+    return "true or false"
+
+  def error(self, value):
+    return None if isinstance(value, bool) else f"must be {self}, got {value!r}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Text:
+  """Any string (what it names is checked where it is used: a path, a dataset, a TPU)."""
+
+  def __str__(self) -> str:
+    return "a string"
+
+  def error(self, value):
+    return None if isinstance(value, str) else f"must be {self}, got {value!r}"
+
+
+POSITIVE = Interval(0.0, low_open=True)            # learning rates, multipliers of them, norms
+NON_NEGATIVE = Interval(0.0)                       # loss weights, weight decays
+FRACTION = Interval(0.0, 1.0)                      # fractions of a stage's steps
+COUNT = Interval(1, integer=True)                  # sizes and counts that must be ≥ 1
+OPTIONAL_COUNT = Interval(0, integer=True)         # counts where 0 means "all" / "off"
+WIDTHS = Sequence(Interval(1, integer=True), nonempty=True)
+
+
+def _field(default, help_text: str, domain):
+  """A `Config` field: its default, its `--help` text and its domain (see above)."""
+  return dataclasses.field(default=default, metadata={"help": help_text, "domain": domain})
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
-  """All hyperparameters of an SGM run. Each field is a flag; trainers/flags.py has its help text."""
+  """All hyperparameters of a run. Each field is the flag of the same name; its metadata holds
+  the flag's help text (`metadata["help"]`) and the values it accepts (`metadata["domain"]`), so
+  a new hyperparameter is one new field here."""
   # What to run.
-  stage: str = "sgm"
-  seed: int = 0
+  stage: str = _field(
+      "sgm", f"What to train: {', '.join(STAGES)} (sgm = stage 1 then stage 2; augvae and "
+      "invvae also need --sgm_dir).", Choice(STAGES, "stage"))
+  seed: int = _field(0, "Random seed (data order, augmentations, initialisation).",
+                     Interval(0, 2 ** 32, high_open=True, integer=True))
   # Data.
-  dataset: str = "mnist"
-  data_dir: str = ""
-  rotation_deg: float = 0.0
-  num_train: int = 0  # 0 = all available.
-  batch_size: int = 512
-  eval_batch_size: int = 512
+  dataset: str = _field(
+      "mnist", "Dataset name (see docs/datasets.md), e.g. mnist, aug_dsprites, npz:PATH, "
+      "folder:PATH.", Text())
+  data_dir: str = _field(
+      "", "TFDS data directory (default ~/tensorflow_datasets). With a prepared TFDS mnist "
+      "there, --dataset=mnist uses the full 70k digits.", Text())
+  rotation_deg: float = _field(
+      0.0, "Rotated MNIST: each example gets one fixed rotation from U(-A, A) degrees.",
+      NON_NEGATIVE)
+  num_train: int = _field(
+      0, "Number of training examples (0 = all); nested subsets for data efficiency.",
+      OPTIONAL_COUNT)
+  batch_size: int = _field(512, "Global training batch size.", COUNT)
+  eval_batch_size: int = _field(512, "Validation batch size.", COUNT)
   # Transformations.
-  family: str = "affine_no_shear"
-  bounds: tuple = ()  # () = DEFAULT_BOUNDS[family].
-  offset: tuple = ()  # () = DEFAULT_OFFSET.get(family, zeros).
-  interpolation_order: int = 3
-  squash_to_bounds: bool = False
+  family: str = _field(
+      "affine_no_shear", "Transformation family: affine, affine_no_shear, rotation, hsv, "
+      "affine_no_shear_hsv.", Choice(tuple(transforms.FAMILIES), "family"))
+  bounds: tuple = _field(
+      (), "Half-widths b of the η range, one per parameter (empty = family default).",
+      Sequence(POSITIVE, empty_means="the family's default"))
+  offset: tuple = _field(
+      (), "Centres o of the η range, one per parameter (empty = family default).",
+      Sequence(Interval(), empty_means="the family's default"))
+  interpolation_order: int = _field(3, "Warp interpolation: 1 bilinear, 3 cubic B-spline.",
+                                    Choice((1, 3)))
+  squash_to_bounds: bool = _field(False, "Squash η into o ± b with tanh (q and p).", Flag())
   # Stage 1: q(η|x).
-  inference_steps: int = 60000
-  inference_lr: float = 3e-4
-  inference_init_lr_mult: float = 1e-2
-  inference_final_lr_mult: float = 1e-4
-  inference_warmup_pct: float = 0.1
-  inference_clip_norm: float = 2.0
-  inference_weight_decay: float = 1e-4
-  inference_hidden_dims: tuple = (2048, 1024, 512, 256)
-  rotation_head: str = "linear"  # see ROTATION_HEADS
-  init_sigma: float = 0.01
-  sigma_lr: float = 3e-3
-  blur_sigma_init: float = 3.0
-  blur_filter_size: int = 5
-  blur_end_pct: float = 0.01
-  n_samples: int = 5
-  x_mse_mult: float = 1.0
-  inv_mult: float = 0.1
-  anchor_mult: float = 0.0  # stage-1 rotation anchor (not in the paper; inv_tf.training.losses)
-  align_mult: float = 0.0  # stage-1 prototype alignment (not in the paper; inv_tf.training.losses)
-  symmetrized_loss: bool = True
-  augment_warmup_pct: float = 0.0
+  inference_steps: int = _field(60000, "Stage-1 (q(η|x)) training steps.", OPTIONAL_COUNT)
+  inference_lr: float = _field(3e-4, "Stage-1 peak learning rate (AdamW).", POSITIVE)
+  inference_init_lr_mult: float = _field(
+      1e-2, "Stage-1 warm-up start, as a multiple of the peak rate.", POSITIVE)
+  inference_final_lr_mult: float = _field(
+      1e-4, "Stage-1 final rate after cosine decay, as a multiple of the peak.", POSITIVE)
+  inference_warmup_pct: float = _field(0.1, "Fraction of stage-1 steps spent warming up.",
+                                       FRACTION)
+  inference_clip_norm: float = _field(2.0, "Stage-1 global gradient-norm clip.", POSITIVE)
+  inference_weight_decay: float = _field(1e-4, "Stage-1 decoupled weight decay.", NON_NEGATIVE)
+  inference_hidden_dims: tuple = _field((2048, 1024, 512, 256), "q(η|x) MLP widths.", WIDTHS)
+  rotation_head: str = _field(
+      "linear", "How q(η|x) outputs the rotation: linear (the paper: b·μ, one output), "
+      "circular (atan2 of two outputs, continuous round the whole circle) or flip_equivariant "
+      "(circular, and exactly equivariant to a half turn of the image).",
+      Choice(ROTATION_HEADS, "head"))
+  init_sigma: float = _field(
+      0.01, "Initial σ of q(η|x) (in units of the bounds); learned by its own optimiser.",
+      POSITIVE)
+  sigma_lr: float = _field(3e-3, "Base learning rate of q's σ (own Adam; peak 3×).", POSITIVE)
+  blur_sigma_init: float = _field(
+      3.0, "Initial Gaussian blur σ (pixels) of the stage-1 curriculum (0 = no blur).",
+      NON_NEGATIVE)
+  blur_filter_size: int = _field(5, "Blur filter size (odd).", COUNT)
+  blur_end_pct: float = _field(
+      0.01, "Fraction of stage-1 steps over which the blur decays to 0.", FRACTION)
+  n_samples: int = _field(5, "Stage-1 augmented copies per image.", COUNT)
+  x_mse_mult: float = _field(1.0, "Weight of the stage-1 reconstruction MSE.", NON_NEGATIVE)
+  inv_mult: float = _field(0.1, "Weight of the stage-1 invertibility loss.", NON_NEGATIVE)
+  anchor_mult: float = _field(
+      0.0, "Weight of the stage-1 rotation anchor 1 - cos(θ_q(x_r) - θ_r): prefers prototypes "
+      "in the data's own orientation (0 = off, the paper).", NON_NEGATIVE)
+  align_mult: float = _field(
+      0.0, "Weight of the stage-1 prototype alignment: each prototype's rotation is pulled "
+      "towards the batch's mean prototype (0 = off, the paper).", NON_NEGATIVE)
+  symmetrized_loss: bool = _field(
+      True, "Augment both views in stage 1 (else the second view is x itself).", Flag())
+  augment_warmup_pct: float = _field(
+      0.0, "Fraction of stage-1 steps over which the augmentation range grows from 0 to the "
+      "bounds (0 = off).", FRACTION)
   # Stage 2: p(η|x̂).
-  generative_steps: int = 15000
-  generative_lr: float = 3e-3
-  generative_init_lr_mult: float = 0.1
-  generative_final_lr_mult: float = 0.03
-  generative_warmup_pct: float = 0.2
-  generative_clip_norm: float = 2.0
-  generative_weight_decay: float = 1e-4
-  generative_hidden_dims: tuple = (1024, 512, 256)
-  generative_dropout: float = 0.2
-  num_flows: int = 6
-  num_bins: int = 6
-  conditioner_hidden_dims: tuple = (256,)
-  generative_n_samples: int = 5
-  consistency_mult: float = 1.0
-  bounds_mult: float = 1.0
-  # VAE family (SPEC §8.1, §8.5; `vae_mnist` base config).
-  sgm_dir: str = ""  # augvae / invvae: the model_dir of a trained SGM run.
-  vae_steps: int = 10000
-  vae_lr: float = 6e-3
-  vae_init_lr_mult: float = 0.03
-  vae_final_lr_mult: float = 1e-4
-  vae_warmup_pct: float = 0.1
-  vae_clip_norm: float = 2.0
-  vae_weight_decay: float = 1e-4
-  invvae_objective: str = "pixel"  # see INVVAE_OBJECTIVES
-  vae_keep_best: bool = True  # score / export the best-by-validation-ELBO weights
-  vae_patience: int = 0  # evaluations without improvement before stopping (0 = never)
-  latent_dim: int = 16
-  vae_conv_dims: tuple = (64, 128, 256)
-  vae_dense_dims: tuple = (256,)
-  max_2strides: int = 2
-  iwlb_num_samples: int = 300
-  test_batch_size: int = 50
-  num_test: int = 0  # 0 = the whole test split.
+  generative_steps: int = _field(15000, "Stage-2 (p(η|x̂)) training steps.", OPTIONAL_COUNT)
+  generative_lr: float = _field(3e-3, "Stage-2 peak learning rate (AdamW).", POSITIVE)
+  generative_init_lr_mult: float = _field(
+      0.1, "Stage-2 warm-up start, as a multiple of the peak rate.", POSITIVE)
+  generative_final_lr_mult: float = _field(
+      0.03, "Stage-2 final rate, as a multiple of the peak.", POSITIVE)
+  generative_warmup_pct: float = _field(0.2, "Fraction of stage-2 steps spent warming up.",
+                                        FRACTION)
+  generative_clip_norm: float = _field(2.0, "Stage-2 global gradient-norm clip.", POSITIVE)
+  generative_weight_decay: float = _field(1e-4, "Stage-2 decoupled weight decay.",
+                                          NON_NEGATIVE)
+  generative_hidden_dims: tuple = _field((1024, 512, 256), "p(η|x̂) trunk MLP widths.", WIDTHS)
+  generative_dropout: float = _field(0.2, "p(η|x̂) trunk dropout rate.",
+                                     Interval(0.0, 1.0, high_open=True))
+  num_flows: int = _field(6, "Coupling layers in the spline flow.", COUNT)
+  num_bins: int = _field(6, "Rational-quadratic spline bins.", COUNT)
+  conditioner_hidden_dims: tuple = _field((256,), "Coupling conditioner MLP widths.", WIDTHS)
+  conditioner_dropout: float = _field(0.1, "Coupling conditioner dropout rate.",
+                                      Interval(0.0, 1.0, high_open=True))
+  spline_range: float = _field(
+      3.0, "Range B of the rational-quadratic splines: each coupling transforms [-B, B] and is "
+      "the identity outside.", POSITIVE)
+  generative_n_samples: int = _field(5, "Stage-2 prototypes per image.", COUNT)
+  consistency_mult: float = _field(1.0, "Weight of the stage-2 pairwise consistency term.",
+                                   NON_NEGATIVE)
+  bounds_mult: float = _field(
+      1.0, "Stage-2 augmentation range for prototypes, as a multiple of the bounds.", POSITIVE)
+  # VAE family (docs/design.md §8).
+  sgm_dir: str = _field(
+      "", "--stage=augvae|invvae: the --model_dir of a trained SGM run (or its export/).",
+      Text())
+  vae_steps: int = _field(10000, "VAE training steps.", OPTIONAL_COUNT)
+  vae_lr: float = _field(6e-3, "VAE peak learning rate (AdamW).", POSITIVE)
+  vae_init_lr_mult: float = _field(0.03, "VAE warm-up start, as a multiple of the peak rate.",
+                                   POSITIVE)
+  vae_final_lr_mult: float = _field(
+      1e-4, "VAE final rate after cosine decay, as a multiple of the peak.", POSITIVE)
+  vae_warmup_pct: float = _field(0.1, "Fraction of VAE steps spent warming up.", FRACTION)
+  vae_clip_norm: float = _field(2.0, "VAE global gradient-norm clip.", POSITIVE)
+  vae_weight_decay: float = _field(1e-4, "VAE decoupled weight decay.", NON_NEGATIVE)
+  invvae_objective: str = _field(
+      "pixel", "What --stage=invvae trains on: pixel (the pixel-space bound on log p(x)) or "
+      "reference (the reference's VAE ELBO on prototypes).",
+      Choice(INVVAE_OBJECTIVES, "objective"))
+  vae_keep_best: bool = _field(
+      True, "Score and export the VAE weights with the best validation ELBO (kept in "
+      "checkpoints/best/), not the last step's.", Flag())
+  vae_patience: int = _field(
+      0, "Stop VAE training after this many validation evaluations without a better validation "
+      "ELBO (0 = train all --vae_steps).", OPTIONAL_COUNT)
+  latent_dim: int = _field(16, "VAE latent dimension.", COUNT)
+  vae_conv_dims: tuple = _field((64, 128, 256), "VAE encoder conv widths (the decoder mirrors "
+                                "them).", WIDTHS)
+  vae_dense_dims: tuple = _field((256,), "VAE encoder MLP widths after the convs (the decoder "
+                                 "mirrors them).", WIDTHS)
+  max_2strides: int = _field(2, "At most this many stride-2 conv layers in the VAE.",
+                             OPTIONAL_COUNT)
+  iwlb_num_samples: int = _field(300, "Importance samples K of the test IWLB.", COUNT)
+  test_batch_size: int = _field(50, "Batch size of the test-set IWLB / ELBO evaluation.", COUNT)
+  num_test: int = _field(0, "Test images for the final IWLB / ELBO (0 = the whole test split).",
+                         OPTIONAL_COUNT)
   # Bookkeeping.
-  log_every: int = 50
-  eval_every: int = 0  # 0 = every 1 % of a stage's steps (at least every 10 steps).
-  num_eval_batches: int = 4
-  checkpoint_every: int = 500
-  max_checkpoints: int = 3
-  export: bool = True
+  log_every: int = _field(50, "Write training scalars every N steps.", COUNT)
+  eval_every: int = _field(0, "Validate every N steps (0 = every 1 % of a stage).",
+                           OPTIONAL_COUNT)
+  num_eval_batches: int = _field(4, "Validation batches per evaluation.", COUNT)
+  checkpoint_every: int = _field(500, "Checkpoint every N steps.", COUNT)
+  max_checkpoints: int = _field(3, "Checkpoints to keep.", COUNT)
+  export: bool = _field(True, "Write the SavedModel to MODEL_DIR/export at the end.", Flag())
   # Devices and numerics (not part of the architecture: checkpoints move between them).
-  distribution_strategy: str = "auto"
-  num_cpu_devices: int = 0  # > 0: split the host CPU into this many logical devices (replicas).
-  tpu: str = ""  # --distribution_strategy=tpu: the TPU name or address ("" = local / from env).
-  mixed_precision: bool = False  # bfloat16 matmuls/convolutions; float32 flow, warps, losses.
+  distribution_strategy: str = _field(
+      "auto", "tf.distribute strategy: auto (mirrored when several GPUs are visible, else "
+      "one_device), one_device, mirrored, multi_worker_mirrored (TF_CONFIG names the cluster), "
+      "tpu.", Choice(STRATEGIES, "strategy"))
+  num_cpu_devices: int = _field(
+      0, "Split the host CPU into N logical devices (0 = no split), e.g. to run "
+      "--distribution_strategy=mirrored on a CPU-only machine.", OPTIONAL_COUNT)
+  tpu: str = _field(
+      "", "--distribution_strategy=tpu: TPU name or grpc:// address (empty: local or from the "
+      "environment).", Text())
+  mixed_precision: bool = _field(
+      False, "bfloat16 matmuls and convolutions (variables, the flow, the warps' coordinates "
+      "and the losses stay float32).", Flag())
 
   # -----------------------------------------------------------------------------------------
   @property
@@ -170,48 +375,30 @@ class Config:
     return self.eval_every or max(10, steps // 100)
 
   def validate(self) -> "Config":
-    """Checks every field; raises `ConfigError` (one line naming the field) or returns self."""
+    """Checks every field against its domain, then the combinations of fields.
+
+    Returns:
+      self.
+
+    Raises:
+      ConfigError: one line naming the field and the values it accepts.
+    """
     def fail(field, message):
       raise ConfigError(f"--{field}: {message}")
 
-    if self.stage not in STAGES:
-      fail("stage", f"unknown stage {self.stage!r}; valid: {', '.join(STAGES)}")
+    for field in dataclasses.fields(self):
+      message = field.metadata["domain"].error(getattr(self, field.name))
+      if message:
+        fail(field.name, message)
     for name in ("anchor_mult", "align_mult"):
-      if (getattr(self, name) > 0
-          and "rotation" not in transforms.FAMILIES.get(self.family, ("rotation",))):
+      if getattr(self, name) > 0 and "rotation" not in transforms.FAMILIES[self.family]:
         fail(name, f"needs a family with a rotation, got {self.family!r}")
-    if self.invvae_objective not in INVVAE_OBJECTIVES:
-      fail("invvae_objective", f"unknown objective {self.invvae_objective!r}; valid: "
-           f"{', '.join(INVVAE_OBJECTIVES)}")
-    if self.rotation_head not in ROTATION_HEADS:
-      fail("rotation_head", f"unknown head {self.rotation_head!r}; valid: "
-           f"{', '.join(ROTATION_HEADS)}")
-    if self.rotation_head != "linear" and "rotation" not in transforms.FAMILIES.get(
-        self.family, ("rotation",)):
+    if self.rotation_head != "linear" and "rotation" not in transforms.FAMILIES[self.family]:
       fail("rotation_head", f"circular needs a family with a rotation, got {self.family!r}")
-    if self.distribution_strategy not in STRATEGIES:
-      fail("distribution_strategy", f"unknown strategy {self.distribution_strategy!r}; valid: "
-           f"{', '.join(STRATEGIES)}")
-    if self.family not in transforms.FAMILIES:
-      fail("family", f"unknown family {self.family!r}; valid: {', '.join(transforms.FAMILIES)}")
     try:
-      bounds, _ = self.resolved_bounds, self.resolved_offset
+      self.resolved_bounds, self.resolved_offset  # pylint: disable=pointless-statement
     except ValueError as e:
       raise ConfigError(f"--{e}") from None
-    if any(b <= 0 for b in bounds):
-      fail("bounds", f"every bound must be > 0, got {list(bounds)}")
-    if self.interpolation_order not in (1, 3):
-      fail("interpolation_order", f"must be 1 or 3, got {self.interpolation_order}")
-    for name in ("batch_size", "eval_batch_size", "n_samples", "generative_n_samples", "num_flows",
-                 "num_bins", "blur_filter_size", "log_every", "checkpoint_every",
-                 "max_checkpoints", "num_eval_batches", "latent_dim", "iwlb_num_samples",
-                 "test_batch_size"):
-      if getattr(self, name) < 1:
-        fail(name, f"must be >= 1, got {getattr(self, name)}")
-    for name in ("inference_steps", "generative_steps", "vae_steps", "num_train", "eval_every",
-                 "num_test", "max_2strides", "num_cpu_devices", "vae_patience"):
-      if getattr(self, name) < 0:
-        fail(name, f"must be >= 0, got {getattr(self, name)}")
     if self.stage in ("sgm", "inference") and self.inference_steps < 1:
       fail("inference_steps", f"must be >= 1 for --stage={self.stage}")
     if self.stage in ("sgm", "generative") and self.generative_steps < 1:
@@ -225,25 +412,9 @@ class Config:
            f"--stage={self.stage} does not")
     if self.blur_filter_size % 2 != 1:
       fail("blur_filter_size", f"must be odd, got {self.blur_filter_size}")
-    for name in ("inference_lr", "sigma_lr", "init_sigma", "generative_lr", "inference_clip_norm",
-                 "generative_clip_norm", "bounds_mult", "vae_lr", "vae_clip_norm",
-                 "vae_init_lr_mult", "vae_final_lr_mult"):
-      if not getattr(self, name) > 0:
-        fail(name, f"must be > 0, got {getattr(self, name)}")
-    for name in ("inference_warmup_pct", "generative_warmup_pct", "blur_end_pct",
-                 "augment_warmup_pct", "generative_dropout", "vae_warmup_pct"):
-      if not 0 <= getattr(self, name) <= 1:
-        fail(name, f"must be in [0, 1], got {getattr(self, name)}")
-    for name in ("inference_weight_decay", "generative_weight_decay", "blur_sigma_init",
-                 "x_mse_mult", "inv_mult", "anchor_mult", "align_mult", "consistency_mult",
-                 "rotation_deg", "vae_weight_decay"):
-      if getattr(self, name) < 0:
-        fail(name, f"must be >= 0, got {getattr(self, name)}")
-    for name in ("inference_hidden_dims", "generative_hidden_dims", "conditioner_hidden_dims",
-                 "vae_conv_dims", "vae_dense_dims"):
-      dims = getattr(self, name)
-      if not dims or any(int(d) < 1 for d in dims):
-        fail(name, f"must be a non-empty list of positive widths, got {list(dims)}")
+    if not self.num_bins * SPLINE_MIN_BIN_SIZE < 2 * self.spline_range:
+      fail("num_bins", f"{self.num_bins} bins of at least {SPLINE_MIN_BIN_SIZE:g} do not fit in "
+           f"the spline range [-{self.spline_range:g}, {self.spline_range:g}] (--spline_range)")
     return self
 
   def replace(self, **changes) -> "Config":
@@ -281,6 +452,18 @@ class Config:
     arch["bounds"] = self.resolved_bounds
     arch["offset"] = self.resolved_offset
     return {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()}
+
+
+def domain(name: str):
+  """The domain (`Interval`, `Choice`, `Sequence`, `Flag` or `Text`) of the field `name`."""
+  return FIELDS[name].metadata["domain"]
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+# List-valued fields holding integers (the other list fields hold floats).
+INT_LIST_FIELDS = tuple(name for name, f in FIELDS.items()
+                        if isinstance(f.metadata["domain"], Sequence)
+                        and f.metadata["domain"].item.integer)
 
 
 def from_dict(values: dict, base: Optional[Config] = None) -> Config:

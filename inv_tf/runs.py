@@ -61,23 +61,83 @@ def evaluate_run(model_dir: str, out_dir: str | None = None, num_images: int = 5
   return evaluate_run_files(model_dir, out_dir, num_images, data_dir, checkpoint, dataset)[0]
 
 
+def _checkpoint_path(model_dir: str, checkpoint: str | None) -> str:
+  """The checkpoint an evaluation restores: `checkpoint`, else the run's latest."""
+  return checkpoint or tf.train.latest_checkpoint(
+      os.path.join(config_lib.run_dir(model_dir), "checkpoints"))
+
+
+def trained_stages(config, checkpoint: str) -> dict:
+  """{stage: {"step": trained steps, "steps": the stage's configured steps}} at `checkpoint`.
+
+  Stages: `inference` and `generative` for an SGM run, the VAE stage's name otherwise.
+  """
+  counters = checkpoints.trained_steps(checkpoint)
+  if config.stage in config_lib.VAE_STAGES:
+    return {config.stage: {"step": counters.get("vae_step", 0), "steps": config.vae_steps}}
+  return {"inference": {"step": counters.get("inference_step", 0),
+                        "steps": config.inference_steps},
+          "generative": {"step": counters.get("generative_step", 0),
+                         "steps": config.generative_steps}}
+
+
+def check_out_dir(out_dir: str) -> None:
+  """Refuses, before any work, an output directory that could not be written.
+
+  Raises:
+    ConfigError: `out_dir` (or the first of its ancestors that exists) is not a directory, or
+      that ancestor is not writable (one line naming `--out`).
+  """
+  path = os.path.abspath(out_dir)
+  while not os.path.exists(path):
+    path = os.path.dirname(path)
+  if not os.path.isdir(path):
+    which = "exists" if path == os.path.abspath(out_dir) else f"is inside the file {path!r}"
+    raise config_lib.ConfigError(f"--out: {out_dir!r} {which} and is not a directory; name a directory")
+  if not os.access(path, os.W_OK | os.X_OK):
+    raise config_lib.ConfigError(f"--out: cannot write to {path!r} (permission denied)")
+
+
 def evaluate_run_files(model_dir: str, out_dir: str | None = None, num_images: int = 500,
                        data_dir: str | None = None, checkpoint: str | None = None,
                        dataset: str | None = None) -> tuple:
   """`evaluate_run`, returning (metrics, the evaluated dataset's name, [paths written]): the
-  PNGs and metrics.json under `out_dir`, then the TensorBoard directory MODEL_DIR/evaluation."""
+  PNGs and metrics.json under `out_dir`, then the TensorBoard directory MODEL_DIR/evaluation.
+
+  An SGM run whose q never trained is refused (ConfigError); one whose p never trained is
+  evaluated without p's measures, listed under `skipped` in the metrics. `stages` gives each
+  network's trained step.
+  """
+  config, _ = checkpoints.read_run(model_dir)
+  out_dir = out_dir or os.path.join(model_dir, "eval")
+  check_out_dir(out_dir)
   model, config = load_model(model_dir, checkpoint)
+  stages = trained_stages(config, _checkpoint_path(model_dir, checkpoint))
   if config.stage in config_lib.VAE_STAGES:
     metrics, pngs = report.evaluate_vae(model, config.replace(dataset=dataset or config.dataset),
                                         data_dir)
     step = config.vae_steps
   else:
+    if stages["inference"]["step"] == 0:
+      raise config_lib.ConfigError(
+          f"--model_dir: {model_dir!r}: q(η|x) has not trained (stage inference at step 0 of "
+          f"{config.inference_steps}); nothing to evaluate")
+    with_p = stages["generative"]["step"] > 0
     metrics, pngs = report.evaluate_sgm(model, config.replace(dataset=dataset or config.dataset),
-                                        num_images, data_dir)
+                                        num_images, data_dir, with_p=with_p)
+    if not with_p:
+      metrics["skipped"] = {
+          "measures": list(report.P_MEASURES),
+          "reason": f"p(η|x̂) has not trained (stage generative at step 0 of "
+                    f"{config.generative_steps}); run --stage=generative (or resume --stage=sgm) "
+                    "to train it"}
     step = config.inference_steps + config.generative_steps
+  metrics["stages"] = stages
   metrics = report.json_safe(metrics)
-  out_dir = out_dir or os.path.join(model_dir, "eval")
-  os.makedirs(out_dir, exist_ok=True)
+  try:
+    os.makedirs(out_dir, exist_ok=True)
+  except OSError as e:
+    raise config_lib.ConfigError(f"--out: cannot create {out_dir!r} ({e.strerror})") from None
   written = []
   for name, png in pngs.items():
     written.append(os.path.join(out_dir, f"{name}.png"))

@@ -15,7 +15,7 @@ import pytest
 import inv_tf
 from inv_tf import config as config_lib
 
-from support import REPO, run_module
+from support import REPO, run_module, user_lines
 
 EXPERIMENT_ONLY = ("--sizes", "--seeds", "--models", "--smoke")
 
@@ -79,6 +79,94 @@ def test_bare_flagfile_names_resolve_and_paths_pass_through(tmp_path, monkeypatc
       "--flagfile=flags/x.cfg", "--flagfile=nope", "--seed=1"]
   (tmp_path / "quickstart").write_text("--seed=3\n")  # an existing file wins over the name
   assert cli.resolve_flagfiles(["prog", "--flagfile=quickstart"])[1] == "--flagfile=quickstart"
+
+
+# name: (flagfile text or None, extra args, text the one line must contain). Each is a usage
+# error: exit 2 (README), one line, no traceback, nothing written to --model_dir.
+BAD_COMMAND_LINES = {
+    "unknown_flag_in_a_flagfile": ("--seed=1\n# a comment\n--no_such_flag=3\n", [],
+                                   "line 3: unknown flag --no_such_flag"),
+    "flagfile_line_without_dashes": ("--seed=1\nbatch_size 16\n", [],
+                                     "line 2: 'batch_size 16' is not a flag"),
+    "non_integer_value": (None, ["--batch_size=abc"], "--batch_size=abc"),
+    "flagfile_is_a_directory": (None, ["--flagfile={root}"], "Is a directory"),
+    "positional_argument": (None, ["extra"], "unexpected arguments: extra"),
+    "value_outside_its_domain": (None, ["--inference_final_lr_mult=-1"],
+                                 "--inference_final_lr_mult: must be a finite number > 0"),
+    "nan_bounds": (None, ["--bounds=nan,nan,nan,nan,nan"], "--bounds: must be"),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_command_lines(tmp_path_factory):
+  root = tmp_path_factory.mktemp("cli")
+
+  def launch(name):
+    text, args, _ = BAD_COMMAND_LINES[name]
+    model_dir = root / name
+    argv = [f"--model_dir={model_dir}"] + [a.format(root=root) for a in args]
+    if text is not None:
+      (root / f"{name}.cfg").write_text(text)
+      argv.append(f"--flagfile={root / f'{name}.cfg'}")
+    return model_dir, run_module("trainers.train", *argv)
+
+  with concurrent.futures.ThreadPoolExecutor(3) as pool:
+    futures = {name: pool.submit(launch, name) for name in BAD_COMMAND_LINES}
+    return root, {name: f.result() for name, f in futures.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(BAD_COMMAND_LINES))
+def test_a_bad_command_line_exits_2_in_one_line_and_writes_nothing(bad_command_lines, name):
+  root, results = bad_command_lines
+  model_dir, proc = results[name]
+  lines = user_lines(proc.stderr)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert "Traceback" not in proc.stderr
+  assert len(lines) == 1, lines
+  assert lines[0].startswith(("FATAL Flags parsing error: ", "error: ")), lines
+  assert BAD_COMMAND_LINES[name][2] in lines[0], lines
+  if BAD_COMMAND_LINES[name][0] is not None:
+    assert f"flagfile {root / (name + '.cfg')}, line" in lines[0], lines
+  assert not model_dir.exists()
+
+
+@pytest.mark.parametrize("name", [n for n in BAD_COMMAND_LINES if "domain" not in n
+                                  and n != "nan_bounds"])
+def test_parse_flags_exits_2_with_one_line(tmp_path, monkeypatch, capsys, name):
+  """In-process twin of the subprocess test above (absl's parsing on a private FlagValues)."""
+  from absl import flags
+  from trainers import cli
+  values = flags.FlagValues()
+  flags.DEFINE_integer("batch_size", 8, "", flag_values=values)
+  flags.DEFINE_integer("seed", 0, "", flag_values=values)
+  flags.DEFINE_string("model_dir", None, "", flag_values=values)
+  monkeypatch.setattr(cli.flags, "FLAGS", values)
+  text, args, expected = BAD_COMMAND_LINES[name]
+  argv = ["prog"] + [a.format(root=tmp_path) for a in args]
+  if text is not None:
+    (tmp_path / "f.cfg").write_text(text)
+    argv.append(f"--flagfile={tmp_path / 'f.cfg'}")
+  with pytest.raises(SystemExit) as e:
+    cli.parse_flags(argv)
+  assert e.value.code == cli.USAGE_EXIT == 2
+  lines = capsys.readouterr().err.splitlines()
+  assert len(lines) == 1 and lines[0].startswith("FATAL Flags parsing error: "), lines
+  assert expected in lines[0], lines
+  if text is not None:
+    assert f"flagfile {tmp_path / 'f.cfg'}, line" in lines[0]
+
+
+def test_check_flagfile_follows_nested_flagfiles_and_accepts_negated_booleans(tmp_path):
+  from trainers import cli
+  inner = tmp_path / "inner.cfg"
+  inner.write_text("// comment\n--noexport\n--seed=2\n")
+  outer = tmp_path / "outer.cfg"
+  outer.write_text(f"--flagfile={inner}\n--batch_size=4\n")
+  cli.check_flagfile(str(outer), {"export", "seed", "batch_size"})
+  inner.write_text("--seeds=2\n")
+  with pytest.raises(cli.FlagfileError, match=rf"flagfile {inner}, line 1: unknown flag --seeds"):
+    cli.check_flagfile(str(outer), {"export", "seed", "batch_size"})
 
 
 def test_setup_declares_the_console_scripts():

@@ -6,7 +6,11 @@ test_data_sprites.py.
 
 import math
 import os
+import pathlib
+import tempfile
 
+from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -426,3 +430,95 @@ def test_default_data_dir(monkeypatch, tmp_path):
   monkeypatch.delenv("TFDS_DATA_DIR")
   assert common.default_data_dir(None) == os.path.join(os.path.expanduser("~"),
                                                        "tensorflow_datasets")
+
+
+def _write_png_any_depth(path, array):
+  """A PNG of `array` (uint8 or uint16, [H, W, C] with C = 1..4) at the array's own bit depth."""
+  path.write_bytes(tf.io.encode_png(tf.constant(array)).numpy())
+
+
+def test_folder_16_bit_pngs_are_read_at_full_depth(tmp_path):
+  grey16 = (np.arange(8 * 8, dtype=np.uint32).reshape(8, 8, 1) * 1040 + 7).astype(np.uint16)
+  grey16[0, 0, 0], grey16[0, 1, 0] = 65535, 256  # 256 would be clipped to white at 8 bits
+  rgb16 = np.stack([grey16[..., 0], 65535 - grey16[..., 0], grey16[..., 0] // 3], axis=-1)
+  grey8 = np.full((8, 8, 1), 200, np.uint8)
+  for name, arrays in (("grey", [grey16, grey8]), ("rgb", [rgb16])):
+    folder = tmp_path / name
+    folder.mkdir()
+    for i, array in enumerate(arrays):
+      _write_png_any_depth(folder / f"{i}.png", array)
+    from inv_tf.data import user_data
+    images, _ = user_data.read_folder(str(folder))
+    np.testing.assert_allclose(images[0], arrays[0] / 65535.0 * 2 - 1, atol=1e-6)
+    if name == "grey":
+      np.testing.assert_allclose(images[1], 200 / 255.0 * 2 - 1, atol=1e-6)
+      assert len(np.unique(images[0])) == 64  # every level kept, none clipped
+
+
+# ---------------------------------------------------------------------------------------------
+# Property-based: any array in an npz / any PNG in a folder gives the right images or one
+# DataError, never another exception or a silently wrong value.
+
+LOADER_PROPERTY = settings(max_examples=60, derandomize=True, deadline=None,
+                           suppress_health_check=[HealthCheck.too_slow])
+_DTYPES = st.sampled_from(["uint8", "uint16", "int8", "int32", "int64", "float16", "float32",
+                           "float64", "bool", "complex64"])
+
+
+def _expected_npz_images(images):
+  """What read_npz must return for `images`, or None when it must refuse them."""
+  if images.ndim == 3:
+    images = images[..., None]
+  if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.shape[0] == 0:
+    return None
+  if images.dtype == np.bool_:
+    return images.astype(np.float32) * 2 - 1
+  if np.issubdtype(images.dtype, np.integer):
+    if images.size and (images.min() < 0 or images.max() > 255):
+      return None
+    return images.astype(np.float32) / 255 * 2 - 1
+  if np.issubdtype(images.dtype, np.floating):
+    if not np.all(np.isfinite(images)) or (images.size and (images.min() < 0
+                                                           or images.max() > 1)):
+      return None
+    return images.astype(np.float32) * 2 - 1
+  return None
+
+
+@LOADER_PROPERTY
+@given(images=_DTYPES.flatmap(lambda dtype: hnp.arrays(
+    dtype, hnp.array_shapes(min_dims=1, max_dims=5, min_side=0, max_side=4))))
+def test_npz_gives_the_right_images_or_one_data_error(images):
+  from inv_tf.data import user_data
+  with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "d.npz")
+    np.savez(path, images=images)
+    expected = _expected_npz_images(images)
+    try:
+      got, labels = user_data.read_npz(path)
+    except DataError as e:
+      assert expected is None, (images.dtype, images.shape, str(e))
+      assert "\n" not in str(e) and str(e).startswith(f"npz:{path}: ")
+      return
+  assert expected is not None, (images.dtype, images.shape)
+  assert got.dtype == np.float32 and labels.shape == (got.shape[0],)
+  np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+@LOADER_PROPERTY
+@given(arrays=st.integers(1, 3).flatmap(lambda n: st.tuples(
+    st.sampled_from([np.uint8, np.uint16]), st.integers(1, 4), st.integers(1, 5),
+    st.integers(1, 5)).flatmap(lambda spec: st.lists(
+        hnp.arrays(spec[0], (spec[2], spec[3], spec[1])), min_size=n, max_size=n))))
+def test_folder_pngs_of_any_depth_and_channels_give_the_right_images(arrays):
+  from inv_tf.data import user_data
+  with tempfile.TemporaryDirectory() as tmp:
+    for i, array in enumerate(arrays):
+      _write_png_any_depth(pathlib.Path(tmp) / f"{i}.png", array)
+    got, labels = user_data.read_folder(tmp)
+  channels = arrays[0].shape[-1]
+  depth = np.iinfo(arrays[0].dtype).max
+  want = np.stack(arrays).astype(np.float64) / depth
+  want = want[..., :1] if channels <= 2 else want[..., :3]  # alpha dropped
+  np.testing.assert_allclose(got, want * 2 - 1, atol=1e-6)
+  np.testing.assert_array_equal(labels, -1)

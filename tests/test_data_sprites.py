@@ -6,6 +6,7 @@ The target distribution is recomputed here independently, with scipy, from the t
 
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -257,6 +258,22 @@ def test_aug_dsprites_load_builds_offline_and_matches_latents(aug_dir):
   np.testing.assert_array_equal(np.sort(ex["index"]),
                                 np.sort(sprites.sample_indices(300, [0, 0])))
   assert os.path.isdir(os.path.join(aug_dir, "aug_dsprites", "seed0_300_100_50", "1.0.0"))
+
+
+@pytest.mark.parametrize("where", ["file", "inside_a_file", "unwritable"])
+def test_aug_dsprites_with_an_unusable_data_dir_is_one_data_error(tmp_path, where):
+  blocker = tmp_path / "blocker"
+  blocker.write_text("a file")
+  data_dir = {"file": blocker, "inside_a_file": blocker / "tfds",
+              "unwritable": tmp_path / "read_only" / "tfds"}[where]
+  if where == "unwritable":
+    (tmp_path / "read_only").mkdir(mode=0o500)
+    if os.access(tmp_path / "read_only", os.W_OK):
+      pytest.skip("running as a user who can write anywhere (root)")
+  named = blocker if where == "file" else data_dir
+  with pytest.raises(DataError, match=rf"^aug_dsprites: .*{re.escape(str(named))}"):
+    data.load("aug_dsprites", "train", seed=0, data_dir=str(data_dir), split_sizes=SIZES)
+  assert blocker.read_text() == "a file"
 
 
 def test_aug_dsprites_splits_seeds_and_num_train(aug_dir):

@@ -230,3 +230,92 @@ def test_export_is_atomic(model, inputs, tmp_path, monkeypatch):
   reloaded = tf.saved_model.load(path)
   np.testing.assert_allclose(reloaded.prototype(tf.constant(inputs["x"]))["eta"].numpy(),
                              model.prototype(inputs["x"])["eta"].numpy(), rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks of the signatures, on the export of an untrained small SGM (fast: no training).
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+SMALL_SHAPE = (8, 8, 1)
+
+
+@pytest.fixture(scope="module")
+def small_export(tmp_path_factory):
+  from inv_tf.models.sgm import SGM
+  sgm = SGM(tiny_config(), SMALL_SHAPE)
+  path = saved_model.export_sgm(sgm, str(tmp_path_factory.mktemp("small") / "export"))
+  return tf.saved_model.load(path)
+
+
+def _images(b, value=None):
+  x = np.random.default_rng(b).uniform(-1, 1, (b, *SMALL_SHAPE)).astype(np.float32)
+  if value is not None:
+    x[0, 3, 4, 0] = value
+  return tf.constant(x)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("signature", ["prototype", "resample", "sample_eta", "log_prob_eta"])
+def test_non_finite_pixels_are_refused_not_laundered(small_export, signature, bad):
+  x = _images(3, bad)
+  eta = tf.zeros([3, D])
+  seed = tf.constant([1, 2], tf.int32)
+  call = {"prototype": lambda: small_export.prototype(x),
+          "resample": lambda: small_export.resample(x, tf.constant(2), seed),
+          "sample_eta": lambda: small_export.sample_eta(x, tf.constant(2), seed),
+          "log_prob_eta": lambda: small_export.log_prob_eta(x, eta)}[signature]
+  name = "x" if signature in ("prototype", "resample") else "x_hat"
+  with pytest.raises(tf.errors.InvalidArgumentError, match=f"{name}: contains NaN or infinite"):
+    call()
+
+
+def test_non_finite_eta_is_refused(small_export):
+  eta = np.zeros([2, D], np.float32)
+  eta[1, 2] = np.nan
+  with pytest.raises(tf.errors.InvalidArgumentError, match="eta: contains NaN or infinite"):
+    small_export.log_prob_eta(_images(2), tf.constant(eta))
+
+
+@pytest.mark.parametrize("b_x, b_eta", [(1, 4), (4, 1), (4, 2), (0, 3)])
+def test_log_prob_eta_refuses_different_batches_naming_the_inputs(small_export, b_x, b_eta):
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"log_prob_eta: x_hat \[B, H, W, C\] and eta \[B, D\] must have the "
+                           r"same batch B"):
+    small_export.log_prob_eta(_images(b_x), tf.zeros([b_eta, D]))
+
+
+@settings(max_examples=40, derandomize=True, deadline=None)
+@given(b=st.integers(0, 4), b_eta=st.integers(0, 4), n=st.integers(-1, 3),
+       value=st.sampled_from([0.0, 0.5, -1.0, np.nan, np.inf]),
+       dtype=st.sampled_from([tf.float32, tf.float64, tf.int32]),
+       shape=st.sampled_from([SMALL_SHAPE, (8, 9, 1), (8, 8, 3), (8, 8)]))
+def test_any_input_gives_the_right_shapes_or_one_invalid_argument_error(
+    small_export, b, b_eta, n, value, dtype, shape):
+  x = np.full((b, *shape), value, np.float64) if b else np.zeros((0, *shape))
+  x = tf.cast(tf.constant(x), dtype) if dtype != tf.int32 or np.isfinite(value) else None
+  if x is None:
+    return
+  valid_x = dtype == tf.float32 and tuple(shape) == SMALL_SHAPE and (b == 0 or np.isfinite(value))
+  seed = tf.constant([0, 1], tf.int32)
+  calls = {
+      "prototype": (lambda: small_export.prototype(x), valid_x),
+      "resample": (lambda: small_export.resample(x, tf.constant(n), seed), valid_x and n >= 1),
+      "log_prob_eta": (lambda: small_export.log_prob_eta(x, tf.zeros([b_eta, D])),
+                       valid_x and b == b_eta),
+  }
+  for name, (call, valid) in calls.items():
+    try:
+      out = call()
+    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
+      assert not valid, (name, b, b_eta, n, value, dtype, shape, str(e)[:300])
+      continue
+    assert valid, (name, b, b_eta, n, value, dtype, shape)
+    for key, tensor in out.items():
+      assert np.all(np.isfinite(tensor.numpy())), (name, key)
+    if name == "prototype":
+      assert out["x_hat"].shape == (b, *SMALL_SHAPE) and out["eta"].shape == (b, D)
+    elif name == "resample":
+      assert out["images"].shape == (n, b, *SMALL_SHAPE) and out["eta"].shape == (n, b, D)
+    else:
+      assert out["log_prob"].shape == (b,)

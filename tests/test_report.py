@@ -144,3 +144,7 @@ def test_log_png_round_trips_through_a_summary(tmp_path):
   found = [v for r in tf.compat.v1.train.summary_iterator(str(tmp_path / event))
            for v in r.summary.value if v.tag == "evaluate/test"]
   assert len(found) == 1 and found[0].tensor.string_val[2][:8] == PNG
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs that did not finish, and bad --out paths.

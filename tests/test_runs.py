@@ -8,6 +8,8 @@ import tensorflow as tf
 
 from inv_tf import runs
 from inv_tf.config import ConfigError
+from inv_tf.evaluation import report
+from inv_tf.training import loop
 from inv_tf.training import train as train_lib
 from support import tiny_config
 
@@ -78,3 +80,52 @@ def test_evaluate_run_on_a_vae_reports_test_scores(tmp_path):
   # Same model, same seeds: the stand-alone evaluation reproduces the run's final test scores.
   assert metrics["iwlb"] == pytest.approx(results["test/iwlb"], rel=1e-4)
   assert {"samples", "reconstructions"} <= _pngs_in(str(tmp_path / "out"))
+
+
+def _stage1_only_run(workdir, inference_step=6):
+  """A run dir whose checkpoint has q trained for `inference_step` steps and p never trained."""
+  config = tiny_config()
+  loop.prepare_workdir(config, workdir, (28, 28, 1))
+  state = train_lib.create_state(config, (28, 28, 1))
+  state.inference_step.assign(inference_step)
+  tf.train.CheckpointManager(state.checkpoint(), os.path.join(workdir, "checkpoints"),
+                             max_to_keep=1).save(checkpoint_number=inference_step)
+  return config
+
+
+def test_an_untrained_p_is_not_evaluated_and_the_stages_are_reported(tmp_path):
+  workdir = str(tmp_path / "model")
+  config = _stage1_only_run(workdir)
+  metrics, _, written = runs.evaluate_run_files(workdir, num_images=8)
+  assert metrics["stages"] == {"inference": {"step": 6, "steps": config.inference_steps},
+                               "generative": {"step": 0, "steps": config.generative_steps}}
+  for name in ("rotation_resultant", "rotation_spread_by_label", "truth"):
+    assert name not in metrics and name in metrics["skipped"]["measures"]
+  assert "stage generative at step 0" in metrics["skipped"]["reason"]
+  assert "full_ratio" in metrics and "iterated_eta_norm_last" in metrics  # q's measures stay
+  pngs = {os.path.basename(p)[:-4] for p in written if p.endswith(".png")}
+  assert not pngs & {"orbits", "eta_marginals", "truth_recovery"}
+  text = report.summary_table(metrics, "mnist", written)
+  assert "R̄" not in text  # no p-based row, so no bar can be "met" by an untrained p
+  assert ("trained: stage inference step 6 of 6, stage generative step 0 of 6 (untrained)"
+          in text.splitlines())
+  assert any(l.startswith("skipped: rotation_resultant") for l in text.splitlines())
+
+
+def test_a_run_with_an_untrained_q_is_refused(tmp_path):
+  workdir = str(tmp_path / "model")
+  _stage1_only_run(workdir, inference_step=0)
+  with pytest.raises(ConfigError, match=r"q\(η\|x\) has not trained"):
+    runs.evaluate_run_files(workdir, num_images=8)
+
+
+@pytest.mark.parametrize("where", ["file", "inside_a_file"])
+def test_out_that_is_a_file_is_one_config_error(tmp_path, where):
+  workdir = str(tmp_path / "model")
+  _stage1_only_run(workdir)
+  blocker = tmp_path / "taken.txt"
+  blocker.write_text("keep me")
+  out = blocker if where == "file" else blocker / "eval"
+  with pytest.raises(ConfigError, match=rf"^--out: '{out}' .*not a directory"):
+    runs.evaluate_run_files(workdir, str(out), num_images=8)
+  assert blocker.read_text() == "keep me"

@@ -6,6 +6,8 @@ the resume run (stage "inference", then "sgm" in the same directory) and a stage
 copy of the reference run rolled back to its end-of-stage-1 checkpoint (determinism).
 """
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -16,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 from inv_tf import config as config_lib
-from inv_tf.config import ConfigError
+from inv_tf.config import Config, ConfigError
 from inv_tf.training import checkpoints
 from inv_tf.training import loop
 from inv_tf.training import train as train_lib
@@ -250,8 +252,25 @@ def rerun(run, tmp_path_factory):
       "metrics_mtime": os.stat(os.path.join(workdir, "metrics.json")).st_mtime_ns,
   }
   os.utime(os.path.join(workdir, "metrics.json"), ns=(0, 0))
-  results = train_lib.train_and_evaluate(tiny_config(), workdir)
+  # What a kill in the middle of a checkpoint write leaves behind.
+  partial = os.path.join(workdir, "checkpoints", "ckpt-99_temp")
+  os.makedirs(partial)
+  with open(os.path.join(partial, "part-00000-of-00001.index"), "wb") as f:
+    f.write(b"half")
+  stderr = io.StringIO()
+  with contextlib.redirect_stderr(stderr):
+    results = train_lib.train_and_evaluate(tiny_config(), workdir)
+  before["stderr"] = stderr.getvalue()
   return workdir, before, results
+
+
+@pytest.mark.slow
+def test_rerun_says_where_it_resumes_and_removes_a_killed_save(rerun):
+  workdir, before, _ = rerun
+  last = TINY["inference_steps"] + TINY["generative_steps"]
+  assert (f"resuming stage generative at step {TINY['generative_steps']} from ckpt-{last}"
+          in before["stderr"].splitlines()), before["stderr"]
+  assert not os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-99_temp"))
 
 
 @pytest.mark.slow
@@ -412,6 +431,42 @@ def test_model_dir_for_another_image_shape_is_refused(tmp_path):
     train_lib.train_and_evaluate(tiny_config(), workdir)
 
 
+def _damaged_run(workdir):
+  """A model dir holding a run (run.json, flags.cfg) whose latest checkpoint is unreadable."""
+  loop.prepare_workdir(tiny_config(), workdir, IMAGE_SHAPE)
+  ckpt = os.path.join(workdir, "checkpoints")
+  os.makedirs(ckpt)
+  for name in ("ckpt-3.index", "ckpt-3.data-00000-of-00001"):
+    with open(os.path.join(ckpt, name), "wb") as f:
+      f.write(b"garbage")
+  with open(os.path.join(ckpt, "checkpoint"), "w") as f:
+    f.write('model_checkpoint_path: "ckpt-3"\nall_model_checkpoint_paths: "ckpt-3"\n')
+  with open(os.path.join(workdir, "flags.cfg")) as f:
+    return f.read()
+
+
+def test_a_refused_run_leaves_the_run_it_points_at_unchanged(tmp_path):
+  workdir = str(tmp_path / "model")
+  flags_before = _damaged_run(workdir)
+  with pytest.raises(ConfigError, match="--model_dir: .*ckpt-3"):
+    train_lib.train_and_evaluate(tiny_config(stage="generative", generative_lr=0.5), workdir)
+  with open(os.path.join(workdir, "flags.cfg")) as f:
+    assert f.read() == flags_before
+
+
+def test_a_second_run_on_a_model_dir_in_use_is_refused_naming_the_live_one(tmp_path):
+  workdir = str(tmp_path / "model")
+  loop.prepare_workdir(tiny_config(), workdir, IMAGE_SHAPE)
+  with open(os.path.join(workdir, "flags.cfg")) as f:
+    flags_before = f.read()
+  with loop.workdir_lock(workdir):  # the live run
+    with pytest.raises(ConfigError, match=rf"in use by another run \(pid {os.getpid()} "):
+      train_lib.train_and_evaluate(tiny_config(seed=7), workdir)
+  with open(os.path.join(workdir, "flags.cfg")) as f:
+    assert f.read() == flags_before
+  assert not os.path.exists(os.path.join(workdir, "checkpoints"))
+
+
 def test_stage_generative_on_an_empty_dir_raises(tmp_path):
   workdir = str(tmp_path / "model")
   with pytest.raises(ConfigError, match="--stage=generative"):
@@ -425,6 +480,12 @@ def test_stage_generative_on_an_empty_dir_raises(tmp_path):
     (dict(stage="nope"), "stage"),
     (dict(family="nope"), "family"),
     (dict(bounds=(0.25, 0.0, 3.0, 0.25, 0.25)), "bounds"),
+    (dict(inference_final_lr_mult=-1.0), "inference_final_lr_mult"),
+    (dict(bounds=(float("nan"),) * 5), "bounds"),
+    (dict(offset=(float("inf"),) * 5), "offset"),
+    (dict(seed=2 ** 32), "seed"),
+    (dict(generative_dropout=1.0), "generative_dropout"),
+    (dict(blur_sigma_init=float("nan")), "blur_sigma_init"),
 ])
 def test_invalid_config_raises_before_touching_the_model_dir(tmp_path, change, field):
   workdir = str(tmp_path / "model")

@@ -4,7 +4,7 @@ Every case is a subprocess started from the repository root. Importing TensorFlo
 so all processes of this module are launched together on a small pool when the first test needs
 them (the bad-input cases fail before training and overlap with the one tiny training run).
 
-A bad input must give a non-zero exit status, one line on stderr starting with "error:" (absl's
+A bad input must give exit status 2 (the README's code for a usage error), one line on stderr starting with "error:" (absl's
 "FATAL Flags parsing error" for what absl itself rejects), and no Python traceback. TensorFlow's
 native start-up log lines (printed before absl's C++ logging is initialised, whatever
 TF_CPP_MIN_LOG_LEVEL says) are ignored.
@@ -61,10 +61,20 @@ BAD_TRAIN = {
                                       "--distribution_strategy", False),
     "multi_worker_without_tf_config": (["--distribution_strategy=multi_worker_mirrored"],
                                        "error", "TF_CONFIG is not set", False),
+    "negative_lr_mult": (["--inference_final_lr_mult=-1"], "error",
+                         "--inference_final_lr_mult: must be a finite number > 0", False),
+    "nan_bounds": (["--bounds=nan,nan,nan,nan,nan"], "error", "--bounds: must be", False),
+    "seed_too_large": (["--seed=4294967296"], "error", "--seed: must be", False),
+    "dropout_one": (["--generative_dropout=1.0"], "error", "--generative_dropout", False),
+    "non_integer_batch_size": (["--batch_size=abc"], "fatal", "--batch_size=abc", False),
+    "flagfile_is_a_directory": (["--flagfile={empty}"], "fatal", "Is a directory", False),
+    "aug_dsprites_data_dir_is_a_file": (["--dataset=aug_dsprites", "--data_dir={file}"],
+                                        "error", "aug_dsprites: the data directory", False),
 }
 BAD_EVALUATE = {
     "no_run": (["--model_dir={empty}"], "error", "holds no training run"),
     "no_model_dir": ([], "error", "--model_dir"),
+    "out_is_a_file": (["--model_dir={other}", "--out={file}"], "error", "--out:"),
 }
 
 
@@ -96,13 +106,15 @@ def _bad_train(root, flagfile, name):
     base.append(f"--model_dir={model_dir}")
   if name == "missing_flagfile":
     base = [f"--model_dir={model_dir}"]
-  args = [a.format(empty=root / "empty") for a in args]
+  args = [a.format(empty=root / "empty", file=flagfile) for a in args]
   return model_dir, run_module("trainers.train", *base, *args)
 
 
-def _bad_evaluate(root, name):
+def _bad_evaluate(root, flagfile, name):
   args, _, _ = BAD_EVALUATE[name]
-  return run_module("trainers.evaluate", *[a.format(empty=root / "empty") for a in args])
+  return run_module("trainers.evaluate", *[
+      a.format(empty=root / "empty", file=flagfile, other=root / "bad" / "other_configuration")
+      for a in args])
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +126,7 @@ def launched(paths):
   for name in BAD_TRAIN:
     futures[f"train/{name}"] = pool.submit(_bad_train, root, flagfile, name)
   for name in BAD_EVALUATE:
-    futures[f"evaluate/{name}"] = pool.submit(_bad_evaluate, root, name)
+    futures[f"evaluate/{name}"] = pool.submit(_bad_evaluate, root, flagfile, name)
   yield futures
   pool.shutdown(wait=True)
 
@@ -125,7 +137,7 @@ def good(launched):
 
 
 def _assert_one_error_line(proc, kind, text):
-  assert proc.returncode != 0
+  assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])  # the README's usage code
   assert "Traceback" not in proc.stderr, proc.stderr
   lines = user_lines(proc.stderr)
   if kind == "error":

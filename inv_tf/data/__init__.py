@@ -120,6 +120,9 @@ def _colour_options(max_hue_shift, saturation_range):
 def _load_aug_dsprites(split, seed, data_dir, num_train=None,
                        split_sizes=aug_dsprites.DEFAULT_SPLIT_SIZES):
   root = common.default_data_dir(data_dir)
+  if os.path.exists(root) and not os.path.isdir(root):
+    raise DataError(f"aug_dsprites: the data directory {root!r} is a file, not a directory; "
+                    "pass another --data_dir")
   make_builder = lambda: aug_dsprites.builder(seed=seed, split_sizes=split_sizes, data_dir=root)
   try:
     builder = make_builder()
@@ -128,18 +131,23 @@ def _load_aug_dsprites(split, seed, data_dir, num_train=None,
   if not builder.is_prepared():
     # Runs started together on a fresh machine would otherwise render the same dataset at once
     # and collide when TFDS renames its temporary directory: one builds, the others wait.
-    os.makedirs(root, exist_ok=True)
-    lock_path = os.path.join(root, f".aug_dsprites_{builder.builder_config.name}.lock")
-    with open(lock_path, "a", encoding="utf-8") as lock:
-      fcntl.flock(lock, fcntl.LOCK_EX)
-      try:
-        builder = make_builder()  # Re-read: another process may have built it meanwhile.
-        if not builder.is_prepared():
-          logging.info("aug_dsprites: rendering seed %d (sizes %s) into %s (offline, once)",
-                       seed, builder.builder_config.split_sizes, builder.data_dir)
-          builder.download_and_prepare()
-      finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
+    try:
+      os.makedirs(root, exist_ok=True)
+      lock_path = os.path.join(root, f".aug_dsprites_{builder.builder_config.name}.lock")
+      with open(lock_path, "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+          builder = make_builder()  # Re-read: another process may have built it meanwhile.
+          if not builder.is_prepared():
+            logging.info("aug_dsprites: rendering seed %d (sizes %s) into %s (offline, once)",
+                         seed, builder.builder_config.split_sizes, builder.data_dir)
+            builder.download_and_prepare()
+        finally:
+          fcntl.flock(lock, fcntl.LOCK_UN)
+    except OSError as e:
+      reason = e.strerror or type(e).__name__
+      raise DataError(f"aug_dsprites: cannot build the dataset in {root!r} ({reason}); pass a "
+                      "writable --data_dir") from None
   n = builder.info.splits[split].num_examples
   if n == 0:
     raise DataError(f"aug_dsprites: the {split} split is empty (split_sizes={split_sizes})")

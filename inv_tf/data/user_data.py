@@ -7,7 +7,8 @@ r"""User data: `npz:PATH` and `folder:PATH`.
   (no labels, `label` = -1) or in one sub-folder per class (labels 0, 1, … in sorted sub-folder
   name order). Hidden files (starting with ".") are ignored; any other file is an error, as are
   images of different sizes. Grey images give C = 1; if any image has colour, all are converted to
-  RGB (C = 3); alpha is dropped.
+  RGB (C = 3); alpha is dropped. PNGs are read at their full depth: 16-bit PNGs keep their 65536
+  levels (0 → -1, 65535 → 1), 8-bit ones their 256.
 
 Images are scaled linearly to [-1, 1] (0 → -1, 255 or 1.0 → 1), so a dark background becomes -1,
 the convention of the SGM. Splits are made deterministically, independent of the run's seed: a
@@ -122,20 +123,41 @@ def _list_folder(path: str):
   return items
 
 
-def read_folder(path: str):
-  """Images float32 `[N, H, W, C]` in [-1, 1] and labels int64 `[N]` (-1 without sub-folders)."""
+def _read_image(file_path: str) -> np.ndarray:
+  """One image file as float32 `[H, W]` (grey) or `[H, W, 3]` (colour) in [0, 1], alpha dropped.
+
+  PNGs are decoded at their full bit depth (8 or 16 bits per channel, each scaled by its own
+  maximum, 255 or 65535), so a 16-bit image keeps all its levels; JPEGs are 8-bit.
+
+  Raises:
+    OSError, ValueError, tf.errors.InvalidArgumentError: the file is not a readable image.
+  """
   from PIL import Image  # pylint: disable=g-import-not-at-top
+  with Image.open(file_path) as im:
+    im.load()
+    if im.format != "PNG":
+      grey = im.mode in ("L", "1", "I;16", "I", "F")
+      return np.asarray(im.convert("L" if grey else "RGB"), np.float32) / 255.0
+  with open(file_path, "rb") as f:
+    contents = f.read()
+  # dtype uint16 scales 8-bit samples by 257: both depths map to 0..65535.
+  pixels = tf.io.decode_png(contents, channels=0, dtype=tf.uint16).numpy()
+  channels = pixels.shape[-1]
+  pixels = pixels[..., 0] if channels <= 2 else pixels[..., :3]  # grey(+alpha) / RGB(+alpha)
+  return pixels.astype(np.float32) / 65535.0
+
+
+def read_folder(path: str):
+  """Images float32 `[N, H, W, C]` in [-1, 1] and labels int64 `[N]` (-1 without sub-folders).
+
+  8- and 16-bit PNGs are read at their full depth (see `_read_image`).
+  """
   what = f"folder:{path}"
   items = _list_folder(path)
   arrays = []
   for rel, _ in items:
     try:
-      with Image.open(os.path.join(path, rel)) as im:
-        im.load()
-        if im.mode in ("L", "1", "I;16", "I", "F"):
-          arr = np.asarray(im.convert("L"))
-        else:
-          arr = np.asarray(im.convert("RGB"))
+      arr = _read_image(os.path.join(path, rel))
     except Exception as e:  # pylint: disable=broad-except
       raise DataError(f"{what}: {rel} is not a readable image ({type(e).__name__})") from None
     arrays.append(arr)
@@ -147,7 +169,7 @@ def read_folder(path: str):
                     f"{other} is not); resize them to one size first")
   if any(a.ndim == 3 for a in arrays):
     arrays = [np.repeat(a[..., None], 3, axis=-1) if a.ndim == 2 else a for a in arrays]
-  images = _standardise(np.stack(arrays).astype(np.uint8), what)
+  images = _standardise(np.stack(arrays), what)
   labels = np.array([label for _, label in items], np.int64)
   return images, labels
 

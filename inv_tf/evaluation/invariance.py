@@ -151,11 +151,13 @@ def iterated_prototype_norms(sgm, images, iterations: int = 5) -> list:
 
 
 def sgm_quality(sgm, images, num_angles: int = 8, num_samples: int = 200,
-                iterations: int = 5, labels=None) -> dict:
+                iterations: int = 5, labels=None, with_p: bool = True) -> dict:
   """Every quality bar of the SGM issue on `images` (upright test images `[N, H, W, C]`).
 
   Args:
     labels: optional int `[N]` class labels; adds the rotation spread per label.
+    with_p: False leaves out the measures of p(η|x̂) (the rotation spread), e.g. for a run
+      whose stage 2 has not trained.
 
   Returns:
     dict: `full_ratio`, `axis_ratio` (rotation invariance; `rotation` families only),
@@ -166,6 +168,7 @@ def sgm_quality(sgm, images, num_angles: int = 8, num_samples: int = 200,
   out = {}
   if "rotation" in sgm.family.parameters:
     out.update(rotation_invariance(sgm, images, num_angles))
+  if "rotation" in sgm.family.parameters and with_p:
     spread = rotation_spread(sgm, images, num_samples)
     for name in ("resultant", "deviation", "far_mass"):
       out[f"rotation_{name}"] = float(spread[name].mean())

@@ -66,32 +66,43 @@ def _test_batch(config, num_images: int, data_dir, image_shape=None):
   return next(iter(test.batch(num_images)))
 
 
-def evaluate_sgm(model, config, num_images: int = 500, data_dir=None) -> tuple:
+# What an SGM evaluation leaves out when p(η|x̂) has not trained: every measure and figure that
+# samples or scores p.
+P_MEASURES = ("rotation_resultant", "rotation_deviation", "rotation_far_mass",
+              "rotation_spread_by_label", "orbits", "eta_marginals", "truth", "ks",
+              "latent_densities")
+
+
+def evaluate_sgm(model, config, num_images: int = 500, data_dir=None,
+                 with_p: bool = True) -> tuple:
   """Measures and figures of a trained SGM.
 
   Args:
     model: an `inv_tf.models.SGM`; config: its run's `Config`.
     num_images: upright test images for the measures.
     data_dir: TFDS data directory override.
+    with_p: False: only the measures and figures of q(η|x) (`P_MEASURES` left out), for a run
+      whose p(η|x̂) has not trained.
 
   Returns:
     (metrics dict, {name: PNG bytes}).
   """
   batch = _test_batch(config, num_images, data_dir, model.image_shape)
   images, labels = batch["image"], batch["label"].numpy()
-  metrics = invariance.sgm_quality(model, images, labels=labels)
-  picked = _first_per_label(labels, 2)
-  pngs = {
-      "eta_sweep": figures.png_bytes(figures.eta_sweep(model, images[0], label=labels[0])),
-      "orbits": figures.png_bytes(figures.orbit_grid(model, tf.gather(images, picked),
-                                                     labels=labels[picked])),
-      "eta_marginals": figures.png_bytes(figures.eta_marginals(model, images[:4],
-                                                               labels=labels[:4])),
-      "iterated_norms": figures.png_bytes(figures.iterated_norms(metrics["iterated_eta_norms"])),
-  }
+  metrics = invariance.sgm_quality(model, images, labels=labels, with_p=with_p)
+  pngs = {"eta_sweep": figures.png_bytes(figures.eta_sweep(model, images[0], label=labels[0]))}
+  if with_p:
+    picked = _first_per_label(labels, 2)
+    pngs["orbits"] = figures.png_bytes(figures.orbit_grid(model, tf.gather(images, picked),
+                                                          labels=labels[picked]))
+    pngs["eta_marginals"] = figures.png_bytes(figures.eta_marginals(model, images[:4],
+                                                                    labels=labels[:4]))
+  pngs["iterated_norms"] = figures.png_bytes(figures.iterated_norms(metrics["iterated_eta_norms"]))
   if "rotation" in model.family.parameters:
     pngs["rotation_strips"] = figures.png_bytes(
         figures.rotation_strips(model, images[:6], labels=labels[:6]))
+  if not with_p:
+    return metrics, pngs
   if config.dataset == "aug_dsprites":
     ks_metrics, pngs["latent_densities"] = dsprites_known_truth(model, config, data_dir)
     metrics.update(ks_metrics)
@@ -340,6 +351,20 @@ def headline_rows(metrics: dict, dataset: str = "") -> list:
   return rows
 
 
+def stage_lines(metrics: dict) -> list:
+  """Where each network's training stood at the evaluated checkpoint, and what was skipped."""
+  lines = []
+  stages = metrics.get("stages") or {}
+  if stages:
+    lines.append("trained: " + ", ".join(
+        f"stage {stage} step {at['step']} of {at['steps']}{' (untrained)' if not at['step'] else ''}"
+        for stage, at in stages.items()))
+  skipped = metrics.get("skipped")
+  if skipped:
+    lines.append(f"skipped: {', '.join(skipped['measures'])}: {skipped['reason']}")
+  return [""] + lines if lines else []
+
+
 def summary_table(metrics: dict, dataset: str = "", files=()) -> str:
   """What `trainers.evaluate` prints: a table of the headline measures with their bars, then the
   files written (the full metrics stay in metrics.json)."""
@@ -351,6 +376,7 @@ def summary_table(metrics: dict, dataset: str = "", files=()) -> str:
                  f"{_pad(bar, widths[2])}  {verdict}".rstrip())
     if i == 0:
       lines.append("-" * (sum(widths) + 4 + len("NOT met") + 2))
+  lines.extend(stage_lines(metrics))
   if files:
     lines.append("")
     lines.append("Written:")

@@ -12,6 +12,10 @@ Signatures (all tensors float32 unless stated; B is dynamic, H, W, C and D are f
 | resample        | x [B, H, W, C], n int32 [], seed int32 [2]     | images [n, B, H, W, C], eta [n, B, D]     |
 | serving_default | = prototype                                   |                                           |
 
+Every input is checked: a wrong shape or dtype, NaN or infinite pixels or η, and (for
+`log_prob_eta`) `x_hat` and `eta` of different batch sizes raise `InvalidArgumentError` naming the
+input; nothing is broadcast or replaced.
+
 ## VAE family (`export_vae`: VAE, AugVAE, VAE with standard augmentation, InvVAE)
 
 | name            | inputs                                        | outputs                                   |
@@ -57,23 +61,35 @@ class SGMExportModule(tf.Module):
     seed = tf.TensorSpec([2], tf.int32)
 
     # Loaded signatures do not enforce static shapes at call time; check them in the graph so a
-    # wrongly shaped input fails instead of being silently reshaped.
-    def image_in(x):
-      return tf.ensure_shape(x, [None, h, w, c])
+    # wrongly shaped input fails instead of being silently reshaped. A NaN or infinite input is
+    # refused too: the warps would map it to background and q / p to finite η, a plausible
+    # output that hides the bad input.
+    def image_in(x, name):
+      x = tf.ensure_shape(x, [None, h, w, c])
+      return tf.debugging.assert_all_finite(x, f"{name}: contains NaN or infinite pixels")
+
+    def eta_in(eta, x_hat):
+      eta = tf.ensure_shape(eta, [None, d])
+      same = tf.debugging.assert_equal(
+          tf.shape(eta)[0], tf.shape(x_hat)[0],
+          message="log_prob_eta: x_hat [B, H, W, C] and eta [B, D] must have the same batch B")
+      with tf.control_dependencies([same]):
+        return tf.debugging.assert_all_finite(eta, "eta: contains NaN or infinite values")
 
     def prototype(x):
-      return sgm.prototype(image_in(x))
+      return sgm.prototype(image_in(x, "x"))
 
     def sample_eta(x_hat, n, seed):
       tf.debugging.assert_positive(n, message="n must be >= 1")
-      return {"eta": sgm.sample_eta(image_in(x_hat), n, seed)}
+      return {"eta": sgm.sample_eta(image_in(x_hat, "x_hat"), n, seed)}
 
     def log_prob_eta(x_hat, eta):
-      return {"log_prob": sgm.log_prob_eta(image_in(x_hat), tf.ensure_shape(eta, [None, d]))}
+      x_hat = image_in(x_hat, "x_hat")
+      return {"log_prob": sgm.log_prob_eta(x_hat, eta_in(eta, x_hat))}
 
     def resample(x, n, seed):
       tf.debugging.assert_positive(n, message="n must be >= 1")
-      images, eta = sgm.resample(image_in(x), n, seed)
+      images, eta = sgm.resample(image_in(x, "x"), n, seed)
       return {"images": images, "eta": eta}
 
     self.prototype = tf.function(prototype, input_signature=[image])

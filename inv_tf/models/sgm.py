@@ -53,7 +53,9 @@ class SGM(keras.Model):
     self.generative = GenerativeNet(
         hidden_dims=config.generative_hidden_dims, dropout_rate=config.generative_dropout,
         num_flows=config.num_flows, num_bins=config.num_bins,
-        conditioner_hidden_dims=config.conditioner_hidden_dims, name="generative", **common)
+        conditioner_hidden_dims=config.conditioner_hidden_dims,
+        conditioner_dropout_rate=config.conditioner_dropout, range_bound=config.spline_range,
+        name="generative", **common)
     dummy = tf.zeros((1,) + self.image_shape)
     self.inference(dummy)
     self.generative(dummy)

@@ -118,3 +118,18 @@ def restore_variables(trackables: dict, workdir: str, checkpoint: str | None = N
   except RESTORE_ERRORS as e:
     raise unreadable(flag, latest, e) from None
   return latest
+
+
+# The step counters of the runs' checkpoints: the SGM's two stages and the VAE family's one.
+STEP_COUNTERS = ("inference_step", "generative_step", "vae_step")
+
+
+def trained_steps(path: str) -> dict:
+  """{counter: int} of the step counters (`STEP_COUNTERS`) the checkpoint at `path` holds.
+
+  Read from the checkpoint's files, without building the model.
+  """
+  reader = tf.train.load_checkpoint(path)
+  return {name: int(reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE"))
+          for name in STEP_COUNTERS if reader.has_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE")}
+

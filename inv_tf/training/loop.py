@@ -9,10 +9,13 @@ good checkpoint kept) when a loss is not finite.
 
 import contextlib
 import dataclasses
+import datetime
+import fcntl
 import json
 import os
 import re
 import shutil
+import socket
 from typing import Callable
 
 from absl import logging
@@ -74,12 +77,11 @@ def check_compatible(config: Config, image_shape) -> None:
                       "small to warp")
 
 
-def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
-  """Creates `workdir`, refuses one that holds a run of another architecture, writes flags.cfg.
+def make_workdir(workdir: str) -> None:
+  """Creates `workdir` and checks that a file can be written in it.
 
   Raises:
-    ConfigError: `workdir` is not writable, or holds a run with another architecture / image
-      shape (the message names the first difference).
+    ConfigError: `workdir` cannot be created or written (names the OS's reason).
   """
   try:
     os.makedirs(workdir, exist_ok=True)
@@ -89,6 +91,73 @@ def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
     os.remove(probe)
   except OSError as e:
     raise ConfigError(f"--model_dir: cannot write to {workdir!r} ({e.strerror})") from None
+
+
+# The lock file of a model directory (see `workdir_lock`).
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: str, chief: bool = True):
+  """Holds an exclusive lock on `workdir` for the block: one run writes to a model dir at a time.
+
+  The lock is `flock` on `workdir/.lock`, which holds the owner's pid, host and start time while
+  the block runs and is removed at its end. The kernel releases the lock when its owner exits,
+  however it exits, so a lock file left behind by a killed run is stale and simply taken over.
+  Creates `workdir` (see `make_workdir`). A non-chief task (multi-worker) writes nothing to
+  `workdir` and takes no lock.
+
+  Raises:
+    ConfigError: another live process holds the lock (one line naming its pid), or `workdir`
+      cannot be written.
+  """
+  if not chief:
+    yield
+    return
+  make_workdir(workdir)
+  path = os.path.join(workdir, LOCK_FILE)
+  while True:
+    lock = open(path, "a+", encoding="utf-8")  # pylint: disable=consider-using-with
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      lock.seek(0)
+      owner = lock.read().strip() or "an unknown process"
+      lock.close()
+      raise ConfigError(f"--model_dir: {workdir!r} is in use by another run ({owner}); wait "
+                        "for it to finish, stop it, or use another --model_dir") from None
+    try:
+      if os.fstat(lock.fileno()).st_ino == os.stat(path).st_ino:
+        break
+    except FileNotFoundError:
+      pass
+    lock.close()  # the previous owner removed this file after we opened it: lock the new one
+  try:
+    lock.seek(0)
+    lock.truncate()
+    started = datetime.datetime.now().isoformat(timespec="seconds")
+    lock.write(f"pid {os.getpid()} on {socket.gethostname()}, started {started}")
+    lock.flush()
+    yield
+  finally:
+    # Removed while still held: a run that opened the file meanwhile finds it locked or gone.
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(path)
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    lock.close()
+
+
+def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
+  """Creates `workdir` and refuses one that holds a run of another architecture or image shape.
+
+  Writes run.json for a new run; an existing run's files are left as they are (`write_flags`
+  records the effective flags once the run is sure to train).
+
+  Raises:
+    ConfigError: `workdir` is not writable, or holds a run with another architecture / image
+      shape (the message names the first difference).
+  """
+  make_workdir(workdir)
   run_file = os.path.join(workdir, "run.json")
   run = {"architecture": config.architecture(), "image_shape": list(image_shape)}
   if os.path.exists(run_file):
@@ -108,7 +177,43 @@ def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
           f"{previous['image_shape']}, but --dataset={config.dataset} has {list(image_shape)}")
   else:
     write_atomic(run_file, json.dumps(run, indent=2))
+    write_flags(config, workdir)  # a new run is resumable from its flags.cfg from the start
+
+
+def write_flags(config: Config, workdir: str) -> None:
+  """Writes `workdir/flags.cfg`, the flags that reproduce (or resume) the run.
+
+  Call it once every check before training has passed: a run refused on an existing model dir
+  must leave that run's flags.cfg as it was.
+  """
   write_atomic(os.path.join(workdir, "flags.cfg"), config.to_flagfile())
+
+
+def remove_partial_checkpoints(directory: str) -> list:
+  """Deletes what a kill during `CheckpointManager.save` leaves: `ckpt-N_temp*` directories.
+
+  They are never read as checkpoints (the `checkpoint` state file names only complete ones).
+  Call it only while holding the model dir's lock: a live run's save writes the same names.
+
+  Args:
+    directory: a checkpoint directory (its `best/` sub-directory is cleaned too).
+
+  Returns:
+    The paths removed.
+  """
+  partial = []
+  for where in (directory, os.path.join(directory, "best")):
+    partial += tf.io.gfile.glob(os.path.join(where, "ckpt-*_temp*"))
+  _remove_paths(partial)
+  return partial
+
+
+def _remove_paths(paths) -> None:
+  for path in paths:
+    if os.path.isdir(path):
+      shutil.rmtree(path, ignore_errors=True)
+    elif os.path.exists(path):
+      os.remove(path)
 
 
 # What each scalar a stage writes means (TensorBoard shows it under the chart). Keys: (stage,
@@ -221,8 +326,11 @@ def check_checkpoint_dir(workdir: str) -> None:
                       "or use another --model_dir")
 
 
-def restore_latest(checkpoint: tf.train.Checkpoint, directory: str) -> bool:
-  """Restores the latest checkpoint of `directory` into `checkpoint`; False if there is none.
+def restore_latest(checkpoint: tf.train.Checkpoint, directory: str) -> str | None:
+  """Restores the latest checkpoint of `directory` into `checkpoint`.
+
+  Returns:
+    The restored checkpoint's path (e.g. `D/ckpt-500`), or None if there is none.
 
   Raises:
     ConfigError: the latest checkpoint is damaged or unreadable (one line naming it).
@@ -236,7 +344,12 @@ def restore_latest(checkpoint: tf.train.Checkpoint, directory: str) -> bool:
     raise checkpoints.unreadable(
         "model_dir", latest, e, "; delete its files and name an earlier ckpt-N in the "
         "'checkpoint' state file, or use another --model_dir") from None
-  return True
+  return latest
+
+
+def resume_text(stage: str, step: int, checkpoint: str) -> str:
+  """The line a resuming run shows, e.g. "resuming stage generative at step 40 from ckpt-540"."""
+  return f"resuming stage {stage} at step {step} from {os.path.basename(checkpoint)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,11 +572,7 @@ def save_checkpoint(manager, number: int) -> None:
     with writing("checkpoint", path):
       manager.save(checkpoint_number=number)
   except RunError:
-    for partial in tf.io.gfile.glob(f"{path}_temp*") + tf.io.gfile.glob(f"{path}.*"):
-      if os.path.isdir(partial):
-        shutil.rmtree(partial, ignore_errors=True)
-      else:
-        os.remove(partial)
+    _remove_paths(tf.io.gfile.glob(f"{path}_temp*") + tf.io.gfile.glob(f"{path}.*"))
     raise
 
 

@@ -39,8 +39,9 @@ from inv_tf.models.sgm import SGM
 from inv_tf.training import distribute, losses, progress, schedules, vae_train
 from inv_tf.training.checkpoints import model_trackables
 from inv_tf.training.loop import (Stage, check_checkpoint_dir, check_compatible, prepare_workdir,
-                                  restore_latest, run_stage, summary_writers, write_atomic,
-                                  write_hparams, writing)
+                                  remove_partial_checkpoints, restore_latest, resume_text,
+                                  run_stage, summary_writers, workdir_lock, write_atomic,
+                                  write_flags, write_hparams, writing)
 
 STAGE_SEEDS = {"inference": 1, "generative": 2}
 
@@ -259,16 +260,30 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   # Batching checks the dataset against the batch size: fail before anything is written.
   train_batches = data_lib.batch_for_training(train_ds, config.batch_size, seed=config.seed)
   chief = distribute.is_chief(strategy)
+  with workdir_lock(workdir, chief):  # refuses a second run on the same model dir
+    return _run_locked(config, workdir, strategy, image_shape, train_batches, chief)
+
+
+def _run_locked(config, workdir, strategy, image_shape, train_batches, chief) -> dict:
+  """`train_and_evaluate` once the model dir is locked: restore, train, export, metrics."""
+  ckpt_root = os.path.join(workdir, "checkpoints")
   if chief:
     prepare_workdir(config, workdir, image_shape)
+    remove_partial_checkpoints(ckpt_root)
   with strategy.scope():
     state = create_state(config, image_shape)
-  with distribute.CheckpointDirectory(os.path.join(workdir, "checkpoints"), chief) as ckpt_dir:
+  with distribute.CheckpointDirectory(ckpt_root, chief) as ckpt_dir:
     manager = tf.train.CheckpointManager(state.checkpoint(), ckpt_dir.path,
                                          max_to_keep=config.max_checkpoints)
-    if restore_latest(state.checkpoint(), os.path.join(workdir, "checkpoints")):
-      logging.info("Resumed (stage 1 step %d, stage 2 step %d)",
-                   int(state.inference_step.numpy()), int(state.generative_step.numpy()))
+    restored = restore_latest(state.checkpoint(), ckpt_root)
+    if config.stage == "generative" and int(state.inference_step.numpy()) == 0:
+      raise ConfigError(f"--stage=generative: {workdir!r} has no trained inference network; "
+                        "run --stage=inference (or --stage=sgm) first")
+    if chief:
+      write_flags(config, workdir)  # every check passed: this run is the model dir's run now
+    if restored:
+      stage, step = _resumed_stage(config, state)
+      progress.status(resume_text(stage, step, restored), enabled=chief)
     results = _train_stages(config, workdir, state, strategy, manager, train_batches, chief)
   if chief and config.export:
     progress.status(f"exporting the SavedModel to {os.path.join(workdir, 'export')} …")
@@ -279,6 +294,15 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
     with writing("metrics", os.path.join(workdir, "metrics.json")):
       write_atomic(os.path.join(workdir, "metrics.json"), json.dumps(results, indent=2))
   return results
+
+
+def _resumed_stage(config: Config, state: TrainState) -> tuple:
+  """(stage name, its step) where a restored run goes on training."""
+  inference_step = int(state.inference_step.numpy())
+  if config.stage == "inference" or (config.stage == "sgm"
+                                     and inference_step < config.inference_steps):
+    return "inference", inference_step
+  return "generative", int(state.generative_step.numpy())
 
 
 def _train_stages(config, workdir, state, strategy, manager, train_batches, chief) -> dict:

@@ -52,8 +52,9 @@ from inv_tf.models.vae import VAE
 from inv_tf.training import checkpoints, distribute, progress, schedules
 from inv_tf.training.losses import masked_mean
 from inv_tf.training.loop import (Selection, Stage, check_checkpoint_dir, prepare_workdir,
-                                  restore_latest, run_stage, summary_writers, write_atomic,
-                                  write_hparams, writing)
+                                  remove_partial_checkpoints, restore_latest, resume_text,
+                                  run_stage, summary_writers, workdir_lock, write_atomic,
+                                  write_flags, write_hparams, writing)
 
 STAGE_SEED = 3
 @dataclasses.dataclass
@@ -258,15 +259,28 @@ def train_and_evaluate(config: Config, workdir: str, strategy=None) -> dict:
   # Batching checks the dataset against the batch size: fail before anything is written.
   train_batches = data_lib.batch_for_training(train_ds, config.batch_size, seed=config.seed)
   chief = distribute.is_chief(strategy)
+  with workdir_lock(workdir, chief):  # refuses a second run on the same model dir
+    return _run_locked(config, workdir, strategy, image_shape, train_batches, sgm, chief)
+
+
+def _run_locked(config, workdir, strategy, image_shape, train_batches, sgm, chief) -> dict:
+  """`train_and_evaluate` once the model dir is locked: restore, train, test, export."""
+  ckpt_root = os.path.join(workdir, "checkpoints")
   if chief:
     prepare_workdir(config, workdir, image_shape)
+    remove_partial_checkpoints(ckpt_root)
   with strategy.scope():
     state = create_vae_state(config, image_shape)
   model = InvVAE(state.vae, sgm) if config.stage == "invvae" else state.vae
-  with distribute.CheckpointDirectory(os.path.join(workdir, "checkpoints"), chief) as ckpt_dir:
+  with distribute.CheckpointDirectory(ckpt_root, chief) as ckpt_dir:
     manager = tf.train.CheckpointManager(state.checkpoint(), ckpt_dir.path,
                                          max_to_keep=config.max_checkpoints)
-    restore_latest(state.checkpoint(), os.path.join(workdir, "checkpoints"))
+    restored = restore_latest(state.checkpoint(), ckpt_root)
+    if chief:
+      write_flags(config, workdir)  # every check passed: this run is the model dir's run now
+    if restored:
+      progress.status(resume_text(config.stage, int(state.step.numpy()), restored),
+                      enabled=chief)
     writers = summary_writers(workdir, chief)
     write_hparams(config, writers["train"])
     consumed = int(state.step.numpy())
