@@ -108,7 +108,6 @@ def evaluate_run_files(model_dir: str, out_dir: str | None = None, num_images: i
   evaluated without p's measures, listed under `skipped` in the metrics. `stages` gives each
   network's trained step.
   """
-  config, _ = checkpoints.read_run(model_dir)
   out_dir = out_dir or os.path.join(model_dir, "eval")
   check_out_dir(out_dir)
   model, config = load_model(model_dir, checkpoint)
