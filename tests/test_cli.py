@@ -32,6 +32,7 @@ def _flag_lines(text):
   return [line.split()[0] for line in text.splitlines() if line.startswith("  --")]
 
 
+@pytest.mark.slow  # three `--help` subprocesses
 def test_train_help_lists_every_config_flag_in_groups_and_no_experiment_flag(helps):
   proc = helps["train"]
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -50,6 +51,7 @@ def test_train_help_lists_every_config_flag_in_groups_and_no_experiment_flag(hel
   assert "--helpfull" in out
 
 
+@pytest.mark.slow  # three `--help` subprocesses
 def test_evaluate_and_experiment_help_list_their_own_flags(helps):
   evaluate, experiment = helps["evaluate"], helps["experiment"]
   assert evaluate.returncode == 0 and experiment.returncode == 0

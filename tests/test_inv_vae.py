@@ -305,6 +305,7 @@ def test_gradients_of_negative_elbo_reach_every_vae_variable(trained):
 # XLA.
 
 
+@pytest.mark.slow  # one XLA compile of every method (the fixture's train step is compiled too)
 def test_every_method_works_under_jit(trained):
   model, _, _, x = trained
   x = x[:4]

@@ -315,6 +315,7 @@ def test_iwlb_exceeds_elbo_and_grows_with_k(trained):
 # XLA.
 
 
+@pytest.mark.slow  # XLA-compiles the ELBO and IWLB
 def test_elbo_and_iwlb_under_jit(trained):
   model, x = trained
   x = x[:8]
