@@ -7,6 +7,10 @@ the generated CPU code (results agree with the default level to float32 round-of
 812 s of suite time on 2 cores. Training, benchmarks and every measured result use XLA's
 defaults. A user's own `XLA_FLAGS` are kept as they are.
 
+Test tiers: `-m "not slow"` is the fast tier (see docs/testing.md); run that way, hypothesis
+tests draw a fifth of their examples (`support.examples`), and `support.tiered` parametrizations
+run only their fast cases.
+
 Shared fixtures live here: `shared_run`, the one tiny SGM run (`support.tiny_config()`) that many
 modules read, trained once per test process when a test first asks for it, and `trained_model`,
 the SGM object that run trained. Plain shared helpers are in `support.py`; test modules do not
@@ -18,6 +22,13 @@ import os
 import pytest
 
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+
+
+def pytest_configure(config):
+  """`-m "not slow"` (the fast tier) draws fewer hypothesis examples: `support.examples`."""
+  expression = " ".join((config.option.markexpr or "").split())
+  if expression == "not slow":
+    os.environ["INV_TF_FAST_TIER"] = "1"  # read in this process and in xdist's workers
 
 
 @pytest.fixture(scope="session")

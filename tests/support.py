@@ -106,3 +106,21 @@ FORBID_INV_TF = textwrap.dedent(r"""
     sys.meta_path.insert(0, _Forbid())
 
 """)
+
+
+def tiered(argnames, cases, fast):
+  """`pytest.mark.parametrize(argnames, cases)` with the cases not in `fast` marked slow: the
+  fast tier (`-m "not slow"`) runs the `fast` cases, the full suite every case."""
+  import pytest  # pylint: disable=g-import-not-at-top
+  several = len([n for n in argnames.split(",") if n.strip()]) > 1
+  params = [case if case in fast else
+            pytest.param(*case, marks=pytest.mark.slow) if several else
+            pytest.param(case, marks=pytest.mark.slow)
+            for case in cases]
+  return pytest.mark.parametrize(argnames, params)
+
+def examples(full: int) -> int:
+  """hypothesis' max_examples: `full` in the full suite, a fifth (at least 10) in the fast tier
+  (conftest.py sets INV_TF_FAST_TIER for `-m "not slow"`). Derandomised either way: the fast
+  tier's examples are the same on every run."""
+  return max(10, full // 5) if os.environ.get("INV_TF_FAST_TIER") == "1" else full

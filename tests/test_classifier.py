@@ -128,6 +128,7 @@ def test_classifier_initial_weights_depend_on_the_seed_not_the_arm():
   assert not np.array_equal(plain[0], other[0])
 
 
+@pytest.mark.slow  # Keras fit of up to 100 epochs
 def test_early_stopping_restores_the_best_epoch():
   rng = np.random.default_rng(0)
   x = rng.normal(size=(64, 8)).astype(np.float32)

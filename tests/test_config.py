@@ -13,8 +13,9 @@ import pytest
 
 from inv_tf import config as config_lib
 from inv_tf.config import Config, ConfigError
+from support import examples
 
-PROPERTY = settings(max_examples=300, derandomize=True, deadline=None)
+PROPERTY = settings(max_examples=examples(300), derandomize=True, deadline=None)
 
 
 def test_every_field_carries_its_help_text_and_domain():

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from inv_tf import data
 from inv_tf.data import DataError, common, mnist
+from support import examples
 
 
 def _collect(ds):
@@ -459,7 +460,7 @@ def test_folder_16_bit_pngs_are_read_at_full_depth(tmp_path):
 # Property-based: any array in an npz / any PNG in a folder gives the right images or one
 # DataError, never another exception or a silently wrong value.
 
-LOADER_PROPERTY = settings(max_examples=60, derandomize=True, deadline=None,
+LOADER_PROPERTY = settings(max_examples=examples(60), derandomize=True, deadline=None,
                            suppress_health_check=[HealthCheck.too_slow])
 _DTYPES = st.sampled_from(["uint8", "uint16", "int8", "int32", "int64", "float16", "float32",
                            "float64", "bool", "complex64"])

@@ -304,6 +304,7 @@ def test_aug_dsprites_default_build_sizes_and_time(tmp_path):
   assert os.path.isdir(os.path.join(str(tmp_path), "aug_dsprites", "seed0", "1.0.0"))
 
 
+@pytest.mark.slow  # starts processes
 def test_aug_dsprites_runs_started_together_build_it_once(tmp_path):
   """Two processes loading the same unbuilt dataset: one renders it, the other waits and reads."""
   code = ("import sys; from inv_tf import data; "

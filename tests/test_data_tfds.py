@@ -243,6 +243,7 @@ class FakeMnist(tfds.builder_cls("mnist"), skip_registration=True):
       yield i, {"image": image, "label": i % 10}
 
 
+@pytest.mark.slow  # loads all of MNIST
 def test_full_tfds_mnist_paper_splits(tmp_path):
   d = str(tmp_path)
   FakeMnist(data_dir=d).download_and_prepare()

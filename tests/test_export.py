@@ -18,7 +18,7 @@ import tensorflow as tf
 from inv_tf.export import saved_model
 from inv_tf.training import checkpoints
 
-from support import FORBID_INV_TF, IMAGE_SHAPE, sample_images, tiny_config
+from support import FORBID_INV_TF, IMAGE_SHAPE, examples, sample_images, tiny_config
 
 D = tiny_config().event_dim  # 5 for affine_no_shear
 N, SEED = 3, (3, 4)
@@ -285,7 +285,7 @@ def test_log_prob_eta_refuses_different_batches_naming_the_inputs(small_export, 
     small_export.log_prob_eta(_images(b_x), tf.zeros([b_eta, D]))
 
 
-@settings(max_examples=40, derandomize=True, deadline=None)
+@settings(max_examples=examples(40), derandomize=True, deadline=None)
 @given(b=st.integers(0, 4), b_eta=st.integers(0, 4), n=st.integers(-1, 3),
        value=st.sampled_from([0.0, 0.5, -1.0, np.nan, np.inf]),
        dtype=st.sampled_from([tf.float32, tf.float64, tf.int32]),

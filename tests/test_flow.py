@@ -93,6 +93,7 @@ def test_flow_sample_dim_broadcast():
     np.testing.assert_allclose(ldi.numpy(), ld.numpy()[i], atol=1e-12)
 
 
+@pytest.mark.slow  # XLA-compiles the flow and its gradients
 def test_flow_jit_matches_eager_with_finite_gradients():
   rng = np.random.default_rng(14)
   fl = _make_flow(rng, dtype="float32", flows=2)

@@ -9,6 +9,7 @@ import tensorflow_probability as tfp
 import keras
 
 from inv_tf.models.generative import GenerativeNet, ConditionalFlowDistribution
+from support import tiered
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
@@ -104,7 +105,7 @@ def test_log_prob_of_samples_consistent_with_change_of_variables(squash):
   np.testing.assert_allclose(dist.sample(50, seed=[5, 11]).numpy(), eta.numpy(), atol=1e-12)
 
 
-@pytest.mark.parametrize("squash", [False, True])
+@tiered("squash", [False, True], fast=[False])  # the default: no squash
 def test_density_integrates_to_one_2d(squash):
   rng = np.random.default_rng(3)
   bounds = [1.0, 0.5]
@@ -145,6 +146,7 @@ def test_finite_log_prob_on_bounds_when_squashed():
   assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)
 
 
+@pytest.mark.slow  # XLA-compiles p and its gradients
 def test_jit_compile_matches_eager_and_gradients_reach_every_weight():
   rng = np.random.default_rng(5)
   net = _net(randomise=0.3, flows=2)
@@ -194,6 +196,7 @@ def test_bad_constructor_args(kwargs, name):
     GenerativeNet(**kwargs)
 
 
+@pytest.mark.slow  # trains many steps
 def test_maximum_likelihood_training_lowers_nll():
   """η | x̂ ~ N(A·x̂[:2], 0.1²) for a 2-D toy; a few Adam steps must lower the held-out NLL."""
   rng = np.random.default_rng(6)

@@ -219,6 +219,7 @@ def test_iwlb_is_the_log_mean_weight_of_its_chunks(trained):
   assert not np.allclose(a, model.iwlb(x, 7, tf.constant([5, 10]), chunk_size=4).numpy())
 
 
+@pytest.mark.slow  # statistical: many ELBO/IWLB draws
 def test_iwlb_exceeds_elbo_and_grows_with_k(trained):
   model, _, _, x = trained
   x = x[:8]
@@ -305,6 +306,7 @@ def test_gradients_of_negative_elbo_reach_every_vae_variable(trained):
 # XLA.
 
 
+@pytest.mark.slow  # one XLA compile of every method (the fixture's train step is compiled too)
 def test_every_method_works_under_jit(trained):
   model, _, _, x = trained
   x = x[:4]

@@ -15,6 +15,7 @@ from inv_tf import data as data_lib
 from inv_tf.config import Config
 from inv_tf.export.saved_model import export_sgm
 from inv_tf.keras import SymmetryAugmentation
+from support import tiered
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -120,6 +121,7 @@ def _tiny_model(layer):
   return model
 
 
+@pytest.mark.slow  # Keras fit and predict
 def test_sequential_fit_augments_and_predict_is_identity(export_path, digits, tmp_path):
   x, y = digits
   layer = SymmetryAugmentation(export_path, seed=0)
@@ -141,6 +143,7 @@ def test_sequential_fit_augments_and_predict_is_identity(export_path, digits, tm
   np.testing.assert_allclose(reloaded.predict(x[:16], verbose=0), logits, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # XLA-compiles the loaded resample
 def test_jit_compile_works_with_its_own_random_stream(export_path, digits):
   """XLA compiles the loaded `resample`: valid, reproducible, but another stream than non-jit."""
   x = digits[0]  # 64 images; probability 0.5 exercises the resample and the per-image choice
@@ -201,7 +204,7 @@ def test_bad_inputs_raise_documented_errors(export_path, digits, tmp_path):
     SymmetryAugmentation(export_path, seed=-1)
 
 
-@pytest.mark.parametrize("value_range", [(0.0, 1.0), (0, 255)])
+@tiered("value_range", [(0.0, 1.0), (0, 255)], fast=[(0, 255)])
 def test_value_range_maps_the_inputs_range_onto_the_sgms(export_path, digits, value_range):
   """Images in (lo, hi) give the [-1, 1] layer's augmentations mapped back to (lo, hi): the
   background stays lo, and inference returns the input exactly."""

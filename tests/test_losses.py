@@ -10,6 +10,7 @@ from inv_tf import transforms
 from inv_tf.config import Config, ConfigError
 from inv_tf.models.inference import InferenceNet
 from inv_tf.training import losses, schedules
+from support import tiered
 
 
 def _blobs(batch, size=24):
@@ -165,7 +166,7 @@ def test_stage2_loss_matches_its_definition():
   np.testing.assert_allclose(float(metrics["log_p"]), log_p.mean(), rtol=1e-5)
 
 
-@pytest.mark.parametrize("order", [1, 3])
+@tiered("order", [1, 3], fast=[3])  # each order XLA-compiles twice
 def test_prototypes_from_augmented_copies_equal_the_repeated_images(order):
   """copies=k reads the sources via image_index: same draws, same prototypes as k repeats."""
   config = Config(interpolation_order=order)

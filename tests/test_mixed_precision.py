@@ -239,6 +239,7 @@ def test_mixed_vae_outputs_are_float32_and_close_to_float32(vae_pair):
   np.testing.assert_allclose(b["iwlb"], a["iwlb"], rtol=1e-2)
 
 
+@pytest.mark.slow  # XLA-compiles both mixed models
 def test_mixed_models_compile_with_xla(sgm_pair, vae_pair):
   """The sampling directions under XLA (the training tests below compile q, p's density and the
   ELBO with their gradients). XLA's random streams differ from eager ones, so samples are only
@@ -285,6 +286,7 @@ def test_same_variables_and_checkpoints_move_between_modes(sgm_pair, vae_pair, t
                                 vae32.reconstruct(_images()).numpy())
 
 
+@pytest.mark.slow  # exports two SavedModels
 def test_mixed_exports_take_and_return_float32(sgm_pair, vae_pair, tmp_path):
   _, sgm = sgm_pair
   _, vae = vae_pair

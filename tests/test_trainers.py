@@ -23,6 +23,8 @@ from inv_tf.training import loop
 
 from support import IMAGE_SHAPE, run_module, tiny_config, user_lines
 
+# (A value outside its domain, NaN bounds, a non-integer batch size and a directory as --flagfile
+# are tests/test_cli.py's BAD_COMMAND_LINES: the same subprocess and checks, not run twice.)
 # name: (extra args, how it fails ("error" or "fatal"), text the message must contain,
 #        whether the model dir may exist afterwards).
 BAD_TRAIN = {
@@ -61,13 +63,8 @@ BAD_TRAIN = {
                                       "--distribution_strategy", False),
     "multi_worker_without_tf_config": (["--distribution_strategy=multi_worker_mirrored"],
                                        "error", "TF_CONFIG is not set", False),
-    "negative_lr_mult": (["--inference_final_lr_mult=-1"], "error",
-                         "--inference_final_lr_mult: must be a finite number > 0", False),
-    "nan_bounds": (["--bounds=nan,nan,nan,nan,nan"], "error", "--bounds: must be", False),
     "seed_too_large": (["--seed=4294967296"], "error", "--seed: must be", False),
     "dropout_one": (["--generative_dropout=1.0"], "error", "--generative_dropout", False),
-    "non_integer_batch_size": (["--batch_size=abc"], "fatal", "--batch_size=abc", False),
-    "flagfile_is_a_directory": (["--flagfile={empty}"], "fatal", "Is a directory", False),
     "aug_dsprites_data_dir_is_a_file": (["--dataset=aug_dsprites", "--data_dir={file}"],
                                         "error", "aug_dsprites: the data directory", False),
 }

@@ -7,6 +7,7 @@ import scipy.ndimage
 import tensorflow as tf
 
 from inv_tf import transforms as T
+from support import tiered
 
 
 def _bordered_images(rng, batch, height, width, channels, border=4):
@@ -215,9 +216,14 @@ def _value_and_grads(fn, images, matrices):
   return (out,) + tuple(tape.gradient(loss, [images, matrices]))
 
 
-@pytest.mark.parametrize("order", [1, 3])
-@pytest.mark.parametrize("shape", [(28, 28, 1), (20, 33, 3), (2, 2, 1), (3, 2, 2)])
-@pytest.mark.parametrize("jit", [False, True])
+# Eager for every shape and order in the fast tier; each XLA-compiled case costs seconds of
+# compilation, so the fast tier compiles one (non-square, three channels, cubic).
+ROW_WINDOW_SHAPES = [(28, 28, 1), (20, 33, 3), (2, 2, 1), (3, 2, 2)]
+
+
+@tiered("jit, shape, order",
+        [(j, s, o) for j in (False, True) for s in ROW_WINDOW_SHAPES for o in (1, 3)],
+        fast=[(False, s, o) for s in ROW_WINDOW_SHAPES for o in (1, 3)] + [(True, (20, 33, 3), 3)])
 def test_row_window_warp_matches_direct_formulation(order, shape, jit):
   """New formulation == old to float rounding: values, and gradients w.r.t. images and matrices
   (stage 1 differentiates through both)."""
@@ -232,9 +238,10 @@ def test_row_window_warp_matches_direct_formulation(order, shape, jit):
     _assert_close_to_scale(a.numpy(), b.numpy(), 1e-5)
 
 
-@pytest.mark.parametrize("order", [1, 3])
-@pytest.mark.parametrize("shape", [(28, 28, 1), (20, 33, 3)])
-@pytest.mark.parametrize("jit", [False, True])
+@tiered("jit, shape, order",
+        [(j, s, o) for j in (False, True) for s in ((28, 28, 1), (20, 33, 3)) for o in (1, 3)],
+        fast=[(False, s, o) for s in ((28, 28, 1), (20, 33, 3)) for o in (1, 3)]
+        + [(True, (20, 33, 3), 3)])
 def test_forward_only_warp_has_the_same_values_and_no_gradient(order, shape, jit):
   rng = np.random.default_rng(23)
   images = tf.constant(rng.uniform(-1, 1, (3,) + shape), tf.float32)
@@ -306,11 +313,16 @@ def test_bad_image_index_raises_named_python_error(index, exc, match):
 
 
 def _max_gradient_error(f, x, delta):
-  theoretical, numerical = tf.test.compute_gradient(f, [x], delta=delta)
+  # As a tf.function, each of compute_gradient's many calls (one backprop per output element, two
+  # evaluations per input element) is one graph call instead of hundreds of eager ops: the same
+  # float64 numbers in about a third of the time.
+  theoretical, numerical = tf.test.compute_gradient(tf.function(f), [x], delta=delta)
   return max(np.abs(t - n).max() / max(1.0, np.abs(n).max()) for t, n in zip(theoretical, numerical))
 
 
-@pytest.mark.parametrize("order", [1, 3])
+# Finite differences are slow (two evaluations per input element, one backprop per output
+# element): the fast tier checks each gradient once, the full suite at both orders.
+@tiered("order", [1, 3], fast=[3])
 def test_gradient_wrt_every_affine_eta_component(order):
   images = tf.constant(_smooth_images(2, 10, 12), tf.float64)
   eta = tf.constant([[0.1, -0.05, 0.4, 0.1, -0.15, 0.07], [-0.08, 0.1, -1.2, -0.1, 0.05, -0.05]],
@@ -320,7 +332,7 @@ def test_gradient_wrt_every_affine_eta_component(order):
   assert err < 1e-4
 
 
-@pytest.mark.parametrize("order", [1, 3])
+@tiered("order", [1, 3], fast=[1])
 def test_gradient_wrt_images(order):
   rng = np.random.default_rng(5)
   images = tf.constant(rng.uniform(-1, 1, (2, 7, 6, 1)))
@@ -330,6 +342,7 @@ def test_gradient_wrt_images(order):
   assert err < 1e-6
 
 
+@pytest.mark.slow  # the fast tier checks the hsv part of η in test_gradient_combined_family
 def test_gradient_wrt_hsv_eta_and_images():
   rng = np.random.default_rng(6)
   # Saturated-enough colours away from the clip limits, so finite differences see no clipping.
@@ -341,7 +354,7 @@ def test_gradient_wrt_hsv_eta_and_images():
   assert err < 1e-5
 
 
-@pytest.mark.parametrize("order", [1, 3])
+@tiered("order", [1, 3], fast=[1])
 def test_gradient_combined_family(order):
   images = tf.constant(_smooth_images(1, 8, 8, channels=3) * [[[[1.0, 0.5, 0.2]]]], tf.float64)
   eta = tf.constant([[0.05, -0.05, 0.3, 0.05, -0.05, 0.1, -0.1, -0.2]], tf.float64)
@@ -458,7 +471,7 @@ def test_stage1_composite_is_identity_for_oracle_inference():
 # XLA.
 
 
-@pytest.mark.parametrize("order", [1, 3])
+@tiered("order", [1, 3], fast=[3])
 def test_jit_compile_matches_eager_values_and_gradients(order):
   rng = np.random.default_rng(11)
   images = tf.constant(_bordered_images(rng, 4, 16, 16, 3), tf.float32)

@@ -289,6 +289,7 @@ def test_iwlb_is_chunk_invariant_deterministic_and_seed_dependent(trained):
                                 model.sample(3, SEED, mean=False).numpy())
 
 
+@pytest.mark.slow  # statistical: 40 ELBO/IWLB draws and IWLBs of up to 100 samples
 def test_iwlb_exceeds_elbo_and_grows_with_k(trained):
   model, x = trained
   x = x[:16]
@@ -315,6 +316,7 @@ def test_iwlb_exceeds_elbo_and_grows_with_k(trained):
 # XLA.
 
 
+@pytest.mark.slow  # XLA-compiles the ELBO and IWLB
 def test_elbo_and_iwlb_under_jit(trained):
   model, x = trained
   x = x[:8]
