@@ -43,7 +43,7 @@ def run(shared_run):
 @pytest.mark.slow
 def test_run_writes_every_output(run):
   workdir, results = run
-  for name in ("flags.cfg", "run.json", "metrics.json", "export/saved_model.pb"):
+  for name in ("flags.cfg", "config.json", "run.json", "metrics.json", "export/saved_model.pb"):
     assert os.path.isfile(os.path.join(workdir, name)), name
   for name in ("train", "validation"):
     files = os.listdir(os.path.join(workdir, name))
@@ -182,6 +182,10 @@ def test_flags_cfg_parses_back_into_the_config(run):
   assert config_lib.from_flagfile(text) == tiny_config()
   # One --name=value line per Config field.
   assert len(text.strip().splitlines()) == len(tiny_config().__dataclass_fields__)
+  # config.json, written with it, holds the same config as data: what `read_run` reads back.
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert config_lib.from_json(f.read()) == tiny_config()
+  assert rundir.read_run(workdir) == (tiny_config(), IMAGE_SHAPE)
 
 
 @pytest.mark.slow

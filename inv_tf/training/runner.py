@@ -29,7 +29,6 @@ import json
 import os
 
 import keras
-import tensorflow as tf
 
 from inv_tf import data as data_lib
 from inv_tf.config import Config
