@@ -1,7 +1,8 @@
 """The configuration every library entry point takes: one frozen dataclass, built from flags.
 
 Field names are the trainer's flag names (`--batch_size` ↔ `Config.batch_size`), so a `Config`
-written out as a flagfile (`to_flagfile`) reproduces a run. Defaults are the paper's MNIST settings
+written out as a flagfile (`to_flagfile`) reproduces a run; `to_json` / `from_json` store it as
+data (a run's config.json). Defaults are the paper's MNIST settings
 (docs/design.md §10). The library never reads absl flags.
 
 Each field describes itself: its metadata holds the flag's help text and its domain (the values it
@@ -11,6 +12,7 @@ new hyperparameter is one new field.
 """
 
 import dataclasses
+import json
 import math
 import numbers
 import os
@@ -435,6 +437,13 @@ class Config:
         lines.append(f"--{field.name}={value}")
     return "\n".join(lines) + "\n"
 
+  def to_json(self) -> str:
+    """The config as a JSON object `{field: value}` (tuples as lists), one field per line.
+
+    `from_json` reads it back into an equal Config; a run stores it as config.json.
+    """
+    return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+
   def architecture(self) -> dict:
     """The fields that fix variable shapes: a checkpoint of another architecture is refused."""
     if self.stage in VAE_STAGES:
@@ -474,6 +483,36 @@ def from_dict(values: dict, base: Optional[Config] = None) -> Config:
   if unknown:
     raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
   return dataclasses.replace(base, **values)
+
+
+def from_json(text: str) -> Config:
+  """Parses the text `Config.to_json` wrote. Missing fields take their defaults.
+
+  Raises:
+    ConfigError: not a JSON object, an unknown field, or a value of the wrong kind.
+  """
+  try:
+    values = json.loads(text)
+  except ValueError as e:
+    raise ConfigError(f"config.json: not JSON ({e})") from None
+  if not isinstance(values, dict):
+    raise ConfigError("config.json: not a JSON object of fields")
+  defaults = Config()
+  for name, value in values.items():
+    if not hasattr(defaults, name):
+      continue  # from_dict names every unknown field
+    default = getattr(defaults, name)
+    if isinstance(default, tuple):
+      if not isinstance(value, list):
+        raise ConfigError(f"--{name}: expected a list in config.json, got {value!r}")
+      cast = int if name in INT_LIST_FIELDS else float
+      try:
+        values[name] = tuple(cast(v) for v in value)
+      except (TypeError, ValueError):
+        raise ConfigError(f"--{name}: cannot parse value {value!r} in config.json") from None
+    elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+      values[name] = float(value)
+  return from_dict(values)
 
 
 def _parse_value(name: str, text: str, default):

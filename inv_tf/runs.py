@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from inv_tf import config as config_lib
 from inv_tf.evaluation import figures, report
-from inv_tf.training import checkpoints, loop, vae_train
+from inv_tf.training import checkpoints, rundir, vae_train
 
 
 def load_model(model_dir: str, checkpoint: str | None = None) -> tuple:
@@ -31,7 +31,7 @@ def load_model(model_dir: str, checkpoint: str | None = None) -> tuple:
   Raises:
     ConfigError: `model_dir` holds no training run, or no checkpoint (one line).
   """
-  config, _ = checkpoints.read_run(model_dir)
+  config, _ = rundir.read_run(model_dir)
   if config.stage in config_lib.VAE_STAGES:
     return vae_train.restore_vae_model(model_dir, checkpoint)
   return checkpoints.restore_model(model_dir, checkpoint), config
@@ -142,7 +142,7 @@ def evaluate_run_files(model_dir: str, out_dir: str | None = None, num_images: i
     written.append(os.path.join(out_dir, f"{name}.png"))
     figures.write_png(written[-1], png)
   written.append(os.path.join(out_dir, "metrics.json"))
-  loop.write_atomic(written[-1], json.dumps(metrics, indent=2))
+  rundir.write_atomic(written[-1], json.dumps(metrics, indent=2))
   written.append(os.path.join(model_dir, "evaluation"))
   writer = tf.summary.create_file_writer(written[-1])
   with writer.as_default():

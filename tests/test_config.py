@@ -140,6 +140,34 @@ def test_valid_configs_survive_the_flagfile_round_trip(config):
   assert config_lib.from_flagfile(config.to_flagfile()) == config
 
 
+@PROPERTY
+@given(config=st.builds(Config, seed=st.integers(0, 2 ** 32 - 1),
+                        bounds=st.lists(st.floats(1e-3, 10.0), min_size=5, max_size=5).map(
+                            tuple),
+                        offset=st.lists(st.floats(-5.0, 5.0), min_size=5, max_size=5).map(
+                            tuple),
+                        inference_hidden_dims=st.lists(st.integers(1, 512), min_size=1,
+                                                       max_size=4).map(tuple),
+                        generative_dropout=st.floats(0.0, 0.99),
+                        inference_lr=st.floats(1e-9, 1.0) | st.integers(1, 3),
+                        dataset=st.text(min_size=1, max_size=20),
+                        export=st.booleans()))
+def test_every_config_survives_the_json_round_trip(config):
+  # Not only valid ones: config.json records whatever the run was given.
+  assert config_lib.from_json(config.to_json()) == config
+
+
+def test_from_json_fills_missing_fields_with_defaults_and_refuses_unknown_ones():
+  assert config_lib.from_json('{"seed": 4}') == Config(seed=4)
+  assert config_lib.from_json('{"bounds": [1, 2]}').bounds == (1.0, 2.0)
+  with pytest.raises(ConfigError, match="unknown config field"):
+    config_lib.from_json('{"sede": 4}')
+  with pytest.raises(ConfigError, match="^config.json: not JSON"):
+    config_lib.from_json("--seed=4")
+  with pytest.raises(ConfigError, match="^--bounds: expected a list"):
+    config_lib.from_json('{"bounds": 1.0}')
+
+
 def test_the_hidden_flow_defaults_are_fields_and_reach_the_model():
   from inv_tf.models import rq_spline
   from inv_tf.models.sgm import SGM

@@ -47,7 +47,7 @@ import tensorflow as tf
 
 from inv_tf.export import saved_model
 from inv_tf.training import checkpoints
-from inv_tf.training import loop
+from inv_tf.training import rundir
 from inv_tf.training import train as train_lib
 
 from support import (REPO, assert_same_tensors, checkpoint_tensors, run_module, sample_images,
@@ -180,7 +180,7 @@ def _inspect(model_dir):
     except Exception as e:  # pylint: disable=broad-except
       facts["errors"].append(f"loading export/: {type(e).__name__}: {e}")
   facts["hidden"] = sorted(n for n in os.listdir(model_dir)
-                          if n.startswith(".") and n != loop.LOCK_FILE)
+                          if n.startswith(".") and n != rundir.LOCK_FILE)
   facts["checkpoint_files"] = sorted(os.listdir(ckpt_dir)) if os.path.isdir(ckpt_dir) else []
   return facts
 

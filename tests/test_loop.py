@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from inv_tf.config import Config
-from inv_tf.training import loop
+from inv_tf.training import loop, rundir
 
 PEAK = 10  # the scripted validation score peaks at this step
 
@@ -93,7 +93,7 @@ def test_non_finite_parameters_with_a_finite_loss_stop_the_stage_before_anything
   weight = tf.Variable(0.0, name="toy_weight")
   selection = loop.Selection("elbo", {"w": weight}, str(tmp_path / "best"), 0)
   stage = _stage(weight, selection, nan_at=12)
-  with pytest.raises(loop.RunError, match=r"^stage toy: diverged between steps 10 and 15: "
+  with pytest.raises(rundir.RunError, match=r"^stage toy: diverged between steps 10 and 15: "
                      r"non-finite parameters \(toy_weight.*\) with a finite loss"):
     _run(stage, tmp_path, config)
   assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("-10")
@@ -102,68 +102,6 @@ def test_non_finite_parameters_with_a_finite_loss_stop_the_stage_before_anything
 
 # ---------------------------------------------------------------------------------------------
 # The model directory: one run at a time, leftovers of a kill, the resume line.
-
-
-def test_a_locked_model_dir_is_refused_naming_the_live_run(tmp_path):
-  workdir = str(tmp_path / "model")
-  with loop.workdir_lock(workdir):
-    with pytest.raises(loop.ConfigError) as e:
-      with loop.workdir_lock(workdir):
-        pass
-  message = str(e.value)
-  assert message.startswith(f"--model_dir: {workdir!r} is in use by another run (pid "
-                            f"{os.getpid()} on "), message
-  assert "\n" not in message
-  assert not os.path.exists(os.path.join(workdir, loop.LOCK_FILE))  # released and removed
-  with loop.workdir_lock(workdir):
-    pass
-
-
-def test_a_stale_lock_left_by_a_killed_run_is_taken_over(tmp_path):
-  workdir = tmp_path / "model"
-  workdir.mkdir()
-  # What a kill -9 leaves: the file with the dead owner's pid, no process holding the flock.
-  (workdir / loop.LOCK_FILE).write_text("pid 999999 on somehost, started 2026-01-01T00:00:00")
-  with loop.workdir_lock(str(workdir)):
-    assert f"pid {os.getpid()} " in (workdir / loop.LOCK_FILE).read_text()
-  assert not (workdir / loop.LOCK_FILE).exists()
-
-
-def test_a_lock_held_by_another_process_is_refused_and_recovered_after_its_kill(tmp_path):
-  import subprocess
-  import sys
-  workdir = tmp_path / "model"
-  holder = subprocess.Popen(
-      [sys.executable, "-c", "import fcntl, os, sys, time\n"
-       f"f = open({str(workdir / loop.LOCK_FILE)!r}, 'a+')\n"
-       "fcntl.flock(f, fcntl.LOCK_EX)\n"
-       "f.write(f'pid {os.getpid()} on host, started now'); f.flush()\n"
-       "print('locked', flush=True); time.sleep(60)\n"],
-      stdout=subprocess.PIPE, text=True)
-  try:
-    workdir.mkdir()
-    assert holder.stdout.readline().strip() == "locked"
-    with pytest.raises(loop.ConfigError, match=rf"in use by another run \(pid {holder.pid} "):
-      with loop.workdir_lock(str(workdir)):
-        pass
-  finally:
-    holder.kill()
-    holder.wait()
-  with loop.workdir_lock(str(workdir)):  # the kernel dropped the dead process's lock
-    pass
-
-
-def test_partial_checkpoints_of_a_killed_save_are_removed(tmp_path):
-  ckpt = tmp_path / "checkpoints"
-  for partial in ("ckpt-6_temp", "ckpt-9_temp_4f2a", "best/ckpt-4_temp"):
-    (ckpt / partial).mkdir(parents=True)
-    (ckpt / partial / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"x")
-  (ckpt / "ckpt-3.index").write_bytes(b"complete")
-  removed = loop.remove_partial_checkpoints(str(ckpt))
-  assert sorted(os.path.relpath(p, ckpt) for p in removed) == [
-      "best/ckpt-4_temp", "ckpt-6_temp", "ckpt-9_temp_4f2a"]
-  assert sorted(os.listdir(ckpt)) == ["best", "ckpt-3.index"]
-  assert os.listdir(ckpt / "best") == []
 
 
 def test_resume_text_names_the_stage_step_and_checkpoint():

@@ -9,7 +9,7 @@ import tensorflow as tf
 from inv_tf import runs
 from inv_tf.config import ConfigError
 from inv_tf.evaluation import report
-from inv_tf.training import loop
+from inv_tf.training import rundir
 from inv_tf.training import train as train_lib
 from support import tiny_config
 
@@ -85,10 +85,11 @@ def test_evaluate_run_on_a_vae_reports_test_scores(tmp_path):
 def _stage1_only_run(workdir, inference_step=6):
   """A run dir whose checkpoint has q trained for `inference_step` steps and p never trained."""
   config = tiny_config()
-  loop.prepare_workdir(config, workdir, (28, 28, 1))
+  rundir.prepare_workdir(config, workdir, (28, 28, 1))
   state = train_lib.create_state(config, (28, 28, 1))
   state.inference_step.assign(inference_step)
-  tf.train.CheckpointManager(state.checkpoint(), os.path.join(workdir, "checkpoints"),
+  tf.train.CheckpointManager(tf.train.Checkpoint(**state.trackables()),
+                             os.path.join(workdir, "checkpoints"),
                              max_to_keep=1).save(checkpoint_number=inference_step)
   return config
 

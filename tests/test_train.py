@@ -20,7 +20,7 @@ import tensorflow as tf
 from inv_tf import config as config_lib
 from inv_tf.config import Config, ConfigError
 from inv_tf.training import checkpoints
-from inv_tf.training import loop
+from inv_tf.training import rundir
 from inv_tf.training import train as train_lib
 from support import (IMAGE_SHAPE, TINY, assert_same_tensors, checkpoint_tensors,
                      checkpoint_value, read_events, sample_images, tiny_config)
@@ -43,7 +43,7 @@ def run(shared_run):
 @pytest.mark.slow
 def test_run_writes_every_output(run):
   workdir, results = run
-  for name in ("flags.cfg", "run.json", "metrics.json", "export/saved_model.pb"):
+  for name in ("flags.cfg", "config.json", "run.json", "metrics.json", "export/saved_model.pb"):
     assert os.path.isfile(os.path.join(workdir, name)), name
   for name in ("train", "validation"):
     files = os.listdir(os.path.join(workdir, name))
@@ -182,6 +182,10 @@ def test_flags_cfg_parses_back_into_the_config(run):
   assert config_lib.from_flagfile(text) == tiny_config()
   # One --name=value line per Config field.
   assert len(text.strip().splitlines()) == len(tiny_config().__dataclass_fields__)
+  # config.json, written with it, holds the same config as data: what `read_run` reads back.
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert config_lib.from_json(f.read()) == tiny_config()
+  assert rundir.read_run(workdir) == (tiny_config(), IMAGE_SHAPE)
 
 
 @pytest.mark.slow
@@ -232,7 +236,7 @@ def test_restore_model_matches_the_trained_model(run, trained_model):
 def test_restore_model_without_a_run_raises(tmp_path):
   with pytest.raises(ConfigError, match="holds no training run"):
     checkpoints.restore_model(str(tmp_path))
-  loop.prepare_workdir(tiny_config(), str(tmp_path), IMAGE_SHAPE)  # run files, no ckpt
+  rundir.prepare_workdir(tiny_config(), str(tmp_path), IMAGE_SHAPE)  # run files, no ckpt
   with pytest.raises(ConfigError, match="no checkpoint"):
     checkpoints.restore_model(str(tmp_path))
 
@@ -409,7 +413,7 @@ def test_resumed_run_equals_an_uninterrupted_one(run, resumed):
 ])
 def test_model_dir_of_another_architecture_is_refused(tmp_path, field, change):
   workdir = str(tmp_path / "model")
-  loop.prepare_workdir(tiny_config(), workdir, IMAGE_SHAPE)
+  rundir.prepare_workdir(tiny_config(), workdir, IMAGE_SHAPE)
   with open(os.path.join(workdir, "run.json")) as f:
     run_json = f.read()
   with open(os.path.join(workdir, "flags.cfg")) as f:
@@ -426,14 +430,14 @@ def test_model_dir_of_another_architecture_is_refused(tmp_path, field, change):
 
 def test_model_dir_for_another_image_shape_is_refused(tmp_path):
   workdir = str(tmp_path / "model")
-  loop.prepare_workdir(tiny_config(), workdir, (32, 32, 1))
+  rundir.prepare_workdir(tiny_config(), workdir, (32, 32, 1))
   with pytest.raises(ConfigError, match=r"--model_dir: .*shape"):
     train_lib.train_and_evaluate(tiny_config(), workdir)
 
 
 def _damaged_run(workdir):
   """A model dir holding a run (run.json, flags.cfg) whose latest checkpoint is unreadable."""
-  loop.prepare_workdir(tiny_config(), workdir, IMAGE_SHAPE)
+  rundir.prepare_workdir(tiny_config(), workdir, IMAGE_SHAPE)
   ckpt = os.path.join(workdir, "checkpoints")
   os.makedirs(ckpt)
   for name in ("ckpt-3.index", "ckpt-3.data-00000-of-00001"):
@@ -456,10 +460,10 @@ def test_a_refused_run_leaves_the_run_it_points_at_unchanged(tmp_path):
 
 def test_a_second_run_on_a_model_dir_in_use_is_refused_naming_the_live_one(tmp_path):
   workdir = str(tmp_path / "model")
-  loop.prepare_workdir(tiny_config(), workdir, IMAGE_SHAPE)
+  rundir.prepare_workdir(tiny_config(), workdir, IMAGE_SHAPE)
   with open(os.path.join(workdir, "flags.cfg")) as f:
     flags_before = f.read()
-  with loop.workdir_lock(workdir):  # the live run
+  with rundir.workdir_lock(workdir):  # the live run
     with pytest.raises(ConfigError, match=rf"in use by another run \(pid {os.getpid()} "):
       train_lib.train_and_evaluate(tiny_config(seed=7), workdir)
   with open(os.path.join(workdir, "flags.cfg")) as f:
@@ -520,7 +524,7 @@ def test_non_finite_loss_stops_naming_step_and_terms_and_keeps_the_last_checkpoi
 
   monkeypatch.setattr(train_lib, "make_inference_step", diverging)
   workdir = str(tmp_path / "model")
-  with pytest.raises(loop.RunError,
+  with pytest.raises(rundir.RunError,
                      match=r"stage inference: non-finite loss at step 4 \(terms: loss, x_mse\)"):
     train_lib.train_and_evaluate(tiny_config(checkpoint_every=3), workdir)
   # The checkpoint of step 3 is kept and is the latest; no export was written.
@@ -535,7 +539,7 @@ def test_huge_learning_rate_diverges_in_the_parameters_and_no_poisoned_checkpoin
   warp every pixel to the fill value): the stage must stop naming itself and the steps, keep
   only checkpoints with finite weights, and a re-run with a sane rate must train on from them."""
   workdir = str(tmp_path / "model")
-  with pytest.raises(loop.RunError, match=r"^stage inference: (diverged between steps "
+  with pytest.raises(rundir.RunError, match=r"^stage inference: (diverged between steps "
                      r"\d+ and \d+: non-finite parameters|non-finite loss at step)"):
     train_lib.train_and_evaluate(tiny_config(inference_lr=1e9, checkpoint_every=2), workdir)
   latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))

@@ -19,7 +19,7 @@ import re
 import pytest
 
 from inv_tf import config as config_lib
-from inv_tf.training import loop
+from inv_tf.training import rundir
 
 from support import IMAGE_SHAPE, run_module, tiny_config, user_lines
 
@@ -82,7 +82,7 @@ def paths(tmp_path_factory):
   flagfile.write_text(tiny_config().to_flagfile())
   (root / "empty").mkdir()
   # A model dir holding a run of the tiny configuration (run.json + flags.cfg, no checkpoint).
-  loop.prepare_workdir(tiny_config(), str(root / "bad" / "other_configuration"), IMAGE_SHAPE)
+  rundir.prepare_workdir(tiny_config(), str(root / "bad" / "other_configuration"), IMAGE_SHAPE)
   return root, flagfile
 
 

@@ -27,7 +27,7 @@ from inv_tf.config import ConfigError
 from inv_tf.models.inv_vae import InvVAE
 from inv_tf.models.sgm import SGM
 from inv_tf.training import checkpoints
-from inv_tf.training import loop
+from inv_tf.training import rundir
 from inv_tf.training import train as train_lib
 from inv_tf.training import vae_train
 
@@ -222,7 +222,7 @@ def test_resume_trains_on_from_the_checkpoint(resumed, runs):
 def test_model_dir_of_another_architecture_is_refused(tmp_path, previous, change, field):
   workdir = str(tmp_path / "model")
   old = tiny_config() if previous == "sgm" else vae_config()
-  loop.prepare_workdir(old, workdir, IMAGE_SHAPE)
+  rundir.prepare_workdir(old, workdir, IMAGE_SHAPE)
   before = tree_digest(workdir)
   with pytest.raises(ConfigError, match=rf"^--model_dir: .* holds a run with {field}=.*"
                                         rf"but this run has {field}="):
@@ -235,19 +235,19 @@ def test_model_dir_of_another_architecture_is_refused(tmp_path, previous, change
 
 
 def _vae_run_dir(path):
-  loop.prepare_workdir(vae_config(), str(path), IMAGE_SHAPE)
+  rundir.prepare_workdir(vae_config(), str(path), IMAGE_SHAPE)
   return str(path)
 
 
 def _sgm_run_without_checkpoint(path):
-  loop.prepare_workdir(tiny_config(), str(path), IMAGE_SHAPE)
+  rundir.prepare_workdir(tiny_config(), str(path), IMAGE_SHAPE)
   return str(path)
 
 
 def _sgm_run_for_16x16(path):
   """An SGM run directory (untrained weights, one checkpoint) for 16×16×1 images."""
   config, shape = tiny_config(), (16, 16, 1)
-  loop.prepare_workdir(config, str(path), shape)
+  rundir.prepare_workdir(config, str(path), shape)
   sgm = SGM(config, shape)
   manager = tf.train.CheckpointManager(tf.train.Checkpoint(**checkpoints.model_trackables(sgm)),
                                        str(path / "checkpoints"), max_to_keep=1)

@@ -15,7 +15,7 @@ from inv_tf import data as data_lib
 from inv_tf.config import ConfigError
 from inv_tf.evaluation import stats
 from inv_tf.experiments import data_efficiency
-from inv_tf.training import loop
+from inv_tf.training import rundir
 from trainers import cli
 from trainers import flags as trainer_flags
 
@@ -55,7 +55,7 @@ def main(argv):
     if SMOKE.value:
       config, plan = data_efficiency.smoke(config, plan)
     rows = data_efficiency.run(config, plan, model_dir)
-  except (ConfigError, data_lib.DataError, loop.RunError) as e:
+  except (ConfigError, data_lib.DataError, rundir.RunError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   claim = data_efficiency.summarise(rows)["claim"]

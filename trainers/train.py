@@ -12,7 +12,7 @@ from absl import app
 
 from inv_tf import data as data_lib
 from inv_tf.config import ConfigError
-from inv_tf.training import loop
+from inv_tf.training import loop, rundir
 from inv_tf.training import train as train_lib
 from trainers import cli
 from trainers import flags as trainer_flags
@@ -27,7 +27,7 @@ def main(argv):
     if not model_dir:
       raise ConfigError("--model_dir: required (where checkpoints, logs and the export go)")
     results = train_lib.train_and_evaluate(config, model_dir)
-  except (ConfigError, data_lib.DataError, loop.RunError) as e:
+  except (ConfigError, data_lib.DataError, rundir.RunError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   print(loop.summary_text(config, model_dir, results))

@@ -25,13 +25,12 @@ The replica computation (forward, loss, backward) is one XLA cluster per replica
 (`tf.function(jit_compile=True)`); with one replica the optimiser update is compiled into the
 same cluster. Only the chief (task 0 of multi_worker_mirrored; the only task otherwise) writes
 summaries, run files, metrics and the export; the other workers save their checkpoints to a
-temporary directory they delete at the end (every worker must take part in a save).
+temporary directory they delete at the end (every worker must take part in a save; see
+`inv_tf.training.checkpoints.open_checkpoints`).
 """
 
 import json
 import os
-import shutil
-import tempfile
 from typing import Callable
 
 import tensorflow as tf
@@ -181,22 +180,3 @@ def compile_step(strategy: tf.distribute.Strategy, compute: Callable, apply: Cal
     return metrics
 
   return step_fn
-
-
-class CheckpointDirectory:
-  """Where this task saves checkpoints: the run's directory (chief) or a private temporary one.
-
-  Use as a context manager; a non-chief's temporary directory is deleted on exit.
-  """
-
-  def __init__(self, directory: str, chief: bool):
-    self.chief = chief
-    self.path = directory if chief else tempfile.mkdtemp(prefix="inv_tf_worker_ckpt_")
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    if not self.chief:
-      shutil.rmtree(self.path, ignore_errors=True)
-    return False

@@ -1,219 +1,22 @@
-"""What every training stage shares: the model directory, the step loop, summaries.
+"""The step loop every training stage runs, and its summaries.
 
-The SGM stages (`inv_tf.training.train`) and the VAE family (`inv_tf.training.vae_train`) both
-run `run_stage`: one compiled train step per batch, scalars to `train/` every `log_every` steps,
+Every stage of every task (`inv_tf.training.task`; run by `inv_tf.training.runner`) runs
+`run_stage`: one compiled train step per batch, scalars to `train/` every `log_every` steps,
 validation to `validation/` every `eval_interval` steps, a checkpoint every `checkpoint_every`
 steps and at the end, a progress line with ETA, and a stop with a one-line `RunError` (the last
 good checkpoint kept) when a loss is not finite.
 """
 
-import contextlib
 import dataclasses
-import datetime
-import fcntl
-import json
 import os
-import re
-import shutil
-import socket
 from typing import Callable
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from inv_tf import transforms
-from inv_tf.config import Config, ConfigError
-from inv_tf.training import checkpoints, progress
-
-
-class RunError(RuntimeError):
-  """The run cannot go on (e.g. a non-finite loss); the message is one line."""
-
-
-# What a failed write raises: Python's own writes, and TensorFlow's (checkpoints, SavedModels).
-WRITE_ERRORS = (OSError, tf.errors.OpError)
-
-
-def write_error_reason(error: Exception) -> str:
-  """The OS's words for a failed write, e.g. 'No space left on device' or 'File too large'."""
-  if isinstance(error, OSError):
-    return error.strerror or str(error)
-  text = (getattr(error, "message", "") or str(error)).strip()
-  first = text.splitlines()[0] if text else type(error).__name__
-  first = re.sub(r"\s*\[Op:\w+\]$", "", first)  # "…; File too large [Op:SaveV2]"
-  return first.rsplit("; ", 1)[-1].strip() or first
-
-
-@contextlib.contextmanager
-def writing(what: str, path: str):
-  """Turns a failed write inside the block (disk full, permissions) into a one-line RunError."""
-  try:
-    yield
-  except WRITE_ERRORS as e:
-    raise RunError(f"cannot write {what} {path} ({write_error_reason(e)}); free disk space or "
-                   "fix the permissions, then re-run: it resumes from the last complete "
-                   "checkpoint") from None
-
-
-# ---------------------------------------------------------------------------------------------
-# Work directory.
-
-
-def write_atomic(path: str, text: str):
-  tmp = f"{path}.tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
-def check_compatible(config: Config, image_shape) -> None:
-  """Refuses flag combinations the data cannot support (ConfigError naming the flags)."""
-  if transforms.get_family(config.family).has_colour and image_shape[-1] != 3:
-    raise ConfigError(f"--family={config.family} transforms colour and needs RGB images, but "
-                      f"--dataset={config.dataset} has {image_shape[-1]} channel(s)")
-  if min(image_shape[:2]) < 2:
-    raise ConfigError(f"--dataset={config.dataset}: images of shape {list(image_shape)} are too "
-                      "small to warp")
-
-
-def make_workdir(workdir: str) -> None:
-  """Creates `workdir` and checks that a file can be written in it.
-
-  Raises:
-    ConfigError: `workdir` cannot be created or written (names the OS's reason).
-  """
-  try:
-    os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, ".write_test")
-    with open(probe, "w") as f:
-      f.write("ok")
-    os.remove(probe)
-  except OSError as e:
-    raise ConfigError(f"--model_dir: cannot write to {workdir!r} ({e.strerror})") from None
-
-
-# The lock file of a model directory (see `workdir_lock`).
-LOCK_FILE = ".lock"
-
-
-@contextlib.contextmanager
-def workdir_lock(workdir: str, chief: bool = True):
-  """Holds an exclusive lock on `workdir` for the block: one run writes to a model dir at a time.
-
-  The lock is `flock` on `workdir/.lock`, which holds the owner's pid, host and start time while
-  the block runs and is removed at its end. The kernel releases the lock when its owner exits,
-  however it exits, so a lock file left behind by a killed run is stale and simply taken over.
-  Creates `workdir` (see `make_workdir`). A non-chief task (multi-worker) writes nothing to
-  `workdir` and takes no lock.
-
-  Raises:
-    ConfigError: another live process holds the lock (one line naming its pid), or `workdir`
-      cannot be written.
-  """
-  if not chief:
-    yield
-    return
-  make_workdir(workdir)
-  path = os.path.join(workdir, LOCK_FILE)
-  while True:
-    lock = open(path, "a+", encoding="utf-8")  # pylint: disable=consider-using-with
-    try:
-      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      lock.seek(0)
-      owner = lock.read().strip() or "an unknown process"
-      lock.close()
-      raise ConfigError(f"--model_dir: {workdir!r} is in use by another run ({owner}); wait "
-                        "for it to finish, stop it, or use another --model_dir") from None
-    try:
-      if os.fstat(lock.fileno()).st_ino == os.stat(path).st_ino:
-        break
-    except FileNotFoundError:
-      pass
-    lock.close()  # the previous owner removed this file after we opened it: lock the new one
-  try:
-    lock.seek(0)
-    lock.truncate()
-    started = datetime.datetime.now().isoformat(timespec="seconds")
-    lock.write(f"pid {os.getpid()} on {socket.gethostname()}, started {started}")
-    lock.flush()
-    yield
-  finally:
-    # Removed while still held: a run that opened the file meanwhile finds it locked or gone.
-    with contextlib.suppress(FileNotFoundError):
-      os.remove(path)
-    fcntl.flock(lock, fcntl.LOCK_UN)
-    lock.close()
-
-
-def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
-  """Creates `workdir` and refuses one that holds a run of another architecture or image shape.
-
-  Writes run.json for a new run; an existing run's files are left as they are (`write_flags`
-  records the effective flags once the run is sure to train).
-
-  Raises:
-    ConfigError: `workdir` is not writable, or holds a run with another architecture / image
-      shape (the message names the first difference).
-  """
-  make_workdir(workdir)
-  run_file = os.path.join(workdir, "run.json")
-  run = {"architecture": config.architecture(), "image_shape": list(image_shape)}
-  if os.path.exists(run_file):
-    with open(run_file, encoding="utf-8") as f:
-      previous = json.load(f)
-    keys = list(run["architecture"]) + [
-        k for k in previous["architecture"] if k not in run["architecture"]]
-    for key in keys:  # in Config.architecture() order: `family` before `bounds`.
-      old, new = previous["architecture"].get(key), run["architecture"].get(key)
-      if old != new:
-        raise ConfigError(
-            f"--model_dir: {workdir!r} holds a run with {key}={old}, but this run has "
-            f"{key}={new}; use another --model_dir or the same configuration")
-    if previous["image_shape"] != run["image_shape"]:
-      raise ConfigError(
-          f"--model_dir: {workdir!r} holds a model for images of shape "
-          f"{previous['image_shape']}, but --dataset={config.dataset} has {list(image_shape)}")
-  else:
-    write_atomic(run_file, json.dumps(run, indent=2))
-    write_flags(config, workdir)  # a new run is resumable from its flags.cfg from the start
-
-
-def write_flags(config: Config, workdir: str) -> None:
-  """Writes `workdir/flags.cfg`, the flags that reproduce (or resume) the run.
-
-  Call it once every check before training has passed: a run refused on an existing model dir
-  must leave that run's flags.cfg as it was.
-  """
-  write_atomic(os.path.join(workdir, "flags.cfg"), config.to_flagfile())
-
-
-def remove_partial_checkpoints(directory: str) -> list:
-  """Deletes what a kill during `CheckpointManager.save` leaves: `ckpt-N_temp*` directories.
-
-  They are never read as checkpoints (the `checkpoint` state file names only complete ones).
-  Call it only while holding the model dir's lock: a live run's save writes the same names.
-
-  Args:
-    directory: a checkpoint directory (its `best/` sub-directory is cleaned too).
-
-  Returns:
-    The paths removed.
-  """
-  partial = []
-  for where in (directory, os.path.join(directory, "best")):
-    partial += tf.io.gfile.glob(os.path.join(where, "ckpt-*_temp*"))
-  _remove_paths(partial)
-  return partial
-
-
-def _remove_paths(paths) -> None:
-  for path in paths:
-    if os.path.isdir(path):
-      shutil.rmtree(path, ignore_errors=True)
-    elif os.path.exists(path):
-      os.remove(path)
+from inv_tf.config import Config
+from inv_tf.training import checkpoints, progress, rundir
 
 
 # What each scalar a stage writes means (TensorBoard shows it under the chart). Keys: (stage,
@@ -304,49 +107,6 @@ def write_hparams(config: Config, writer):
   run_writer.flush()
 
 
-def check_checkpoint_dir(workdir: str) -> None:
-  """Refuses a checkpoint directory whose state file is lost while checkpoints remain.
-
-  Without the `checkpoint` state file, `tf.train.CheckpointManager` sees no checkpoint and the run
-  would start again from step 0 over the existing ones; refusing keeps them.
-
-  Raises:
-    ConfigError: checkpoint files exist but the state file is missing or unreadable.
-  """
-  directory = os.path.join(workdir, "checkpoints")
-  if not tf.io.gfile.glob(os.path.join(directory, "ckpt-*.index")):
-    return
-  try:
-    state = tf.train.get_checkpoint_state(directory)
-  except Exception:  # A garbage text proto raises a parse error.
-    state = None
-  if state is None or not state.model_checkpoint_path:
-    raise ConfigError(f"--model_dir: {directory} holds checkpoints but its 'checkpoint' state "
-                      "file is missing or unreadable; restore it (it names the latest ckpt-N) "
-                      "or use another --model_dir")
-
-
-def restore_latest(checkpoint: tf.train.Checkpoint, directory: str) -> str | None:
-  """Restores the latest checkpoint of `directory` into `checkpoint`.
-
-  Returns:
-    The restored checkpoint's path (e.g. `D/ckpt-500`), or None if there is none.
-
-  Raises:
-    ConfigError: the latest checkpoint is damaged or unreadable (one line naming it).
-  """
-  latest = tf.train.latest_checkpoint(directory)
-  if not latest:
-    return False
-  try:
-    checkpoint.restore(latest).assert_existing_objects_matched()
-  except checkpoints.RESTORE_ERRORS as e:
-    raise checkpoints.unreadable(
-        "model_dir", latest, e, "; delete its files and name an earlier ckpt-N in the "
-        "'checkpoint' state file, or use another --model_dir") from None
-  return latest
-
-
 def resume_text(stage: str, step: int, checkpoint: str) -> str:
   """The line a resuming run shows, e.g. "resuming stage generative at step 40 from ckpt-540"."""
   return f"resuming stage {stage} at step {step} from {os.path.basename(checkpoint)}"
@@ -434,7 +194,7 @@ class Selection:
     self.best_step.assign(step)
     self.best_value.assign(value)
     if self.chief:
-      with writing("the best checkpoint", self.manager.directory):
+      with rundir.writing("the best checkpoint", self.manager.directory):
         self.manager.save(checkpoint_number=step)
     return True
 
@@ -507,8 +267,9 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
     loss = float(metrics["loss"])
     if not np.isfinite(loss):
       bad = [k for k, v in metrics.items() if not np.isfinite(float(v))]
-      raise RunError(f"stage {name}: non-finite loss at step {step} (terms: {', '.join(bad)}); "
-                     f"the last good checkpoint is kept in {manager.directory}")
+      raise rundir.RunError(
+          f"stage {name}: non-finite loss at step {step} (terms: {', '.join(bad)}); the last "
+          f"good checkpoint is kept in {manager.directory}")
     stage.step_var.assign(step + 1)
     for k, v in metrics.items():
       sums[k] = sums.get(k, 0.0) + float(v)
@@ -519,10 +280,11 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
     if logging_step or eval_step or done % config.checkpoint_every == 0:
       bad = finite.non_finite()  # before anything of this step is logged, kept or saved
       if bad:
-        raise RunError(f"stage {name}: diverged between steps {checked} and {done}: non-finite "
-                       f"parameters ({', '.join(bad)}) with a finite loss; nothing after step "
-                       f"{checked} was saved, the last good checkpoint is kept in "
-                       f"{manager.directory} (lower the learning rate and re-run)")
+        raise rundir.RunError(
+            f"stage {name}: diverged between steps {checked} and {done}: non-finite parameters "
+            f"({', '.join(bad)}) with a finite loss; nothing after step {checked} was saved, the "
+            f"last good checkpoint is kept in {manager.directory} (lower the learning rate and "
+            "re-run)")
       checked = done
     if logging_step:
       with writers["train"].as_default():
@@ -549,7 +311,7 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
     # checked for finite parameters above.
     stopping = selection is not None and selection.exhausted(done, eval_every)
     if done % config.checkpoint_every == 0 or done == num_steps or stopping:
-      save_checkpoint(manager, checkpoint_number())
+      checkpoints.save_checkpoint(manager, checkpoint_number())
     bar.update(done, {k: metrics[k] for k in stage.log_metrics})
     if stopping:
       logging.info("%s: validation %s has not improved for %d evaluations since step %d; "
@@ -558,22 +320,6 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
       break
   bar.close({k: v for k, v in last_eval.items() if k in stage.log_metrics})
   return last_eval
-
-
-def save_checkpoint(manager, number: int) -> None:
-  """`manager.save` as checkpoint `number`; a failed write leaves no partial checkpoint behind.
-
-  Raises:
-    RunError: the checkpoint could not be written (the message names it and the OS's reason);
-      the earlier checkpoints and the `checkpoint` state file are untouched.
-  """
-  path = os.path.join(manager.directory, f"ckpt-{number}")
-  try:
-    with writing("checkpoint", path):
-      manager.save(checkpoint_number=number)
-  except RunError:
-    _remove_paths(tf.io.gfile.glob(f"{path}_temp*") + tf.io.gfile.glob(f"{path}.*"))
-    raise
 
 
 def summary_writers(workdir: str, chief: bool = True) -> dict:

@@ -1,16 +1,12 @@
-r"""Training the SGM: `train_and_evaluate(config, workdir)` runs stage 1, stage 2, or both.
+r"""The SGM task (`SGMTask`) and `train_and_evaluate(config, workdir)`, every run's entry point.
 
-What a run writes to `workdir` (the trainer's `--model_dir`):
-
-    flags.cfg            the effective flags: `python -m trainers.train --flagfile=flags.cfg`
-                         reproduces the run
-    run.json             architecture and image shape; a later run with another is refused
-    checkpoints/         `tf.train.CheckpointManager` checkpoints of both nets, the three
-                         optimisers and the stage step counters (resume = re-run the command)
-    train/, validation/  TensorBoard logs: every loss term, learning rates, σ, blur σ,
-                         log p(η|x̂); image grids x | prototype | resamples; η histograms; hparams
-    export/              the SavedModel (see `inv_tf.export`)
-    metrics.json         the final validation metrics
+`train_and_evaluate` picks the run's task from `config.stage` (`TASKS`: the SGM's stages here,
+the VAE family's in `inv_tf.training.vae_train`) and runs it with `inv_tf.training.runner.run`,
+which documents what a run writes to its model directory. The SGM task trains stage 1 (q(η|x),
+`inference`), stage 2 (p(η|x̂), `generative`), or both; its checkpoints hold both nets, the
+three optimisers and the two stage step counters; its summaries are every loss term, learning
+rates, σ, blur σ, log p(η|x̂), image grids x | prototype | resamples and η histograms; its
+export is the SGM's SavedModel (`inv_tf.export`).
 
 Randomness: every train step draws from the stateless seed fold_in(fold_in(seed, stage), step), so
 a resumed run makes the same random choices as an uninterrupted one from the resumed step on.
@@ -22,28 +18,25 @@ is one `tf.function(jit_compile=True)`.
 """
 
 import dataclasses
-import json
-import os
 
-from absl import logging
 import keras
 import tensorflow as tf
 
 from inv_tf import config as config_lib
-from inv_tf import data as data_lib
 from inv_tf import seeds
+from inv_tf import transforms
 from inv_tf.config import Config, ConfigError
 from inv_tf.evaluation import figures, grids
 from inv_tf.export import saved_model
 from inv_tf.models.sgm import SGM
-from inv_tf.training import distribute, losses, progress, schedules, vae_train
-from inv_tf.training.checkpoints import model_trackables
-from inv_tf.training.loop import (Stage, check_checkpoint_dir, check_compatible, prepare_workdir,
-                                  remove_partial_checkpoints, restore_latest, resume_text,
-                                  run_stage, summary_writers, workdir_lock, write_atomic,
-                                  write_flags, write_hparams, writing)
+from inv_tf.training import checkpoints, distribute, losses, runner, schedules, vae_train
+from inv_tf.training import task as task_lib
+from inv_tf.training.loop import Stage
 
 STAGE_SEEDS = {"inference": 1, "generative": 2}
+# The SGM stages each --stage trains, in order.
+STAGES = {"sgm": ("inference", "generative"), "inference": ("inference",),
+          "generative": ("generative",)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -60,9 +53,10 @@ class TrainState:
   inference_step: tf.Variable
   generative_step: tf.Variable
 
-  def checkpoint(self) -> tf.train.Checkpoint:
-    return tf.train.Checkpoint(
-        **model_trackables(self.model),
+  def trackables(self) -> dict:
+    """{name: trackable} of everything a checkpoint holds."""
+    return dict(
+        **checkpoints.model_trackables(self.model),
         inference_optimizer=self.inference_optimizer, sigma_optimizer=self.sigma_optimizer,
         generative_optimizer=self.generative_optimizer, inference_step=self.inference_step,
         generative_step=self.generative_step)
@@ -222,126 +216,104 @@ def write_visuals(model: SGM, images: tf.Tensor, step: int, prefix: str, num_res
 
 
 # ---------------------------------------------------------------------------------------------
-# The loop.
+# The task.
+
+
+def check_compatible(config: Config, image_shape) -> None:
+  """Refuses flag combinations the data cannot support (ConfigError naming the flags).
+
+  Args:
+    config: the run's configuration.
+    image_shape: the images' shape `(H, W, C)`.
+  """
+  if transforms.get_family(config.family).has_colour and image_shape[-1] != 3:
+    raise ConfigError(f"--family={config.family} transforms colour and needs RGB images, but "
+                      f"--dataset={config.dataset} has {image_shape[-1]} channel(s)")
+  if min(image_shape[:2]) < 2:
+    raise ConfigError(f"--dataset={config.dataset}: images of shape {list(image_shape)} are too "
+                      "small to warp")
+
+
+class SGMTask(task_lib.Task):
+  """The SGM's stages of `config.stage`: inference (q), generative (p), or both in that order."""
+
+  def setup(self, image_shape, strategy):
+    check_compatible(self.config, image_shape)
+
+  def check_workdir(self, workdir):
+    if self.config.stage == "generative" and not checkpoints.latest(workdir):
+      raise self._no_inference_network(workdir)
+
+  def create_state(self, image_shape):
+    return create_state(self.config, image_shape)
+
+  def trackables(self, state):
+    return state.trackables()
+
+  def check_restored(self, state, workdir):
+    if self.config.stage == "generative" and int(state.inference_step.numpy()) == 0:
+      raise self._no_inference_network(workdir)
+
+  def plan(self):
+    planned = {"inference": task_lib.PlannedStage("inference", "inference_step",
+                                                  self.config.inference_steps),
+               "generative": task_lib.PlannedStage("generative", "generative_step",
+                                                   self.config.generative_steps)}
+    return tuple(planned[name] for name in STAGES[self.config.stage])
+
+  def counters(self, state):
+    return (state.inference_step, state.generative_step)
+
+  def stages(self, state, strategy, eval_batches, checkpoint_dir):
+    config = self.config
+    eval_fns = make_eval_fns(state, config)
+    visuals = lambda prefix: (lambda images, step: write_visuals(
+        state.model, images, step, prefix, mask=eval_batches[0]["mask"]))
+    specs = {
+        "inference": lambda: Stage(
+            "inference", make_inference_step(state, config, strategy), eval_fns["inference"],
+            state.inference_step, config.inference_steps, ("loss", "x_mse", "sigma"),
+            visuals("inference"), variables=tuple(state.model.inference.trainable_variables)),
+        "generative": lambda: Stage(
+            "generative", make_generative_step(state, config, strategy), eval_fns["generative"],
+            state.generative_step, config.generative_steps, ("loss", "log_p", "mae"),
+            visuals("generative"), variables=tuple(state.model.generative.trainable_variables)),
+    }
+    return [specs[name]() for name in STAGES[config.stage]]
+
+  def export(self, state, path):
+    return saved_model.export_sgm(state.model, path)
+
+  def _no_inference_network(self, workdir) -> ConfigError:
+    return ConfigError(f"--stage=generative: {workdir!r} has no trained inference network; "
+                       "run --stage=inference (or --stage=sgm) first")
+
+
+# The task of each stage (`inv_tf.config.STAGES`): a new model family adds its stages here.
+TASKS = {**{stage: SGMTask for stage in config_lib.SGM_STAGES},
+         **{stage: vae_train.VAETask for stage in config_lib.VAE_STAGES}}
 
 
 def train_and_evaluate(config: Config, workdir: str) -> dict:
-  """Trains (or resumes) the SGM stages of `config.stage` in `workdir`, then exports it.
+  """Trains (or resumes) the run `config` describes in `workdir`, then exports it.
+
+  The task is the SGM (`SGMTask`) for --stage=sgm/inference/generative and the VAE family
+  (`inv_tf.training.vae_train.VAETask`) for the VAE stages; `inv_tf.training.runner.run` runs
+  it and documents what `workdir` receives.
 
   Args:
     config: the run's configuration (validated here).
     workdir: the model directory (created if needed).
 
   Returns:
-    Final validation metrics, keys `inference/<metric>` and `generative/<metric>` for the stages
-    that ran in this call, plus `export_path`.
+    Final validation metrics, keys `<stage>/<metric>` for the stages that ran in this call (for
+    the SGM `inference/…` and `generative/…`; the VAE family adds its own, see
+    `inv_tf.training.vae_train`), plus `export_path`.
 
   Raises:
     ConfigError: bad configuration or an incompatible `workdir`.
     inv_tf.data.DataError: the data cannot be loaded.
-    RunError: training diverged (non-finite loss).
+    RunError: training diverged (non-finite loss), or a write failed.
   """
-  config.validate()
-  # The strategy first: multi_worker_mirrored must be created before other TensorFlow work.
-  strategy = distribute.create_strategy(config)
-  if config.stage in config_lib.VAE_STAGES:
-    return vae_train.train_and_evaluate(config, workdir, strategy)
-  train_ds = data_lib.load_split(config, "train")
-  image_shape = tuple(train_ds.element_spec["image"].shape)
-  check_compatible(config, image_shape)
-  check_checkpoint_dir(workdir)
-  if config.stage == "generative" and not tf.train.latest_checkpoint(
-      os.path.join(workdir, "checkpoints")):
-    raise ConfigError(f"--stage=generative: {workdir!r} has no trained inference network; "
-                      "run --stage=inference (or --stage=sgm) first")
-  distribute.check_batch_size(config, strategy)
-  # The global seed first: tf.data's shuffle takes its seed from it when the dataset is built.
-  keras.utils.set_random_seed(config.seed)
-  # Batching checks the dataset against the batch size: fail before anything is written.
-  train_batches = data_lib.batch_for_training(train_ds, config.batch_size, seed=config.seed)
-  chief = distribute.is_chief(strategy)
-  with workdir_lock(workdir, chief):  # refuses a second run on the same model dir
-    return _run_locked(config, workdir, strategy, image_shape, train_batches, chief)
-
-
-def _run_locked(config, workdir, strategy, image_shape, train_batches, chief) -> dict:
-  """`train_and_evaluate` once the model dir is locked: restore, train, export, metrics."""
-  ckpt_root = os.path.join(workdir, "checkpoints")
-  if chief:
-    prepare_workdir(config, workdir, image_shape)
-    remove_partial_checkpoints(ckpt_root)
-  with strategy.scope():
-    state = create_state(config, image_shape)
-  with distribute.CheckpointDirectory(ckpt_root, chief) as ckpt_dir:
-    manager = tf.train.CheckpointManager(state.checkpoint(), ckpt_dir.path,
-                                         max_to_keep=config.max_checkpoints)
-    restored = restore_latest(state.checkpoint(), ckpt_root)
-    if config.stage == "generative" and int(state.inference_step.numpy()) == 0:
-      raise ConfigError(f"--stage=generative: {workdir!r} has no trained inference network; "
-                        "run --stage=inference (or --stage=sgm) first")
-    if chief:
-      write_flags(config, workdir)  # every check passed: this run is the model dir's run now
-    if restored:
-      stage, step = _resumed_stage(config, state)
-      progress.status(resume_text(stage, step, restored), enabled=chief)
-    results = _train_stages(config, workdir, state, strategy, manager, train_batches, chief)
-  if chief and config.export:
-    progress.status(f"exporting the SavedModel to {os.path.join(workdir, 'export')} …")
-    with writing("the SavedModel", os.path.join(workdir, "export")):
-      results["export_path"] = saved_model.export_sgm(state.model,
-                                                      os.path.join(workdir, "export"))
-  if chief:
-    with writing("metrics", os.path.join(workdir, "metrics.json")):
-      write_atomic(os.path.join(workdir, "metrics.json"), json.dumps(results, indent=2))
-  return results
-
-
-def _resumed_stage(config: Config, state: TrainState) -> tuple:
-  """(stage name, its step) where a restored run goes on training."""
-  inference_step = int(state.inference_step.numpy())
-  if config.stage == "inference" or (config.stage == "sgm"
-                                     and inference_step < config.inference_steps):
-    return "inference", inference_step
-  return "generative", int(state.generative_step.numpy())
-
-
-def _train_stages(config, workdir, state, strategy, manager, train_batches, chief) -> dict:
-  """Runs the stages of `config.stage` from the restored state; returns validation metrics."""
-  writers = summary_writers(workdir, chief)
-  write_hparams(config, writers["train"])
-
-  # Resume the data stream where it stopped: skip the batches earlier calls consumed.
-  consumed = int(state.inference_step.numpy() + state.generative_step.numpy())
-  train_iter = iter(distribute.distribute_batches(strategy, train_batches.skip(consumed)))
-  val_ds = data_lib.batch_for_evaluation(data_lib.load_split(config, "validation"), config.eval_batch_size)
-  eval_batches = list(val_ds.take(config.num_eval_batches))
-  eval_fns = make_eval_fns(state, config)
-  results = {}
-
-  checkpoint_number = lambda: int(state.inference_step.numpy() + state.generative_step.numpy())
-  visuals = lambda prefix: (lambda images, step: write_visuals(
-      state.model, images, step, prefix, mask=eval_batches[0]["mask"]))
-  if config.stage in ("sgm", "inference"):
-    stage = Stage("inference", make_inference_step(state, config, strategy),
-                  eval_fns["inference"],
-                  state.inference_step, config.inference_steps, ("loss", "x_mse", "sigma"),
-                  visuals("inference"),
-                  variables=tuple(state.model.inference.trainable_variables))
-    metrics = run_stage(stage, train_iter, eval_batches, config, manager, writers,
-                        checkpoint_number, chief)
-    results.update({f"inference/{k}": v for k, v in metrics.items()})
-  if config.stage in ("sgm", "generative"):
-    if int(state.inference_step.numpy()) == 0:
-      raise ConfigError(f"--stage=generative: {workdir!r} has no trained inference network; "
-                        "run --stage=inference (or --stage=sgm) first")
-    stage = Stage("generative", make_generative_step(state, config, strategy),
-                  eval_fns["generative"],
-                  state.generative_step, config.generative_steps, ("loss", "log_p", "mae"),
-                  visuals("generative"),
-                  variables=tuple(state.model.generative.trainable_variables))
-    metrics = run_stage(stage, train_iter, eval_batches, config, manager, writers,
-                        checkpoint_number, chief)
-    results.update({f"generative/{k}": v for k, v in metrics.items()})
-  for writer in writers.values():
-    writer.flush()
-  return results
+  config.validate()  # before the stage picks the task: it names a bad --stage
+  return runner.run(TASKS[config.stage](config), config, workdir)

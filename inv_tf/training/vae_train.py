@@ -27,13 +27,13 @@ evaluations in a row have not improved on the best (early stopping). A VAE with 
 after its validation ELBO has peaked, so the last step overstates how well a small-data VAE
 generalises to nothing and the best-by-validation weights are the ones to score.
 
-A run's model directory has the SGM stages' layout (flags.cfg, run.json, checkpoints/, train/,
-validation/, export/, metrics.json); its checkpoints hold the VAE's variables, the optimiser and
-the step. The SGM of `--sgm_dir` is read, never written.
+`VAETask` is the family's task for `inv_tf.training.runner`: a run's model directory has the
+layout every task's has (flags.cfg, config.json, run.json, checkpoints/, train/, validation/,
+export/, metrics.json); its checkpoints hold the VAE's variables, the optimiser and the step. The
+SGM of `--sgm_dir` is read, never written.
 """
 
 import dataclasses
-import json
 import math
 import os
 
@@ -49,12 +49,10 @@ from inv_tf.evaluation import grids, vae_scores
 from inv_tf.export import saved_model
 from inv_tf.models.inv_vae import InvVAE
 from inv_tf.models.vae import VAE
-from inv_tf.training import checkpoints, distribute, progress, schedules
+from inv_tf.training import checkpoints, distribute, rundir, schedules
+from inv_tf.training import task as task_lib
 from inv_tf.training.losses import masked_mean
-from inv_tf.training.loop import (Selection, Stage, check_checkpoint_dir, prepare_workdir,
-                                  remove_partial_checkpoints, restore_latest, resume_text,
-                                  run_stage, summary_writers, workdir_lock, write_atomic,
-                                  write_flags, write_hparams, writing)
+from inv_tf.training.loop import Selection, Stage
 
 STAGE_SEED = 3
 @dataclasses.dataclass
@@ -64,10 +62,11 @@ class VAEState:
   optimizer: keras.optimizers.Optimizer
   step: tf.Variable
 
-  def checkpoint(self) -> tf.train.Checkpoint:
-    # Variable lists, not the Keras model: see `checkpoints.model_trackables`.
-    return tf.train.Checkpoint(vae_variables=list(self.vae.variables), vae_optimizer=self.optimizer,
-                               vae_step=self.step)
+  def trackables(self) -> dict:
+    """{name: trackable} of everything a checkpoint holds (variable lists, not the Keras model:
+    see `inv_tf.training.checkpoints`)."""
+    return {"vae_variables": list(self.vae.variables), "vae_optimizer": self.optimizer,
+            "vae_step": self.step}
 
 
 def create_vae_state(config: Config, image_shape) -> VAEState:
@@ -92,7 +91,7 @@ def restore_vae_model(workdir: str, checkpoint: str | None = None):
   Raises:
     ConfigError: no VAE-family run or no checkpoint there.
   """
-  config, image_shape = checkpoints.read_run(workdir)
+  config, image_shape = rundir.read_run(workdir)
   if config.stage not in config_lib.VAE_STAGES:
     raise ConfigError(f"--model_dir: {workdir!r} holds a --stage={config.stage} run, not a VAE")
   state = create_vae_state(config, image_shape)
@@ -227,96 +226,73 @@ def make_visuals(model, name: str):
   return visuals
 
 
-def train_and_evaluate(config: Config, workdir: str, strategy=None) -> dict:
-  """Trains (or resumes) a VAE-family model, scores it on the test split, exports it.
+class VAETask(task_lib.Task):
+  """The VAE family's one stage, named `config.stage` (see the module docstring).
 
-  Args:
-    config: a validated config with `stage` in `VAE_STAGES`.
-    workdir: the model directory.
-    strategy: the run's `tf.distribute.Strategy` (None: `distribute.create_strategy(config)`).
-
-  Returns:
-    `<stage>/<metric>` (the last validation ELBO terms), `<stage>/steps` (steps trained; fewer than
-    `vae_steps` after an early stop), with `vae_keep_best` also `<stage>/best_step` and
-    `<stage>/best_elbo` (the scored weights' step and validation ELBO), `test/<metric>` (see
-    `inv_tf.evaluation.vae_scores.evaluate_test`; of the best weights with `vae_keep_best`) and `export_path`.
-
-  Raises:
-    ConfigError, inv_tf.data.DataError, RunError: as `inv_tf.training.train.train_and_evaluate`.
+  `finish` adds `<stage>/steps` (steps trained; fewer than `vae_steps` after an early stop) and,
+  with `vae_keep_best`, `<stage>/best_step` and `<stage>/best_elbo` (the scored weights' step and
+  validation ELBO), loading the best weights; `evaluate` adds `test/<metric>` (see
+  `inv_tf.evaluation.vae_scores.evaluate_test`).
   """
-  strategy = strategy or distribute.create_strategy(config)
-  train_ds = data_lib.load_split(config, "train")
-  image_shape = tuple(train_ds.element_spec["image"].shape)
-  if min(image_shape[:2]) < 2:
-    raise ConfigError(f"--dataset={config.dataset}: images of shape {list(image_shape)} are too "
-                      "small for the VAE")
-  with strategy.scope():  # Mirrored: every replica's XLA cluster reads its own copy.
-    sgm = load_sgm(config, image_shape)
-  check_checkpoint_dir(workdir)
-  distribute.check_batch_size(config, strategy)
-  # The global seed first: tf.data's shuffle takes its seed from it when the dataset is built.
-  keras.utils.set_random_seed(config.seed)
-  # Batching checks the dataset against the batch size: fail before anything is written.
-  train_batches = data_lib.batch_for_training(train_ds, config.batch_size, seed=config.seed)
-  chief = distribute.is_chief(strategy)
-  with workdir_lock(workdir, chief):  # refuses a second run on the same model dir
-    return _run_locked(config, workdir, strategy, image_shape, train_batches, sgm, chief)
+
+  def __init__(self, config: Config):
+    super().__init__(config)
+    self.sgm = None  # the frozen SGM of --sgm_dir (augvae, invvae)
+    self.model = None  # what is trained and scored: the VAE, or the InvVAE around it
+    self.selection = None  # the best checkpoint (vae_keep_best)
+
+  def setup(self, image_shape, strategy):
+    if min(image_shape[:2]) < 2:
+      raise ConfigError(f"--dataset={self.config.dataset}: images of shape {list(image_shape)} "
+                        "are too small for the VAE")
+    with strategy.scope():  # Mirrored: every replica's XLA cluster reads its own copy.
+      self.sgm = load_sgm(self.config, image_shape)
+
+  def create_state(self, image_shape):
+    state = create_vae_state(self.config, image_shape)
+    self.model = InvVAE(state.vae, self.sgm) if self.config.stage == "invvae" else state.vae
+    return state
+
+  def trackables(self, state):
+    return state.trackables()
+
+  def plan(self):
+    return (task_lib.PlannedStage(self.config.stage, "vae_step", self.config.vae_steps),)
+
+  def counters(self, state):
+    return (state.step,)
+
+  def stages(self, state, strategy, eval_batches, checkpoint_dir):
+    config = self.config
+    if config.vae_keep_best:
+      self.selection = Selection("elbo", _weights(state), os.path.join(checkpoint_dir, "best"),
+                                 config.vae_patience, distribute.is_chief(strategy))
+    return [Stage(config.stage, make_train_step(state, self.model, config, self.sgm, strategy),
+                  make_eval_fn(self.model), state.step, config.vae_steps,
+                  ("loss", "log_likelihood", "kl"), make_visuals(self.model, config.stage),
+                  self.selection, variables=tuple(state.vae.trainable_variables))]
+
+  def finish(self, state, results):
+    stage = self.config.stage
+    results[f"{stage}/steps"] = int(state.step.numpy())
+    if self.selection is not None:
+      results[f"{stage}/best_step"] = self.selection.restore_best(_weights(state))
+      results[f"{stage}/best_elbo"] = float(self.selection.best_value.numpy())
+
+  def evaluate(self, state, writers):
+    test = vae_scores.evaluate_test(self.model, self.config,
+                                    data_lib.load_split(self.config, "test"))
+    with writers["validation"].as_default():
+      for key, value in test.items():
+        tf.summary.scalar(f"test/{key}", value, step=int(state.step.numpy()),
+                          description=vae_scores.TEST_DESCRIPTIONS.get(key,
+                                                                       f"Test-split {key}."))
+    return {f"test/{k}": v for k, v in test.items()}
+
+  def export(self, state, path):
+    return saved_model.export_vae(self.model, path, self.config.iwlb_num_samples)
 
 
-def _run_locked(config, workdir, strategy, image_shape, train_batches, sgm, chief) -> dict:
-  """`train_and_evaluate` once the model dir is locked: restore, train, test, export."""
-  ckpt_root = os.path.join(workdir, "checkpoints")
-  if chief:
-    prepare_workdir(config, workdir, image_shape)
-    remove_partial_checkpoints(ckpt_root)
-  with strategy.scope():
-    state = create_vae_state(config, image_shape)
-  model = InvVAE(state.vae, sgm) if config.stage == "invvae" else state.vae
-  with distribute.CheckpointDirectory(ckpt_root, chief) as ckpt_dir:
-    manager = tf.train.CheckpointManager(state.checkpoint(), ckpt_dir.path,
-                                         max_to_keep=config.max_checkpoints)
-    restored = restore_latest(state.checkpoint(), ckpt_root)
-    if chief:
-      write_flags(config, workdir)  # every check passed: this run is the model dir's run now
-    if restored:
-      progress.status(resume_text(config.stage, int(state.step.numpy()), restored),
-                      enabled=chief)
-    writers = summary_writers(workdir, chief)
-    write_hparams(config, writers["train"])
-    consumed = int(state.step.numpy())
-    train_iter = iter(distribute.distribute_batches(strategy, train_batches.skip(consumed)))
-    val_ds = data_lib.batch_for_evaluation(data_lib.load_split(config, "validation"),
-                                           config.eval_batch_size)
-    eval_batches = list(val_ds.take(config.num_eval_batches))
-    weights = {"vae_variables": list(state.vae.variables)}
-    selection = (Selection("elbo", weights, os.path.join(ckpt_dir.path, "best"),
-                           config.vae_patience, chief) if config.vae_keep_best else None)
-    stage = Stage(config.stage, make_train_step(state, model, config, sgm, strategy),
-                  make_eval_fn(model), state.step, config.vae_steps,
-                  ("loss", "log_likelihood", "kl"), make_visuals(model, config.stage), selection,
-                  variables=tuple(state.vae.trainable_variables))
-    metrics = run_stage(stage, train_iter, eval_batches, config, manager, writers,
-                        lambda: int(state.step.numpy()), chief)
-    results = {f"{config.stage}/{k}": v for k, v in metrics.items()}
-    results[f"{config.stage}/steps"] = int(state.step.numpy())
-    if selection is not None:
-      results[f"{config.stage}/best_step"] = selection.restore_best(weights)
-      results[f"{config.stage}/best_elbo"] = float(selection.best_value.numpy())
-  if not chief:
-    return results
-  test = vae_scores.evaluate_test(model, config, data_lib.load_split(config, "test"))
-  results.update({f"test/{k}": v for k, v in test.items()})
-  with writers["validation"].as_default():
-    for key, value in test.items():
-      tf.summary.scalar(f"test/{key}", value, step=int(state.step.numpy()),
-                        description=vae_scores.TEST_DESCRIPTIONS.get(key, f"Test-split {key}."))
-  for writer in writers.values():
-    writer.flush()
-  if config.export:
-    progress.status(f"exporting the SavedModel to {os.path.join(workdir, 'export')} …")
-    with writing("the SavedModel", os.path.join(workdir, "export")):
-      results["export_path"] = saved_model.export_vae(
-          model, os.path.join(workdir, "export"), config.iwlb_num_samples)
-  with writing("metrics", os.path.join(workdir, "metrics.json")):
-    write_atomic(os.path.join(workdir, "metrics.json"), json.dumps(results, indent=2))
-  return results
+def _weights(state: VAEState) -> dict:
+  """The part of a checkpoint the best checkpoint keeps: the VAE's variables."""
+  return {"vae_variables": list(state.vae.variables)}

@@ -1,0 +1,93 @@
+"""Tests of inv_tf.training.rundir: the model dir's lock, its run files (flags.cfg, config.json)."""
+
+import json
+import os
+
+import pytest
+
+from inv_tf import config as config_lib
+from inv_tf.config import ConfigError
+from inv_tf.training import rundir
+from support import IMAGE_SHAPE, tiny_config
+
+
+def test_a_locked_model_dir_is_refused_naming_the_live_run(tmp_path):
+  workdir = str(tmp_path / "model")
+  with rundir.workdir_lock(workdir):
+    with pytest.raises(ConfigError) as e:
+      with rundir.workdir_lock(workdir):
+        pass
+  message = str(e.value)
+  assert message.startswith(f"--model_dir: {workdir!r} is in use by another run (pid "
+                            f"{os.getpid()} on "), message
+  assert "\n" not in message
+  assert not os.path.exists(os.path.join(workdir, rundir.LOCK_FILE))  # released and removed
+  with rundir.workdir_lock(workdir):
+    pass
+
+
+def test_a_stale_lock_left_by_a_killed_run_is_taken_over(tmp_path):
+  workdir = tmp_path / "model"
+  workdir.mkdir()
+  # What a kill -9 leaves: the file with the dead owner's pid, no process holding the flock.
+  (workdir / rundir.LOCK_FILE).write_text("pid 999999 on somehost, started 2026-01-01T00:00:00")
+  with rundir.workdir_lock(str(workdir)):
+    assert f"pid {os.getpid()} " in (workdir / rundir.LOCK_FILE).read_text()
+  assert not (workdir / rundir.LOCK_FILE).exists()
+
+
+def test_a_lock_held_by_another_process_is_refused_and_recovered_after_its_kill(tmp_path):
+  import subprocess
+  import sys
+  workdir = tmp_path / "model"
+  holder = subprocess.Popen(
+      [sys.executable, "-c", "import fcntl, os, sys, time\n"
+       f"f = open({str(workdir / rundir.LOCK_FILE)!r}, 'a+')\n"
+       "fcntl.flock(f, fcntl.LOCK_EX)\n"
+       "f.write(f'pid {os.getpid()} on host, started now'); f.flush()\n"
+       "print('locked', flush=True); time.sleep(60)\n"],
+      stdout=subprocess.PIPE, text=True)
+  try:
+    workdir.mkdir()
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(ConfigError, match=rf"in use by another run \(pid {holder.pid} "):
+      with rundir.workdir_lock(str(workdir)):
+        pass
+  finally:
+    holder.kill()
+    holder.wait()
+  with rundir.workdir_lock(str(workdir)):  # the kernel dropped the dead process's lock
+    pass
+
+
+def test_a_new_run_writes_its_config_as_flags_cfg_and_as_config_json(tmp_path):
+  workdir = str(tmp_path / "model")
+  config = tiny_config(seed=3, bounds=(0.1, 0.2, 0.3, 0.4, 0.5))
+  rundir.prepare_workdir(config, workdir, IMAGE_SHAPE)
+  with open(os.path.join(workdir, "config.json")) as f:
+    stored = json.load(f)
+  assert stored["seed"] == 3 and stored["bounds"] == [0.1, 0.2, 0.3, 0.4, 0.5]
+  with open(os.path.join(workdir, "flags.cfg")) as f:
+    assert config_lib.from_flagfile(f.read()) == config
+  assert rundir.read_run(workdir) == (config, IMAGE_SHAPE)
+  assert not [n for n in os.listdir(workdir) if n.endswith(".tmp")]  # both written atomically
+
+
+def test_read_run_reads_config_json_not_flags_cfg(tmp_path):
+  workdir = str(tmp_path / "model")
+  rundir.prepare_workdir(tiny_config(), workdir, IMAGE_SHAPE)
+  with open(os.path.join(workdir, "flags.cfg"), "w") as f:
+    f.write("a hand-edited flags.cfg is documentation, not the run's record\n")
+  assert rundir.read_run(workdir)[0] == tiny_config()
+
+
+def test_a_run_from_before_config_json_is_read_from_its_flags_cfg(tmp_path):
+  workdir = str(tmp_path / "model")
+  rundir.prepare_workdir(tiny_config(seed=5), workdir, IMAGE_SHAPE)
+  os.remove(os.path.join(workdir, "config.json"))
+  assert rundir.read_run(workdir) == (tiny_config(seed=5), IMAGE_SHAPE)
+
+
+def test_a_dir_without_run_files_holds_no_run(tmp_path):
+  with pytest.raises(ConfigError, match=r"^--sgm_dir: .* holds no training run"):
+    rundir.read_run(str(tmp_path), flag="sgm_dir")
