@@ -264,6 +264,34 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
     return _run_locked(config, workdir, strategy, image_shape, train_batches, chief)
 
 
+def train_unless_done(config: Config, workdir: str) -> dict:
+  """`train_and_evaluate`, or the metrics of a run that already finished in `workdir`.
+
+  A run is finished when `workdir/metrics.json` exists (written last) and, if `config.export`,
+  so does its SavedModel (`workdir/export/saved_model.pb`). A finished run is read back as it is
+  (its flags are not compared with `config`); anything else is trained or resumed. Calling
+  `train_and_evaluate` on a finished run would not retrain it, but would evaluate and export it
+  again and rewrite metrics.json.
+
+  Args:
+    config: the run's configuration (any stage).
+    workdir: the model directory.
+
+  Returns:
+    The run's metrics.json contents (dict: metric name → float, plus `export_path` str when it
+    exported).
+
+  Raises:
+    As `train_and_evaluate`.
+  """
+  metrics_file = os.path.join(workdir, "metrics.json")
+  exported = os.path.exists(os.path.join(workdir, "export", "saved_model.pb"))
+  if os.path.exists(metrics_file) and (exported or not config.export):
+    with open(metrics_file, encoding="utf-8") as f:
+      return json.load(f)
+  return train_and_evaluate(config, workdir)
+
+
 def _run_locked(config, workdir, strategy, image_shape, train_batches, chief) -> dict:
   """`train_and_evaluate` once the model dir is locked: restore, train, export, metrics."""
   ckpt_root = os.path.join(workdir, "checkpoints")
