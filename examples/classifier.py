@@ -84,6 +84,7 @@ import tensorflow as tf
 from inv_tf import data as data_lib
 from inv_tf import transforms
 from inv_tf.data import known_truth
+from inv_tf.evaluation import circular, stats
 from inv_tf.keras import SymmetryAugmentation
 
 DATASETS = ("mnist", "mnist_per_class")
@@ -491,33 +492,7 @@ def _run_locked(datasets, arms, seeds, num_labels, sgm_exports, out, log, train_
 
 
 # ------------------------------------------------------------------------------------------------
-# Statistics.
-
-def t_quantile(p: float, df: int) -> float:
-  """The p-quantile of Student's t with `df` ≥ 1 degrees of freedom (scipy if installed)."""
-  try:
-    from scipy import stats  # pylint: disable=g-import-not-at-top
-    return float(stats.t.ppf(p, df))
-  except ImportError:
-    if abs(p - 0.975) > 1e-12:
-      raise ValueError("without scipy only p = 0.975 is tabulated") from None
-    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-             9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
-    return table[max(k for k in table if k <= df)]  # conservative between entries
-
-
-def mean_ci(values, level: float = 0.95) -> tuple[float, float, int]:
-  """(mean, half-width of the two-sided t confidence interval, n); half-width nan if n < 2."""
-  values = np.asarray(values, np.float64)
-  n = len(values)
-  if n == 0:
-    return math.nan, math.nan, 0
-  mean = float(values.mean())
-  if n < 2:
-    return mean, math.nan, n
-  sem = float(values.std(ddof=1)) / math.sqrt(n)
-  return mean, t_quantile(0.5 + level / 2.0, n - 1) * sem, n
-
+# Statistics (`inv_tf.evaluation.stats`: Student-t intervals over seeds).
 
 def summarize(rows: list[dict], num_labels: int | None = None) -> list[dict]:
   """Per dataset: each arm's mean ± CI and the paired differences of sgm against the others.
@@ -527,9 +502,11 @@ def summarize(rows: list[dict], num_labels: int | None = None) -> list[dict]:
     num_labels: keep only rows with this many labels (None: all).
 
   Returns:
-    Dicts with keys dataset, comparison ("arm" or "sgm - X"), name, mean, ci95, n, and for arms
-    mean best/stopped epochs. Accuracies are in [0, 1]; differences are paired by seed (only
-    seeds present in both arms).
+    Dicts with keys dataset, comparison ("arm" or "sgm - X"), name, mean, ci95 (half-width of
+    the 95 % Student-t interval, `stats.mean_ci`; nan for one seed), n, and for arms mean
+    best/stopped epochs. Accuracies are in [0, 1]; differences are paired by seed
+    (`stats.paired_difference`: only seeds present in both arms; a pair with no common seed is
+    left out).
   """
   rows = [r for r in rows if num_labels is None or int(r["num_labels"]) == num_labels]
   out = []
@@ -540,9 +517,10 @@ def summarize(rows: list[dict], num_labels: int | None = None) -> list[dict]:
         acc.setdefault(r["arm"], {})[int(r["seed"])] = float(r["test_accuracy"])
     for arm in [a for a in ARMS if a in acc]:
       mine = [r for r in rows if r["dataset"] == name and r["arm"] == arm]
-      mean, ci, n = mean_ci(list(acc[arm].values()))
-      out.append({"dataset": name, "comparison": "arm", "name": arm, "mean": mean, "ci95": ci,
-                  "n": n, "best_epoch": np.mean([int(r["best_epoch"]) for r in mine]),
+      ci = stats.mean_ci(list(acc[arm].values()))
+      out.append({"dataset": name, "comparison": "arm", "name": arm, "mean": ci["mean"],
+                  "ci95": ci["half_width"], "n": ci["n"],
+                  "best_epoch": np.mean([int(r["best_epoch"]) for r in mine]),
                   "stopped_epoch": np.mean([int(r["stopped_epoch"]) for r in mine]),
                   "max_stopped_epoch": max(int(r["stopped_epoch"]) for r in mine)})
     globals_ = [a for a in GLOBAL_ARMS if a in acc]
@@ -553,11 +531,11 @@ def summarize(rows: list[dict], num_labels: int | None = None) -> list[dict]:
     if best_global:
       others.append(("best global", best_global))
     for label, arm in others:
-      seeds = sorted(set(acc["sgm"]) & set(acc[arm]))
-      diffs = [acc["sgm"][s] - acc[arm][s] for s in seeds]
-      mean, ci, n = mean_ci(diffs)
-      out.append({"dataset": name, "comparison": f"sgm - {label}",
-                  "name": arm, "mean": mean, "ci95": ci, "n": n})
+      if not set(acc["sgm"]) & set(acc[arm]):
+        continue  # no seed in common: nothing to pair
+      ci = stats.paired_difference(acc["sgm"], acc[arm])
+      out.append({"dataset": name, "comparison": f"sgm - {label}", "name": arm,
+                  "mean": ci["mean"], "ci95": ci["half_width"], "n": ci["n"]})
   return out
 
 
@@ -631,14 +609,6 @@ def report(out: str, num_labels: int | None = None, make_plot: bool = True) -> s
 # ------------------------------------------------------------------------------------------------
 # What the SGM augmentation does, per class (diagnostics).
 
-def circular_std(angles, axis=-1) -> np.ndarray:
-  """σ_c = √(−2 ln R̄) of angles (radians) along `axis` (∞ where R̄ < 1e-12)."""
-  r = np.abs(np.mean(np.exp(1j * np.asarray(angles, np.float64)), axis=axis))
-  with np.errstate(divide="ignore"):
-    return np.where(r < known_truth.RESULTANT_ZERO, np.inf,
-                    np.sqrt(np.maximum(-2.0 * np.log(np.maximum(r, 1e-300)), 0.0)))
-
-
 def diagnose(dataset: str, sgm_export: str, path_stem: str, num_samples: int = 32,
              seed: int = 0) -> list[dict]:
   """Per class: the spread of the SGM's resampled poses η' next to the true P_c's.
@@ -671,7 +641,7 @@ def diagnose(dataset: str, sgm_export: str, path_stem: str, num_samples: int = 3
     row = {"dataset": dataset, "label": c}
     for name, k in (("rot", 2), ("tx", 0), ("ty", 1), ("logscale", 3)):
       for source, values in (("sgm", e), ("true", t)):
-        sd = circular_std(values[..., k], axis=0) if k == 2 else values[..., k].std(axis=0)
+        sd = circular.circular_std(values[..., k], axis=0) if k == 2 else values[..., k].std(axis=0)
         row[f"{source}_{name}_sd"] = round(float(np.mean(sd)), 4) + 0.0  # no "-0.0"
     rows.append(row)
   write_csv_atomic(rows, path_stem + "_diagnostics.csv", tuple(rows[0]))

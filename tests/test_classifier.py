@@ -155,21 +155,37 @@ def test_early_stopping_restores_the_best_epoch():
   assert lrs[0] == pytest.approx(0.05) and lrs[-1] < lrs[0]  # halved on the plateau
 
 
-def test_mean_ci_against_a_known_value():
-  mean, half, n = C.mean_ci([1.0, 2.0, 3.0, 4.0, 5.0])
-  # sd = sqrt(2.5), sem = sqrt(0.5), t_{0.975, 4} = 2.776445
-  assert (mean, n) == (3.0, 5) and half == pytest.approx(2.776445 * math.sqrt(0.5), rel=1e-5)
-  assert C.t_quantile(0.975, 10) == pytest.approx(2.228139, rel=1e-5)
-  assert math.isnan(C.mean_ci([0.5])[1]) and C.mean_ci([])[2] == 0
+def test_summary_intervals_are_the_library_student_t_intervals():
+  rows = [{"dataset": "mnist", "arm": arm, "seed": str(s), "num_labels": "500",
+           "test_accuracy": str(v), "best_epoch": "1", "stopped_epoch": "2"}
+          for arm, values in (("none", [0.1, 0.2, 0.3, 0.4, 0.5]),
+                              ("sgm", [0.2, 0.3, 0.4, 0.5, 0.6]), ("oracle", [0.9]))
+          for s, v in enumerate(values)]
+  summary = {(s["comparison"], s["name"]): s for s in C.summarize(rows)}
+  none = summary[("arm", "none")]
+  # sd = sqrt(0.025), sem = sqrt(0.005), t_{0.975, 4} = 2.776445
+  assert (none["mean"], none["n"]) == (pytest.approx(0.3), 5)
+  assert none["ci95"] == pytest.approx(2.776445 * math.sqrt(0.005), rel=1e-5)
+  diff = summary[("sgm - none", "none")]  # the same +0.1 at every seed: a zero-width interval
+  assert diff["mean"] == pytest.approx(0.1) and diff["ci95"] == pytest.approx(0.0, abs=1e-12)
+  assert diff["n"] == 5
+  oracle = summary[("arm", "oracle")]  # one seed: no interval, printed blank
+  assert oracle["n"] == 1 and math.isnan(oracle["ci95"])
+  assert summary[("sgm - oracle", "oracle")]["n"] == 1
+  line = [l for l in C.format_summary(C.summarize(rows)).splitlines() if " oracle " in l][0]
+  assert "nan" not in line and line.split()[2:4] == ["90.0", "1"]
+  # No seed in common: the paired difference is left out, not reported as an empty row.
+  lone = rows[:5] + [dict(rows[5], seed="9")]
+  assert [s["comparison"] for s in C.summarize(lone)] == ["arm", "arm"]
 
 
-def test_circular_std_against_known_values():
-  assert C.circular_std(np.full(7, 2.0)) == pytest.approx(0.0, abs=1e-6)
+def test_diagnostics_use_the_library_circular_std():
+  assert C.circular.circular_std(np.full(7, 2.0)) == pytest.approx(0.0, abs=1e-6)
   two_point = np.radians([-60.0, 60.0] * 8)  # R̄ = cos 60° = ½
-  assert C.circular_std(two_point) == pytest.approx(math.sqrt(-2 * math.log(0.5)))
-  assert C.circular_std(np.linspace(-math.pi, math.pi, 8, endpoint=False)) == math.inf
-  per_column = C.circular_std(np.stack([np.zeros(4), two_point[:4]], 1), axis=0)
+  assert C.circular.circular_std(two_point) == pytest.approx(math.sqrt(-2 * math.log(0.5)))
+  per_column = C.circular.circular_std(np.stack([np.zeros(4), two_point[:4]], 1), axis=0)
   np.testing.assert_allclose(per_column, [0.0, math.sqrt(-2 * math.log(0.5))], atol=1e-6)
+  assert not hasattr(C, "circular_std") and not hasattr(C, "mean_ci")  # one copy: the library's
 
 
 def _fake_rows():
@@ -190,8 +206,8 @@ def test_summary_pairs_by_seed_and_picks_the_best_global_arm():
   assert sgm["n"] == 4 and sgm["mean"] == pytest.approx((0.63 + 0.66 + 0.63 + 0.9) / 4)
   best = summary[("mnist_per_class", "sgm - best global", "rotation180")]
   assert best["n"] == 3 and best["mean"] == pytest.approx(0.03)
-  expected = C.mean_ci([0.03, 0.05, 0.01])[1]  # differences of rotation180 by seed
-  assert best["ci95"] == pytest.approx(expected)
+  expected = 4.302653 * 0.02 / math.sqrt(3)  # differences 0.03, 0.05, 0.01: sd 0.02, t_{.975,2}
+  assert best["ci95"] == pytest.approx(expected, rel=1e-5)
   none = summary[("mnist_per_class", "sgm - none", "none")]
   assert none["mean"] == pytest.approx(np.mean([0.13, 0.14, 0.09]))
   assert summary[("mnist_per_class", "arm", "none")]["stopped_epoch"] == pytest.approx(26.0)
