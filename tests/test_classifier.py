@@ -261,14 +261,114 @@ def test_run_skips_finished_rows_and_continues(tmp_path, monkeypatch):
   assert calls == [("mnist", "none", 0)]  # another label budget is another row
 
 
-def test_bad_input_exits_2_with_one_line(capsys):
-  assert C.main(["--arms=none,foo"]) == 2
+def test_bad_input_exits_2_with_one_line(capsys, tmp_path):
+  out, sgm_dir = tmp_path / "results" / "c.csv", tmp_path / "sgm"
+  where = [f"--out={out}", f"--sgm_dir={sgm_dir}"]
+  assert C.main(["--arms=none,foo", *where]) == 2
   err = capsys.readouterr().err.strip()
   assert err.startswith("error: --arms") and "\n" not in err
-  assert C.main(["--arms=sgm", "--datasets=mnist"]) == 2  # sgm without an export
+  # sgm with neither an export nor a flagfile to train one
+  assert C.main(["--arms=sgm", "--datasets=mnist", "--sgm_flagfile=", *where]) == 2
   assert "needs an SGM export" in capsys.readouterr().err
-  assert C.main(["--sgm_export=mnist:path"]) == 2
+  assert C.main(["--sgm_export=mnist:path", *where]) == 2
   assert C.main(["--summarize", "--out=/nonexistent/x.csv"]) == 2
+  capsys.readouterr()
+  rot90 = tmp_path / "rot90.cfg"  # rotated MNIST, but not the classifier's ±180°
+  rot90.write_text("--dataset=mnist\n--rotation_deg=90\n")
+  for flagfile, message in (
+      ("cifar=quickstart", "--sgm_flagfile: unknown dataset 'cifar'"),
+      ("mnist", "--sgm_flagfile: expected DATASET=FLAGFILE"),
+      ("mnist=", "--sgm_flagfile: expected DATASET=FLAGFILE"),
+      ("mnist=no_such_flagfile", "no shipped flagfile 'no_such_flagfile'"),
+      (f"mnist={tmp_path / 'missing.cfg'}", "no shipped flagfile"),
+      ("mnist=mnist_per_class", "has --dataset=mnist_per_class, but the classifier's mnist"),
+      (f"mnist={rot90}", "has --rotation_deg=90.0, but the classifier's mnist needs"),
+      ("mnist=vae_mnist", "--stage=vae, need sgm")):
+    assert C.main(["--arms=none,sgm", "--datasets=mnist", f"--sgm_flagfile={flagfile}",
+                   *where]) == 2, flagfile
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err, (flagfile, err)
+  assert not os.path.exists(tmp_path / "results") and not os.path.exists(sgm_dir)
+
+
+def test_sgm_flagfile_option_parses_to_one_validated_sgm_config_per_dataset(tmp_path):
+  assert C._parse_flagfiles(C._parse_args([]).sgm_flagfile) == {
+      "mnist": "quickstart", "mnist_per_class": "mnist_per_class"} == C.SGM_FLAGFILES
+  assert C._parse_args([]).sgm_dir == "runs/classifier_sgm"
+  assert C._parse_flagfiles("") == {}
+  assert C._parse_flagfiles(" mnist_per_class = a/b.cfg ,") == {"mnist_per_class": "a/b.cfg"}
+  quickstart = C.sgm_config("mnist", "quickstart")  # a packaged name
+  assert (quickstart.dataset, quickstart.rotation_deg, quickstart.stage) == ("mnist", 180.0, "sgm")
+  assert quickstart.inference_steps == 5000 and quickstart.export
+  path = tmp_path / "mine.cfg"  # a path; '#' lines are comments; export forced on
+  path.write_text("# my SGM\n--dataset=mnist_per_class\n--inference_steps=7\n--export=false\n")
+  mine = C.sgm_config("mnist_per_class", str(path))
+  assert mine.inference_steps == 7 and mine.export and mine.dataset == "mnist_per_class"
+
+
+def test_sgm_is_trained_once_per_dataset_only_when_an_sgm_row_is_missing(tmp_path, monkeypatch):
+  sgm_runs, classifier_runs = [], []
+
+  def fake_sgm_training(config, workdir):  # what a finished run leaves: metrics.json, export/
+    sgm_runs.append((config.dataset, workdir))
+    os.makedirs(os.path.join(workdir, "export"), exist_ok=True)
+    with open(os.path.join(workdir, "export", "saved_model.pb"), "w") as f:
+      f.write(config.dataset)
+    with open(os.path.join(workdir, "metrics.json"), "w") as f:
+      f.write('{"generative/loss": 1.0}')
+    return {"generative/loss": 1.0}
+
+  def fake_load(dataset, split):
+    n = {"train": 40, "validation": 10, "test": 10}[split]
+    return (np.zeros((n, 28, 28, 1), np.float32), np.arange(n) % 10,
+            np.zeros((n, 5), np.float32))
+
+  def fake_train(dataset, arm, seed, train, validation, test, sgm_export=None, **kwargs):
+    if arm == "sgm":  # the export exists when the classifier is built
+      assert os.path.exists(os.path.join(sgm_export, "saved_model.pb"))
+    classifier_runs.append((dataset, arm, seed, sgm_export if arm == "sgm" else None))
+    row = {"dataset": dataset, "arm": arm, "seed": seed, "num_labels": len(train[1]),
+           "test_accuracy": 0.5, "val_accuracy": 0.5, "best_epoch": 1, "stopped_epoch": 1,
+           "train_seconds": 0.0, "sgm_export": sgm_export if arm == "sgm" else ""}
+    return row, []
+
+  monkeypatch.setattr(C.train_lib, "train_and_evaluate", fake_sgm_training)
+  monkeypatch.setattr(C, "load_split", fake_load)
+  monkeypatch.setattr(C, "train_and_evaluate", fake_train)
+  out, sgm_dir = str(tmp_path / "r.csv"), str(tmp_path / "sgm")
+  kwargs = {"out": out, "sgm_dir": sgm_dir, "log": lambda s: None,
+            "sgm_flagfiles": dict(C.SGM_FLAGFILES)}
+  both = ("mnist", "mnist_per_class")
+  C.run(both, ("none",), (0,), 20, **kwargs)
+  assert not sgm_runs and not os.path.exists(sgm_dir)  # no sgm row wanted: no SGM
+  C.run(both, ("none", "sgm"), (0, 1), 20, **kwargs)
+  exports = {d: os.path.join(sgm_dir, d, "export") for d in both}
+  # One SGM per dataset, trained with the dataset's flagfile when its first sgm row came up,
+  # and shared by the seeds.
+  assert sgm_runs == [("mnist", os.path.join(sgm_dir, "mnist")),
+                      ("mnist_per_class", os.path.join(sgm_dir, "mnist_per_class"))]
+  assert classifier_runs[2:] == [
+      ("mnist", "sgm", 0, exports["mnist"]), ("mnist_per_class", "sgm", 0,
+                                              exports["mnist_per_class"]),
+      ("mnist", "none", 1, None), ("mnist", "sgm", 1, exports["mnist"]),
+      ("mnist_per_class", "none", 1, None),
+      ("mnist_per_class", "sgm", 1, exports["mnist_per_class"])]
+  rows = C.read_csv(out)
+  assert {(r["dataset"], r["sgm_export"]) for r in rows if r["arm"] == "sgm"} == set(
+      exports.items())
+  sgm_runs.clear()
+  C.run(both, ("none", "sgm"), (0, 1, 2), 20, **kwargs)  # finished SGMs: used, not retrained
+  assert not sgm_runs and classifier_runs[-1] == ("mnist_per_class", "sgm", 2,
+                                                  exports["mnist_per_class"])
+  # An SGM run without its metrics.json (killed before the end) is resumed; one missing its
+  # export is completed too (train_and_evaluate exports a finished run again).
+  os.remove(os.path.join(sgm_dir, "mnist", "metrics.json"))
+  os.remove(os.path.join(exports["mnist_per_class"], "saved_model.pb"))
+  C.run(both, ("none", "sgm"), (3,), 20, **kwargs)
+  assert [d for d, _ in sgm_runs] == ["mnist", "mnist_per_class"]
+  sgm_runs.clear()
+  C.run(both, ("none", "sgm"), (3,), 20, **kwargs)  # every row there: nothing at all
+  assert not sgm_runs and len(C.read_csv(out)) == 4 * 2 * 2  # seeds × datasets × arms
 
 
 @pytest.mark.slow

@@ -264,14 +264,23 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
     return _run_locked(config, workdir, strategy, image_shape, train_batches, chief)
 
 
+def run_finished(config: Config, workdir: str) -> bool:
+  """Whether `workdir` holds a finished run of `config` (one to read back, not train).
+
+  Finished: `workdir/metrics.json` exists (a run writes it last) and, if `config.export`, so does
+  the SavedModel (`workdir/export/saved_model.pb`). The run's flags are not compared with
+  `config`.
+  """
+  exported = os.path.exists(os.path.join(workdir, "export", "saved_model.pb"))
+  return os.path.exists(os.path.join(workdir, "metrics.json")) and (exported or not config.export)
+
+
 def train_unless_done(config: Config, workdir: str) -> dict:
   """`train_and_evaluate`, or the metrics of a run that already finished in `workdir`.
 
-  A run is finished when `workdir/metrics.json` exists (written last) and, if `config.export`,
-  so does its SavedModel (`workdir/export/saved_model.pb`). A finished run is read back as it is
-  (its flags are not compared with `config`); anything else is trained or resumed. Calling
-  `train_and_evaluate` on a finished run would not retrain it, but would evaluate and export it
-  again and rewrite metrics.json.
+  A finished run (`run_finished`) is read back as it is; anything else is trained or resumed.
+  Calling `train_and_evaluate` on a finished run would not retrain it, but would evaluate and
+  export it again and rewrite metrics.json.
 
   Args:
     config: the run's configuration (any stage).
@@ -284,10 +293,8 @@ def train_unless_done(config: Config, workdir: str) -> dict:
   Raises:
     As `train_and_evaluate`.
   """
-  metrics_file = os.path.join(workdir, "metrics.json")
-  exported = os.path.exists(os.path.join(workdir, "export", "saved_model.pb"))
-  if os.path.exists(metrics_file) and (exported or not config.export):
-    with open(metrics_file, encoding="utf-8") as f:
+  if run_finished(config, workdir):
+    with open(os.path.join(workdir, "metrics.json"), encoding="utf-8") as f:
       return json.load(f)
   return train_and_evaluate(config, workdir)
 
