@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from inv_tf.config import Config
+from inv_tf.config import Config, from_flagfile
 from inv_tf.data import known_truth
 from inv_tf.export.saved_model import export_sgm
 from inv_tf import transforms
@@ -401,6 +401,36 @@ def test_every_arm_trains_and_tests_on_a_tiny_budget(tmp_path):
   assert float(truth[4]["true_rot_sd"]) == 0.0 and float(truth[9]["true_tx_sd"]) == 0.0
   assert float(truth[2]["true_rot_sd"]) > 1.5 and float(truth[8]["true_logscale_sd"]) > 0.1
   assert os.path.exists(C.side_path(out, "_mnist_per_class_samples.png"))
+
+
+@pytest.mark.slow
+def test_the_sgm_arm_trains_its_sgm_from_a_flagfile_and_reuses_it(tmp_path):
+  import support  # pylint: disable=g-import-not-at-top
+  flagfile = tmp_path / "tiny_sgm.cfg"
+  flagfile.write_text("# a tiny SGM\n" + support.tiny_config(dataset="mnist_per_class")
+                      .to_flagfile())
+  out, sgm_dir = str(tmp_path / "results" / "c.csv"), str(tmp_path / "sgm")
+  common = ["--datasets=mnist_per_class", "--arms=none,sgm", "--num_labels=20",
+            "--max_epochs=1", "--steps_per_epoch=1", "--patience=1", "--no_plot",
+            f"--sgm_flagfile=mnist_per_class={flagfile}", f"--sgm_dir={sgm_dir}", f"--out={out}"]
+  assert C.main(["--seeds=0", *common]) == 0
+  workdir = os.path.join(sgm_dir, "mnist_per_class")
+  export = os.path.join(workdir, "export")
+  with open(os.path.join(workdir, "flags.cfg"), encoding="utf-8") as f:
+    trained = from_flagfile(f.read())
+  assert trained.dataset == "mnist_per_class" and trained.inference_steps == 6
+  assert C.read_csv(out)[1]["sgm_export"] == export
+  stamps = {p: os.stat(os.path.join(workdir, p)).st_mtime_ns
+            for p in ("metrics.json", "export/saved_model.pb")}
+  assert C.main(["--seeds=0,1", *common]) == 0  # the finished SGM is neither retrained nor
+  assert stamps == {p: os.stat(os.path.join(workdir, p)).st_mtime_ns for p in stamps}  # exported
+  rows = C.read_csv(out)
+  assert [(r["arm"], r["seed"], r["sgm_export"]) for r in rows] == [
+      ("none", "0", ""), ("sgm", "0", export), ("none", "1", ""), ("sgm", "1", export)]
+  # --diagnose finds the trained SGM in --sgm_dir.
+  assert C.main(["--diagnose", "--datasets=mnist_per_class", f"--sgm_dir={sgm_dir}",
+                 f"--out={out}"]) == 0
+  assert os.path.exists(C.side_path(out, "_mnist_per_class_diagnostics.csv"))
 
 
 def test_a_second_run_on_the_same_results_file_fails_at_once(tmp_path):
