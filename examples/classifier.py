@@ -77,13 +77,16 @@ Outputs (all written atomically: temporary file + rename):
   95 % t confidence interval over seeds, and the paired (by seed) differences sgm − none,
   sgm − standard, sgm − rotation180, sgm − best global, sgm − oracle with their 95 % CIs.
 * `<out stem>.png`: accuracies per arm (mean, CI, seeds) and validation curves.
+* `<sgm_dir>/<dataset>/`: the SGM run trained for arm `sgm`, written by
+  `inv_tf.training.train.train_and_evaluate` (checkpoints, flags.cfg, metrics.json, export/).
 
 Cost: on 2 shared CPU cores a run takes ~1–10 minutes (sgm is slowest: one SGM resample per
 training image), so 2 datasets × 5 arms × 5 seeds take hours; runs are ordered seed-major so that
 partial results are complete paired comparisons. Training the two SGMs adds about 11 (mnist,
 `quickstart`) and 15 (mnist_per_class) minutes once; an SGM per seed would add that five times
-over. Bad input exits with status 2 and a one-line
-error.
+over. Bad input (also an unknown dataset in `--sgm_flagfile`, a missing flagfile or one of
+other data) exits with status 2 and a one-line error before anything is written; an SGM training that
+diverges ends the same way (status 2, one line; its last good checkpoint is kept).
 """
 
 from __future__ import annotations
@@ -576,7 +579,7 @@ def _run_locked(datasets, arms, seeds, num_labels, sgm_exports, out, log, train_
       idx = label_subset(full_train[1], num_labels, int(seed))
       train = tuple(a[idx] for a in full_train)
       for arm in todo:
-        if arm == "sgm" and name not in sgm_exports:  # once per dataset, for the first seed
+        if arm == "sgm" and name not in sgm_exports:  # once per dataset: its first missing row
           sgm_exports[name] = ensure_sgm(name, sgm_configs[name], sgm_dir, log)
         row, curve = train_and_evaluate(name, arm, int(seed), train, splits[name]["validation"],
                                         splits[name]["test"], sgm_exports.get(name),
