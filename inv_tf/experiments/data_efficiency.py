@@ -12,7 +12,8 @@ For each seed s:
    `vae_keep_best` (the default) every model is scored at its best-by-validation-ELBO step.
 
 Every run is a `train_and_evaluate` call with its own model directory under `workdir`, so an
-interrupted experiment resumes: finished runs (a `metrics.json`) are read, not retrained. Rows of
+interrupted experiment resumes: finished runs (a `metrics.json`, and `export/` when the run
+exports: `train_lib.train_unless_done`) are read, not retrained. Rows of
 an existing `workdir/results.csv` whose `config_hash` (a hash of the run's full flagfile) matches
 are reused as they are, so a results.csv copied into a fresh workdir skips the runs it holds (and
 the SGM of a seed whose AugVAE / InvVAE rows are all there).
