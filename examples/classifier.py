@@ -1,10 +1,15 @@
 r"""Learned augmentation for a few-label classifier: none / global / SGM / oracle augmentation.
 
-    python examples/classifier.py \
-        --sgm_export=mnist=runs/qsF/export,mnist_per_class=runs/mp_flip_bm1/export \
-        [--datasets=mnist,mnist_per_class] [--arms=none,standard,rotation180,sgm,oracle] \
-        [--seeds=0,1,2,3,4] [--num_labels=500] [--out=results/classifier/classifier.csv]
+    python examples/classifier.py [--datasets=mnist,mnist_per_class] \
+        [--arms=none,standard,rotation180,sgm,oracle] [--seeds=0,1,2,3,4] [--num_labels=500] \
+        [--sgm_flagfile=mnist=quickstart,mnist_per_class=mnist_per_class] \
+        [--sgm_dir=runs/classifier_sgm] [--out=results/classifier/classifier.csv]
+    python examples/classifier.py --sgm_export=mnist=DIR/export,mnist_per_class=DIR/export [...]
     python examples/classifier.py --summarize --out=results/classifier/classifier.csv
+    python examples/classifier.py --diagnose [--sgm_dir=… | --sgm_export=…] [--out=…]
+
+The first command is the whole experiment and also continues it: it trains the SGMs it needs itself
+(see "SGMs") and skips every row already in `--out`. The second uses SGMs trained elsewhere.
 
 Why. The SGM learns, per example, how much of each transformation a dataset has; used as data
 augmentation (`inv_tf.keras.SymmetryAugmentation`) it should help a classifier trained on few
@@ -41,6 +46,19 @@ per-batch seeds from `tf.data.Dataset.random(seed)`). `oracle_augment(x, η*, η
 (identity matrix). "Best global" on a dataset is whichever of `standard` and `rotation180` has the
 higher mean test accuracy there.
 
+SGMs. Arm `sgm` on a dataset uses `--sgm_export` if given for it; otherwise the script trains
+the dataset's SGM itself with `inv_tf.training.train.train_and_evaluate` from the flagfile
+`--sgm_flagfile` names for it (a path, or a packaged flagfile such as `quickstart`, see
+`inv_tf.flagfile_path`; it must be an SGM run of the same data: `--dataset`, and for mnist
+`--rotation_deg=180`) in `<sgm_dir>/<dataset>`, and uses its `export/`. One SGM per dataset,
+shared by every seed (the classifier seeds vary the labels, weights and augmentation draws, not
+the SGM; the SGM trains with the flagfile's `--seed`, default 0, on the whole unlabelled training
+split). It is trained lazily: only when the first missing `sgm` row of that dataset comes up, and
+not again once finished (metrics.json and export/ present: `train_lib.run_finished`); a killed
+SGM run resumes from its last checkpoint. A finished SGM directory is used whatever flags it was
+trained with: after changing a flagfile, use another `--sgm_dir`. Each `sgm` row records the
+export it used (`sgm_export`).
+
 Training to convergence. Adam (lr 1e-3), batch 32, one "epoch" = `--steps_per_epoch` (50)
 batches ≈ 3.2 passes over 500 labels, after which the validation split is evaluated. The learning
 rate halves after `--lr_patience` (10) epochs without a new best validation accuracy (min 1e-5);
@@ -59,11 +77,16 @@ Outputs (all written atomically: temporary file + rename):
   95 % t confidence interval over seeds, and the paired (by seed) differences sgm − none,
   sgm − standard, sgm − rotation180, sgm − best global, sgm − oracle with their 95 % CIs.
 * `<out stem>.png`: accuracies per arm (mean, CI, seeds) and validation curves.
+* `<sgm_dir>/<dataset>/`: the SGM run trained for arm `sgm`, written by
+  `inv_tf.training.train.train_and_evaluate` (checkpoints, flags.cfg, metrics.json, export/).
 
 Cost: on 2 shared CPU cores a run takes ~1–10 minutes (sgm is slowest: one SGM resample per
 training image), so 2 datasets × 5 arms × 5 seeds take hours; runs are ordered seed-major so that
-partial results are complete paired comparisons. Bad input exits with status 2 and a one-line
-error.
+partial results are complete paired comparisons. Training the two SGMs adds about 11 (mnist,
+`quickstart`) and 15 (mnist_per_class) minutes once; an SGM per seed would add that five times
+over. Bad input (also an unknown dataset in `--sgm_flagfile`, a missing flagfile or one of
+other data) exits with status 2 and a one-line error before anything is written; an SGM training that
+diverges ends the same way (status 2, one line; its last good checkpoint is kept).
 """
 
 from __future__ import annotations
@@ -81,10 +104,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import inv_tf
+from inv_tf import config as config_lib
 from inv_tf import data as data_lib
 from inv_tf import transforms
 from inv_tf.data import known_truth
+from inv_tf.evaluation import circular, stats
 from inv_tf.keras import SymmetryAugmentation
+from inv_tf.training import loop as loop_lib
+from inv_tf.training import train as train_lib
 
 DATASETS = ("mnist", "mnist_per_class")
 DATASET_OPTIONS = {"mnist": {"rotation_deg": 180.0}, "mnist_per_class": {}}
@@ -103,6 +131,10 @@ LEARNING_RATE = 1e-3
 MIN_LEARNING_RATE = 1e-5
 LABEL_SUBSET_PURPOSE = 1729  # second word of the label-subset generator's seed
 TRUTH_FAMILY = known_truth.TRUTH_FAMILY  # "affine_no_shear"
+# The flagfile (a path or a packaged name, `inv_tf.flagfile_path`) the SGM of each dataset is
+# trained with when arm "sgm" has no --sgm_export for it, and where those SGMs live.
+SGM_FLAGFILES = {"mnist": "quickstart", "mnist_per_class": "mnist_per_class"}
+SGM_DIR = "runs/classifier_sgm"
 EXTRA_CALLBACKS = []  # e.g. progress printers (tests, pilots)
 
 
@@ -237,6 +269,63 @@ def training_dataset(images, labels, eta_true, seed: int, oracle_table=None) -> 
 
 
 # ------------------------------------------------------------------------------------------------
+# The SGM of arm "sgm", trained here when no export is given.
+
+def sgm_config(dataset: str, flagfile: str) -> config_lib.Config:
+  """The validated SGM training configuration of `dataset` from a flagfile.
+
+  Args:
+    dataset: one of `DATASETS`.
+    flagfile: a flagfile path, or the name of a packaged one (`inv_tf.flagfile_path`, e.g.
+      "quickstart"); lines `--name=value`, '#' comments ignored.
+
+  Returns:
+    The flagfile's Config with `export=True` (arm "sgm" needs the SavedModel).
+
+  Raises:
+    FileNotFoundError: neither a file nor a packaged flagfile of that name.
+    ValueError: the flagfile cannot be parsed (`ConfigError`), is not an SGM run
+      (`--stage` other than "sgm"), or trains on other data than `dataset` (its `--dataset`, or
+      `DATASET_OPTIONS` such as mnist's `--rotation_deg=180`).
+  """
+  path = flagfile if os.path.isfile(flagfile) else inv_tf.flagfile_path(flagfile)
+  with open(path, encoding="utf-8") as f:
+    config = config_lib.from_flagfile(f.read()).replace(export=True).validate()
+  if config.stage != "sgm":
+    raise ValueError(f"--sgm_flagfile: {path} has --stage={config.stage}, need sgm")
+  expected = {"dataset": dataset, **DATASET_OPTIONS[dataset]}
+  for name, value in expected.items():
+    if getattr(config, name) != value:
+      raise ValueError(f"--sgm_flagfile: {path} has --{name}={getattr(config, name)}, but the "
+                       f"classifier's {dataset} needs --{name}={value}")
+  return config
+
+
+def ensure_sgm(dataset: str, config: config_lib.Config, sgm_dir: str = SGM_DIR,
+               log=print) -> str:
+  """Trains the SGM of `dataset` in `<sgm_dir>/<dataset>` unless it is finished; its export.
+
+  `train_lib.train_unless_done`: a finished run (metrics.json and export/) is used as it is,
+  whatever flags it was trained with; an interrupted one resumes from its last checkpoint; a
+  missing one trains from scratch (on the whole unlabelled training split).
+
+  Args:
+    dataset: one of `DATASETS`.
+    config: from `sgm_config`.
+    sgm_dir: the parent directory of the SGM runs.
+    log: callable for progress lines.
+
+  Returns:
+    The SavedModel directory `<sgm_dir>/<dataset>/export`.
+  """
+  workdir = os.path.join(sgm_dir, dataset)
+  if not train_lib.run_finished(config, workdir):
+    log(f"{dataset:<16} training its SGM in {workdir} (resumes an interrupted run)")
+  train_lib.train_unless_done(config, workdir)
+  return os.path.join(workdir, "export")
+
+
+# ------------------------------------------------------------------------------------------------
 # Model and training.
 
 def augmentation_layers(arm: str, sgm_export: str | None, seed: int,
@@ -258,7 +347,8 @@ def augmentation_layers(arm: str, sgm_export: str | None, seed: int,
     return [keras.layers.RandomRotation(0.5, seed=seed, **fill)]
   if arm == "sgm":
     if not sgm_export:
-      raise ValueError("arm 'sgm' needs an SGM export (--sgm_export)")
+      raise ValueError("arm 'sgm' needs an SGM export (--sgm_export, or --sgm_flagfile to "
+                       "train one)")
     return [SymmetryAugmentation(sgm_export, probability=sgm_probability, seed=seed)]
   raise ValueError(f"unknown arm {arm!r}; valid: {', '.join(ARMS)}")
 
@@ -420,13 +510,19 @@ def side_path(out: str, suffix: str) -> str:
 
 def run(datasets=DATASETS, arms=ARMS, seeds=(0, 1, 2, 3, 4), num_labels: int = 500,
         sgm_exports: dict | None = None, out: str = "results/classifier/classifier.csv",
-        log=print, **train_kwargs) -> list[dict]:
+        log=print, sgm_flagfiles: dict | None = None, sgm_dir: str = SGM_DIR,
+        **train_kwargs) -> list[dict]:
   """Trains every missing (dataset, arm, seed) row, seed-major, appending each to `out`.
 
   Args:
     datasets, arms, seeds: what to run (subsets of `DATASETS`, `ARMS`; ints ≥ 0).
     num_labels: labelled training digits per run.
-    sgm_exports: dataset → SGM export directory (needed for arm "sgm").
+    sgm_exports: dataset → SGM export directory for arm "sgm" (given: used as it is).
+    sgm_flagfiles: dataset → flagfile (path or packaged name, `sgm_config`) for arm "sgm" on the
+      datasets without an export: their SGM is trained by `ensure_sgm` in `<sgm_dir>/<dataset>`
+      when the first of their missing "sgm" rows comes up (not at all if none is missing), and
+      shared by every seed.
+    sgm_dir: the parent directory of the SGMs trained here.
     out: results CSV; rows already in it are skipped. `<out stem>.lock` is held (flock) while
       running, so a second run on the same file fails at once instead of overwriting rows; it is
       removed at the end.
@@ -437,16 +533,21 @@ def run(datasets=DATASETS, arms=ARMS, seeds=(0, 1, 2, 3, 4), num_labels: int = 5
   Returns:
     All rows of `out` after the run.
   """
-  sgm_exports = dict(sgm_exports or {})
+  sgm_exports = {k: v for k, v in (sgm_exports or {}).items() if v}
+  sgm_flagfiles = dict(sgm_flagfiles or {})
   for name in datasets:
     if name not in DATASETS:
       raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
   for arm in arms:
     if arm not in ARMS:
       raise ValueError(f"unknown arm {arm!r}; valid: {', '.join(ARMS)}")
+  sgm_configs = {}
   if "sgm" in arms:
-    for name in datasets:  # fail fast on a missing or bad export, before any training
-      augmentation_layers("sgm", sgm_exports.get(name), 0)
+    for name in datasets:  # fail fast on a missing or bad export / flagfile, before any training
+      if name in sgm_exports or name not in sgm_flagfiles:
+        augmentation_layers("sgm", sgm_exports.get(name), 0)
+      else:
+        sgm_configs[name] = sgm_config(name, sgm_flagfiles[name])
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   with open(side_path(out, ".lock"), "a", encoding="utf-8") as lock:
     try:  # one writer per results file: a second run would overwrite the first one's rows
@@ -454,12 +555,14 @@ def run(datasets=DATASETS, arms=ARMS, seeds=(0, 1, 2, 3, 4), num_labels: int = 5
     except BlockingIOError:
       raise ValueError(f"another run is writing {out!r} (lock {lock.name!r})") from None
     try:
-      return _run_locked(datasets, arms, seeds, num_labels, sgm_exports, out, log, train_kwargs)
+      return _run_locked(datasets, arms, seeds, num_labels, sgm_exports, out, log, train_kwargs,
+                         sgm_configs, sgm_dir)
     finally:
       os.remove(lock.name)  # still held: nobody else can be inside; keeps results/ tidy
 
 
-def _run_locked(datasets, arms, seeds, num_labels, sgm_exports, out, log, train_kwargs):
+def _run_locked(datasets, arms, seeds, num_labels, sgm_exports, out, log, train_kwargs,
+                sgm_configs, sgm_dir):
   rows = read_csv(out)
   done = {row_key(r) for r in rows}
   curves_path = side_path(out, "_curves.csv")
@@ -476,6 +579,8 @@ def _run_locked(datasets, arms, seeds, num_labels, sgm_exports, out, log, train_
       idx = label_subset(full_train[1], num_labels, int(seed))
       train = tuple(a[idx] for a in full_train)
       for arm in todo:
+        if arm == "sgm" and name not in sgm_exports:  # once per dataset: its first missing row
+          sgm_exports[name] = ensure_sgm(name, sgm_configs[name], sgm_dir, log)
         row, curve = train_and_evaluate(name, arm, int(seed), train, splits[name]["validation"],
                                         splits[name]["test"], sgm_exports.get(name),
                                         **train_kwargs)
@@ -491,33 +596,7 @@ def _run_locked(datasets, arms, seeds, num_labels, sgm_exports, out, log, train_
 
 
 # ------------------------------------------------------------------------------------------------
-# Statistics.
-
-def t_quantile(p: float, df: int) -> float:
-  """The p-quantile of Student's t with `df` ≥ 1 degrees of freedom (scipy if installed)."""
-  try:
-    from scipy import stats  # pylint: disable=g-import-not-at-top
-    return float(stats.t.ppf(p, df))
-  except ImportError:
-    if abs(p - 0.975) > 1e-12:
-      raise ValueError("without scipy only p = 0.975 is tabulated") from None
-    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-             9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
-    return table[max(k for k in table if k <= df)]  # conservative between entries
-
-
-def mean_ci(values, level: float = 0.95) -> tuple[float, float, int]:
-  """(mean, half-width of the two-sided t confidence interval, n); half-width nan if n < 2."""
-  values = np.asarray(values, np.float64)
-  n = len(values)
-  if n == 0:
-    return math.nan, math.nan, 0
-  mean = float(values.mean())
-  if n < 2:
-    return mean, math.nan, n
-  sem = float(values.std(ddof=1)) / math.sqrt(n)
-  return mean, t_quantile(0.5 + level / 2.0, n - 1) * sem, n
-
+# Statistics (`inv_tf.evaluation.stats`: Student-t intervals over seeds).
 
 def summarize(rows: list[dict], num_labels: int | None = None) -> list[dict]:
   """Per dataset: each arm's mean ± CI and the paired differences of sgm against the others.
@@ -527,9 +606,11 @@ def summarize(rows: list[dict], num_labels: int | None = None) -> list[dict]:
     num_labels: keep only rows with this many labels (None: all).
 
   Returns:
-    Dicts with keys dataset, comparison ("arm" or "sgm - X"), name, mean, ci95, n, and for arms
-    mean best/stopped epochs. Accuracies are in [0, 1]; differences are paired by seed (only
-    seeds present in both arms).
+    Dicts with keys dataset, comparison ("arm" or "sgm - X"), name, mean, ci95 (half-width of
+    the 95 % Student-t interval, `stats.mean_ci`; nan for one seed), n, and for arms mean
+    best/stopped epochs. Accuracies are in [0, 1]; differences are paired by seed
+    (`stats.paired_difference`: only seeds present in both arms; a pair with no common seed is
+    left out).
   """
   rows = [r for r in rows if num_labels is None or int(r["num_labels"]) == num_labels]
   out = []
@@ -540,9 +621,10 @@ def summarize(rows: list[dict], num_labels: int | None = None) -> list[dict]:
         acc.setdefault(r["arm"], {})[int(r["seed"])] = float(r["test_accuracy"])
     for arm in [a for a in ARMS if a in acc]:
       mine = [r for r in rows if r["dataset"] == name and r["arm"] == arm]
-      mean, ci, n = mean_ci(list(acc[arm].values()))
-      out.append({"dataset": name, "comparison": "arm", "name": arm, "mean": mean, "ci95": ci,
-                  "n": n, "best_epoch": np.mean([int(r["best_epoch"]) for r in mine]),
+      ci = stats.mean_ci(list(acc[arm].values()))
+      out.append({"dataset": name, "comparison": "arm", "name": arm, "mean": ci["mean"],
+                  "ci95": ci["half_width"], "n": ci["n"],
+                  "best_epoch": np.mean([int(r["best_epoch"]) for r in mine]),
                   "stopped_epoch": np.mean([int(r["stopped_epoch"]) for r in mine]),
                   "max_stopped_epoch": max(int(r["stopped_epoch"]) for r in mine)})
     globals_ = [a for a in GLOBAL_ARMS if a in acc]
@@ -553,11 +635,11 @@ def summarize(rows: list[dict], num_labels: int | None = None) -> list[dict]:
     if best_global:
       others.append(("best global", best_global))
     for label, arm in others:
-      seeds = sorted(set(acc["sgm"]) & set(acc[arm]))
-      diffs = [acc["sgm"][s] - acc[arm][s] for s in seeds]
-      mean, ci, n = mean_ci(diffs)
-      out.append({"dataset": name, "comparison": f"sgm - {label}",
-                  "name": arm, "mean": mean, "ci95": ci, "n": n})
+      if not set(acc["sgm"]) & set(acc[arm]):
+        continue  # no seed in common: nothing to pair
+      ci = stats.paired_difference(acc["sgm"], acc[arm])
+      out.append({"dataset": name, "comparison": f"sgm - {label}", "name": arm,
+                  "mean": ci["mean"], "ci95": ci["half_width"], "n": ci["n"]})
   return out
 
 
@@ -631,14 +713,6 @@ def report(out: str, num_labels: int | None = None, make_plot: bool = True) -> s
 # ------------------------------------------------------------------------------------------------
 # What the SGM augmentation does, per class (diagnostics).
 
-def circular_std(angles, axis=-1) -> np.ndarray:
-  """σ_c = √(−2 ln R̄) of angles (radians) along `axis` (∞ where R̄ < 1e-12)."""
-  r = np.abs(np.mean(np.exp(1j * np.asarray(angles, np.float64)), axis=axis))
-  with np.errstate(divide="ignore"):
-    return np.where(r < known_truth.RESULTANT_ZERO, np.inf,
-                    np.sqrt(np.maximum(-2.0 * np.log(np.maximum(r, 1e-300)), 0.0)))
-
-
 def diagnose(dataset: str, sgm_export: str, path_stem: str, num_samples: int = 32,
              seed: int = 0) -> list[dict]:
   """Per class: the spread of the SGM's resampled poses η' next to the true P_c's.
@@ -671,7 +745,7 @@ def diagnose(dataset: str, sgm_export: str, path_stem: str, num_samples: int = 3
     row = {"dataset": dataset, "label": c}
     for name, k in (("rot", 2), ("tx", 0), ("ty", 1), ("logscale", 3)):
       for source, values in (("sgm", e), ("true", t)):
-        sd = circular_std(values[..., k], axis=0) if k == 2 else values[..., k].std(axis=0)
+        sd = circular.circular_std(values[..., k], axis=0) if k == 2 else values[..., k].std(axis=0)
         row[f"{source}_{name}_sd"] = round(float(np.mean(sd)), 4) + 0.0  # no "-0.0"
     rows.append(row)
   write_csv_atomic(rows, path_stem + "_diagnostics.csv", tuple(rows[0]))
@@ -723,10 +797,40 @@ def _parse_exports(text: str, datasets) -> dict:
   return exports
 
 
+def _parse_flagfiles(text: str) -> dict:
+  """"mnist=quickstart,mnist_per_class=PATH" → {dataset: flagfile}; "" → {} (train none)."""
+  flagfiles = {}
+  for part in [p for p in text.split(",") if p.strip()]:
+    name, sep, flagfile = part.partition("=")
+    if not sep or not flagfile.strip():
+      raise ValueError(f"--sgm_flagfile: expected DATASET=FLAGFILE[,DATASET=FLAGFILE], got "
+                       f"{part!r}")
+    if name.strip() not in DATASETS:
+      raise ValueError(f"--sgm_flagfile: unknown dataset {name.strip()!r}; valid: "
+                       f"{', '.join(DATASETS)}")
+    flagfiles[name.strip()] = flagfile.strip()
+  return flagfiles
+
+
+def _trained_export(sgm_dir: str, dataset: str) -> str:
+  """`<sgm_dir>/<dataset>/export` if it holds a SavedModel, else ""."""
+  export = os.path.join(sgm_dir, dataset, "export")
+  return export if os.path.exists(os.path.join(export, "saved_model.pb")) else ""
+
+
 def _parse_args(argv):
   parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
   parser.add_argument("--sgm_export", default="",
                       help="DATASET=PATH[,DATASET=PATH]: SGM export per dataset (or one PATH).")
+  parser.add_argument("--sgm_flagfile",
+                      default=",".join(f"{k}={v}" for k, v in SGM_FLAGFILES.items()),
+                      help="DATASET=FLAGFILE[,...]: for arm sgm on a dataset without "
+                           "--sgm_export, train its SGM with this flagfile (a path or a packaged "
+                           "name) in SGM_DIR/DATASET, once, when one of its sgm rows is missing. "
+                           "Replaces the whole default.")
+  parser.add_argument("--sgm_dir", default=SGM_DIR,
+                      help="Where the SGMs trained for arm sgm go (one sub-directory per "
+                           "dataset; a finished one is reused).")
   parser.add_argument("--datasets", default=",".join(DATASETS))
   parser.add_argument("--arms", default=",".join(ARMS))
   parser.add_argument("--seeds", default="0,1,2,3,4", help="Comma-separated ints >= 0.")
@@ -754,8 +858,10 @@ def main(argv=None) -> int:
       datasets = _parse_list(args.datasets, DATASETS, "datasets")
       exports = _parse_exports(args.sgm_export, datasets)
       for name in datasets:
-        if not exports.get(name):
-          raise ValueError(f"--diagnose: no --sgm_export for {name}")
+        exports[name] = exports.get(name) or _trained_export(args.sgm_dir, name)
+        if not exports[name]:
+          raise ValueError(f"--diagnose: no --sgm_export for {name} and no SGM trained in "
+                           f"{os.path.join(args.sgm_dir, name)}")
         augmentation_layers("sgm", exports[name], 0)  # one-line error on a bad export
         rows = diagnose(name, exports[name], side_path(args.out, f"_{name}"))
         print(" ".join(f"{k:>8}" for k in ("label", "rot_sgm", "rot_true", "tx_sgm", "tx_true",
@@ -780,14 +886,16 @@ def main(argv=None) -> int:
       if not 0.0 <= args.sgm_probability <= 1.0:
         raise ValueError(f"--sgm_probability must be in [0, 1], got {args.sgm_probability}")
       run(datasets, arms, seeds, args.num_labels, _parse_exports(args.sgm_export, datasets),
-          args.out, log=lambda s: print(s, flush=True), sgm_probability=args.sgm_probability,
+          args.out, log=lambda s: print(s, flush=True),
+          sgm_flagfiles=_parse_flagfiles(args.sgm_flagfile), sgm_dir=args.sgm_dir,
+          sgm_probability=args.sgm_probability,
           max_epochs=args.max_epochs, patience=args.patience, lr_patience=args.lr_patience,
           steps_per_epoch=args.steps_per_epoch)
     elif not os.path.exists(args.out):
       raise ValueError(f"--summarize: no results file {args.out!r}")
     print(report(args.out, args.num_labels if not args.summarize else None,
                  make_plot=not args.no_plot))
-  except (ValueError, OSError, data_lib.DataError) as e:
+  except (ValueError, OSError, data_lib.DataError, loop_lib.RunError) as e:
     print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
     return 2
   print(f"results: {args.out}")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from inv_tf.config import Config
+from inv_tf.config import Config, from_flagfile
 from inv_tf.data import known_truth
 from inv_tf.export.saved_model import export_sgm
 from inv_tf import transforms
@@ -156,21 +156,37 @@ def test_early_stopping_restores_the_best_epoch():
   assert lrs[0] == pytest.approx(0.05) and lrs[-1] < lrs[0]  # halved on the plateau
 
 
-def test_mean_ci_against_a_known_value():
-  mean, half, n = C.mean_ci([1.0, 2.0, 3.0, 4.0, 5.0])
-  # sd = sqrt(2.5), sem = sqrt(0.5), t_{0.975, 4} = 2.776445
-  assert (mean, n) == (3.0, 5) and half == pytest.approx(2.776445 * math.sqrt(0.5), rel=1e-5)
-  assert C.t_quantile(0.975, 10) == pytest.approx(2.228139, rel=1e-5)
-  assert math.isnan(C.mean_ci([0.5])[1]) and C.mean_ci([])[2] == 0
+def test_summary_intervals_are_the_library_student_t_intervals():
+  rows = [{"dataset": "mnist", "arm": arm, "seed": str(s), "num_labels": "500",
+           "test_accuracy": str(v), "best_epoch": "1", "stopped_epoch": "2"}
+          for arm, values in (("none", [0.1, 0.2, 0.3, 0.4, 0.5]),
+                              ("sgm", [0.2, 0.3, 0.4, 0.5, 0.6]), ("oracle", [0.9]))
+          for s, v in enumerate(values)]
+  summary = {(s["comparison"], s["name"]): s for s in C.summarize(rows)}
+  none = summary[("arm", "none")]
+  # sd = sqrt(0.025), sem = sqrt(0.005), t_{0.975, 4} = 2.776445
+  assert (none["mean"], none["n"]) == (pytest.approx(0.3), 5)
+  assert none["ci95"] == pytest.approx(2.776445 * math.sqrt(0.005), rel=1e-5)
+  diff = summary[("sgm - none", "none")]  # the same +0.1 at every seed: a zero-width interval
+  assert diff["mean"] == pytest.approx(0.1) and diff["ci95"] == pytest.approx(0.0, abs=1e-12)
+  assert diff["n"] == 5
+  oracle = summary[("arm", "oracle")]  # one seed: no interval, printed blank
+  assert oracle["n"] == 1 and math.isnan(oracle["ci95"])
+  assert summary[("sgm - oracle", "oracle")]["n"] == 1
+  line = [l for l in C.format_summary(C.summarize(rows)).splitlines() if " oracle " in l][0]
+  assert "nan" not in line and line.split()[2:4] == ["90.0", "1"]
+  # No seed in common: the paired difference is left out, not reported as an empty row.
+  lone = rows[:5] + [dict(rows[5], seed="9")]
+  assert [s["comparison"] for s in C.summarize(lone)] == ["arm", "arm"]
 
 
-def test_circular_std_against_known_values():
-  assert C.circular_std(np.full(7, 2.0)) == pytest.approx(0.0, abs=1e-6)
+def test_diagnostics_use_the_library_circular_std():
+  assert C.circular.circular_std(np.full(7, 2.0)) == pytest.approx(0.0, abs=1e-6)
   two_point = np.radians([-60.0, 60.0] * 8)  # R̄ = cos 60° = ½
-  assert C.circular_std(two_point) == pytest.approx(math.sqrt(-2 * math.log(0.5)))
-  assert C.circular_std(np.linspace(-math.pi, math.pi, 8, endpoint=False)) == math.inf
-  per_column = C.circular_std(np.stack([np.zeros(4), two_point[:4]], 1), axis=0)
+  assert C.circular.circular_std(two_point) == pytest.approx(math.sqrt(-2 * math.log(0.5)))
+  per_column = C.circular.circular_std(np.stack([np.zeros(4), two_point[:4]], 1), axis=0)
   np.testing.assert_allclose(per_column, [0.0, math.sqrt(-2 * math.log(0.5))], atol=1e-6)
+  assert not hasattr(C, "circular_std") and not hasattr(C, "mean_ci")  # one copy: the library's
 
 
 def _fake_rows():
@@ -191,8 +207,8 @@ def test_summary_pairs_by_seed_and_picks_the_best_global_arm():
   assert sgm["n"] == 4 and sgm["mean"] == pytest.approx((0.63 + 0.66 + 0.63 + 0.9) / 4)
   best = summary[("mnist_per_class", "sgm - best global", "rotation180")]
   assert best["n"] == 3 and best["mean"] == pytest.approx(0.03)
-  expected = C.mean_ci([0.03, 0.05, 0.01])[1]  # differences of rotation180 by seed
-  assert best["ci95"] == pytest.approx(expected)
+  expected = 4.302653 * 0.02 / math.sqrt(3)  # differences 0.03, 0.05, 0.01: sd 0.02, t_{.975,2}
+  assert best["ci95"] == pytest.approx(expected, rel=1e-5)
   none = summary[("mnist_per_class", "sgm - none", "none")]
   assert none["mean"] == pytest.approx(np.mean([0.13, 0.14, 0.09]))
   assert summary[("mnist_per_class", "arm", "none")]["stopped_epoch"] == pytest.approx(26.0)
@@ -246,14 +262,114 @@ def test_run_skips_finished_rows_and_continues(tmp_path, monkeypatch):
   assert calls == [("mnist", "none", 0)]  # another label budget is another row
 
 
-def test_bad_input_exits_2_with_one_line(capsys):
-  assert C.main(["--arms=none,foo"]) == 2
+def test_bad_input_exits_2_with_one_line(capsys, tmp_path):
+  out, sgm_dir = tmp_path / "results" / "c.csv", tmp_path / "sgm"
+  where = [f"--out={out}", f"--sgm_dir={sgm_dir}"]
+  assert C.main(["--arms=none,foo", *where]) == 2
   err = capsys.readouterr().err.strip()
   assert err.startswith("error: --arms") and "\n" not in err
-  assert C.main(["--arms=sgm", "--datasets=mnist"]) == 2  # sgm without an export
+  # sgm with neither an export nor a flagfile to train one
+  assert C.main(["--arms=sgm", "--datasets=mnist", "--sgm_flagfile=", *where]) == 2
   assert "needs an SGM export" in capsys.readouterr().err
-  assert C.main(["--sgm_export=mnist:path"]) == 2
+  assert C.main(["--sgm_export=mnist:path", *where]) == 2
   assert C.main(["--summarize", "--out=/nonexistent/x.csv"]) == 2
+  capsys.readouterr()
+  rot90 = tmp_path / "rot90.cfg"  # rotated MNIST, but not the classifier's ±180°
+  rot90.write_text("--dataset=mnist\n--rotation_deg=90\n")
+  for flagfile, message in (
+      ("cifar=quickstart", "--sgm_flagfile: unknown dataset 'cifar'"),
+      ("mnist", "--sgm_flagfile: expected DATASET=FLAGFILE"),
+      ("mnist=", "--sgm_flagfile: expected DATASET=FLAGFILE"),
+      ("mnist=no_such_flagfile", "no shipped flagfile 'no_such_flagfile'"),
+      (f"mnist={tmp_path / 'missing.cfg'}", "no shipped flagfile"),
+      ("mnist=mnist_per_class", "has --dataset=mnist_per_class, but the classifier's mnist"),
+      (f"mnist={rot90}", "has --rotation_deg=90.0, but the classifier's mnist needs"),
+      ("mnist=vae_mnist", "--stage=vae, need sgm")):
+    assert C.main(["--arms=none,sgm", "--datasets=mnist", f"--sgm_flagfile={flagfile}",
+                   *where]) == 2, flagfile
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err, (flagfile, err)
+  assert not os.path.exists(tmp_path / "results") and not os.path.exists(sgm_dir)
+
+
+def test_sgm_flagfile_option_parses_to_one_validated_sgm_config_per_dataset(tmp_path):
+  assert C._parse_flagfiles(C._parse_args([]).sgm_flagfile) == {
+      "mnist": "quickstart", "mnist_per_class": "mnist_per_class"} == C.SGM_FLAGFILES
+  assert C._parse_args([]).sgm_dir == "runs/classifier_sgm"
+  assert C._parse_flagfiles("") == {}
+  assert C._parse_flagfiles(" mnist_per_class = a/b.cfg ,") == {"mnist_per_class": "a/b.cfg"}
+  quickstart = C.sgm_config("mnist", "quickstart")  # a packaged name
+  assert (quickstart.dataset, quickstart.rotation_deg, quickstart.stage) == ("mnist", 180.0, "sgm")
+  assert quickstart.inference_steps == 5000 and quickstart.export
+  path = tmp_path / "mine.cfg"  # a path; '#' lines are comments; export forced on
+  path.write_text("# my SGM\n--dataset=mnist_per_class\n--inference_steps=7\n--export=false\n")
+  mine = C.sgm_config("mnist_per_class", str(path))
+  assert mine.inference_steps == 7 and mine.export and mine.dataset == "mnist_per_class"
+
+
+def test_sgm_is_trained_once_per_dataset_only_when_an_sgm_row_is_missing(tmp_path, monkeypatch):
+  sgm_runs, classifier_runs = [], []
+
+  def fake_sgm_training(config, workdir):  # what a finished run leaves: metrics.json, export/
+    sgm_runs.append((config.dataset, workdir))
+    os.makedirs(os.path.join(workdir, "export"), exist_ok=True)
+    with open(os.path.join(workdir, "export", "saved_model.pb"), "w") as f:
+      f.write(config.dataset)
+    with open(os.path.join(workdir, "metrics.json"), "w") as f:
+      f.write('{"generative/loss": 1.0}')
+    return {"generative/loss": 1.0}
+
+  def fake_load(dataset, split):
+    n = {"train": 40, "validation": 10, "test": 10}[split]
+    return (np.zeros((n, 28, 28, 1), np.float32), np.arange(n) % 10,
+            np.zeros((n, 5), np.float32))
+
+  def fake_train(dataset, arm, seed, train, validation, test, sgm_export=None, **kwargs):
+    if arm == "sgm":  # the export exists when the classifier is built
+      assert os.path.exists(os.path.join(sgm_export, "saved_model.pb"))
+    classifier_runs.append((dataset, arm, seed, sgm_export if arm == "sgm" else None))
+    row = {"dataset": dataset, "arm": arm, "seed": seed, "num_labels": len(train[1]),
+           "test_accuracy": 0.5, "val_accuracy": 0.5, "best_epoch": 1, "stopped_epoch": 1,
+           "train_seconds": 0.0, "sgm_export": sgm_export if arm == "sgm" else ""}
+    return row, []
+
+  monkeypatch.setattr(C.train_lib, "train_and_evaluate", fake_sgm_training)
+  monkeypatch.setattr(C, "load_split", fake_load)
+  monkeypatch.setattr(C, "train_and_evaluate", fake_train)
+  out, sgm_dir = str(tmp_path / "r.csv"), str(tmp_path / "sgm")
+  kwargs = {"out": out, "sgm_dir": sgm_dir, "log": lambda s: None,
+            "sgm_flagfiles": dict(C.SGM_FLAGFILES)}
+  both = ("mnist", "mnist_per_class")
+  C.run(both, ("none",), (0,), 20, **kwargs)
+  assert not sgm_runs and not os.path.exists(sgm_dir)  # no sgm row wanted: no SGM
+  C.run(both, ("none", "sgm"), (0, 1), 20, **kwargs)
+  exports = {d: os.path.join(sgm_dir, d, "export") for d in both}
+  # One SGM per dataset, trained with the dataset's flagfile when its first sgm row came up,
+  # and shared by the seeds.
+  assert sgm_runs == [("mnist", os.path.join(sgm_dir, "mnist")),
+                      ("mnist_per_class", os.path.join(sgm_dir, "mnist_per_class"))]
+  assert classifier_runs[2:] == [
+      ("mnist", "sgm", 0, exports["mnist"]), ("mnist_per_class", "sgm", 0,
+                                              exports["mnist_per_class"]),
+      ("mnist", "none", 1, None), ("mnist", "sgm", 1, exports["mnist"]),
+      ("mnist_per_class", "none", 1, None),
+      ("mnist_per_class", "sgm", 1, exports["mnist_per_class"])]
+  rows = C.read_csv(out)
+  assert {(r["dataset"], r["sgm_export"]) for r in rows if r["arm"] == "sgm"} == set(
+      exports.items())
+  sgm_runs.clear()
+  C.run(both, ("none", "sgm"), (0, 1, 2), 20, **kwargs)  # finished SGMs: used, not retrained
+  assert not sgm_runs and classifier_runs[-1] == ("mnist_per_class", "sgm", 2,
+                                                  exports["mnist_per_class"])
+  # An SGM run without its metrics.json (killed before the end) is resumed; one missing its
+  # export is completed too (train_and_evaluate exports a finished run again).
+  os.remove(os.path.join(sgm_dir, "mnist", "metrics.json"))
+  os.remove(os.path.join(exports["mnist_per_class"], "saved_model.pb"))
+  C.run(both, ("none", "sgm"), (3,), 20, **kwargs)
+  assert [d for d, _ in sgm_runs] == ["mnist", "mnist_per_class"]
+  sgm_runs.clear()
+  C.run(both, ("none", "sgm"), (3,), 20, **kwargs)  # every row there: nothing at all
+  assert not sgm_runs and len(C.read_csv(out)) == 4 * 2 * 2  # seeds × datasets × arms
 
 
 @pytest.mark.slow
@@ -286,6 +402,36 @@ def test_every_arm_trains_and_tests_on_a_tiny_budget(tmp_path):
   assert float(truth[4]["true_rot_sd"]) == 0.0 and float(truth[9]["true_tx_sd"]) == 0.0
   assert float(truth[2]["true_rot_sd"]) > 1.5 and float(truth[8]["true_logscale_sd"]) > 0.1
   assert os.path.exists(C.side_path(out, "_mnist_per_class_samples.png"))
+
+
+@pytest.mark.slow
+def test_the_sgm_arm_trains_its_sgm_from_a_flagfile_and_reuses_it(tmp_path):
+  import support  # pylint: disable=g-import-not-at-top
+  flagfile = tmp_path / "tiny_sgm.cfg"
+  flagfile.write_text("# a tiny SGM\n" + support.tiny_config(dataset="mnist_per_class")
+                      .to_flagfile())
+  out, sgm_dir = str(tmp_path / "results" / "c.csv"), str(tmp_path / "sgm")
+  common = ["--datasets=mnist_per_class", "--arms=none,sgm", "--num_labels=20",
+            "--max_epochs=1", "--steps_per_epoch=1", "--patience=1", "--no_plot",
+            f"--sgm_flagfile=mnist_per_class={flagfile}", f"--sgm_dir={sgm_dir}", f"--out={out}"]
+  assert C.main(["--seeds=0", *common]) == 0
+  workdir = os.path.join(sgm_dir, "mnist_per_class")
+  export = os.path.join(workdir, "export")
+  with open(os.path.join(workdir, "flags.cfg"), encoding="utf-8") as f:
+    trained = from_flagfile(f.read())
+  assert trained.dataset == "mnist_per_class" and trained.inference_steps == 6
+  assert C.read_csv(out)[1]["sgm_export"] == export
+  stamps = {p: os.stat(os.path.join(workdir, p)).st_mtime_ns
+            for p in ("metrics.json", "export/saved_model.pb")}
+  assert C.main(["--seeds=0,1", *common]) == 0  # the finished SGM is neither retrained nor
+  assert stamps == {p: os.stat(os.path.join(workdir, p)).st_mtime_ns for p in stamps}  # exported
+  rows = C.read_csv(out)
+  assert [(r["arm"], r["seed"], r["sgm_export"]) for r in rows] == [
+      ("none", "0", ""), ("sgm", "0", export), ("none", "1", ""), ("sgm", "1", export)]
+  # --diagnose finds the trained SGM in --sgm_dir.
+  assert C.main(["--diagnose", "--datasets=mnist_per_class", f"--sgm_dir={sgm_dir}",
+                 f"--out={out}"]) == 0
+  assert os.path.exists(C.side_path(out, "_mnist_per_class_diagnostics.csv"))
 
 
 def test_a_second_run_on_the_same_results_file_fails_at_once(tmp_path):

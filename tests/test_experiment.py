@@ -277,7 +277,7 @@ def test_rows_of_an_existing_results_csv_with_the_same_config_are_reused(tmp_pat
     calls.append((config.stage, config.num_train))
     return {"test/iwlb": 1.0, "test/elbo": 0.5, "test/recon_mse": 0.1}
 
-  monkeypatch.setattr(data_efficiency, "_run", fake_run)
+  monkeypatch.setattr(data_efficiency.train_lib, "train_unless_done", fake_run)
   monkeypatch.setattr(data_efficiency, "plot", lambda rows, path: None)
   first = data_efficiency.run(base, plan, str(tmp_path / "a"), log=lambda _: None)
   assert calls == [("sgm", 64), ("vae", 64), ("augvae", 64), ("vae", 128), ("augvae", 128)]

@@ -12,7 +12,8 @@ For each seed s:
    `vae_keep_best` (the default) every model is scored at its best-by-validation-ELBO step.
 
 Every run is a `train_and_evaluate` call with its own model directory under `workdir`, so an
-interrupted experiment resumes: finished runs (a `metrics.json`) are read, not retrained. Rows of
+interrupted experiment resumes: finished runs (a `metrics.json`, and `export/` when the run
+exports: `train_lib.train_unless_done`) are read, not retrained. Rows of
 an existing `workdir/results.csv` whose `config_hash` (a hash of the run's full flagfile) matches
 are reused as they are, so a results.csv copied into a fresh workdir skips the runs it holds (and
 the SGM of a seed whose AugVAE / InvVAE rows are all there).
@@ -32,7 +33,6 @@ straddles 0 (or fewer than two seeds have both rows).
 import csv
 import dataclasses
 import hashlib
-import json
 import os
 from typing import Sequence
 
@@ -74,15 +74,6 @@ class Plan:
     return self
 
 
-def _run(config: Config, workdir: str) -> dict:
-  """Runs (or reads back) one training run."""
-  metrics_file = os.path.join(workdir, "metrics.json")
-  if os.path.exists(metrics_file):
-    with open(metrics_file, encoding="utf-8") as f:
-      return json.load(f)
-  return train_lib.train_and_evaluate(config, workdir)
-
-
 def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
   """Runs the experiment; returns the rows of results.csv (dicts keyed by COLUMNS).
 
@@ -109,7 +100,7 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
                for n in sizes for m in plan.models}
     keys = {k: k + (seed, config_hash(c)) for k, c in configs.items()}
     if any(m in SGM_MODELS and keys[(m, n)] not in done for (m, n) in configs):
-      _run(sgm_config, sgm_dir)
+      train_lib.train_unless_done(sgm_config, sgm_dir)
       log(f"sgm seed={seed} num_train={sizes[0]}: {sgm_dir}")
     for n in sizes:
       for model in plan.models:
@@ -117,7 +108,7 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
         if keys[(model, n)] in done:
           row = done[keys[(model, n)]]
         else:
-          metrics = _run(configs[(model, n)], run_dir)
+          metrics = train_lib.train_unless_done(configs[(model, n)], run_dir)
           stage = configs[(model, n)].stage
           row = {"model": model, "num_train": n, "seed": seed,
                  "test_iwlb": metrics["test/iwlb"], "test_elbo": metrics["test/elbo"],

@@ -18,6 +18,8 @@ is one `tf.function(jit_compile=True)`.
 """
 
 import dataclasses
+import json
+import os
 
 import keras
 import tensorflow as tf
@@ -317,3 +319,38 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   """
   config.validate()  # before the stage picks the task: it names a bad --stage
   return runner.run(TASKS[config.stage](config), config, workdir)
+
+
+def run_finished(config: Config, workdir: str) -> bool:
+  """Whether `workdir` holds a finished run of `config` (one to read back, not train).
+
+  Finished: `workdir/metrics.json` exists (a run writes it last) and, if `config.export`, so does
+  the SavedModel (`workdir/export/saved_model.pb`). The run's flags are not compared with
+  `config`.
+  """
+  exported = os.path.exists(os.path.join(workdir, "export", "saved_model.pb"))
+  return os.path.exists(os.path.join(workdir, "metrics.json")) and (exported or not config.export)
+
+
+def train_unless_done(config: Config, workdir: str) -> dict:
+  """`train_and_evaluate`, or the metrics of a run that already finished in `workdir`.
+
+  A finished run (`run_finished`) is read back as it is; anything else is trained or resumed.
+  Calling `train_and_evaluate` on a finished run would not retrain it, but would evaluate and
+  export it again and rewrite metrics.json.
+
+  Args:
+    config: the run's configuration (any stage).
+    workdir: the model directory.
+
+  Returns:
+    The run's metrics.json contents (dict: metric name → float, plus `export_path` str when it
+    exported).
+
+  Raises:
+    As `train_and_evaluate`.
+  """
+  if run_finished(config, workdir):
+    with open(os.path.join(workdir, "metrics.json"), encoding="utf-8") as f:
+      return json.load(f)
+  return train_and_evaluate(config, workdir)
