@@ -123,6 +123,7 @@ def test_flow_jit_matches_eager_with_finite_gradients():
     (dict(event_dim=3, num_flows=2, num_bins=0), "num_bins"),
     (dict(event_dim=3, num_flows=2, num_bins=4, range_bound=-1.0), "range_bound"),
     (dict(event_dim=3, num_flows=2, num_bins=4, dropout_rate=1.0), "dropout_rate"),
+    (dict(event_dim=3, num_flows=2, num_bins=4, tails="linear"), "tails"),
 ])
 def test_flow_bad_args(kwargs, name):
   with pytest.raises(ValueError, match=name):

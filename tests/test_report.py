@@ -53,7 +53,8 @@ def test_summary_table_gives_each_headline_measure_with_its_bar():
 
 
 def test_summary_table_bars_for_upright_classes_and_aug_dsprites():
-  metrics = {"truth": {"classes": {"0": _class(0.95, 1.0, 0.0), "1": _class(0.43, 1.0, 0.0)}},
+  metrics = {"truth": {"classes": {"0": _class(0.95, 1.0, 0.0), "1": _class(0.43, 1.0, 0.0)},
+                       "stray_fraction": 0.004},
              "ks_xy_max": 0.108, "mobility_xy_min": 0.85, "iterated_eta_norm_last": 0.05}
   lines = report.summary_table(metrics, "aug_dsprites").splitlines()
   upright = next(l for l in lines if "upright classes 0/1" in l)
@@ -63,6 +64,8 @@ def test_summary_table_bars_for_upright_classes_and_aug_dsprites():
   mobility = next(l for l in lines if "mobility" in l)
   assert "≥ 0.8" in mobility and mobility.endswith(" met")
   assert next(l for l in lines if "iterated" in l).endswith(" met")
+  stray = next(l for l in lines if l.startswith("stray resamples"))
+  assert "0.004" in stray and "≤ 0.001" in stray and stray.endswith("NOT met")
   assert "Written:" not in lines
 
 

@@ -169,3 +169,48 @@ def test_spline_bad_params():
     S.rq_spline_forward(tf.zeros([2]), tf.zeros([2, 3 * K]))  # not 3K+1
   with pytest.raises(ValueError, match="range_bound"):
     S.rq_spline_forward(tf.zeros([2]), tf.zeros([2, 3 * K + 1]), range_bound=0.0)
+  with pytest.raises(ValueError, match="tails"):
+    S.rq_spline_forward(tf.zeros([2]), tf.zeros([2, 3 * K + 1]), tails="linear")
+
+
+# ------------------------------------------------------------------------------------------------
+# Tails
+def test_identity_tails_are_the_identity_outside_and_continuous_at_bounds():
+  rng = np.random.default_rng(5)
+  p = _random_params(rng, [1], scale=2.5)
+  outside = tf.constant([-40.0, -7.0, -3.5, 3.5, 7.0, 40.0], tf.float64)
+  y, ld = S.rq_spline_forward(outside, p, tails="identity")
+  np.testing.assert_allclose(y.numpy(), outside.numpy(), atol=1e-12)
+  np.testing.assert_allclose(ld.numpy(), 0.0, atol=0)
+  x, ldi = S.rq_spline_inverse(outside, p, tails="identity")
+  np.testing.assert_allclose(x.numpy(), outside.numpy(), atol=1e-12)
+  np.testing.assert_allclose(ldi.numpy(), 0.0, atol=0)
+  for edge in (-B, B):  # C1 at ±B: the boundary knot's slope is the tail's slope, 1
+    _, lde = S.rq_spline_forward(tf.constant([edge - 1e-9, edge + 1e-9], tf.float64), p,
+                                 tails="identity")
+    np.testing.assert_allclose(lde.numpy(), 0.0, atol=1e-6)
+  # Inside, still an invertible, non-trivial spline.
+  inside = tf.constant(np.linspace(-2.9, 2.9, 59))
+  y, ld = S.rq_spline_forward(inside, p, tails="identity")
+  assert np.all(np.diff(y.numpy()) > 0) and np.abs(y.numpy() - inside.numpy()).max() > 0.1
+  xr, ldi = S.rq_spline_inverse(y, p, tails="identity")
+  np.testing.assert_allclose(xr.numpy(), inside.numpy(), atol=1e-9)
+  np.testing.assert_allclose(ldi.numpy(), -ld.numpy(), atol=1e-9)
+
+
+def test_learned_tails_stretch_samples_that_leave_the_range_and_identity_tails_do_not():
+  """The failure identity tails remove: with a boundary slope at its floor, the sampling direction
+  maps a point 0.5 beyond B to one ~5,000 beyond it."""
+  p = np.zeros([1, 3 * K + 1])
+  p[0, -1] = -30.0  # upper boundary slope → min_knot_slope (1e-4)
+  p = tf.constant(p)
+  u = tf.constant([B + 0.5])
+  learned, _ = S.rq_spline_inverse(u, p)
+  identity, _ = S.rq_spline_inverse(u, p, tails="identity")
+  assert learned.numpy()[0] > 1000.0
+  np.testing.assert_allclose(identity.numpy(), [B + 0.5], atol=1e-9)
+  # The identity-tails spline ignores the boundary parameters altogether.
+  x = tf.constant(np.linspace(-5.0, 5.0, 41))
+  np.testing.assert_allclose(S.rq_spline_forward(x, p, tails="identity")[0].numpy(),
+                             S.rq_spline_forward(x, tf.zeros_like(p), tails="identity")[0].numpy(),
+                             atol=1e-12)

@@ -168,3 +168,30 @@ def test_translation_class_is_measured_on_translations():
     assert ident["classes"][0][name]["recovery"] == pytest.approx(0.0, abs=1e-6)
     assert oracle["classes"][0][name]["recovery"] == pytest.approx(1.0, abs=0.15)
   assert oracle["recovery_min"] > 0.8 and ident["recovery_min"] < 0.01
+
+
+def test_stray_resamples_are_counted_and_leave_the_measures_defined():
+  """A p whose draws now and then explode (absurd translation, a non-finite rotation) is caught
+  by the stray fraction, and its rotation measures stay defined; a sane p has no strays."""
+  spec = ClassTruth.uniform(-math.pi / 2, math.pi / 2, description="±90°")
+  eta_true, labels = _known_truth_data(spec, 40)
+  rng = np.random.default_rng(6)
+  oracle = _oracle_sgm(eta_true, spec)
+
+  def exploding(i, k):
+    out = oracle._sample(i, k).copy()  # [k, images, 5]
+    out[0, :, 0] = 1e20  # the first draw of every image leaves the canvas
+    out[1, :2, 2] = np.nan  # and two images get a non-finite rotation
+    return out
+
+  result = _recover(FakeSGM(lambda i: eta_true[i], exploding), eta_true, labels, spec)
+  assert result["stray_fraction"] == pytest.approx(1 / 100, abs=1e-3)
+  assert result["classes"][0]["stray_fraction"] == result["stray_fraction"]
+  assert math.isfinite(result["classes"][0]["rotation"]["w1"])
+  assert math.isfinite(result["classes"][0]["resultant"])
+  assert result["classes"][0]["tx"]["w1"] > 1e15  # absurd but finite poses weigh on W1
+  assert truth.stray(np.array([[0.1, -0.2, 3.0, 0.3, -1.0], [0.0, 0.0, 0.0, 0.0, 1.5],
+                               [2.5, 0.0, 0.0, 0.0, 0.0], [np.nan] * 5])).tolist() == [
+                                   False, True, True, True]
+  clean = _recover(_oracle_sgm(eta_true, spec), eta_true, labels, spec)
+  assert clean["stray_fraction"] == 0.0

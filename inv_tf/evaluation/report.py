@@ -221,6 +221,8 @@ FULL_RATIO_BAR = 0.25
 ITERATED_NORM_BAR = 0.1
 KS_XY_BAR = 0.10
 MOBILITY_BAR = 0.8
+# Share of resamples whose true pose is a stray (`truth.stray`): one in a thousand at most.
+STRAY_BAR = 0.001
 
 
 # Descriptions of the scalars `inv_tf.runs.evaluate_run` logs to TensorBoard (tags evaluate/<key>).
@@ -335,6 +337,9 @@ def headline_rows(metrics: dict, dataset: str = "") -> list:
     add("per-image rotation W1 to the truth (rad)", [metrics["truth"]["rotation_w1"]])
   if (metrics.get("truth") or {}).get("recovery_min") is not None:
     add("worst per-image recovery (1 = oracle, 0 = identity)", [metrics["truth"]["recovery_min"]])
+  if (metrics.get("truth") or {}).get("stray_fraction") is not None:
+    add("stray resamples (off the canvas, > 4× zoom, non-finite)",
+        [metrics["truth"]["stray_fraction"]], f"≤ {STRAY_BAR}")
   if metrics.get("ks_xy_max") is not None:
     add("aug_dsprites position KS, worst shape", [metrics["ks_xy_max"]], f"≤ {KS_XY_BAR:.2f}")
   if metrics.get("mobility_xy_min") is not None:

@@ -31,6 +31,14 @@ and `recovery = (identity − model) / (identity − oracle)` (1: as good as sam
 no better than returning the input; < 0: worse) where identity − oracle > 0.01 (the class varies
 in that component); NaN otherwise (e.g. upright classes, where the identity is the truth).
 
+Stray resamples. A resample whose pose is non-finite, whose centre moved more than
+STRAY_TRANSLATION = 2 (the canvas spans [−1, 1]: the content left the image) or whose log-scale
+exceeds STRAY_LOG_SCALE = ln 4 in either axis is counted as a stray, per class ("stray_fraction")
+and over all classes. Strays are not dropped from the finite measures (an absurd but finite pose
+weighs on W1 as it should); only non-finite poses and rotations are left out of the distances.
+A flow whose samples occasionally explode (e.g. spline tails with a vanishing boundary slope)
+shows here rather than as an unexplained W1 of 10¹⁸.
+
 The spread of p itself, per image: R̄ and the angular deviation of the n rotation samples η'
 (not of the poses), against the truth's analytic R̄ and the deviation of its reference sample.
 """
@@ -46,6 +54,18 @@ from inv_tf.evaluation import circular
 
 POSE_NAMES = ("tx", "ty", "rotation", "log_scale_x", "log_scale_y")
 RECOVERY_MIN_GAP = 0.01  # identity − oracle below this: the component does not vary in the class
+STRAY_TRANSLATION = 2.0  # |tx| or |ty| beyond this: the content left the [-1, 1] canvas
+STRAY_LOG_SCALE = math.log(4.0)  # |log-scale| beyond this: zoomed or shrunk more than 4×
+
+
+def stray(poses) -> np.ndarray:
+  """bool `[...]`: which poses (float `[..., 5]`, `POSE_NAMES` order) are strays (see above)."""
+  poses = np.asarray(poses, np.float64)
+  with np.errstate(invalid="ignore"):
+    plausible = (np.all(np.isfinite(poses), axis=-1)
+                 & np.all(np.abs(poses[..., :2]) <= STRAY_TRANSLATION, axis=-1)
+                 & np.all(np.abs(poses[..., 3:]) <= STRAY_LOG_SCALE, axis=-1))
+  return ~plausible
 
 
 def pose_from_matrix(matrices) -> np.ndarray:
@@ -111,6 +131,9 @@ def resample_poses(sgm, images, eta_true, num_samples: int = 100, seed: int = 0,
 
 def _distances(samples, reference, component: int):
   """(W1, KS-type statistic) between `samples` `[n]` and `reference` `[m]` of one component."""
+  samples = samples[np.isfinite(samples)]
+  if samples.size == 0:
+    return float("nan"), float("nan")
   if POSE_NAMES[component] == "rotation":
     return circular.circular_wasserstein1(samples, reference), circular.kuiper(samples, reference)
   return circular.wasserstein1(samples, reference), circular.ks_statistic(samples, reference)
@@ -132,7 +155,8 @@ def orbit_recovery(poses, eta_true, labels, truth: dict, rotation_samples=None,
   Returns:
     {"classes": {label: {"description", "num_images", <pose name>: {"w1", "w1_identity",
     "w1_oracle", "dist", "dist_identity", "dist_oracle", "recovery"}, "resultant",
-    "resultant_truth", "deviation", "deviation_truth", "width_rel_error"}}, plus summaries
+    "resultant_truth", "deviation", "deviation_truth", "width_rel_error", "stray_fraction"}},
+    plus summaries "stray_fraction" (over all resamples of the scored classes),
     "rotation_w1" (mean over classes), "recovery_min" (min over varying class components),
     "width_rel_error_max" (over classes whose rotation varies), "upright_resultant_min" (over
     classes whose rotation is fixed)}. `dist` is Kuiper's V for the rotation and KS otherwise.
@@ -149,14 +173,15 @@ def orbit_recovery(poses, eta_true, labels, truth: dict, rotation_samples=None,
     reference = pose_of_eta(spec.sample(rng, reference_size))
     true_pose = pose_of_eta(eta_true[members])
     oracle = pose_of_eta(spec.sample(rng, members.size * n)).reshape(members.size, n, -1)
-    out = {"description": spec.description, "num_images": int(members.size)}
+    out = {"description": spec.description, "num_images": int(members.size),
+           "stray_fraction": float(stray(poses[members]).mean())}
     for c, name in enumerate(POSE_NAMES):
       rows = {"model": [], "identity": [], "oracle": []}
       for j, i in enumerate(members):
         for key, sample in (("model", poses[i, :, c]), ("identity", np.full(n, true_pose[j, c])),
                             ("oracle", oracle[j, :, c])):
           rows[key].append(_distances(sample, reference[:, c], c))
-      means = {k: np.mean(np.asarray(v), axis=0) for k, v in rows.items()}
+      means = {k: np.nanmean(np.asarray(v), axis=0) for k, v in rows.items()}
       gap = means["identity"][0] - means["oracle"][0]
       out[name] = {
           "w1": float(means["model"][0]), "w1_identity": float(means["identity"][0]),
@@ -169,13 +194,16 @@ def orbit_recovery(poses, eta_true, labels, truth: dict, rotation_samples=None,
     out["deviation_truth"] = float(circular.angular_deviation(reference[:, 2]))
     if rotation_samples is not None:
       rot = np.asarray(rotation_samples, np.float64)[members]
-      out["resultant"] = float(circular.mean_resultant_length(rot, -1).mean())
-      out["deviation"] = float(circular.angular_deviation(rot, -1).mean())
+      finite = np.all(np.isfinite(rot), axis=-1)  # images with a non-finite draw are left out
+      out["resultant"] = float(circular.mean_resultant_length(rot[finite], -1).mean())
+      out["deviation"] = float(circular.angular_deviation(rot[finite], -1).mean())
       out["width_rel_error"] = (abs(out["deviation"] - out["deviation_truth"])
                                 / out["deviation_truth"]
                                 if out["deviation_truth"] > RECOVERY_MIN_GAP else float("nan"))
     classes[int(label)] = out
-  return {"classes": classes, **summarise(classes)}
+  scored = np.isin(labels, list(classes))
+  return {"classes": classes, **summarise(classes),
+          "stray_fraction": float(stray(poses[scored]).mean()) if scored.any() else float("nan")}
 
 
 def summarise(classes: dict) -> dict:

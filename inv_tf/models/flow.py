@@ -125,6 +125,7 @@ class MaskedSplineCoupling(keras.layers.Layer):
     layer_index: position in the stack, selects the mask (:func:`coupling_mask`).
     range_bound: spline range B (default 3.0).
     hidden_dims, dropout_rate: conditioner MLP settings.
+    tails: "learned" or "identity" boundary slopes (see `inv_tf.models.rq_spline`).
   """
 
   def __init__(self,
@@ -134,10 +135,12 @@ class MaskedSplineCoupling(keras.layers.Layer):
                range_bound: float = 3.0,
                hidden_dims: Sequence[int] = (256,),
                dropout_rate: float = 0.1,
+               tails: str = "learned",
                **kwargs):
     super().__init__(**kwargs)
     rq_spline.check_spline_args(num_bins, range_bound, rq_spline.DEFAULT_MIN_BIN_SIZE,
-                                rq_spline.DEFAULT_MIN_KNOT_SLOPE)
+                                rq_spline.DEFAULT_MIN_KNOT_SLOPE, tails)
+    self.tails = tails
     self.event_dim = int(event_dim)
     self.num_bins = int(num_bins)
     self.layer_index = int(layer_index)
@@ -165,7 +168,7 @@ class MaskedSplineCoupling(keras.layers.Layer):
     x = tf.convert_to_tensor(x)
     params = self._spline_params(x, context, training)
     fn = rq_spline.rq_spline_inverse if inverse else rq_spline.rq_spline_forward
-    z, ld = fn(x, params, range_bound=self.range_bound)
+    z, ld = fn(x, params, range_bound=self.range_bound, tails=self.tails)
     transformed = tf.constant(self.mask)
     out = tf.where(transformed, z, x)
     log_det = tf.reduce_sum(tf.where(transformed, ld, tf.zeros_like(ld)), axis=-1)
@@ -198,6 +201,7 @@ class ConditionalSplineFlow(keras.layers.Layer):
     range_bound: spline range B > 0 (default 3.0).
     hidden_dims: conditioner hidden widths (default (256,)).
     dropout_rate: conditioner dropout in [0, 1) (default 0.1).
+    tails: the splines' boundary slopes, "learned" (default) or "identity".
     **kwargs: Keras layer kwargs (``name``, ``dtype``, …).
 
   Call: ``flow(y, context, training=False)`` → ``(u, log_det)`` in the DENSITY direction
@@ -213,8 +217,11 @@ class ConditionalSplineFlow(keras.layers.Layer):
                range_bound: float = 3.0,
                hidden_dims: Sequence[int] = (256,),
                dropout_rate: float = 0.1,
+               tails: str = "learned",
                **kwargs):
     super().__init__(**kwargs)
+    if tails not in rq_spline.TAILS:
+      raise ValueError(f"tails must be one of {rq_spline.TAILS}, got {tails!r}.")
     if int(event_dim) != event_dim or event_dim < 1:
       raise ValueError(f"event_dim must be an integer >= 1, got {event_dim!r}.")
     if int(num_flows) != num_flows or num_flows < 0:
@@ -233,6 +240,7 @@ class ConditionalSplineFlow(keras.layers.Layer):
     self.range_bound = float(range_bound)
     self.hidden_dims = tuple(int(h) for h in hidden_dims)
     self.dropout_rate = float(dropout_rate)
+    self.tails = tails
     self.couplings = [
         MaskedSplineCoupling(event_dim,
                              num_bins,
@@ -240,6 +248,7 @@ class ConditionalSplineFlow(keras.layers.Layer):
                              range_bound=range_bound,
                              hidden_dims=hidden_dims,
                              dropout_rate=dropout_rate,
+                             tails=tails,
                              dtype=self.dtype_policy,
                              name=f"coupling_{i}") for i in range(self.num_flows)
     ]

@@ -239,6 +239,8 @@ class GenerativeNet(keras.Model):
     conditioner_hidden_dims: conditioner widths (default (256,)).
     conditioner_dropout_rate: conditioner dropout (default 0.1).
     range_bound: spline range B (default 3.0).
+    spline_tails: the splines' boundary slopes, "learned" (default) or "identity"
+      (see `inv_tf.models.rq_spline`).
     mixed_precision: run the trunk and base-head MLPs in bfloat16 (float32 variables; h, μ, σ,
       the flow and all outputs float32). Needs the float32 policy.
     **kwargs: Keras model kwargs (``name``, ``dtype`` e.g. "float64").
@@ -268,6 +270,7 @@ class GenerativeNet(keras.Model):
                conditioner_hidden_dims: Sequence[int] = (256,),
                conditioner_dropout_rate: float = 0.1,
                range_bound: float = 3.0,
+               spline_tails: str = "learned",
                mixed_precision: bool = False,
                **kwargs):
     super().__init__(**kwargs)
@@ -308,6 +311,7 @@ class GenerativeNet(keras.Model):
     self.conditioner_hidden_dims = conditioner_hidden_dims
     self.conditioner_dropout_rate = float(conditioner_dropout_rate)
     self.range_bound = float(range_bound)
+    self.spline_tails = spline_tails
 
     pol = self.dtype_policy
     stack_pol = layers.stack_policy(self.mixed_precision, pol)
@@ -327,6 +331,7 @@ class GenerativeNet(keras.Model):
                                       self.num_flows,
                                       self.num_bins,
                                       range_bound=self.range_bound,
+                                      tails=self.spline_tails,
                                       hidden_dims=conditioner_hidden_dims,
                                       dropout_rate=self.conditioner_dropout_rate,
                                       dtype=pol,
@@ -384,5 +389,6 @@ class GenerativeNet(keras.Model):
                   conditioner_hidden_dims=self.conditioner_hidden_dims,
                   conditioner_dropout_rate=self.conditioner_dropout_rate,
                   range_bound=self.range_bound,
+                  spline_tails=self.spline_tails,
                   mixed_precision=self.mixed_precision)
     return config

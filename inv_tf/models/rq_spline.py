@@ -31,6 +31,13 @@ continuously differentiable at ±B:
 
     g(x) = −B + d_0 (x + B)   for x < −B,       g(x) = B + d_K (x − B)   for x > B.
 
+Tails. With ``tails="learned"`` the boundary slopes d_0, d_K come from the parameters as above.
+Sampling runs the inverse, whose tails are x = ±B + (y ∓ B)/d: a learned boundary slope near its
+floor m' stretches every sample that leaves [−B, B] by up to 1/m' = 10⁴, so a flow trained where
+the data never reaches its tails can return absurd draws. With ``tails="identity"`` d_0 = d_K = 1
+(Durkan et al.'s choice, and TFP's): the map is the identity outside [−B, B] and no sample is
+stretched; u_d,0 and u_d,K are then unused (zero gradient), which keeps the parameter layout.
+
 Inverse. For y in output bin k put δ = y − y_k and c_k = d_{k+1} + d_k − 2 s_k. ξ is the root in
 [0, 1] of a ξ² + b ξ + c = 0 with
 
@@ -42,9 +49,9 @@ log|dx/dy| = −log g'(x). In the tails x = −B + (y + B)/d_0 or x = B + (y −
 With all parameters zero (s_k = d_k = 1) g is the identity, inside and in the tails.
 
 Differences from TFP's ``tfb.RationalQuadraticSpline``: that bijector takes normalised widths,
-heights and only the K − 1 interior slopes and has identity tails; the spline here learns both
-boundary slopes and uses them in linear tails, as the paper's public reference code does
-(docs/design.md §5).
+heights and only the K − 1 interior slopes and has identity tails; the spline here can also learn
+both boundary slopes and use them in linear tails (``tails="learned"``), as the paper's public
+reference code does (docs/design.md §5).
 """
 
 import math
@@ -54,6 +61,7 @@ import tensorflow as tf
 __all__ = [
     "DEFAULT_MIN_BIN_SIZE",
     "DEFAULT_MIN_KNOT_SLOPE",
+    "TAILS",
     "check_spline_args",
     "spline_param_size",
     "normalize_spline_params",
@@ -63,6 +71,8 @@ __all__ = [
 
 DEFAULT_MIN_BIN_SIZE = 1e-4
 DEFAULT_MIN_KNOT_SLOPE = 1e-4
+# Boundary-slope choices: learned from the parameters, or fixed at 1 (identity outside [-B, B]).
+TAILS = ("learned", "identity")
 
 
 def spline_param_size(num_bins: int) -> int:
@@ -71,9 +81,12 @@ def spline_param_size(num_bins: int) -> int:
   return 3 * int(num_bins) + 1
 
 
-def check_spline_args(num_bins, range_bound, min_bin_size, min_knot_slope) -> None:
+def check_spline_args(num_bins, range_bound, min_bin_size, min_knot_slope,
+                      tails: str = "learned") -> None:
   """Raises ValueError unless K ≥ 1 is an integer, B > 0, 0 < min_bin_size with K·min_bin_size < 2B,
-  and 0 < min_knot_slope < 1."""
+  0 < min_knot_slope < 1 and tails is one of `TAILS`."""
+  if tails not in TAILS:
+    raise ValueError(f"tails must be one of {TAILS}, got {tails!r}.")
   if int(num_bins) != num_bins or num_bins < 1:
     raise ValueError(f"num_bins must be an integer >= 1, got {num_bins!r}.")
   if not range_bound > 0:
@@ -89,7 +102,8 @@ def check_spline_args(num_bins, range_bound, min_bin_size, min_knot_slope) -> No
 def normalize_spline_params(params,
                             range_bound: float = 3.0,
                             min_bin_size: float = DEFAULT_MIN_BIN_SIZE,
-                            min_knot_slope: float = DEFAULT_MIN_KNOT_SLOPE):
+                            min_knot_slope: float = DEFAULT_MIN_KNOT_SLOPE,
+                            tails: str = "learned"):
   """Map unconstrained spline parameters to knots and slopes.
 
   Args:
@@ -98,11 +112,13 @@ def normalize_spline_params(params,
     range_bound: B > 0; the spline's interval is [−B, B] on both axes.
     min_bin_size: minimum bin width/height (> 0, K·min < 2B).
     min_knot_slope: minimum knot slope in (0, 1).
+    tails: "learned" (boundary slopes from the parameters) or "identity" (boundary slopes 1).
 
   Returns:
     ``(x_knots, y_knots, slopes)``, each ``[..., K + 1]`` of the params dtype, with
     ``x_knots[..., 0] = y_knots[..., 0] = −B``, ``x_knots[..., K] = y_knots[..., K] = B``
-    (strictly increasing) and ``slopes > min_knot_slope``.
+    (strictly increasing) and ``slopes > min_knot_slope`` (``slopes[..., 0] = slopes[..., K] = 1``
+    for identity tails).
   """
   params = tf.convert_to_tensor(params)
   dtype = params.dtype
@@ -110,7 +126,7 @@ def normalize_spline_params(params,
   if size is None or (size - 1) % 3 != 0:
     raise ValueError(f"Last axis of params must be 3K + 1, got {size}.")
   k = (size - 1) // 3
-  check_spline_args(k, range_bound, min_bin_size, min_knot_slope)
+  check_spline_args(k, range_bound, min_bin_size, min_knot_slope, tails)
   total = 2.0 * range_bound
   lo = tf.constant(-range_bound, dtype)
   hi = tf.constant(range_bound, dtype)
@@ -125,6 +141,9 @@ def normalize_spline_params(params,
   y_knots = knots(params[..., k:2 * k])
   offset = math.log(math.expm1(1.0 - min_knot_slope))
   slopes = tf.nn.softplus(params[..., 2 * k:] + tf.constant(offset, dtype)) + min_knot_slope
+  if tails == "identity":
+    ones = tf.ones_like(slopes[..., :1])
+    slopes = tf.concat([ones, slopes[..., 1:k], ones], axis=-1)
   return x_knots, y_knots, slopes
 
 
@@ -157,7 +176,7 @@ def _inside_log_derivative(xi, sk, dk, dk1):
   return tf.math.log(numer) - 2.0 * tf.math.log(denom)
 
 
-def _locate(values, params, range_bound, min_bin_size, min_knot_slope, on_y: bool):
+def _locate(values, params, range_bound, min_bin_size, min_knot_slope, tails, on_y: bool):
   """Shared set-up of the forward (on_y=False) and inverse (on_y=True) spline evaluations.
 
   Returns:
@@ -167,7 +186,7 @@ def _locate(values, params, range_bound, min_bin_size, min_knot_slope, on_y: boo
   values = tf.convert_to_tensor(values)
   params = tf.cast(params, values.dtype)
   x_knots, y_knots, slopes = normalize_spline_params(params, range_bound, min_bin_size,
-                                                     min_knot_slope)
+                                                     min_knot_slope, tails)
   knots = y_knots if on_y else x_knots
   values = tf.broadcast_to(values, tf.broadcast_dynamic_shape(tf.shape(values),
                                                               tf.shape(knots)[:-1]))
@@ -181,21 +200,22 @@ def rq_spline_forward(x,
                       params,
                       range_bound: float = 3.0,
                       min_bin_size: float = DEFAULT_MIN_BIN_SIZE,
-                      min_knot_slope: float = DEFAULT_MIN_KNOT_SLOPE):
+                      min_knot_slope: float = DEFAULT_MIN_KNOT_SLOPE,
+                      tails: str = "learned"):
   """Element-wise rational-quadratic spline with linear tails, forward direction.
 
   Args:
     x: float tensor ``[...]`` (any real values).
     params: unconstrained parameters ``[..., 3K + 1]`` broadcastable against ``x[..., None]``
       (see :func:`normalize_spline_params`); cast to ``x.dtype``.
-    range_bound, min_bin_size, min_knot_slope: see :func:`normalize_spline_params`.
+    range_bound, min_bin_size, min_knot_slope, tails: see :func:`normalize_spline_params`.
 
   Returns:
     ``(y, log_det)``: ``y = g(x)`` and ``log_det = log g'(x)``, both shaped like the broadcast
     of ``x`` and ``params[..., 0]``, dtype of ``x``. Finite gradients w.r.t. x and params.
   """
   x, x_in, b, slopes, (xk, wk, yk, hk, dk, dk1, sk) = _locate(
-      x, params, range_bound, min_bin_size, min_knot_slope, on_y=False)
+      x, params, range_bound, min_bin_size, min_knot_slope, tails, on_y=False)
   xi = tf.clip_by_value((x_in - xk) / wk, 0.0, 1.0)
   theta = xi * (1.0 - xi)
   denom = sk + (dk1 + dk - 2.0 * sk) * theta
@@ -218,19 +238,21 @@ def rq_spline_inverse(y,
                       params,
                       range_bound: float = 3.0,
                       min_bin_size: float = DEFAULT_MIN_BIN_SIZE,
-                      min_knot_slope: float = DEFAULT_MIN_KNOT_SLOPE):
+                      min_knot_slope: float = DEFAULT_MIN_KNOT_SLOPE,
+                      tails: str = "learned"):
   """Inverse of :func:`rq_spline_forward`.
 
   Args:
     y: float tensor ``[...]``.
     params: ``[..., 3K + 1]`` as in :func:`rq_spline_forward`.
+    range_bound, min_bin_size, min_knot_slope, tails: see :func:`normalize_spline_params`.
 
   Returns:
     ``(x, log_det)`` with ``x = g⁻¹(y)`` and ``log_det = log |dx/dy| = −log g'(x)``; shapes as in
     :func:`rq_spline_forward`.
   """
   y, y_in, b, slopes, (xk, wk, yk, hk, dk, dk1, sk) = _locate(
-      y, params, range_bound, min_bin_size, min_knot_slope, on_y=True)
+      y, params, range_bound, min_bin_size, min_knot_slope, tails, on_y=True)
   delta = y_in - yk
   ck = dk1 + dk - 2.0 * sk
   qa = hk * (sk - dk) + delta * ck

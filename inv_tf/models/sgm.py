@@ -55,6 +55,7 @@ class SGM(keras.Model):
         num_flows=config.num_flows, num_bins=config.num_bins,
         conditioner_hidden_dims=config.conditioner_hidden_dims,
         conditioner_dropout_rate=config.conditioner_dropout, range_bound=config.spline_range,
+        spline_tails=config.spline_tails,
         name="generative", **common)
     dummy = tf.zeros((1,) + self.image_shape)
     self.inference(dummy)

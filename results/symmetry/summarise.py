@@ -5,8 +5,9 @@
 Reads MODEL_DIR/flags.cfg and MODEL_DIR/eval/metrics.json (written by `python -m
 trainers.evaluate --model_dir=MODEL_DIR`). Columns: the run's name, dataset, rotation head,
 --bounds_mult, the invariance measures, then per class: the truth's and p's mean resultant length
-R̄ and angular deviation (radians), the relative width error, and the per-image W1 of the
-resamples' rotation for the model, the identity and the oracle, and the recovery score.
+R̄ and angular deviation (radians), the relative width error, the per-image W1 of the
+resamples' rotation for the model, the identity and the oracle, the recovery score, the W1 of
+tx and log-scale x, and the share of stray resamples (`inv_tf.evaluation.truth.stray`).
 """
 import csv
 import json
@@ -35,6 +36,8 @@ def main(out_path, runs):
             "rotation_head": cfg.get("rotation_head", "linear"),
             "bounds_mult": cfg["bounds_mult"], "anchor_mult": cfg.get("anchor_mult", "0.0"),
             "inference_steps": cfg["inference_steps"],
+            "spline_tails": cfg.get("spline_tails", "learned"),
+            "stray_fraction": metrics["truth"].get("stray_fraction", ""),
             "full_ratio": round(metrics.get("full_ratio", float("nan")), 4),
             "axis_ratio": round(metrics.get("axis_ratio", float("nan")), 4),
             "iterated_eta_norm_last": round(metrics["iterated_eta_norm_last"], 4)}
@@ -52,7 +55,10 @@ def main(out_path, runs):
                                        if c["width_rel_error"] is not None else ""),
                    "rotation_w1": round(rot["w1"], 3), "rotation_w1_identity": round(rot["w1_identity"], 3),
                    "rotation_w1_oracle": round(rot["w1_oracle"], 3),
-                   "recovery_min_over_components": round(worst, 3)})
+                   "recovery_min_over_components": round(worst, 3),
+                   "tx_w1": round(c["tx"]["w1"], 4),
+                   "log_scale_x_w1": round(c["log_scale_x"]["w1"], 4),
+                   "class_stray_fraction": c.get("stray_fraction", "")})
   with open(out_path, "w", newline="", encoding="utf-8") as f:
     writer = csv.DictWriter(f, fieldnames=list(rows[0]))
     writer.writeheader()
