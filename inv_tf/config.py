@@ -294,8 +294,9 @@ class Config:
       3.0, "Range B of the rational-quadratic splines: each coupling transforms [-B, B] and is "
       "linear outside (see --spline_tails).", POSITIVE)
   spline_tails: str = _field(
-      "learned", "The splines' slopes outside [-B, B]: learned (the paper's reference code) or "
-      "identity (slope 1: a sample leaving the range is never stretched).",
+      "identity", "The splines' slopes outside [-B, B]: identity (slope 1: a sample leaving the "
+      "range is never stretched) or learned (the paper's reference code; its rare stretched "
+      "samples are absurd poses, results/README.md).",
       Choice(("learned", "identity")))
   generative_n_samples: int = _field(5, "Stage-2 prototypes per image.", COUNT)
   consistency_mult: float = _field(1.0, "Weight of the stage-2 pairwise consistency term.",
