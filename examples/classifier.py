@@ -111,7 +111,7 @@ from inv_tf import transforms
 from inv_tf.data import known_truth
 from inv_tf.evaluation import circular, stats
 from inv_tf.keras import SymmetryAugmentation
-from inv_tf.training import loop as loop_lib
+from inv_tf.training import rundir
 from inv_tf.training import train as train_lib
 
 DATASETS = ("mnist", "mnist_per_class")
@@ -895,7 +895,7 @@ def main(argv=None) -> int:
       raise ValueError(f"--summarize: no results file {args.out!r}")
     print(report(args.out, args.num_labels if not args.summarize else None,
                  make_plot=not args.no_plot))
-  except (ValueError, OSError, data_lib.DataError, loop_lib.RunError) as e:
+  except (ValueError, OSError, data_lib.DataError, rundir.RunError) as e:
     print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
     return 2
   print(f"results: {args.out}")
