@@ -13,7 +13,9 @@ run only their fast cases.
 
 Shared fixtures live here: `shared_run`, the one tiny SGM run (`support.tiny_config()`) that many
 modules read, trained once per test process when a test first asks for it, and `trained_model`,
-the SGM object that run trained. Plain shared helpers are in `support.py`; test modules do not
+the SGM object that run trained, and `shared_vae_run`, the one tiny --stage=vae run
+(`support.vae_config()`) that tests/test_runs.py evaluates and tests/test_vae_train.py checks and
+resumes. Plain shared helpers are in `support.py`; test modules do not
 import each other.
 """
 
@@ -63,3 +65,13 @@ def shared_run(_shared_sgm):
 def trained_model(_shared_sgm):
   """The in-memory SGM that `shared_run` trained."""
   return _shared_sgm[2]
+
+
+@pytest.fixture(scope="session")
+def shared_vae_run(tmp_path_factory):
+  """(workdir, results, the trained VAE object) of ONE finished tiny --stage=vae run per session
+  (`support.vae_config()`, exported). Read it; copy the directory to train it on."""
+  import support
+  workdir = str(tmp_path_factory.mktemp("shared_vae_run") / "vae")
+  results, vae = support.train_capturing(support.vae_config(), workdir)
+  return workdir, results, vae

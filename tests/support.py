@@ -54,6 +54,37 @@ def tiny_config(**overrides) -> Config:
   return Config(**{**TINY, **overrides})
 
 
+# The tiny VAE family runs (on top of TINY): 6 steps on 64 digits, scored with K = 5 on 16 test
+# digits. conftest.py's `shared_vae_run` is the --stage=vae one.
+VAE_TINY = dict(vae_steps=6, batch_size=16, eval_batch_size=16, latent_dim=4, vae_conv_dims=(8,),
+                vae_dense_dims=(16,), iwlb_num_samples=5, num_test=16, test_batch_size=16,
+                num_train=64, checkpoint_every=3, log_every=2)
+
+
+def vae_config(stage="vae", sgm_dir="", **overrides) -> Config:
+  return tiny_config(stage=stage, sgm_dir=sgm_dir, **{**VAE_TINY, **overrides})
+
+
+def train_capturing(config, workdir):
+  """(results, the trained VAE object) of `train_and_evaluate(config, workdir)`."""
+  from inv_tf.training import train as train_lib  # pylint: disable=g-import-not-at-top
+  from inv_tf.training import vae_train  # pylint: disable=g-import-not-at-top
+  captured = {}
+  create = vae_train.create_vae_state
+
+  def capturing(*args, **kwargs):
+    state = create(*args, **kwargs)
+    captured["vae"] = state.vae
+    return state
+
+  vae_train.create_vae_state = capturing
+  try:
+    results = train_lib.train_and_evaluate(config, workdir)
+  finally:
+    vae_train.create_vae_state = create
+  return results, captured["vae"]
+
+
 def checkpoint_value(workdir, name):
   """A value of the latest checkpoint in workdir, e.g. "inference_step"."""
   reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))

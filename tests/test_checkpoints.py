@@ -15,12 +15,33 @@ from inv_tf.training import train as train_lib
 
 TINY = Config(inference_hidden_dims=(8, 8), generative_hidden_dims=(8, 4),
               conditioner_hidden_dims=(4,), num_flows=2, num_bins=3)
+RATES = (TINY.generative_dropout, 0.05, 0.0)
 
 
-def test_checkpoint_round_trips_every_variable(tmp_path):
-  state = train_lib.create_state(TINY, (10, 10, 1))
+@pytest.fixture(scope="module")
+def states():
+  """{generative_dropout: [two TrainStates of TINY at that rate]}, built once for the module.
+
+  A test that saves one state fills it with new values first (`_fill`), so a restore into the
+  other is seen to change it, whatever earlier tests left in either.
+  """
+  return {rate: [train_lib.create_state(TINY.replace(generative_dropout=rate), (10, 10, 1))
+                 for _ in range(2)] for rate in RATES}
+
+
+_fills = iter(range(1, 10 ** 6))
+
+
+def _fill(state):
+  """Gives every model variable values no earlier call gave (the i-th variable: i + offset)."""
+  offset = next(_fills) * 1000
   for i, v in enumerate(state.model.variables):
-    v.assign(tf.fill(v.shape, tf.constant(i + 1, v.dtype)))
+    v.assign(tf.fill(v.shape, tf.constant(i + offset, v.dtype)))
+
+
+def test_checkpoint_round_trips_every_variable(tmp_path, states):
+  state, fresh = states[TINY.generative_dropout]
+  _fill(state)
   path = tf.train.Checkpoint(**state.trackables()).save(str(tmp_path / "ckpt"))
   names = {n for n, _ in tf.train.list_variables(path)}
   assert sum(n.startswith("inference_variables/") for n in names) == len(
@@ -28,19 +49,18 @@ def test_checkpoint_round_trips_every_variable(tmp_path):
   assert sum(n.startswith("generative_variables/") for n in names) == len(
       state.model.generative.variables)
 
-  fresh = train_lib.create_state(TINY, (10, 10, 1))
   tf.train.Checkpoint(**fresh.trackables()).restore(path).assert_existing_objects_matched()
   for a, b in zip(state.model.variables, fresh.model.variables):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_checkpoint_of_one_dropout_rate_restores_at_another(tmp_path):
+def test_checkpoint_of_one_dropout_rate_restores_at_another(tmp_path, states):
   # The dropout rate is not architecture (run.json does not pin it): a stage-1 run with
   # --generative_dropout=0.05 may continue stage 2 with --generative_dropout=0, and back.
   for saved_rate, restored_rate in ((0.05, 0.0), (0.0, 0.05)):
-    state = train_lib.create_state(TINY.replace(generative_dropout=saved_rate), (10, 10, 1))
+    state, fresh = states[saved_rate][0], states[restored_rate][1]
+    _fill(state)
     path = tf.train.Checkpoint(**state.trackables()).save(str(tmp_path / f"ckpt_{saved_rate}"))
-    fresh = train_lib.create_state(TINY.replace(generative_dropout=restored_rate), (10, 10, 1))
     tf.train.Checkpoint(**fresh.trackables()).restore(path).assert_existing_objects_matched()
     for a, b in zip(state.model.variables, fresh.model.variables):
       np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -56,8 +76,8 @@ def test_zero_rate_seed_stream_is_fixed_and_draws_nothing_from_the_global_seed()
   np.testing.assert_array_equal(mlp.seed_generator.state.numpy(), [0, 0])
 
 
-def test_checkpoint_of_other_variables_is_named_a_mismatch_not_damage(tmp_path):
-  state = train_lib.create_state(TINY, (10, 10, 1))
+def test_checkpoint_of_other_variables_is_named_a_mismatch_not_damage(tmp_path, states):
+  state = states[TINY.generative_dropout][0]
   path = tf.train.Checkpoint(**state.trackables()).save(str(tmp_path / "ckpt"))
   other = train_lib.create_state(TINY.replace(generative_hidden_dims=(8, 5)), (10, 10, 1))
   with pytest.raises(ConfigError) as e:

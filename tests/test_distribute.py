@@ -1,7 +1,8 @@
 """Tests of `inv_tf.training.distribute`: strategies, global-batch semantics, multi-worker runs.
 
 Multi-replica cases need a process whose CPU is split into logical devices before TensorFlow
-starts, so they run in subprocesses: this module's `_child_*` functions, or `trainers.train`.
+starts, so they run in subprocesses: this module's `_child_*` functions (the two in-process
+comparisons share one child interpreter), or `trainers.train`. They are all in the slow tier.
 
 Tolerances: with one replica and with two, the stage-1 step computes the same global-batch mean
 loss and gradient; only the order of the floating-point sums differs (each replica averages its
@@ -135,8 +136,20 @@ def _child_compare_stage1(steps: int):
   return out
 
 
-def test_mirrored_matches_one_device_at_the_same_global_batch():
-  out = _run_child("compare_stage1", 5)
+def _child_mirrored(steps: int):
+  """Both two-replica comparisons in ONE fresh interpreter (one TensorFlow start-up)."""
+  return {"compare_stage1": _child_compare_stage1(steps), "dropout_masks": _child_dropout_masks()}
+
+
+@pytest.fixture(scope="module")
+def mirrored_child():
+  """The results of `_child_mirrored(5)`, run once for the module's two mirrored tests."""
+  return _run_child("mirrored", 5)
+
+
+@pytest.mark.slow
+def test_mirrored_matches_one_device_at_the_same_global_batch(mirrored_child):
+  out = mirrored_child["compare_stage1"]
   one, mirrored = out["one_device"], out["mirrored"]
   assert one["replicas"] == 1 and mirrored["replicas"] == 2
   assert one["losses"][0] > 0.01  # A real loss, not rounding noise.
@@ -148,7 +161,7 @@ def test_mirrored_matches_one_device_at_the_same_global_batch():
 
 def _child_dropout_masks():
   """Dropout inside `compile_step` (as in the train steps): per replica, then the replica mean."""
-  distribute.configure_cpu_devices(2)
+  distribute.configure_cpu_devices(2)  # accepted again when the split is already 2
   import keras
   from inv_tf.models import layers
   out = {}
@@ -172,8 +185,9 @@ def _child_dropout_masks():
   return out
 
 
-def test_mirrored_replicas_draw_different_dropout_masks():
-  out = _run_child("dropout_masks")
+@pytest.mark.slow
+def test_mirrored_replicas_draw_different_dropout_masks(mirrored_child):
+  out = mirrored_child["dropout_masks"]
   one, mirrored = out["one_device"], out["mirrored"]
   assert one["state"] == mirrored["state"] == [3, 1]  # one draw per replica copy
   assert 0.4 < one["kept"] < 0.6 and 0.4 < mirrored["kept"] < 0.6  # rate 0.5

@@ -100,6 +100,27 @@ def test_non_finite_parameters_with_a_finite_loss_stop_the_stage_before_anything
   assert selection.restore_best({"w": weight}) == PEAK and float(weight.numpy()) == PEAK
 
 
+def test_a_non_finite_loss_stops_the_stage_naming_the_step_and_terms(tmp_path):
+  """The loss and one other term turn NaN at step 4: the stage stops there, naming the step and
+  the non-finite terms, and the checkpoint of step 3 stays the latest (the cheap twin of
+  test_train.py's whole-run test, which is in the slow tier)."""
+  weight = tf.Variable(0.0)
+
+  def step_fn(images, step):
+    weight.assign_add(1.0)
+    bad = tf.constant(float("nan") if int(step) >= 4 else 1.0)
+    return {"loss": bad, "x_mse": bad, "sigma": tf.constant(0.5)}
+
+  step_var = tf.Variable(0, dtype=tf.int64)
+  stage = loop.Stage("toy", step_fn, lambda images, mask, seed: {"loss": tf.constant(1.0)},
+                     step_var, 6, ("loss", "x_mse", "sigma"), None, variables=(weight,))
+  with pytest.raises(rundir.RunError, match=r"^stage toy: non-finite loss at step 4 \(terms: "
+                     r"loss, x_mse\); the last good checkpoint is kept in "):
+    _run(stage, tmp_path, Config(eval_every=10, log_every=2, checkpoint_every=3))
+  assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("-3")
+  assert int(step_var.numpy()) == 4 and float(weight.numpy()) == 5.0
+
+
 # ---------------------------------------------------------------------------------------------
 # The model directory: one run at a time, leftovers of a kill, the resume line.
 

@@ -1,4 +1,5 @@
-"""`inv_tf.runs`: evaluate_run on tiny SGM and VAE runs."""
+"""`inv_tf.runs`: evaluate_run on tiny SGM and VAE runs (conftest.py's `shared_run` and
+`shared_vae_run`: the fast tier's SGM and VAE-family smokes)."""
 
 import json
 import os
@@ -11,7 +12,7 @@ from inv_tf.config import ConfigError
 from inv_tf.evaluation import report
 from inv_tf.training import rundir
 from inv_tf.training import train as train_lib
-from support import tiny_config
+from support import VAE_TINY, tiny_config
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -68,15 +69,11 @@ def test_evaluate_run_refuses_a_directory_without_a_run(tmp_path):
     runs.evaluate_run(str(tmp_path))
 
 
-def test_evaluate_run_on_a_vae_reports_test_scores(tmp_path):
-  config = tiny_config(stage="vae", vae_steps=4, latent_dim=3, vae_conv_dims=(4,),
-                       vae_dense_dims=(8,), iwlb_num_samples=6, num_test=10, test_batch_size=5,
-                       export=False)
-  workdir = str(tmp_path / "vae")
-  results = train_lib.train_and_evaluate(config, workdir)
+def test_evaluate_run_on_a_vae_reports_test_scores(shared_vae_run, tmp_path):
+  workdir, results, _ = shared_vae_run
   metrics = runs.evaluate_run(workdir, str(tmp_path / "out"))
   assert set(metrics) >= {"iwlb", "elbo", "recon_mse", "num_images"}
-  assert metrics["num_images"] == 10
+  assert metrics["num_images"] == VAE_TINY["num_test"] == 16
   # Same model, same seeds: the stand-alone evaluation reproduces the run's final test scores.
   assert metrics["iwlb"] == pytest.approx(results["test/iwlb"], rel=1e-4)
   assert {"samples", "reconstructions"} <= _pngs_in(str(tmp_path / "out"))

@@ -507,8 +507,11 @@ def test_unknown_dataset_and_too_large_num_train_raise_data_error(tmp_path):
   assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "b")
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_naming_step_and_terms_and_keeps_the_last_checkpoint(
     tmp_path, monkeypatch):
+  """A whole run (stage inference only: the NaN is at its step 4); the loop alone is checked in
+  the fast tier by test_loop.py's toy stage."""
   real = train_lib.make_inference_step
 
   def diverging(state, config, strategy=None):
@@ -526,7 +529,7 @@ def test_non_finite_loss_stops_naming_step_and_terms_and_keeps_the_last_checkpoi
   workdir = str(tmp_path / "model")
   with pytest.raises(rundir.RunError,
                      match=r"stage inference: non-finite loss at step 4 \(terms: loss, x_mse\)"):
-    train_lib.train_and_evaluate(tiny_config(checkpoint_every=3), workdir)
+    train_lib.train_and_evaluate(tiny_config(stage="inference", checkpoint_every=3), workdir)
   # The checkpoint of step 3 is kept and is the latest; no export was written.
   assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith("ckpt-3")
   assert int(checkpoint_value(workdir, "inference_step")) == 3

@@ -1,8 +1,9 @@
 """End-to-end tests of the VAE family's training (`inv_tf.training.vae_train`) and trainer flags.
 
 Every stage (vae, vae_aug, augvae, invvae) trains a tiny VAE for 6 steps on 64 digits and is scored
-with K = 5 on 16 test digits. augvae / invvae use the shared tiny SGM run (conftest.py's
-`shared_run`, trained once per session and only read here). The "vae" run is then resumed to 10
+with K = 5 on 16 test digits (`support.VAE_TINY`); the vae run is conftest.py's `shared_vae_run`.
+augvae / invvae use the shared tiny SGM run (conftest.py's `shared_run`, trained once per session
+and only read here). The "vae" run is then resumed to 10
 steps in a copy of its directory. The exports of the vae and invvae runs are loaded in a
 subprocess that never imports inv_tf and compared with the in-process models. Bad trainer flags
 are checked in subprocesses, like `test_trainers.py`.
@@ -32,12 +33,9 @@ from inv_tf.training import train as train_lib
 from inv_tf.training import vae_train
 
 from support import (FORBID_INV_TF, IMAGE_SHAPE, checkpoint_value, read_events, run_module,
-                     sample_images, tiny_config, user_lines)
+                     sample_images, tiny_config, train_capturing, user_lines, vae_config)
 
 STAGES = ("vae", "vae_aug", "augvae", "invvae")
-VAE_TINY = dict(vae_steps=6, batch_size=16, eval_batch_size=16, latent_dim=4, vae_conv_dims=(8,),
-                vae_dense_dims=(16,), iwlb_num_samples=5, num_test=16, test_batch_size=16,
-                num_train=64, checkpoint_every=3, log_every=2)
 RESUMED_STEPS = 10
 TEST_KEYS = ("test/iwlb", "test/elbo", "test/recon_mse", "test/num_images")
 REF_KEYS = ("test/ref_iwlb", "test/ref_elbo")
@@ -45,28 +43,6 @@ REF_KEYS = ("test/ref_iwlb", "test/ref_elbo")
 # are 15–40 nats (e.g. vae −1103 vs −1120, invvae −1095 vs −1130), so 1 nat of slack is small.
 BOUND_TOL = 1.0
 N, SEED = 3, (3, 4)
-
-
-def vae_config(stage="vae", sgm_dir="", **overrides):
-  return tiny_config(stage=stage, sgm_dir=sgm_dir, **{**VAE_TINY, **overrides})
-
-
-def train_capturing(config, workdir):
-  """(results, the trained VAE object) of `train_and_evaluate(config, workdir)`."""
-  captured = {}
-  create = vae_train.create_vae_state
-
-  def capturing(*args, **kwargs):
-    state = create(*args, **kwargs)
-    captured["vae"] = state.vae
-    return state
-
-  vae_train.create_vae_state = capturing
-  try:
-    results = train_lib.train_and_evaluate(config, workdir)
-  finally:
-    vae_train.create_vae_state = create
-  return results, captured["vae"]
 
 
 def tree_digest(path):
@@ -103,12 +79,13 @@ def sgm_dir(shared_run):
 
 
 @pytest.fixture(scope="module")
-def runs(sgm_dir, tmp_path_factory):
-  """{stage: (workdir, results, trained VAE)}; the SGM dir's files are checked unchanged."""
+def runs(sgm_dir, shared_vae_run, tmp_path_factory):
+  """{stage: (workdir, results, trained VAE)}; the SGM dir's files are checked unchanged. The
+  "vae" run is conftest.py's `shared_vae_run`."""
   before = tree_digest(sgm_dir)
   root = tmp_path_factory.mktemp("vae_runs")
-  out = {}
-  for stage in STAGES:
+  out = {"vae": shared_vae_run}
+  for stage in STAGES[1:]:
     sgm = sgm_dir if stage in ("augvae", "invvae") else ""
     workdir = str(root / stage)
     results, vae = train_capturing(vae_config(stage, sgm), workdir)
