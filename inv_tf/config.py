@@ -301,8 +301,9 @@ class Config:
   generative_n_samples: int = _field(5, "Stage-2 prototypes per image.", COUNT)
   consistency_mult: float = _field(1.0, "Weight of the stage-2 pairwise consistency term.",
                                    NON_NEGATIVE)
-  bounds_mult: float = _field(
-      1.0, "Stage-2 augmentation range for prototypes, as a multiple of the bounds.", POSITIVE)
+  generative_augment_range: float = _field(
+      1.0, "Stage-2 augmentation range for prototypes, as a multiple of the bounds (the "
+      "prototypes are made from copies augmented within o ± range·b).", POSITIVE)
   # VAE family (docs/design.md §8).
   sgm_dir: str = _field(
       "", "--stage=augvae|invvae: the --model_dir of a trained SGM run (or its export/).",
@@ -474,6 +475,38 @@ def domain(name: str):
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+# Renamed fields, old name → new name. An old name still works: given as a flag (command line or
+# flagfile) it sets the new field and the trainers print a deprecation warning
+# (`upgrade_names`); in a run's flags.cfg / config.json (runs made before the rename) it is read
+# silently.
+RENAMED_FIELDS = {"bounds_mult": "generative_augment_range"}
+
+
+def upgrade_names(values: dict):
+  """Maps the old names in `values` ({name: value}, only what was given) to the current ones.
+
+  The one place that knows the deprecated names (`RENAMED_FIELDS`): the flag layer prints the
+  warnings, the readers of run files (`from_json`, `from_flagfile`) drop them.
+
+  Args:
+    values: field values by name, as given (a name absent from it was not given).
+
+  Returns:
+    (the dict with current names only, [one-line deprecation warning per old name used]).
+
+  Raises:
+    ConfigError: an old name and its new name are both given.
+  """
+  values, warnings = dict(values), []
+  for old, new in RENAMED_FIELDS.items():
+    if old not in values:
+      continue
+    if new in values:
+      raise ConfigError(f"--{old} is the deprecated name of --{new}; give only --{new}")
+    values[new] = values.pop(old)
+    warnings.append(f"--{old} is deprecated; use --{new}")
+  return values, warnings
 # List-valued fields holding integers (the other list fields hold floats).
 INT_LIST_FIELDS = tuple(name for name, f in FIELDS.items()
                         if isinstance(f.metadata["domain"], Sequence)
@@ -502,6 +535,7 @@ def from_json(text: str) -> Config:
     raise ConfigError(f"config.json: not JSON ({e})") from None
   if not isinstance(values, dict):
     raise ConfigError("config.json: not a JSON object of fields")
+  values, _ = upgrade_names(values)  # a run made before a rename: silently the new names
   defaults = Config()
   for name, value in values.items():
     if not hasattr(defaults, name):
@@ -536,9 +570,12 @@ def _parse_value(name: str, text: str, default):
 
 
 def from_flagfile(text: str) -> Config:
-  """Parses the text `Config.to_flagfile` wrote (lines `--name=value`; '#' comments ignored)."""
+  """Parses the text `Config.to_flagfile` wrote (lines `--name=value`; '#' comments ignored).
+
+  Old names (`upgrade_names`, a run made before a rename) are read silently as the new ones.
+  """
   defaults = Config()
-  values = {}
+  texts = {}
   for line in text.splitlines():
     line = line.strip()
     if not line or line.startswith("#"):
@@ -546,6 +583,9 @@ def from_flagfile(text: str) -> Config:
     if not line.startswith("--") or "=" not in line:
       raise ConfigError(f"flagfile: cannot parse line {line!r}")
     name, value = line[2:].split("=", 1)
+    texts[name] = value
+  values = {}
+  for name, value in upgrade_names(texts)[0].items():
     if not hasattr(defaults, name):
       raise ConfigError(f"flagfile: unknown flag --{name}")
     try:

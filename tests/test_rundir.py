@@ -91,3 +91,25 @@ def test_a_run_from_before_config_json_is_read_from_its_flags_cfg(tmp_path):
 def test_a_dir_without_run_files_holds_no_run(tmp_path):
   with pytest.raises(ConfigError, match=r"^--sgm_dir: .* holds no training run"):
     rundir.read_run(str(tmp_path), flag="sgm_dir")
+
+
+def _old_names(text: str) -> str:
+  """A run file as inv_tf wrote it before the renames of issue 18 (flags.cfg or config.json)."""
+  return text.replace("generative_augment_range", "bounds_mult")
+
+
+@pytest.mark.parametrize("kept", ["config.json", "flags.cfg"])
+def test_a_run_written_before_the_renames_is_read_with_the_new_names(tmp_path, kept):
+  workdir = str(tmp_path / "model")
+  config = tiny_config(seed=2, generative_augment_range=0.25)
+  rundir.prepare_workdir(config, workdir, IMAGE_SHAPE)
+  for name in ("config.json", "flags.cfg"):
+    path = os.path.join(workdir, name)
+    with open(path) as f:
+      text = _old_names(f.read())
+    assert "bounds_mult" in text and "generative_augment_range" not in text
+    with open(path, "w") as f:
+      f.write(text)
+  if kept == "flags.cfg":
+    os.remove(os.path.join(workdir, "config.json"))
+  assert rundir.read_run(workdir) == (config, IMAGE_SHAPE)

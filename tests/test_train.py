@@ -140,7 +140,8 @@ def test_hparams_session_is_the_run_with_validation_metrics(run):
       ("inference", ("loss", "x_mse", "inv_mse")), ("generative", ("loss", "log_p", "mae")))
       for name in names]
   assert all(m.description for m in config.metric_infos)
-  assert {h.name for h in config.hparam_infos} >= {"inference_lr", "bounds_mult", "seed"}
+  assert {h.name for h in config.hparam_infos} >= {"inference_lr", "generative_augment_range",
+                                                    "seed"}
   start, _ = _metadata(workdir, "_hparams_/session_start_info")
   session = plugin_data_pb2.HParamsPluginData.FromString(start.plugin_data.content)
   assert session.session_start_info.group_name == os.path.basename(workdir)  # trial id
