@@ -24,7 +24,8 @@ from inv_tf.training import checkpoints, progress, rundir
 SCALAR_DESCRIPTIONS = {
     ("inference", "loss"): "Stage-1 objective of q(η|x): x_mse_mult·x_mse + inv_mult·inv_mse "
                            "(+ anchor / align terms when their multipliers are > 0).",
-    ("generative", "loss"): "Stage-2 objective of p(η|x̂): −log p(η|x̂) + consistency_mult·mae.",
+    ("generative", "loss"): "Stage-2 objective of p(η|x̂): −log p(η|x̂) "
+                            "+ consistency_mult·consistency.",
     ("vae", "loss"): "−ELBO (nats per image).",
     "x_mse": "Invariance term: mean-pixel squared error between x and x' = x taken to one "
              "random view's prototype and back through another view's pose (0 = every "
@@ -40,8 +41,9 @@ SCALAR_DESCRIPTIONS = {
                     "radians, ln scale).",
     "log_p": "Mean log p(η_k|x̂_k), η_k ~ q(η|x) and x̂_k the prototype of a randomly transformed "
              "copy (nats; larger = p explains the data's transformations better).",
-    "mae": "Consistency term: mean |log p(η_k|x̂_k) − log p(η_l|x̂_l)| over pairs of copies of one "
-           "image (0 = p gives the same density whichever copy's prototype it sees).",
+    "consistency": "Consistency term: mean |log p(η_k|x̂_k) − log p(η_l|x̂_l)| over pairs of "
+                   "copies of one image (0 = p gives the same density whichever copy's prototype "
+                   "it sees).",
     "grad_norm": "Global norm of the gradient before clipping.",
     "lr": "Learning rate of the stage's main optimiser (warm-up, then cosine).",
     "sigma_lr": "Learning rate of q's σ (its own Adam).",
@@ -57,7 +59,7 @@ SCALAR_DESCRIPTIONS = {
 
 # The validation measures an hparams comparison shows (not every train scalar), per stage.
 HPARAMS_METRICS = {"inference": ("loss", "x_mse", "inv_mse"),
-                   "generative": ("loss", "log_p", "mae"),
+                   "generative": ("loss", "log_p", "consistency"),
                    "vae": ("loss", "elbo", "log_likelihood", "kl")}
 
 

@@ -211,7 +211,8 @@ def stage2_loss(inference, generative, images, seed, config: Config, training=Tr
     mask: optional float `[B]` example weights (1 real, 0 padding).
 
   Returns:
-    (loss, metrics) with metrics `loss`, `log_p` (mean log p(η|x̂)), `mae` (pairwise term).
+    (loss, metrics) with metrics `loss`, `log_p` (mean log p(η|x̂)), `consistency` (the pairwise
+    consistency term).
   """
   n = config.generative_n_samples
   batch = tf.shape(images)[0]
@@ -223,7 +224,8 @@ def stage2_loss(inference, generative, images, seed, config: Config, training=Tr
   x_hat, targets = tf.stop_gradient(x_hat), tf.stop_gradient(targets)
   log_p = generative(x_hat, training=training).log_prob(targets)
   log_p = tf.reshape(log_p, [batch, n])
-  mae = tf.reduce_mean(tf.abs(log_p[:, :, None] - log_p[:, None, :]), axis=[1, 2])
-  loss = masked_mean(-tf.reduce_mean(log_p, axis=1) + config.consistency_mult * mae, mask)
+  # Consistency: mean |log p_k − log p_l| over pairs of copies of one image.
+  consistency = tf.reduce_mean(tf.abs(log_p[:, :, None] - log_p[:, None, :]), axis=[1, 2])
+  loss = masked_mean(-tf.reduce_mean(log_p, axis=1) + config.consistency_mult * consistency, mask)
   return loss, {"loss": loss, "log_p": masked_mean(tf.reduce_mean(log_p, axis=1), mask),
-                "mae": masked_mean(mae, mask)}
+                "consistency": masked_mean(consistency, mask)}

@@ -278,7 +278,7 @@ class SGMTask(task_lib.Task):
             visuals("inference"), variables=tuple(state.model.inference.trainable_variables)),
         "generative": lambda: Stage(
             "generative", make_generative_step(state, config, strategy), eval_fns["generative"],
-            state.generative_step, config.generative_steps, ("loss", "log_p", "mae"),
+            state.generative_step, config.generative_steps, ("loss", "log_p", "consistency"),
             visuals("generative"), variables=tuple(state.model.generative.trainable_variables)),
     }
     return [specs[name]() for name in STAGES[config.stage]]
