@@ -123,7 +123,7 @@ def main(argv):
   del argv
   from inv_tf import data as data_lib
   setting = "paper" if train_steps._CONFIG.value == "both" else train_steps._CONFIG.value
-  config = train_steps._config(setting, "generative").replace(stage="sgm")
+  config = train_steps._config(setting, "generative").replace(model="sgm", stage="all")
   batch = config.batch_size
   images = next(iter(data_lib.load("mnist", "train", seed=0, rotation_deg=180).batch(
       min(batch, 4000))))["image"]

@@ -69,7 +69,7 @@ def test_evaluate_run_refuses_a_directory_without_a_run(tmp_path):
 
 
 def test_evaluate_run_on_a_vae_reports_test_scores(tmp_path):
-  config = tiny_config(stage="vae", vae_steps=4, latent_dim=3, vae_conv_dims=(4,),
+  config = tiny_config(model="vae", vae_steps=4, latent_dim=3, vae_conv_dims=(4,),
                        vae_dense_dims=(8,), iwlb_num_samples=6, num_test=10, test_batch_size=5,
                        export=False)
   workdir = str(tmp_path / "vae")

@@ -358,7 +358,7 @@ def test_resume_skips_the_finished_stage_and_trains_the_next(resumed):
   assert [s for s, _ in train["inference/loss"][1]] == [2, 4, 6]
   assert [s for s, _ in train["generative/loss"][1]] == [2, 4, 6]
   with open(os.path.join(workdir, "flags.cfg")) as f:
-    assert config_lib.from_flagfile(f.read()).stage == "sgm"  # the latest call's flags
+    assert config_lib.from_flagfile(f.read()).stage == "all"  # the latest call's flags
 
 
 @pytest.mark.slow
@@ -485,6 +485,8 @@ def test_stage_generative_on_an_empty_dir_raises(tmp_path):
 @pytest.mark.parametrize("change, field", [
     (dict(inference_steps=-1), "inference_steps"),
     (dict(stage="nope"), "stage"),
+    (dict(model="nope"), "model"),
+    (dict(model="vae", stage="inference"), "stage"),
     (dict(family="nope"), "family"),
     (dict(bounds=(0.25, 0.0, 3.0, 0.25, 0.25)), "bounds"),
     (dict(inference_final_lr_mult=-1.0), "inference_final_lr_mult"),

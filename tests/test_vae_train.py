@@ -1,7 +1,7 @@
 """End-to-end tests of the VAE family's training (`inv_tf.training.vae_train`) and trainer flags.
 
-Every stage (vae, vae_aug, augvae, invvae) trains a tiny VAE for 6 steps on 64 digits and is scored
-with K = 5 on 16 test digits. augvae / invvae use the shared tiny SGM run (conftest.py's
+Every model (vae, vae_standard_aug, augvae, invvae; its one stage is named after it) trains a
+tiny VAE for 6 steps on 64 digits and is scored with K = 5 on 16 test digits. augvae / invvae use the shared tiny SGM run (conftest.py's
 `shared_run`, trained once per session and only read here). The "vae" run is then resumed to 10
 steps in a copy of its directory. The exports of the vae and invvae runs are loaded in a
 subprocess that never imports inv_tf and compared with the in-process models. Bad trainer flags
@@ -34,7 +34,7 @@ from inv_tf.training import vae_train
 from support import (FORBID_INV_TF, IMAGE_SHAPE, checkpoint_value, read_events, run_module,
                      sample_images, tiny_config, user_lines)
 
-STAGES = ("vae", "vae_aug", "augvae", "invvae")
+STAGES = ("vae", "vae_standard_aug", "augvae", "invvae")
 VAE_TINY = dict(vae_steps=6, batch_size=16, eval_batch_size=16, latent_dim=4, vae_conv_dims=(8,),
                 vae_dense_dims=(16,), iwlb_num_samples=5, num_test=16, test_batch_size=16,
                 num_train=64, checkpoint_every=3, log_every=2)
@@ -47,8 +47,8 @@ BOUND_TOL = 1.0
 N, SEED = 3, (3, 4)
 
 
-def vae_config(stage="vae", sgm_dir="", **overrides):
-  return tiny_config(stage=stage, sgm_dir=sgm_dir, **{**VAE_TINY, **overrides})
+def vae_config(model="vae", sgm_dir="", **overrides):
+  return tiny_config(model=model, sgm_dir=sgm_dir, **{**VAE_TINY, **overrides})
 
 
 def train_capturing(config, workdir):
@@ -214,8 +214,8 @@ def test_resume_trains_on_from_the_checkpoint(resumed, runs):
 
 
 @pytest.mark.parametrize("previous, change, field", [
-    ("sgm", dict(), "model"),                     # an SGM run's dir reused for --stage=vae
-    ("vae", dict(stage="vae_aug"), "model"),
+    ("sgm", dict(), "model"),                     # an SGM run's dir reused for --model=vae
+    ("vae", dict(model="vae_standard_aug"), "model"),
     ("vae", dict(latent_dim=3), "latent_dim"),
     ("vae", dict(vae_conv_dims=(8, 8)), "vae_conv_dims"),
 ])
@@ -258,7 +258,7 @@ def _sgm_run_for_16x16(path):
 SGM_DIR_ERRORS = {
     "missing": (lambda p: str(p / "nope"), "holds no training run"),
     "empty": (lambda p: (p.mkdir(), str(p))[1], "holds no training run"),
-    "vae_run": (_vae_run_dir, "holds a --stage=vae run, not an SGM"),
+    "vae_run": (_vae_run_dir, "holds a --model=vae run, not an SGM"),
     "no_checkpoint": (_sgm_run_without_checkpoint, "has no checkpoint to restore"),
     "other_image_shape": (_sgm_run_for_16x16,
                           r"the SGM there models images of shape \[16, 16, 1\], but "
@@ -490,7 +490,7 @@ def test_export_matches_the_trained_model_without_inv_tf(loaded, runs, sgm_dir, 
 
 # name: (extra args, text the error line must contain).
 BAD_FLAGS = {
-    "augvae_without_sgm_dir": (["--stage=augvae"], "--sgm_dir"),
+    "augvae_without_sgm_dir": (["--model=augvae"], "--sgm_dir"),
     "vae_with_sgm_dir": (["--sgm_dir=/tmp/some_sgm"], "--sgm_dir"),
     "empty_conv_dims": (["--vae_conv_dims="], "--vae_conv_dims"),
     "zero_iwlb_num_samples": (["--iwlb_num_samples=0"], "--iwlb_num_samples"),

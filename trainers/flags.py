@@ -4,8 +4,9 @@ the help text of the field's metadata.
 Flags are never mutated: `config_from_flags()` reads them into a frozen `Config`, and the library
 only ever sees that.
 
-A renamed field's old name (`config_lib.RENAMED_FIELDS`) is a hidden flag too: given on the command
-line or in a flagfile it sets the new field and prints one deprecation warning to stderr.
+A renamed field's old name (`config_lib.RENAMED_FIELDS`) is a hidden flag too, and `--stage` takes
+its old values that named a model (`config_lib.LEGACY_STAGES`): given on the command line or in a
+flagfile, each sets the new field and prints one deprecation warning to stderr.
 """
 
 import sys
@@ -26,12 +27,12 @@ MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where the run writes checkpo
 # `--help` groups: (title, first Config field of the group), in Config's field order (its section
 # comments); each group runs up to the next one's first field.
 GROUP_STARTS = (
-    ("What to run", "stage"),
+    ("What to run", "model"),
     ("Data", "dataset"),
     ("Transformations", "family"),
     ("Stage 1: q(η|x), the inference network", "inference_steps"),
     ("Stage 2: p(η|x̂), the generative network", "generative_steps"),
-    ("VAE family (--stage=vae, augvae, invvae or vae_aug)", "sgm_dir"),
+    ("VAE family (--model=vae, augvae, invvae or vae_standard_aug)", "sgm_dir"),
     ("Logging, validation, checkpoints, export", "log_every"),
     ("Devices and numerics", "distribution_strategy"),
 )

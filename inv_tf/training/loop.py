@@ -70,9 +70,9 @@ def scalar_description(stage: str, metric: str) -> str:
 
 
 def _stages_of(config: Config) -> tuple:
-  if config.stage == "sgm":
-    return ("inference", "generative")
-  return (config.stage,)
+  if config.model != "sgm":
+    return (config.model,)  # the VAE family's one stage is named after its model
+  return ("inference", "generative") if config.stage == "all" else (config.stage,)
 
 
 def write_hparams(config: Config, writer):
@@ -80,8 +80,8 @@ def write_hparams(config: Config, writer):
 
   With the `train` writer of `summary_writers`, the session is the run's directory (trial id =
   its name) and the experiment config lists as metrics the validation measures of the stages
-  `config.stage` runs (`HPARAMS_METRICS`, group "validation"). Any other writer gets the
-  hyperparameters only.
+  `config.model` / `config.stage` run (`HPARAMS_METRICS`, group "validation"). Any other writer
+  gets the hyperparameters only.
   """
   try:
     from tensorboard.plugins.hparams import api as hp
@@ -343,7 +343,8 @@ def summary_writers(workdir: str, chief: bool = True) -> dict:
 
 def summary_text(config: Config, workdir: str, results: dict) -> str:
   """The short final summary a trainer prints: outputs, final metrics, the TensorBoard command."""
-  lines = [f"Finished --stage={config.stage} on --dataset={config.dataset} in {workdir}"]
+  what = f"--model={config.model}" + (f" --stage={config.stage}" if config.model == "sgm" else "")
+  lines = [f"Finished {what} on --dataset={config.dataset} in {workdir}"]
   for key, value in sorted(results.items()):
     if key != "export_path":
       lines.append(f"  {key:<28} {value:.5g}")
