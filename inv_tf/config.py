@@ -486,6 +486,11 @@ def domain(name: str):
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
+# List-valued fields holding integers (the other list fields hold floats).
+INT_LIST_FIELDS = tuple(name for name, f in FIELDS.items()
+                        if isinstance(f.metadata["domain"], Sequence)
+                        and f.metadata["domain"].item.integer)
+
 # Renamed fields, old name → new name. An old name still works: given as a flag (command line or
 # flagfile) it sets the new field and the trainers print a deprecation warning
 # (`upgrade_names`); in a run's flags.cfg / config.json (runs made before the rename) it is read
@@ -538,10 +543,6 @@ def upgrade_names(values: dict):
     values["model"] = model
     warnings.append(f"--stage={stage} is deprecated; use {use}")
   return values, warnings
-# List-valued fields holding integers (the other list fields hold floats).
-INT_LIST_FIELDS = tuple(name for name, f in FIELDS.items()
-                        if isinstance(f.metadata["domain"], Sequence)
-                        and f.metadata["domain"].item.integer)
 
 
 def from_dict(values: dict, base: Optional[Config] = None) -> Config:
