@@ -61,7 +61,8 @@ def _pieces(config, images):
   batch, n = int(images.shape[0]), config.generative_n_samples
   seed = tf.constant([1, 2], tf.int32)
   index = tf.repeat(tf.range(batch), n)
-  eta = losses._uniform_eta([batch * n, config.event_dim], seed, config, config.bounds_mult)
+  eta = losses._uniform_eta([batch * n, config.event_dim], seed, config,
+                            config.generative_augment_range)
   copies_r = transforms.Transform.from_eta(eta, config.family)
   x_r = copies_r.apply(images, config.interpolation_order, image_index=index)
   jit = lambda f: tf.function(f, jit_compile=True)
@@ -104,7 +105,7 @@ def _pieces(config, images):
       "q_copies": (jit(lambda x: q(x, training=False).sample(seed=seed)), (x_r,)),
       "warp_2": (jit(warp), (images, -eta)),
       "prototypes": (jit(lambda x: losses.prototypes_from_augmented(
-          q, x, seed, config, config.bounds_mult, copies=n)), (images,)),
+          q, x, seed, config, config.generative_augment_range, copies=n)), (images,)),
       "p_fwd": (jit(lambda x, t: p(x, training=True).log_prob(t)), (x_r, targets)),
       "p_fwd_bwd": (p_fwd_bwd(True), (x_r, targets)),
       "p_fwd_bwd_eval": (p_fwd_bwd(False), (x_r, targets)),
@@ -122,7 +123,7 @@ def main(argv):
   del argv
   from inv_tf import data as data_lib
   setting = "paper" if train_steps._CONFIG.value == "both" else train_steps._CONFIG.value
-  config = train_steps._config(setting, "generative").replace(stage="sgm")
+  config = train_steps._config(setting, "generative").replace(model="sgm", stage="all")
   batch = config.batch_size
   images = next(iter(data_lib.load("mnist", "train", seed=0, rotation_deg=180).batch(
       min(batch, 4000))))["image"]

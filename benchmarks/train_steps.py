@@ -49,7 +49,7 @@ PAPER = dict(batch_size=512, n_samples=5, generative_n_samples=5, interpolation_
 def _config(name: str, stage: str):
   from inv_tf import config as config_lib
   if name == "paper":
-    return config_lib.Config(**PAPER, stage="sgm" if stage != "vae" else "vae")
+    return config_lib.Config(**PAPER, model="sgm" if stage != "vae" else "vae")
   flagfile = "vae_cpu.cfg" if stage == "vae" else "quickstart.cfg"
   with open(os.path.join(ROOT, "flags", flagfile), encoding="utf-8") as f:
     return config_lib.from_flagfile(f.read())
@@ -81,7 +81,7 @@ def run_child(stage: str, name: str, steps: int) -> dict:
   """Times one step in this process and returns the JSON record."""
   from inv_tf import data as data_lib
   from inv_tf.training import train as train_lib, vae_train
-  config = _config(name, stage).replace(stage="vae" if stage == "vae" else "sgm")
+  config = _config(name, stage).replace(model="vae" if stage == "vae" else "sgm", stage="all")
   batch = config.batch_size
   images = next(iter(data_lib.load("mnist", "train", seed=0, rotation_deg=180).batch(
       min(batch, 4000))))["image"]

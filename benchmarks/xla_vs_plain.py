@@ -38,7 +38,7 @@ def _variants(name: str, stage: str):
   out = {}
   for mixed in (False, True):
     config = train_steps._config(name, stage).replace(
-        stage="vae" if stage == "vae" else "sgm", mixed_precision=mixed)
+        model="vae" if stage == "vae" else "sgm", stage="all", mixed_precision=mixed)
     batch = config.batch_size
     images = next(iter(data_lib.load("mnist", "train", seed=0, rotation_deg=180).batch(
         min(batch, 4000))))["image"]

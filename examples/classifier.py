@@ -285,14 +285,15 @@ def sgm_config(dataset: str, flagfile: str) -> config_lib.Config:
   Raises:
     FileNotFoundError: neither a file nor a packaged flagfile of that name.
     ValueError: the flagfile cannot be parsed (`ConfigError`), is not an SGM run
-      (`--stage` other than "sgm"), or trains on other data than `dataset` (its `--dataset`, or
+      (`--model` other than sgm, or `--stage` other than all), or trains on other data than `dataset` (its `--dataset`, or
       `DATASET_OPTIONS` such as mnist's `--rotation_deg=180`).
   """
   path = flagfile if os.path.isfile(flagfile) else inv_tf.flagfile_path(flagfile)
   with open(path, encoding="utf-8") as f:
     config = config_lib.from_flagfile(f.read()).replace(export=True).validate()
-  if config.stage != "sgm":
-    raise ValueError(f"--sgm_flagfile: {path} has --stage={config.stage}, need sgm")
+  if (config.model, config.stage) != ("sgm", "all"):
+    raise ValueError(f"--sgm_flagfile: {path} has --model={config.model} "
+                     f"--stage={config.stage}, need --model=sgm --stage=all")
   expected = {"dataset": dataset, **DATASET_OPTIONS[dataset]}
   for name, value in expected.items():
     if getattr(config, name) != value:

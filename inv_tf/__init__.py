@@ -45,7 +45,7 @@ def load(model_dir: str, checkpoint: str | None = None):
     checkpoint: a checkpoint path (e.g. MODEL_DIR/checkpoints/ckpt-3000); default the latest.
 
   Returns:
-    `inv_tf.models.SGM` for --stage=sgm/inference/generative; the `VAE` for vae/augvae/vae_aug;
+    `inv_tf.models.SGM` for --model=sgm; the `VAE` for vae/augvae/vae_standard_aug;
     the `InvVAE` (VAE + its frozen SGM) for invvae. Images are float32 `[B, H, W, C]` in [-1, 1],
     e.g. `load(d).prototype(x)` → {"x_hat": `[B, H, W, C]`, "eta": `[B, D]`}.
 

@@ -20,13 +20,15 @@ from typing import Optional
 
 from inv_tf import transforms
 
-SGM_STAGES = ("sgm", "inference", "generative")
-# The VAE family (docs/design.md §8): a plain VAE, the AugVAE (trained on SGM resamples), the InvVAE (VAE
-# over prototypes + p(η|x̂)) and the VAE with standard augmentation.
-VAE_STAGES = ("vae", "augvae", "invvae", "vae_aug")
-STAGES = SGM_STAGES + VAE_STAGES
-# Stages that need a trained SGM (--sgm_dir).
-SGM_USING_STAGES = ("augvae", "invvae")
+# `--model`, what to train: the SGM or one of the VAE family (docs/design.md §8): a plain VAE, the
+# AugVAE (trained on SGM resamples), the InvVAE (VAE over prototypes + p(η|x̂)) and the VAE with
+# standard augmentation.
+VAE_MODELS = ("vae", "augvae", "invvae", "vae_standard_aug")
+MODELS = ("sgm",) + VAE_MODELS
+# `--stage`, the SGM's phases: all (stage 1, q, then stage 2, p), or one of them.
+SGM_STAGES = ("all", "inference", "generative")
+# Models that need a trained SGM (--sgm_dir).
+SGM_USING_MODELS = ("augvae", "invvae")
 # `--distribution_strategy` values (`auto`: mirrored when several GPUs are visible, else
 # one_device); see `inv_tf.training.distribute`.
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
@@ -196,9 +198,13 @@ class Config:
   the flag's help text (`metadata["help"]`) and the values it accepts (`metadata["domain"]`), so
   a new hyperparameter is one new field here."""
   # What to run.
+  model: str = _field(
+      "sgm", f"What to train: {', '.join(MODELS)} (sgm: the Symmetry-aware Generative Model; "
+      "augvae and invvae also need --sgm_dir).", Choice(MODELS, "model"))
   stage: str = _field(
-      "sgm", f"What to train: {', '.join(STAGES)} (sgm = stage 1 then stage 2; augvae and "
-      "invvae also need --sgm_dir).", Choice(STAGES, "stage"))
+      "all", "--model=sgm: which stages to train: all (stage 1, q(η|x), then stage 2, p(η|x̂)), "
+      "inference (stage 1) or generative (stage 2 of a run whose stage 1 is trained).",
+      Choice(SGM_STAGES, "stage"))
   seed: int = _field(0, "Random seed (data order, augmentations, initialisation).",
                      Interval(0, 2 ** 32, high_open=True, integer=True))
   # Data.
@@ -301,11 +307,12 @@ class Config:
   generative_n_samples: int = _field(5, "Stage-2 prototypes per image.", COUNT)
   consistency_mult: float = _field(1.0, "Weight of the stage-2 pairwise consistency term.",
                                    NON_NEGATIVE)
-  bounds_mult: float = _field(
-      1.0, "Stage-2 augmentation range for prototypes, as a multiple of the bounds.", POSITIVE)
+  generative_augment_range: float = _field(
+      1.0, "Stage-2 augmentation range for prototypes, as a multiple of the bounds (the "
+      "prototypes are made from copies augmented within o ± range·b).", POSITIVE)
   # VAE family (docs/design.md §8).
   sgm_dir: str = _field(
-      "", "--stage=augvae|invvae: the --model_dir of a trained SGM run (or its export/).",
+      "", "--model=augvae|invvae: the --model_dir of a trained SGM run (or its export/).",
       Text())
   vae_steps: int = _field(10000, "VAE training steps.", OPTIONAL_COUNT)
   vae_lr: float = _field(6e-3, "VAE peak learning rate (AdamW).", POSITIVE)
@@ -317,7 +324,7 @@ class Config:
   vae_clip_norm: float = _field(2.0, "VAE global gradient-norm clip.", POSITIVE)
   vae_weight_decay: float = _field(1e-4, "VAE decoupled weight decay.", NON_NEGATIVE)
   invvae_objective: str = _field(
-      "pixel", "What --stage=invvae trains on: pixel (the pixel-space bound on log p(x)) or "
+      "pixel", "What --model=invvae trains on: pixel (the pixel-space bound on log p(x)) or "
       "reference (the reference's VAE ELBO on prototypes).",
       Choice(INVVAE_OBJECTIVES, "objective"))
   vae_keep_best: bool = _field(
@@ -406,17 +413,21 @@ class Config:
       self.resolved_bounds, self.resolved_offset  # pylint: disable=pointless-statement
     except ValueError as e:
       raise ConfigError(f"--{e}") from None
-    if self.stage in ("sgm", "inference") and self.inference_steps < 1:
-      fail("inference_steps", f"must be >= 1 for --stage={self.stage}")
-    if self.stage in ("sgm", "generative") and self.generative_steps < 1:
-      fail("generative_steps", f"must be >= 1 for --stage={self.stage}")
-    if self.stage in VAE_STAGES and self.vae_steps < 1:
-      fail("vae_steps", f"must be >= 1 for --stage={self.stage}")
-    if self.stage in SGM_USING_STAGES and not self.sgm_dir:
-      fail("sgm_dir", f"--stage={self.stage} needs the model_dir of a trained SGM run")
-    if self.stage not in SGM_USING_STAGES and self.sgm_dir:
-      fail("sgm_dir", f"only --stage={' or '.join(SGM_USING_STAGES)} use an SGM; "
-           f"--stage={self.stage} does not")
+    if self.model != "sgm" and self.stage != "all":
+      fail("stage", f"only --model=sgm trains in stages; --model={self.model} trains in one "
+           f"(leave --stage out), got --stage={self.stage}")
+    sgm = f"--model=sgm --stage={self.stage}"
+    if self.model == "sgm" and self.stage in ("all", "inference") and self.inference_steps < 1:
+      fail("inference_steps", f"must be >= 1 for {sgm}")
+    if self.model == "sgm" and self.stage in ("all", "generative") and self.generative_steps < 1:
+      fail("generative_steps", f"must be >= 1 for {sgm}")
+    if self.model in VAE_MODELS and self.vae_steps < 1:
+      fail("vae_steps", f"must be >= 1 for --model={self.model}")
+    if self.model in SGM_USING_MODELS and not self.sgm_dir:
+      fail("sgm_dir", f"--model={self.model} needs the model_dir of a trained SGM run")
+    if self.model not in SGM_USING_MODELS and self.sgm_dir:
+      fail("sgm_dir", f"only --model={' or '.join(SGM_USING_MODELS)} use an SGM; "
+           f"--model={self.model} does not")
     if self.blur_filter_size % 2 != 1:
       fail("blur_filter_size", f"must be odd, got {self.blur_filter_size}")
     if not self.num_bins * SPLINE_MIN_BIN_SIZE < 2 * self.spline_range:
@@ -451,11 +462,11 @@ class Config:
 
   def architecture(self) -> dict:
     """The fields that fix variable shapes: a checkpoint of another architecture is refused."""
-    if self.stage in VAE_STAGES:
-      arch = {"model": self.stage, "latent_dim": self.latent_dim,
+    if self.model in VAE_MODELS:
+      arch = {"model": self.model, "latent_dim": self.latent_dim,
               "vae_conv_dims": list(self.vae_conv_dims),
               "vae_dense_dims": list(self.vae_dense_dims), "max_2strides": self.max_2strides}
-      if self.stage in SGM_USING_STAGES:
+      if self.model in SGM_USING_MODELS:
         arch["sgm_dir"] = run_dir(self.sgm_dir)
       return arch
     keys = ("family", "inference_hidden_dims", "generative_hidden_dims", "num_flows", "num_bins",
@@ -474,10 +485,64 @@ def domain(name: str):
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
 # List-valued fields holding integers (the other list fields hold floats).
 INT_LIST_FIELDS = tuple(name for name, f in FIELDS.items()
                         if isinstance(f.metadata["domain"], Sequence)
                         and f.metadata["domain"].item.integer)
+
+# Renamed fields, old name → new name. An old name still works: given as a flag (command line or
+# flagfile) it sets the new field and the trainers print a deprecation warning
+# (`upgrade_names`); in a run's flags.cfg / config.json (runs made before the rename) it is read
+# silently.
+RENAMED_FIELDS = {"bounds_mult": "generative_augment_range"}
+# `--stage` values from before `--model` existed (--stage chose the model too), each → (model,
+# stage). Read like `RENAMED_FIELDS`: a warning on the command line, silently from run files
+# (their config.json / flags.cfg, and run.json's architecture: `upgrade_model`).
+LEGACY_STAGES = {"sgm": ("sgm", "all"), "vae": ("vae", "all"), "augvae": ("augvae", "all"),
+                 "invvae": ("invvae", "all"), "vae_aug": ("vae_standard_aug", "all")}
+
+
+def upgrade_model(name: str) -> str:
+  """The current `--model` name of a model named `name` by an old run (e.g. vae_aug)."""
+  return LEGACY_STAGES[name][0] if name in LEGACY_STAGES else name
+
+
+def upgrade_names(values: dict):
+  """Maps the old names in `values` ({name: value}, only what was given) to the current ones.
+
+  The one place that knows the deprecated names (`RENAMED_FIELDS`) and `--stage` values
+  (`LEGACY_STAGES`, e.g. `stage=vae_aug` → `model=vae_standard_aug, stage=all`): the flag layer
+  prints the warnings, the readers of run files (`from_json`, `from_flagfile`) drop them.
+
+  Args:
+    values: field values by name, as given (a name absent from it was not given).
+
+  Returns:
+    (the dict with current names only, [one-line deprecation warning per old name used]).
+
+  Raises:
+    ConfigError: an old name and its new name are both given (or an old --stage value and
+      --model).
+  """
+  values, warnings = dict(values), []
+  for old, new in RENAMED_FIELDS.items():
+    if old not in values:
+      continue
+    if new in values:
+      raise ConfigError(f"--{old} is the deprecated name of --{new}; give only --{new}")
+    values[new] = values.pop(old)
+    warnings.append(f"--{old} is deprecated; use --{new}")
+  stage = values.get("stage")
+  if isinstance(stage, str) and stage in LEGACY_STAGES:
+    model, values["stage"] = LEGACY_STAGES[stage]
+    use = "--stage=all (--model=sgm is the default)" if model == "sgm" else f"--model={model}"
+    if "model" in values:
+      raise ConfigError(f"--stage={stage} is deprecated (use {use}) and names a model, but "
+                        "--model is given too; give --stage=all, inference or generative")
+    values["model"] = model
+    warnings.append(f"--stage={stage} is deprecated; use {use}")
+  return values, warnings
 
 
 def from_dict(values: dict, base: Optional[Config] = None) -> Config:
@@ -502,6 +567,7 @@ def from_json(text: str) -> Config:
     raise ConfigError(f"config.json: not JSON ({e})") from None
   if not isinstance(values, dict):
     raise ConfigError("config.json: not a JSON object of fields")
+  values, _ = upgrade_names(values)  # a run made before a rename: silently the new names
   defaults = Config()
   for name, value in values.items():
     if not hasattr(defaults, name):
@@ -536,9 +602,12 @@ def _parse_value(name: str, text: str, default):
 
 
 def from_flagfile(text: str) -> Config:
-  """Parses the text `Config.to_flagfile` wrote (lines `--name=value`; '#' comments ignored)."""
+  """Parses the text `Config.to_flagfile` wrote (lines `--name=value`; '#' comments ignored).
+
+  Old names (`upgrade_names`, a run made before a rename) are read silently as the new ones.
+  """
   defaults = Config()
-  values = {}
+  texts = {}
   for line in text.splitlines():
     line = line.strip()
     if not line or line.startswith("#"):
@@ -546,6 +615,9 @@ def from_flagfile(text: str) -> Config:
     if not line.startswith("--") or "=" not in line:
       raise ConfigError(f"flagfile: cannot parse line {line!r}")
     name, value = line[2:].split("=", 1)
+    texts[name] = value
+  values = {}
+  for name, value in upgrade_names(texts)[0].items():
     if not hasattr(defaults, name):
       raise ConfigError(f"flagfile: unknown flag --{name}")
     try:

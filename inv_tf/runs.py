@@ -25,14 +25,14 @@ def load_model(model_dir: str, checkpoint: str | None = None) -> tuple:
     checkpoint: a checkpoint path (e.g. MODEL_DIR/checkpoints/ckpt-3000); default the latest.
 
   Returns:
-    (`inv_tf.models.SGM`, its `Config`) for --stage=sgm/inference/generative; (the `VAE`, config)
-    for vae/augvae/vae_aug; (the `InvVAE`, config) for invvae.
+    (`inv_tf.models.SGM`, its `Config`) for --model=sgm; (the `VAE`, config) for
+    vae/augvae/vae_standard_aug; (the `InvVAE`, config) for invvae.
 
   Raises:
     ConfigError: `model_dir` holds no training run, or no checkpoint (one line).
   """
   config, _ = rundir.read_run(model_dir)
-  if config.stage in config_lib.VAE_STAGES:
+  if config.model in config_lib.VAE_MODELS:
     return vae_train.restore_vae_model(model_dir, checkpoint)
   return checkpoints.restore_model(model_dir, checkpoint), config
 
@@ -70,11 +70,11 @@ def _checkpoint_path(model_dir: str, checkpoint: str | None) -> str:
 def trained_stages(config, checkpoint: str) -> dict:
   """{stage: {"step": trained steps, "steps": the stage's configured steps}} at `checkpoint`.
 
-  Stages: `inference` and `generative` for an SGM run, the VAE stage's name otherwise.
+  Stages: `inference` and `generative` for an SGM run, the VAE model's name otherwise.
   """
   counters = checkpoints.trained_steps(checkpoint)
-  if config.stage in config_lib.VAE_STAGES:
-    return {config.stage: {"step": counters.get("vae_step", 0), "steps": config.vae_steps}}
+  if config.model in config_lib.VAE_MODELS:
+    return {config.model: {"step": counters.get("vae_step", 0), "steps": config.vae_steps}}
   return {"inference": {"step": counters.get("inference_step", 0),
                         "steps": config.inference_steps},
           "generative": {"step": counters.get("generative_step", 0),
@@ -112,7 +112,7 @@ def evaluate_run_files(model_dir: str, out_dir: str | None = None, num_images: i
   check_out_dir(out_dir)
   model, config = load_model(model_dir, checkpoint)
   stages = trained_stages(config, _checkpoint_path(model_dir, checkpoint))
-  if config.stage in config_lib.VAE_STAGES:
+  if config.model in config_lib.VAE_MODELS:
     metrics, pngs = report.evaluate_vae(model, config.replace(dataset=dataset or config.dataset),
                                         data_dir)
     step = config.vae_steps
@@ -128,7 +128,7 @@ def evaluate_run_files(model_dir: str, out_dir: str | None = None, num_images: i
       metrics["skipped"] = {
           "measures": list(report.P_MEASURES),
           "reason": f"p(η|x̂) has not trained (stage generative at step 0 of "
-                    f"{config.generative_steps}); run --stage=generative (or resume --stage=sgm) "
+                    f"{config.generative_steps}); run --stage=generative (or resume --stage=all) "
                     "to train it"}
     step = config.inference_steps + config.generative_steps
   metrics["stages"] = stages

@@ -13,7 +13,7 @@ run only their fast cases.
 
 Shared fixtures live here: `shared_run`, the one tiny SGM run (`support.tiny_config()`) that many
 modules read, trained once per test process when a test first asks for it, and `trained_model`,
-the SGM object that run trained, and `shared_vae_run`, the one tiny --stage=vae run
+the SGM object that run trained, and `shared_vae_run`, the one tiny --model=vae run
 (`support.vae_config()`) that tests/test_runs.py evaluates and tests/test_vae_train.py checks and
 resumes. Plain shared helpers are in `support.py`; test modules do not
 import each other.
@@ -69,7 +69,7 @@ def trained_model(_shared_sgm):
 
 @pytest.fixture(scope="session")
 def shared_vae_run(tmp_path_factory):
-  """(workdir, results, the trained VAE object) of ONE finished tiny --stage=vae run per session
+  """(workdir, results, the trained VAE object) of ONE finished tiny --model=vae run per session
   (`support.vae_config()`, exported). Read it; copy the directory to train it on."""
   import support
   workdir = str(tmp_path_factory.mktemp("shared_vae_run") / "vae")

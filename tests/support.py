@@ -55,14 +55,14 @@ def tiny_config(**overrides) -> Config:
 
 
 # The tiny VAE family runs (on top of TINY): 6 steps on 64 digits, scored with K = 5 on 16 test
-# digits. conftest.py's `shared_vae_run` is the --stage=vae one.
+# digits. conftest.py's `shared_vae_run` is the --model=vae one.
 VAE_TINY = dict(vae_steps=6, batch_size=16, eval_batch_size=16, latent_dim=4, vae_conv_dims=(8,),
                 vae_dense_dims=(16,), iwlb_num_samples=5, num_test=16, test_batch_size=16,
                 num_train=64, checkpoint_every=3, log_every=2)
 
 
-def vae_config(stage="vae", sgm_dir="", **overrides) -> Config:
-  return tiny_config(stage=stage, sgm_dir=sgm_dir, **{**VAE_TINY, **overrides})
+def vae_config(model="vae", sgm_dir="", **overrides) -> Config:
+  return tiny_config(model=model, sgm_dir=sgm_dir, **{**VAE_TINY, **overrides})
 
 
 def train_capturing(config, workdir):

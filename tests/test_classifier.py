@@ -284,7 +284,7 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path):
       (f"mnist={tmp_path / 'missing.cfg'}", "no shipped flagfile"),
       ("mnist=mnist_per_class", "has --dataset=mnist_per_class, but the classifier's mnist"),
       (f"mnist={rot90}", "has --rotation_deg=90.0, but the classifier's mnist needs"),
-      ("mnist=vae_mnist", "--stage=vae, need sgm")):
+      ("mnist=vae_mnist", "--model=vae --stage=all, need --model=sgm --stage=all")):
     assert C.main(["--arms=none,sgm", "--datasets=mnist", f"--sgm_flagfile={flagfile}",
                    *where]) == 2, flagfile
     err = capsys.readouterr().err.strip()
@@ -299,7 +299,8 @@ def test_sgm_flagfile_option_parses_to_one_validated_sgm_config_per_dataset(tmp_
   assert C._parse_flagfiles("") == {}
   assert C._parse_flagfiles(" mnist_per_class = a/b.cfg ,") == {"mnist_per_class": "a/b.cfg"}
   quickstart = C.sgm_config("mnist", "quickstart")  # a packaged name
-  assert (quickstart.dataset, quickstart.rotation_deg, quickstart.stage) == ("mnist", 180.0, "sgm")
+  assert (quickstart.dataset, quickstart.rotation_deg, quickstart.model, quickstart.stage) == (
+      "mnist", 180.0, "sgm", "all")
   assert quickstart.inference_steps == 5000 and quickstart.export
   path = tmp_path / "mine.cfg"  # a path; '#' lines are comments; export forced on
   path.write_text("# my SGM\n--dataset=mnist_per_class\n--inference_steps=7\n--export=false\n")

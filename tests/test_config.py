@@ -6,6 +6,7 @@ exception, never a value outside the domain accepted.
 """
 
 import dataclasses
+import json
 import math
 
 from hypothesis import given, settings, strategies as st
@@ -181,3 +182,116 @@ def test_the_hidden_flow_defaults_are_fields_and_reach_the_model():
   assert sgm.generative.range_bound == 2.0
   with pytest.raises(ConfigError, match=r"^--num_bins: 100000 bins .*\(--spline_range\)"):
     Config(num_bins=100000).validate()
+
+
+# ---------------------------------------------------------------------------------------------
+# Renamed flags: an old name still works, with one deprecation warning on the command line and
+# silently in a run's files (runs made before the rename).
+
+# (old flag, the Config it gives, the warning it prints)
+OLD_FLAGS = [
+    ("--bounds_mult=0.25", dict(generative_augment_range=0.25),
+     "warning: --bounds_mult is deprecated; use --generative_augment_range"),
+    ("--stage=sgm", dict(model="sgm", stage="all"),
+     "warning: --stage=sgm is deprecated; use --stage=all (--model=sgm is the default)"),
+    ("--stage=vae", dict(model="vae"), "warning: --stage=vae is deprecated; use --model=vae"),
+    ("--stage=augvae", dict(model="augvae", sgm_dir="runs/sgm"),
+     "warning: --stage=augvae is deprecated; use --model=augvae"),
+    ("--stage=invvae", dict(model="invvae", sgm_dir="runs/sgm"),
+     "warning: --stage=invvae is deprecated; use --model=invvae"),
+    ("--stage=vae_aug", dict(model="vae_standard_aug"),
+     "warning: --stage=vae_aug is deprecated; use --model=vae_standard_aug"),
+]
+
+
+@pytest.fixture
+def parse_trainer_flags():
+  """parse(*args) → the Config `trainers.train` builds from that command line (absl's FLAGS)."""
+  from absl import flags
+  from trainers import cli
+  from trainers import flags as trainer_flags
+
+  def parse(*args):
+    flags.FLAGS.unparse_flags()
+    cli.parse_flags(["prog", *args])
+    return trainer_flags.config_from_flags()
+
+  yield parse
+  flags.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("where", ["command_line", "flagfile"])
+@pytest.mark.parametrize("old, want, warning", OLD_FLAGS, ids=[o[0] for o in OLD_FLAGS])
+def test_an_old_flag_maps_to_the_new_one_and_warns_once(
+    parse_trainer_flags, capsys, tmp_path, where, old, want, warning):
+  extra = [f"--sgm_dir={want['sgm_dir']}"] if "sgm_dir" in want else []
+  if where == "flagfile":
+    (tmp_path / "old.cfg").write_text(f"--seed=3\n{old}\n")
+    config = parse_trainer_flags(f"--flagfile={tmp_path / 'old.cfg'}", *extra)
+  else:
+    config = parse_trainer_flags("--seed=3", old, *extra)
+  assert config == Config(seed=3, **want)
+  assert capsys.readouterr().err.splitlines() == [warning]
+  assert parse_trainer_flags("--seed=3") == Config(seed=3)  # no old flag: no warning
+  assert capsys.readouterr().err == ""
+
+
+def test_an_old_flag_with_its_new_name_is_one_line_error(parse_trainer_flags, tmp_path):
+  with pytest.raises(ConfigError, match=r"^--bounds_mult is the deprecated name of "
+                     r"--generative_augment_range; give only --generative_augment_range$"):
+    parse_trainer_flags("--bounds_mult=0.5", "--generative_augment_range=0.5")
+  (tmp_path / "new.cfg").write_text("--generative_augment_range=0.5\n")
+  with pytest.raises(ConfigError, match="^--bounds_mult is the deprecated name"):
+    parse_trainer_flags(f"--flagfile={tmp_path / 'new.cfg'}", "--bounds_mult=0.5")
+  with pytest.raises(ConfigError, match=r"^--stage=vae is deprecated \(use --model=vae\) and "
+                     "names a model, but --model is given too"):
+    parse_trainer_flags("--stage=vae", "--model=vae")
+  # A run's own flags.cfg names --model: an old --stage value with it is refused too.
+  (tmp_path / "run.cfg").write_text(Config().to_flagfile())
+  with pytest.raises(ConfigError, match="^--stage=vae_aug is deprecated"):
+    parse_trainer_flags(f"--flagfile={tmp_path / 'run.cfg'}", "--stage=vae_aug")
+
+
+def test_a_stage_with_a_vae_model_is_one_line_error(parse_trainer_flags):
+  for stage in ("inference", "generative"):
+    with pytest.raises(ConfigError, match=rf"^--stage: only --model=sgm trains in stages; "
+                       rf"--model=vae trains in one \(leave --stage out\), got --stage={stage}$"):
+      parse_trainer_flags("--model=vae", f"--stage={stage}")
+  assert parse_trainer_flags("--model=vae", "--stage=all").model == "vae"
+  config = parse_trainer_flags("--stage=inference")
+  assert (config.model, config.stage) == ("sgm", "inference")
+
+
+def test_the_old_names_are_not_in_help_and_upgrade_names_is_the_one_table():
+  from trainers import flags as trainer_flags
+  listed = {holder.name for _, holders in trainer_flags.help_groups() for holder in holders}
+  assert not listed & set(config_lib.RENAMED_FIELDS)
+  assert set(config_lib.RENAMED_FIELDS.values()) <= set(config_lib.FIELDS)
+  assert config_lib.upgrade_names({"bounds_mult": 2.0, "seed": 1}) == (
+      {"generative_augment_range": 2.0, "seed": 1},
+      ["--bounds_mult is deprecated; use --generative_augment_range"])
+  assert config_lib.upgrade_names({"stage": "generative"}) == ({"stage": "generative"}, [])
+  for old, (model, stage) in config_lib.LEGACY_STAGES.items():
+    assert model in config_lib.MODELS and stage in config_lib.SGM_STAGES
+    assert config_lib.upgrade_names({"stage": old})[0] == {"model": model, "stage": stage}
+    assert config_lib.upgrade_model(old) == model
+  assert config_lib.upgrade_model("vae_standard_aug") == "vae_standard_aug"
+
+
+@PROPERTY
+@given(value=st.floats(1e-3, 10.0), old_stage=st.sampled_from(
+    sorted(config_lib.LEGACY_STAGES) + ["inference", "generative"]))
+def test_a_run_file_with_old_names_is_read_silently_as_the_new_ones(value, old_stage):
+  model, stage = config_lib.LEGACY_STAGES.get(old_stage, ("sgm", old_stage))
+  want = Config(generative_augment_range=value, model=model, stage=stage)
+  # flags.cfg as written before the renames: no --model, --stage naming the model.
+  lines = [line for line in want.to_flagfile().splitlines() if not line.startswith("--model=")]
+  flagfile = "\n".join(lines).replace("--generative_augment_range=", "--bounds_mult=").replace(
+      "--stage=" + stage, "--stage=" + old_stage)
+  assert "generative_augment_range" not in flagfile and "--model" not in flagfile
+  assert config_lib.from_flagfile(flagfile) == want
+  stored = json.loads(want.to_json())
+  stored["bounds_mult"] = stored.pop("generative_augment_range")
+  del stored["model"]
+  stored["stage"] = old_stage
+  assert config_lib.from_json(json.dumps(stored)) == want

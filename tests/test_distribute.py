@@ -206,7 +206,7 @@ def test_mirrored_trainer_trains_and_exports_a_vae_stage(tmp_path, shared_run):
   flagfile.write_text(tiny_config().to_flagfile())
   vae_dir = tmp_path / "augvae"
   vae = run_module("trainers.train", f"--flagfile={flagfile}", "--distribution_strategy=mirrored",
-                   "--num_cpu_devices=2", f"--model_dir={vae_dir}", "--stage=augvae",
+                   "--num_cpu_devices=2", f"--model_dir={vae_dir}", "--model=augvae",
                    f"--sgm_dir={sgm_dir}", "--vae_steps=4", "--vae_conv_dims=8,8",
                    "--vae_dense_dims=16", "--iwlb_num_samples=4", "--num_test=16",
                    "--test_batch_size=16")

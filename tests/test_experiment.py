@@ -6,6 +6,7 @@ runs back instead of training them).
 """
 
 import csv
+import hashlib
 import math
 import os
 import struct
@@ -274,7 +275,7 @@ def test_rows_of_an_existing_results_csv_with_the_same_config_are_reused(tmp_pat
   calls = []
 
   def fake_run(config, workdir):
-    calls.append((config.stage, config.num_train))
+    calls.append((config.model, config.num_train))
     return {"test/iwlb": 1.0, "test/elbo": 0.5, "test/recon_mse": 0.1}
 
   monkeypatch.setattr(data_efficiency.train_lib, "train_unless_done", fake_run)
@@ -290,3 +291,15 @@ def test_rows_of_an_existing_results_csv_with_the_same_config_are_reused(tmp_pat
   # Another configuration (a different hash) is trained, not read back.
   data_efficiency.run(base.replace(vae_steps=6), plan, str(tmp_path / "b"), log=lambda _: None)
   assert ("vae", 64) in calls and ("sgm", 64) in calls
+
+
+def test_experiment_models_keep_their_names_and_config_hashes_across_the_renames():
+  # results.csv rows written before --model / --generative_augment_range existed stay valid: a
+  # run's hash is that of its changed flag lines spelled as inv_tf wrote them then.
+  base = Config(generative_augment_range=0.5, vae_steps=7)
+  assert data_efficiency.MODEL_FIELDS["vae_aug"] == {"model": "vae_standard_aug"}
+  hashes = {m: data_efficiency.config_hash(base.replace(**data_efficiency.MODEL_FIELDS[m]))
+            for m in data_efficiency.MODELS}
+  assert len(set(hashes.values())) == len(hashes)
+  old = ["--bounds_mult=0.5", "--stage=vae_aug", "--vae_steps=7"]
+  assert hashes["vae_aug"] == hashlib.sha1("\n".join(sorted(old)).encode()).hexdigest()[:12]

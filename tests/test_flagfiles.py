@@ -27,5 +27,8 @@ def test_flagfile_parses_validates_and_documents_itself(path):
   assert "Runtime" in header and "xpected" in header
   config_lines = [line for line in lines if not line.startswith(EXPERIMENT_ONLY)]
   config = config_lib.from_flagfile("\n".join(config_lines)).validate()
-  if path.stem.endswith("_cpu") and config.stage in config_lib.VAE_STAGES:
-    assert config.stage == path.stem[:-len("_cpu")]
+  if path.stem.endswith("_cpu") and config.model in config_lib.VAE_MODELS:
+    # Named after the model (vae_aug_cpu: vae_standard_aug's name before --model existed).
+    assert config.model == config_lib.upgrade_model(path.stem[:-len("_cpu")])
+    assert config.stage == "all"
+  assert "--stage=" not in text or config.model == "sgm"  # --stage only picks the SGM's stages

@@ -65,7 +65,7 @@ def trained():
   """(InvVAE after TRAIN_STEPS compiled train steps, the SGM's and VAE's values before, images)."""
   keras.utils.set_random_seed(0)
   sgm = _make_sgm()
-  config = Config(stage="invvae", sgm_dir="unused", vae_steps=TRAIN_STEPS, vae_lr=3e-3,
+  config = Config(model="invvae", sgm_dir="unused", vae_steps=TRAIN_STEPS, vae_lr=3e-3,
                   **SGM_TINY, **VAE_TINY)
   state = vae_train.create_vae_state(config, SHAPE)
   model = InvVAE(state.vae, sgm)

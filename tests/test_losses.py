@@ -160,10 +160,12 @@ def test_stage2_loss_matches_its_definition():
   targets = tf.reshape(tf.transpose(targets, [1, 0, 2]), [6, 5])
   x_hat = losses.prototypes_from_augmented(q, tf.repeat(images, 3, axis=0), seeds[1], config, 1.0)
   log_p = tf.reshape(p(x_hat).log_prob(targets), [2, 3]).numpy()
-  mae = np.abs(log_p[:, :, None] - log_p[:, None, :]).mean(axis=(1, 2))
-  want = (-log_p.mean(1) + 0.5 * mae).mean()
+  consistency = np.abs(log_p[:, :, None] - log_p[:, None, :]).mean(axis=(1, 2))
+  want = (-log_p.mean(1) + 0.5 * consistency).mean()
   np.testing.assert_allclose(float(loss), want, rtol=1e-5)
   np.testing.assert_allclose(float(metrics["log_p"]), log_p.mean(), rtol=1e-5)
+  assert set(metrics) == {"loss", "log_p", "consistency"}
+  np.testing.assert_allclose(float(metrics["consistency"]), consistency.mean(), rtol=1e-5)
 
 
 @tiered("order", [1, 3], fast=[3])  # each order XLA-compiles twice

@@ -376,7 +376,7 @@ def test_stage2_training_tracks_float32(stage1, mnist_batch):
 @pytest.mark.slow
 def test_vae_training_tracks_float32(mnist_batch):
   shape = tuple(mnist_batch.shape[1:])
-  config = TRAIN.replace(stage="vae")
+  config = TRAIN.replace(model="vae")
   mixed_config = config.replace(mixed_precision=True)
   keras.utils.set_random_seed(2)  # The same weights whichever tests ran before.
   state32 = vae_train.create_vae_state(config, shape)

@@ -207,14 +207,14 @@ def test_config_round_trips_through_its_flagfile():
     (dict(generative_dropout=1.5), "--generative_dropout"),
     (dict(inference_hidden_dims=()), "--inference_hidden_dims"),
     (dict(stage="generative", generative_steps=0), "--generative_steps"),
-    (dict(stage="vae", vae_steps=0), "--vae_steps"),
-    (dict(stage="augvae"), "--sgm_dir"), (dict(stage="invvae"), "--sgm_dir"),
-    (dict(stage="vae", sgm_dir="/tmp/sgm"), "--sgm_dir"),
-    (dict(stage="vae", vae_conv_dims=()), "--vae_conv_dims"),
-    (dict(stage="vae", latent_dim=0), "--latent_dim"),
-    (dict(stage="vae", iwlb_num_samples=0), "--iwlb_num_samples"),
-    (dict(stage="vae", vae_lr=-1.0), "--vae_lr"),
-    (dict(stage="vae", vae_warmup_pct=2.0), "--vae_warmup_pct"),
+    (dict(model="vae", vae_steps=0), "--vae_steps"),
+    (dict(model="augvae"), "--sgm_dir"), (dict(model="invvae"), "--sgm_dir"),
+    (dict(model="vae", sgm_dir="/tmp/sgm"), "--sgm_dir"),
+    (dict(model="vae", vae_conv_dims=()), "--vae_conv_dims"),
+    (dict(model="vae", latent_dim=0), "--latent_dim"),
+    (dict(model="vae", iwlb_num_samples=0), "--iwlb_num_samples"),
+    (dict(model="vae", vae_lr=-1.0), "--vae_lr"),
+    (dict(model="vae", vae_warmup_pct=2.0), "--vae_warmup_pct"),
 ])
 def test_config_validation_names_the_flag(changes, flag):
   with pytest.raises(ConfigError, match=flag):
@@ -229,23 +229,23 @@ def test_architecture_lists_shape_relevant_fields_only():
 
 
 def test_vae_architecture_differs_from_the_sgm_and_between_models():
-  vae = Config(stage="vae").architecture()
+  vae = Config(model="vae").architecture()
   assert vae["model"] == "vae" and "family" not in vae
   assert vae != Config().architecture()
-  assert Config(stage="vae", vae_lr=1.0).architecture() == vae
-  assert Config(stage="vae", latent_dim=3).architecture() != vae
-  assert Config(stage="vae_aug").architecture() != vae
-  aug = Config(stage="augvae", sgm_dir="runs/sgm").architecture()
+  assert Config(model="vae", vae_lr=1.0).architecture() == vae
+  assert Config(model="vae", latent_dim=3).architecture() != vae
+  assert Config(model="vae_standard_aug").architecture() != vae
+  aug = Config(model="augvae", sgm_dir="runs/sgm").architecture()
   assert aug["sgm_dir"].endswith("runs/sgm") and aug["model"] == "augvae"
 
 
 def test_vae_list_fields_round_trip_as_integers():
-  c = Config(stage="vae", vae_conv_dims=(8, 16), vae_dense_dims=(32,))
+  c = Config(model="vae", vae_conv_dims=(8, 16), vae_dense_dims=(32,))
   back = config_lib.from_flagfile(c.to_flagfile())
   assert back == c and all(isinstance(d, int) for d in back.vae_conv_dims)
 
 
 def test_sgm_dir_and_its_export_subdirectory_are_the_same_architecture(tmp_path):
-  a = Config(stage="augvae", sgm_dir=str(tmp_path / "sgm")).architecture()
-  b = Config(stage="augvae", sgm_dir=str(tmp_path / "sgm" / "export")).architecture()
+  a = Config(model="augvae", sgm_dir=str(tmp_path / "sgm")).architecture()
+  b = Config(model="augvae", sgm_dir=str(tmp_path / "sgm" / "export")).architecture()
   assert a == b and config_lib.run_dir(str(tmp_path / "sgm" / "export/")) == str(tmp_path / "sgm")

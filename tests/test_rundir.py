@@ -91,3 +91,51 @@ def test_a_run_from_before_config_json_is_read_from_its_flags_cfg(tmp_path):
 def test_a_dir_without_run_files_holds_no_run(tmp_path):
   with pytest.raises(ConfigError, match=r"^--sgm_dir: .* holds no training run"):
     rundir.read_run(str(tmp_path), flag="sgm_dir")
+
+
+def _write_as_before_the_renames(workdir: str, old_stage: str):
+  """Rewrites a run's flags.cfg, config.json and run.json as inv_tf wrote them before the renames
+  of issue 18: `bounds_mult`, no `model`, `stage` naming the model (e.g. vae_aug)."""
+  path = os.path.join(workdir, "flags.cfg")
+  with open(path) as f:
+    lines = [l for l in f.read().splitlines() if not l.startswith(("--model=", "--stage="))]
+  with open(path, "w") as f:
+    f.write("\n".join(lines + [f"--stage={old_stage}"]).replace(
+        "--generative_augment_range=", "--bounds_mult=") + "\n")
+  path = os.path.join(workdir, "config.json")
+  with open(path) as f:
+    stored = json.load(f)
+  stored["bounds_mult"] = stored.pop("generative_augment_range")
+  del stored["model"]
+  stored["stage"] = old_stage
+  with open(path, "w") as f:
+    json.dump(stored, f)
+  path = os.path.join(workdir, "run.json")
+  with open(path) as f:
+    run = json.load(f)
+  if "model" in run["architecture"]:
+    run["architecture"]["model"] = old_stage
+  with open(path, "w") as f:
+    json.dump(run, f)
+
+
+@pytest.mark.parametrize("kept", ["config.json", "flags.cfg"])
+@pytest.mark.parametrize("old_stage, model, stage", [
+    ("sgm", "sgm", "all"), ("generative", "sgm", "generative"), ("vae", "vae", "all"),
+    ("vae_aug", "vae_standard_aug", "all"), ("augvae", "augvae", "all")])
+def test_a_run_written_before_the_renames_is_read_with_the_new_names(tmp_path, kept, old_stage,
+                                                                      model, stage):
+  workdir = str(tmp_path / "model")
+  config = tiny_config(seed=2, generative_augment_range=0.25, model=model, stage=stage,
+                       sgm_dir="runs/sgm" if model == "augvae" else "")
+  rundir.prepare_workdir(config, workdir, IMAGE_SHAPE)
+  _write_as_before_the_renames(workdir, old_stage)
+  for name in ("config.json", "flags.cfg"):
+    with open(os.path.join(workdir, name)) as f:
+      text = f.read()
+    assert "bounds_mult" in text and "generative_augment_range" not in text, name
+    assert "model" not in text.replace("model_dir", ""), name
+  if kept == "flags.cfg":
+    os.remove(os.path.join(workdir, "config.json"))
+  assert rundir.read_run(workdir) == (config, IMAGE_SHAPE)
+  rundir.prepare_workdir(config, workdir, IMAGE_SHAPE)  # resumable: run.json's model is the same

@@ -31,7 +31,7 @@ from support import (IMAGE_SHAPE, TINY, assert_same_tensors, checkpoint_tensors,
 STAGE_METRICS = {
     "inference": ("loss", "x_mse", "inv_mse", "grad_norm", "lr", "sigma_lr", "sigma",
                   "blur_sigma", "augment_mult"),
-    "generative": ("loss", "log_p", "mae", "grad_norm", "lr"),
+    "generative": ("loss", "log_p", "consistency", "grad_norm", "lr"),
 }
 
 
@@ -62,9 +62,11 @@ def test_run_writes_every_output(run):
 def test_results_are_finite_and_saved(run):
   workdir, results = run
   assert results["export_path"] == os.path.join(os.path.abspath(workdir), "export")
-  for key in ("inference/loss", "inference/x_mse", "generative/loss", "generative/log_p"):
+  for key in ("inference/loss", "inference/x_mse", "generative/loss", "generative/log_p",
+              "generative/consistency"):
     assert key in results, sorted(results)
     assert math.isfinite(results[key]), (key, results[key])
+  assert "generative/mae" not in results  # the consistency term's name before issue 18
   with open(os.path.join(workdir, "metrics.json")) as f:
     assert json.load(f) == pytest.approx(results)
 
@@ -137,10 +139,11 @@ def test_hparams_session_is_the_run_with_validation_metrics(run):
   config = plugin_data_pb2.HParamsPluginData.FromString(experiment.plugin_data.content).experiment
   metrics = [(m.name.group, m.name.tag) for m in config.metric_infos]
   assert metrics == [("validation", f"{stage}/{name}") for stage, names in (
-      ("inference", ("loss", "x_mse", "inv_mse")), ("generative", ("loss", "log_p", "mae")))
+      ("inference", ("loss", "x_mse", "inv_mse")), ("generative", ("loss", "log_p", "consistency")))
       for name in names]
   assert all(m.description for m in config.metric_infos)
-  assert {h.name for h in config.hparam_infos} >= {"inference_lr", "bounds_mult", "seed"}
+  assert {h.name for h in config.hparam_infos} >= {"inference_lr", "generative_augment_range",
+                                                    "seed"}
   start, _ = _metadata(workdir, "_hparams_/session_start_info")
   session = plugin_data_pb2.HParamsPluginData.FromString(start.plugin_data.content)
   assert session.session_start_info.group_name == os.path.basename(workdir)  # trial id
@@ -160,7 +163,7 @@ def test_every_scalar_and_histogram_has_a_description(run):
         assert metadata.summary_description, (sub, tag)
   metadata, _ = _metadata(os.path.join(workdir, "validation"), "inference/x_mse")
   assert "prototype" in metadata.summary_description
-  metadata, _ = _metadata(os.path.join(workdir, "train"), "generative/mae")
+  metadata, _ = _metadata(os.path.join(workdir, "train"), "generative/consistency")
   assert "log p" in metadata.summary_description
 
 
@@ -355,7 +358,7 @@ def test_resume_skips_the_finished_stage_and_trains_the_next(resumed):
   assert [s for s, _ in train["inference/loss"][1]] == [2, 4, 6]
   assert [s for s, _ in train["generative/loss"][1]] == [2, 4, 6]
   with open(os.path.join(workdir, "flags.cfg")) as f:
-    assert config_lib.from_flagfile(f.read()).stage == "sgm"  # the latest call's flags
+    assert config_lib.from_flagfile(f.read()).stage == "all"  # the latest call's flags
 
 
 @pytest.mark.slow
@@ -482,6 +485,8 @@ def test_stage_generative_on_an_empty_dir_raises(tmp_path):
 @pytest.mark.parametrize("change, field", [
     (dict(inference_steps=-1), "inference_steps"),
     (dict(stage="nope"), "stage"),
+    (dict(model="nope"), "model"),
+    (dict(model="vae", stage="inference"), "stage"),
     (dict(family="nope"), "family"),
     (dict(bounds=(0.25, 0.0, 3.0, 0.25, 0.25)), "bounds"),
     (dict(inference_final_lr_mult=-1.0), "inference_final_lr_mult"),
@@ -554,3 +559,11 @@ def test_huge_learning_rate_diverges_in_the_parameters_and_no_poisoned_checkpoin
         assert np.all(np.isfinite(value)), name
   results = train_lib.train_and_evaluate(tiny_config(checkpoint_every=2), workdir)
   assert math.isfinite(results["generative/loss"])
+
+
+def test_the_consistency_term_is_named_consistency_in_every_log():
+  from inv_tf.training import loop
+  assert "log p" in loop.scalar_description("generative", "consistency")
+  assert loop.scalar_description("generative", "mae") == ""
+  assert "consistency" in loop.HPARAMS_METRICS["generative"]
+  assert "consistency_mult·consistency" in loop.scalar_description("generative", "loss")

@@ -36,6 +36,13 @@ BAD_TRAIN = {
                                 "--inference_hidden_dims", False),
     "unknown_family": (["--family=nope"], "error", "--family", False),
     "unknown_stage": (["--stage=nope"], "error", "--stage", False),
+    "unknown_model": (["--model=nope"], "error", "--model", False),
+    "stage_of_a_vae": (["--model=vae", "--stage=inference"], "error",
+                       "--stage: only --model=sgm trains in stages", False),
+    "old_and_new_flag_name": (["--bounds_mult=0.5"], "error",  # tiny.cfg gives the new name
+                              "--bounds_mult is the deprecated name", False),
+    "old_stage_and_model": (["--stage=vae", "--model=vae"], "error", "--stage=vae is deprecated",
+                            False),
     "unknown_dataset": (["--dataset=nope"], "error", "unknown dataset", False),
     "missing_model_dir": ([], "error", "--model_dir", False),
     "missing_flagfile": (["--flagfile=/nonexistent/tiny.cfg"], "fatal", "tiny.cfg", False),
@@ -49,12 +56,12 @@ BAD_TRAIN = {
     "missing_npz": (["--dataset=npz:/nonexistent/data.npz"], "error", "/nonexistent/data.npz",
                     False),
     "tfds_data_absent": (["--dataset=dsprites", "--data_dir={empty}"], "error", "dsprites", False),
-    "augvae_without_sgm_dir": (["--stage=augvae"], "error", "--sgm_dir", False),
-    "sgm_dir_without_a_run": (["--stage=augvae", "--sgm_dir={empty}"], "error",
+    "augvae_without_sgm_dir": (["--model=augvae"], "error", "--sgm_dir", False),
+    "sgm_dir_without_a_run": (["--model=augvae", "--sgm_dir={empty}"], "error",
                               "holds no training run", False),
-    "sgm_dir_for_a_plain_vae": (["--stage=vae", "--sgm_dir={empty}"], "error", "--sgm_dir",
+    "sgm_dir_for_a_plain_vae": (["--model=vae", "--sgm_dir={empty}"], "error", "--sgm_dir",
                                 False),
-    "negative_vae_steps": (["--stage=vae", "--vae_steps=-5"], "error", "--vae_steps", False),
+    "negative_vae_steps": (["--model=vae", "--vae_steps=-5"], "error", "--vae_steps", False),
     "batch_larger_than_dataset": (["--num_train=8", "--batch_size=16"], "error", "batch", False),
     "batch_not_divisible_by_replicas": (
         ["--distribution_strategy=mirrored", "--num_cpu_devices=3"], "error",
@@ -157,7 +164,7 @@ def test_tiny_run_exits_0_and_prints_the_summary(good):
   assert train.returncode == 0, train.stderr[-3000:]
   assert "Traceback" not in train.stderr
   assert f"tensorboard --logdir {model_dir}" in train.stdout
-  assert "Finished --stage=sgm on --dataset=mnist" in train.stdout
+  assert "Finished --model=sgm --stage=all on --dataset=mnist" in train.stdout
   for key in ("inference/loss", "generative/log_p"):
     assert key in train.stdout
   assert f"SavedModel: {model_dir / 'export'}" in train.stdout

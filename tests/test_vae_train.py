@@ -1,9 +1,10 @@
 """End-to-end tests of the VAE family's training (`inv_tf.training.vae_train`) and trainer flags.
 
-Every stage (vae, vae_aug, augvae, invvae) trains a tiny VAE for 6 steps on 64 digits and is scored
-with K = 5 on 16 test digits (`support.VAE_TINY`); the vae run is conftest.py's `shared_vae_run`.
-augvae / invvae use the shared tiny SGM run (conftest.py's `shared_run`, trained once per session
-and only read here). The "vae" run is then resumed to 10
+Every model (vae, vae_standard_aug, augvae, invvae; its one stage is named after it) trains a
+tiny VAE for 6 steps on 64 digits and is scored with K = 5 on 16 test digits (`support.VAE_TINY`);
+the vae run is conftest.py's `shared_vae_run`. augvae / invvae use the shared tiny SGM run
+(conftest.py's `shared_run`, trained once per session and only read here). The "vae" run is then
+resumed to 10
 steps in a copy of its directory. The exports of the vae and invvae runs are loaded in a
 subprocess that never imports inv_tf and compared with the in-process models. Bad trainer flags
 are checked in subprocesses, like `test_trainers.py`.
@@ -35,7 +36,7 @@ from inv_tf.training import vae_train
 from support import (FORBID_INV_TF, IMAGE_SHAPE, checkpoint_value, read_events, run_module,
                      sample_images, tiny_config, train_capturing, user_lines, vae_config)
 
-STAGES = ("vae", "vae_aug", "augvae", "invvae")
+STAGES = ("vae", "vae_standard_aug", "augvae", "invvae")
 RESUMED_STEPS = 10
 TEST_KEYS = ("test/iwlb", "test/elbo", "test/recon_mse", "test/num_images")
 REF_KEYS = ("test/ref_iwlb", "test/ref_elbo")
@@ -191,8 +192,8 @@ def test_resume_trains_on_from_the_checkpoint(resumed, runs):
 
 
 @pytest.mark.parametrize("previous, change, field", [
-    ("sgm", dict(), "model"),                     # an SGM run's dir reused for --stage=vae
-    ("vae", dict(stage="vae_aug"), "model"),
+    ("sgm", dict(), "model"),                     # an SGM run's dir reused for --model=vae
+    ("vae", dict(model="vae_standard_aug"), "model"),
     ("vae", dict(latent_dim=3), "latent_dim"),
     ("vae", dict(vae_conv_dims=(8, 8)), "vae_conv_dims"),
 ])
@@ -235,7 +236,7 @@ def _sgm_run_for_16x16(path):
 SGM_DIR_ERRORS = {
     "missing": (lambda p: str(p / "nope"), "holds no training run"),
     "empty": (lambda p: (p.mkdir(), str(p))[1], "holds no training run"),
-    "vae_run": (_vae_run_dir, "holds a --stage=vae run, not an SGM"),
+    "vae_run": (_vae_run_dir, "holds a --model=vae run, not an SGM"),
     "no_checkpoint": (_sgm_run_without_checkpoint, "has no checkpoint to restore"),
     "other_image_shape": (_sgm_run_for_16x16,
                           r"the SGM there models images of shape \[16, 16, 1\], but "
@@ -467,7 +468,7 @@ def test_export_matches_the_trained_model_without_inv_tf(loaded, runs, sgm_dir, 
 
 # name: (extra args, text the error line must contain).
 BAD_FLAGS = {
-    "augvae_without_sgm_dir": (["--stage=augvae"], "--sgm_dir"),
+    "augvae_without_sgm_dir": (["--model=augvae"], "--sgm_dir"),
     "vae_with_sgm_dir": (["--sgm_dir=/tmp/some_sgm"], "--sgm_dir"),
     "empty_conv_dims": (["--vae_conv_dims="], "--vae_conv_dims"),
     "zero_iwlb_num_samples": (["--iwlb_num_samples=0"], "--iwlb_num_samples"),

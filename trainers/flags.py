@@ -3,7 +3,13 @@ the help text of the field's metadata.
 
 Flags are never mutated: `config_from_flags()` reads them into a frozen `Config`, and the library
 only ever sees that.
+
+A renamed field's old name (`config_lib.RENAMED_FIELDS`) is a hidden flag too, and `--stage` takes
+its old values that named a model (`config_lib.LEGACY_STAGES`): given on the command line or in a
+flagfile, each sets the new field and prints one deprecation warning to stderr.
 """
+
+import sys
 
 from absl import flags
 
@@ -21,12 +27,12 @@ MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where the run writes checkpo
 # `--help` groups: (title, first Config field of the group), in Config's field order (its section
 # comments); each group runs up to the next one's first field.
 GROUP_STARTS = (
-    ("What to run", "stage"),
+    ("What to run", "model"),
     ("Data", "dataset"),
     ("Transformations", "family"),
     ("Stage 1: q(η|x), the inference network", "inference_steps"),
     ("Stage 2: p(η|x̂), the generative network", "generative_steps"),
-    ("VAE family (--stage=vae, augvae, invvae or vae_aug)", "sgm_dir"),
+    ("VAE family (--model=vae, augvae, invvae or vae_standard_aug)", "sgm_dir"),
     ("Logging, validation, checkpoints, export", "log_every"),
     ("Devices and numerics", "distribution_strategy"),
 )
@@ -54,6 +60,20 @@ def _define_all():
 _FLAGS = _define_all()
 
 
+def _define_deprecated():
+  """The old names of renamed fields: flags of the new field's type, default None, not in --help."""
+  defined = {}
+  for old, new in config_lib.RENAMED_FIELDS.items():
+    default = getattr(config_lib.Config(), new)
+    define = {float: flags.DEFINE_float, int: flags.DEFINE_integer}.get(type(default),
+                                                                       flags.DEFINE_string)
+    defined[old] = define(old, None, f"Deprecated: use --{new}.")
+  return defined
+
+
+_DEPRECATED = _define_deprecated()
+
+
 def help_groups():
   """[(title, [FlagHolder, …]), …]: every Config flag once, --model_dir first, for `--help`."""
   names = list(_FLAGS)
@@ -67,8 +87,12 @@ def help_groups():
 def config_from_flags() -> config_lib.Config:
   """The frozen, validated `Config` the flags describe.
 
+  A deprecated name (`config_lib.upgrade_names`) sets its new field and prints one line
+  `warning: --old is deprecated; use --new` to stderr.
+
   Raises:
-    ConfigError: a value is invalid (one line naming the flag).
+    ConfigError: a value is invalid, or a deprecated flag is given with the one replacing it (one
+      line naming the flag).
   """
   values = {}
   for name, holder in _FLAGS.items():
@@ -81,4 +105,10 @@ def config_from_flags() -> config_lib.Config:
         raise config_lib.ConfigError(
             f"--{name}: expected a comma-separated list of numbers, got {','.join(value)}") from None
     values[name] = value
+  given = {name: values[name] for name, holder in _FLAGS.items() if holder.present}
+  given.update({old: holder.value for old, holder in _DEPRECATED.items() if holder.present})
+  upgraded, warnings = config_lib.upgrade_names(given)
+  for warning in warnings:
+    print(f"warning: {warning}", file=sys.stderr)
+  values.update(upgraded)
   return config_lib.from_dict(values).validate()

@@ -1,4 +1,4 @@
-"""Test-split scores of a trained VAE-family model (`--stage=vae|augvae|invvae|vae_aug`).
+"""Test-split scores of a trained VAE-family model (`--model=vae|augvae|invvae|vae_standard_aug`).
 
 In nats per image, on [-1, 1] pixels: the importance-weighted bound IWLB_K with K =
 `iwlb_num_samples`, the single-sample ELBO and the reconstruction MSE; for the InvVAE also the

@@ -8,7 +8,8 @@ For each seed s:
 2. For each size n and each model m in (vae, augvae, invvae, invvae_ref, vae_aug), train m on the
    first n training images and score it on the test split: IWLB with K importance samples, ELBO
    and reconstruction MSE, in nats per image on [-1, 1] pixels. `invvae_ref` is the InvVAE trained
-   with the reference's objective (`invvae_objective=reference`), scored like `invvae`. With
+   with the reference's objective (`invvae_objective=reference`), scored like `invvae`; `vae_aug`
+   is `--model=vae_standard_aug` (`MODEL_FIELDS`). With
    `vae_keep_best` (the default) every model is scored at its best-by-validation-ELBO step.
 
 Every run is a `train_and_evaluate` call with its own model directory under `workdir`, so an
@@ -36,6 +37,7 @@ import hashlib
 import os
 from typing import Sequence
 
+from inv_tf import config as config_lib
 from inv_tf.config import Config, ConfigError
 from inv_tf.evaluation import stats
 from inv_tf.training import train as train_lib
@@ -44,10 +46,11 @@ MODELS = ("vae", "augvae", "invvae", "invvae_ref", "vae_aug")
 COLUMNS = ("model", "num_train", "seed", "test_iwlb", "test_elbo", "test_recon_mse",
            "test_ref_iwlb", "steps", "best_step", "model_dir", "config_hash")
 SGM_MODELS = ("augvae", "invvae", "invvae_ref")
-# The Config fields each experiment model sets: its stage, and for invvae_ref the objective.
-MODEL_FIELDS = {"vae": {"stage": "vae"}, "augvae": {"stage": "augvae"},
-                "invvae": {"stage": "invvae"}, "vae_aug": {"stage": "vae_aug"},
-                "invvae_ref": {"stage": "invvae", "invvae_objective": "reference"}}
+# The Config fields each experiment model sets: its --model, and for invvae_ref the objective.
+# The experiment's names (results.csv's `model` column) predate --model and stay as they are.
+MODEL_FIELDS = {"vae": {"model": "vae"}, "augvae": {"model": "augvae"},
+                "invvae": {"model": "invvae"}, "vae_aug": {"model": "vae_standard_aug"},
+                "invvae_ref": {"model": "invvae", "invvae_objective": "reference"}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +81,8 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
   """Runs the experiment; returns the rows of results.csv (dicts keyed by COLUMNS).
 
   Args:
-    base: every training setting (SGM and VAE fields); `stage`, `seed`, `num_train` and
-      `sgm_dir` are set per run.
+    base: every training setting (SGM and VAE fields); `model`, `stage`, `seed`, `num_train`
+      and `sgm_dir` are set per run.
     plan: sizes, seeds and models.
     workdir: where runs, results.csv and the plot go.
     log: called with one line per finished run.
@@ -93,7 +96,7 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
   rows = []
   for seed in plan.seeds:
     sgm_dir = os.path.join(workdir, f"sgm_seed{seed}")
-    sgm_config = base.replace(stage="sgm", seed=seed, num_train=sizes[0], sgm_dir="").validate()
+    sgm_config = base.replace(model="sgm", stage="all", seed=seed, num_train=sizes[0], sgm_dir="").validate()
     configs = {(m, n): base.replace(seed=seed, num_train=n,
                                     sgm_dir=sgm_dir if m in SGM_MODELS else "",
                                     **MODEL_FIELDS[m]).validate()
@@ -109,7 +112,7 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
           row = done[keys[(model, n)]]
         else:
           metrics = train_lib.train_unless_done(configs[(model, n)], run_dir)
-          stage = configs[(model, n)].stage
+          stage = configs[(model, n)].model  # the VAE family's one stage is named after it
           row = {"model": model, "num_train": n, "seed": seed,
                  "test_iwlb": metrics["test/iwlb"], "test_elbo": metrics["test/elbo"],
                  "test_recon_mse": metrics["test/recon_mse"],
@@ -129,11 +132,28 @@ def config_hash(config: Config) -> str:
   """A short hash of a run's configuration: the flagfile lines that differ from the defaults.
 
   The SGM's path is left out (the same SGM may live in another workdir), and so are fields at
-  their default values, so adding a new field with a default keeps earlier hashes valid.
+  their default values, so adding a new field with a default keeps earlier hashes valid. The
+  lines are spelled as before the renames of `config_lib.RENAMED_FIELDS` / `LEGACY_STAGES`
+  (`_spelled_as_before_renames`), so rows of results.csv written before them stay valid.
   """
-  lines = set(config.replace(sgm_dir="").to_flagfile().splitlines())
-  changed = sorted(lines - set(Config().to_flagfile().splitlines()))
+  lines = set(_spelled_as_before_renames(config.replace(sgm_dir="")))
+  changed = sorted(lines - set(_spelled_as_before_renames(Config())))
   return hashlib.sha1("\n".join(changed).encode("utf-8")).hexdigest()[:12]
+
+
+def _spelled_as_before_renames(config: Config) -> list:
+  """`config`'s flagfile lines with the old flag names and one --stage naming the model."""
+  old_names = {new: old for old, new in config_lib.RENAMED_FIELDS.items()}
+  old_stages = {model: old for old, (model, _) in config_lib.LEGACY_STAGES.items()}
+  lines = []
+  for line in config.to_flagfile().splitlines():
+    name, value = line[2:].split("=", 1)
+    if name == "model":
+      continue  # --stage named the model
+    if name == "stage" and value == "all":
+      value = old_stages[config.model]
+    lines.append(f"--{old_names.get(name, name)}={value}")
+  return lines
 
 
 def read_csv(path: str) -> list:

@@ -299,8 +299,8 @@ def restore_model(workdir: str, checkpoint: str | None = None, flag: str = "mode
   """
   workdir = config_lib.run_dir(workdir)
   config, image_shape = rundir.read_run(workdir, flag)
-  if config.stage in config_lib.VAE_STAGES:
-    raise ConfigError(f"--{flag}: {workdir!r} holds a --stage={config.stage} run, not an SGM")
+  if config.model in config_lib.VAE_MODELS:
+    raise ConfigError(f"--{flag}: {workdir!r} holds a --model={config.model} run, not an SGM")
   model = SGM(config, image_shape)
   restore_variables(model_trackables(model), workdir, checkpoint, flag)
   return model

@@ -24,7 +24,8 @@ from inv_tf.training import checkpoints, progress, rundir
 SCALAR_DESCRIPTIONS = {
     ("inference", "loss"): "Stage-1 objective of q(η|x): x_mse_mult·x_mse + inv_mult·inv_mse "
                            "(+ anchor / align terms when their multipliers are > 0).",
-    ("generative", "loss"): "Stage-2 objective of p(η|x̂): −log p(η|x̂) + consistency_mult·mae.",
+    ("generative", "loss"): "Stage-2 objective of p(η|x̂): −log p(η|x̂) "
+                            "+ consistency_mult·consistency.",
     ("vae", "loss"): "−ELBO (nats per image).",
     "x_mse": "Invariance term: mean-pixel squared error between x and x' = x taken to one "
              "random view's prototype and back through another view's pose (0 = every "
@@ -40,8 +41,9 @@ SCALAR_DESCRIPTIONS = {
                     "radians, ln scale).",
     "log_p": "Mean log p(η_k|x̂_k), η_k ~ q(η|x) and x̂_k the prototype of a randomly transformed "
              "copy (nats; larger = p explains the data's transformations better).",
-    "mae": "Consistency term: mean |log p(η_k|x̂_k) − log p(η_l|x̂_l)| over pairs of copies of one "
-           "image (0 = p gives the same density whichever copy's prototype it sees).",
+    "consistency": "Consistency term: mean |log p(η_k|x̂_k) − log p(η_l|x̂_l)| over pairs of "
+                   "copies of one image (0 = p gives the same density whichever copy's prototype "
+                   "it sees).",
     "grad_norm": "Global norm of the gradient before clipping.",
     "lr": "Learning rate of the stage's main optimiser (warm-up, then cosine).",
     "sigma_lr": "Learning rate of q's σ (its own Adam).",
@@ -57,7 +59,7 @@ SCALAR_DESCRIPTIONS = {
 
 # The validation measures an hparams comparison shows (not every train scalar), per stage.
 HPARAMS_METRICS = {"inference": ("loss", "x_mse", "inv_mse"),
-                   "generative": ("loss", "log_p", "mae"),
+                   "generative": ("loss", "log_p", "consistency"),
                    "vae": ("loss", "elbo", "log_likelihood", "kl")}
 
 
@@ -68,9 +70,9 @@ def scalar_description(stage: str, metric: str) -> str:
 
 
 def _stages_of(config: Config) -> tuple:
-  if config.stage == "sgm":
-    return ("inference", "generative")
-  return (config.stage,)
+  if config.model != "sgm":
+    return (config.model,)  # the VAE family's one stage is named after its model
+  return ("inference", "generative") if config.stage == "all" else (config.stage,)
 
 
 def write_hparams(config: Config, writer):
@@ -78,8 +80,8 @@ def write_hparams(config: Config, writer):
 
   With the `train` writer of `summary_writers`, the session is the run's directory (trial id =
   its name) and the experiment config lists as metrics the validation measures of the stages
-  `config.stage` runs (`HPARAMS_METRICS`, group "validation"). Any other writer gets the
-  hyperparameters only.
+  `config.model` / `config.stage` run (`HPARAMS_METRICS`, group "validation"). Any other writer
+  gets the hyperparameters only.
   """
   try:
     from tensorboard.plugins.hparams import api as hp
@@ -341,7 +343,8 @@ def summary_writers(workdir: str, chief: bool = True) -> dict:
 
 def summary_text(config: Config, workdir: str, results: dict) -> str:
   """The short final summary a trainer prints: outputs, final metrics, the TensorBoard command."""
-  lines = [f"Finished --stage={config.stage} on --dataset={config.dataset} in {workdir}"]
+  what = f"--model={config.model}" + (f" --stage={config.stage}" if config.model == "sgm" else "")
+  lines = [f"Finished {what} on --dataset={config.dataset} in {workdir}"]
   for key, value in sorted(results.items()):
     if key != "export_path":
       lines.append(f"  {key:<28} {value:.5g}")

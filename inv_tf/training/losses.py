@@ -44,7 +44,7 @@ Stage 2 — maximum likelihood for p(η|x̂) with q frozen. For each image and e
 `generative_n_samples` copies k:
 
     η_k ~ q(η|x)                                   the target (sampled from q on the clean image)
-    η_rk ~ U(o - m b, o + m b),  η_pk ~ q(η | T(x, η_rk))     (m = `bounds_mult`)
+    η_rk ~ U(o - m b, o + m b),  η_pk ~ q(η | T(x, η_rk))     (m = `generative_augment_range`)
     x̂_k = warp(x, M(η_rk) M(η_pk)⁻¹)             the prototype from a randomly augmented copy
     ℓ_k = log p(η_k | x̂_k)                        (dropout active)
 
@@ -211,19 +211,21 @@ def stage2_loss(inference, generative, images, seed, config: Config, training=Tr
     mask: optional float `[B]` example weights (1 real, 0 padding).
 
   Returns:
-    (loss, metrics) with metrics `loss`, `log_p` (mean log p(η|x̂)), `mae` (pairwise term).
+    (loss, metrics) with metrics `loss`, `log_p` (mean log p(η|x̂)), `consistency` (the pairwise
+    consistency term).
   """
   n = config.generative_n_samples
   batch = tf.shape(images)[0]
   seeds = tf.random.experimental.stateless_split(seed, 2)
   targets = inference(images, training=False).sample(n, seed=seeds[0])  # [n, B, D]
   targets = tf.reshape(tf.transpose(targets, [1, 0, 2]), [batch * n, config.event_dim])
-  x_hat = prototypes_from_augmented(inference, images, seeds[1], config, config.bounds_mult,
-                                    copies=n)
+  x_hat = prototypes_from_augmented(inference, images, seeds[1], config,
+                                    config.generative_augment_range, copies=n)
   x_hat, targets = tf.stop_gradient(x_hat), tf.stop_gradient(targets)
   log_p = generative(x_hat, training=training).log_prob(targets)
   log_p = tf.reshape(log_p, [batch, n])
-  mae = tf.reduce_mean(tf.abs(log_p[:, :, None] - log_p[:, None, :]), axis=[1, 2])
-  loss = masked_mean(-tf.reduce_mean(log_p, axis=1) + config.consistency_mult * mae, mask)
+  # Consistency: mean |log p_k − log p_l| over pairs of copies of one image.
+  consistency = tf.reduce_mean(tf.abs(log_p[:, :, None] - log_p[:, None, :]), axis=[1, 2])
+  loss = masked_mean(-tf.reduce_mean(log_p, axis=1) + config.consistency_mult * consistency, mask)
   return loss, {"loss": loss, "log_p": masked_mean(tf.reduce_mean(log_p, axis=1), mask),
-                "mae": masked_mean(mae, mask)}
+                "consistency": masked_mean(consistency, mask)}

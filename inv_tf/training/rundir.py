@@ -155,6 +155,9 @@ def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
   if os.path.exists(run_file):
     with open(run_file, encoding="utf-8") as f:
       previous = json.load(f)
+    old = previous["architecture"]
+    if "model" in old:  # a VAE run made before a model was renamed
+      old["model"] = config_lib.upgrade_model(old["model"])
     keys = list(run["architecture"]) + [
         k for k in previous["architecture"] if k not in run["architecture"]]
     for key in keys:  # in Config.architecture() order: `family` before `bounds`.

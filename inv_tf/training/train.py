@@ -1,7 +1,7 @@
 r"""The SGM task (`SGMTask`) and `train_and_evaluate(config, workdir)`, every run's entry point.
 
-`train_and_evaluate` picks the run's task from `config.stage` (`TASKS`: the SGM's stages here,
-the VAE family's in `inv_tf.training.vae_train`) and runs it with `inv_tf.training.runner.run`,
+`train_and_evaluate` picks the run's task from `config.model` (`TASKS`: the SGM here, the VAE
+family's in `inv_tf.training.vae_train`) and runs it with `inv_tf.training.runner.run`,
 which documents what a run writes to its model directory. The SGM task trains stage 1 (q(η|x),
 `inference`), stage 2 (p(η|x̂), `generative`), or both; its checkpoints hold both nets, the
 three optimisers and the two stage step counters; its summaries are every loss term, learning
@@ -37,7 +37,7 @@ from inv_tf.training.loop import Stage
 
 STAGE_SEEDS = {"inference": 1, "generative": 2}
 # The SGM stages each --stage trains, in order.
-STAGES = {"sgm": ("inference", "generative"), "inference": ("inference",),
+STAGES = {"all": ("inference", "generative"), "inference": ("inference",),
           "generative": ("generative",)}
 
 
@@ -278,7 +278,7 @@ class SGMTask(task_lib.Task):
             visuals("inference"), variables=tuple(state.model.inference.trainable_variables)),
         "generative": lambda: Stage(
             "generative", make_generative_step(state, config, strategy), eval_fns["generative"],
-            state.generative_step, config.generative_steps, ("loss", "log_p", "mae"),
+            state.generative_step, config.generative_steps, ("loss", "log_p", "consistency"),
             visuals("generative"), variables=tuple(state.model.generative.trainable_variables)),
     }
     return [specs[name]() for name in STAGES[config.stage]]
@@ -288,19 +288,18 @@ class SGMTask(task_lib.Task):
 
   def _no_inference_network(self, workdir) -> ConfigError:
     return ConfigError(f"--stage=generative: {workdir!r} has no trained inference network; "
-                       "run --stage=inference (or --stage=sgm) first")
+                       "run --stage=inference (or --stage=all) first")
 
 
-# The task of each stage (`inv_tf.config.STAGES`): a new model family adds its stages here.
-TASKS = {**{stage: SGMTask for stage in config_lib.SGM_STAGES},
-         **{stage: vae_train.VAETask for stage in config_lib.VAE_STAGES}}
+# The task of each --model (`inv_tf.config.MODELS`): a new model family adds its models here.
+TASKS = {"sgm": SGMTask, **{model: vae_train.VAETask for model in config_lib.VAE_MODELS}}
 
 
 def train_and_evaluate(config: Config, workdir: str) -> dict:
   """Trains (or resumes) the run `config` describes in `workdir`, then exports it.
 
-  The task is the SGM (`SGMTask`) for --stage=sgm/inference/generative and the VAE family
-  (`inv_tf.training.vae_train.VAETask`) for the VAE stages; `inv_tf.training.runner.run` runs
+  The task is the SGM (`SGMTask`, its `--stage`s) for --model=sgm and the VAE family
+  (`inv_tf.training.vae_train.VAETask`) for the VAE models; `inv_tf.training.runner.run` runs
   it and documents what `workdir` receives.
 
   Args:
@@ -317,8 +316,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
     inv_tf.data.DataError: the data cannot be loaded.
     RunError: training diverged (non-finite loss), or a write failed.
   """
-  config.validate()  # before the stage picks the task: it names a bad --stage
-  return runner.run(TASKS[config.stage](config), config, workdir)
+  config.validate()  # before the model picks the task: it names a bad --model
+  return runner.run(TASKS[config.model](config), config, workdir)
 
 
 def run_finished(config: Config, workdir: str) -> bool:

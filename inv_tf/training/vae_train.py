@@ -1,4 +1,4 @@
-r"""Training the VAE family (docs/design.md §8): `--stage=vae|augvae|invvae|vae_aug`.
+r"""Training the VAE family (docs/design.md §8): `--model=vae|augvae|invvae|vae_standard_aug`.
 
 All four train the same convolutional VAE (`inv_tf.models.vae`) by maximising an ELBO with clipped
 AdamW and a warm-up cosine schedule (docs/design.md §8.5); they differ in what the VAE sees:
@@ -11,7 +11,8 @@ AdamW and a warm-up cosine schedule (docs/design.md §8.5); they differ in what 
              reference's objective, the plain VAE ELBO on prototypes x̂ = T(x, η)⁻¹ with a fresh
              η ~ q(η|x) each step (no p(η|·) term, no gradient through the SGM; §8.3).
              Validation, model selection and the test scores use the pixel-space bound either way
-    vae_aug  standard augmentation (§8.4): rotation U(-15°, 15°), scale factors U(0.9, 1.1)
+    vae_standard_aug
+             standard augmentation (§8.4): rotation U(-15°, 15°), scale factors U(0.9, 1.1)
              in x and y, integer shifts in {-2, -1, 0, 1} pixels, composed rotate · scale ·
              translate and applied as one warp
 
@@ -92,22 +93,22 @@ def restore_vae_model(workdir: str, checkpoint: str | None = None):
     ConfigError: no VAE-family run or no checkpoint there.
   """
   config, image_shape = rundir.read_run(workdir)
-  if config.stage not in config_lib.VAE_STAGES:
-    raise ConfigError(f"--model_dir: {workdir!r} holds a --stage={config.stage} run, not a VAE")
+  if config.model not in config_lib.VAE_MODELS:
+    raise ConfigError(f"--model_dir: {workdir!r} holds a --model={config.model} run, not a VAE")
   state = create_vae_state(config, image_shape)
   checkpoints.restore_variables({"vae_variables": list(state.vae.variables)}, workdir, checkpoint)
-  if config.stage == "invvae":
+  if config.model == "invvae":
     return InvVAE(state.vae, load_sgm(config, image_shape)), config
   return state.vae, config
 
 
 def load_sgm(config: Config, image_shape):
-  """The frozen SGM of `--sgm_dir` for an augvae/invvae run (None for the other stages).
+  """The frozen SGM of `--sgm_dir` for an augvae/invvae run (None for the other models).
 
   Raises:
     ConfigError: no trained SGM there, or one for images of another shape.
   """
-  if config.stage not in config_lib.SGM_USING_STAGES:
+  if config.model not in config_lib.SGM_USING_MODELS:
     return None
   sgm = checkpoints.restore_model(config.sgm_dir, flag="sgm_dir")
   if tuple(sgm.image_shape) != tuple(image_shape):
@@ -167,13 +168,13 @@ def make_train_step(state: VAEState, model, config: Config, sgm, strategy=None):
     seed = tf.random.experimental.stateless_fold_in(base_seed, tf.cast(step, tf.int32))
     seed = seeds.replica_seed(seed, replica)
     aug_seed, elbo_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    if config.stage == "augvae":
+    if config.model == "augvae":
       resampled, _ = sgm.resample(images, 1, aug_seed, training=True)
       images = resampled[0]
-    elif config.stage == "vae_aug":
+    elif config.model == "vae_standard_aug":
       images = standard_augmentation(images, aug_seed, order)
     elbo_model = model
-    if config.stage == "invvae" and config.invvae_objective == "reference":
+    if config.model == "invvae" and config.invvae_objective == "reference":
       eta = sgm.inference(images, training=False).sample(seed=aug_seed)
       images = tf.stop_gradient(transforms.Transform.from_eta(eta, sgm.family).inverse().apply(
           images, order=order))
@@ -227,7 +228,7 @@ def make_visuals(model, name: str):
 
 
 class VAETask(task_lib.Task):
-  """The VAE family's one stage, named `config.stage` (see the module docstring).
+  """The VAE family's one stage, named after `config.model` (see the module docstring).
 
   `finish` adds `<stage>/steps` (steps trained; fewer than `vae_steps` after an early stop) and,
   with `vae_keep_best`, `<stage>/best_step` and `<stage>/best_elbo` (the scored weights' step and
@@ -250,14 +251,14 @@ class VAETask(task_lib.Task):
 
   def create_state(self, image_shape):
     state = create_vae_state(self.config, image_shape)
-    self.model = InvVAE(state.vae, self.sgm) if self.config.stage == "invvae" else state.vae
+    self.model = InvVAE(state.vae, self.sgm) if self.config.model == "invvae" else state.vae
     return state
 
   def trackables(self, state):
     return state.trackables()
 
   def plan(self):
-    return (task_lib.PlannedStage(self.config.stage, "vae_step", self.config.vae_steps),)
+    return (task_lib.PlannedStage(self.config.model, "vae_step", self.config.vae_steps),)
 
   def counters(self, state):
     return (state.step,)
@@ -267,13 +268,13 @@ class VAETask(task_lib.Task):
     if config.vae_keep_best:
       self.selection = Selection("elbo", _weights(state), os.path.join(checkpoint_dir, "best"),
                                  config.vae_patience, distribute.is_chief(strategy))
-    return [Stage(config.stage, make_train_step(state, self.model, config, self.sgm, strategy),
+    return [Stage(config.model, make_train_step(state, self.model, config, self.sgm, strategy),
                   make_eval_fn(self.model), state.step, config.vae_steps,
-                  ("loss", "log_likelihood", "kl"), make_visuals(self.model, config.stage),
+                  ("loss", "log_likelihood", "kl"), make_visuals(self.model, config.model),
                   self.selection, variables=tuple(state.vae.trainable_variables))]
 
   def finish(self, state, results):
-    stage = self.config.stage
+    stage = self.config.model
     results[f"{stage}/steps"] = int(state.step.numpy())
     if self.selection is not None:
       results[f"{stage}/best_step"] = self.selection.restore_best(_weights(state))

@@ -6,8 +6,8 @@ For the first 500 test images x and 16 angles φ evenly spaced over the circle, 
 e = θ_q(R_φ x) − φ − θ_q(x) (wrapped) is 0 for a q whose prototypes of every rotated copy coincide.
 Printed per class: the circular standard deviation of e in radians (sqrt(−2 ln R̄)), and in
 brackets the share of copies whose |e| > π/2 (the copy's prototype points the other way).
-With --bounds_mult=1, p is trained on prototypes of such rotated copies: this spread is pose noise
-p cannot read off the prototype, so it bounds how narrow p can be on an upright class.
+With --generative_augment_range=1, p is trained on prototypes of such rotated copies: this spread
+is pose noise p cannot read off the prototype, so it bounds how narrow p can be on an upright class.
 """
 import sys
 

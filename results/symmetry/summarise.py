@@ -4,7 +4,8 @@
 
 Reads MODEL_DIR/flags.cfg and MODEL_DIR/eval/metrics.json (written by `python -m
 trainers.evaluate --model_dir=MODEL_DIR`). Columns: the run's name, dataset, rotation head,
---bounds_mult, the invariance measures, then per class: the truth's and p's mean resultant length
+--generative_augment_range (column `bounds_mult`, its name before the rename, so the CSVs already
+written keep their columns), the invariance measures, then per class: the truth's and p's mean resultant length
 R̄ and angular deviation (radians), the relative width error, the per-image W1 of the
 resamples' rotation for the model, the identity and the oracle, the recovery score, the W1 of
 tx and log-scale x, and the share of stray resamples (`inv_tf.evaluation.truth.stray`).
@@ -25,6 +26,11 @@ def flags(model_dir):
   return out
 
 
+def augment_range(cfg):
+  """--generative_augment_range of a run's flags, also under its old name --bounds_mult."""
+  return cfg.get("generative_augment_range", cfg.get("bounds_mult"))
+
+
 def main(out_path, runs):
   rows = []
   for spec in runs:
@@ -34,7 +40,7 @@ def main(out_path, runs):
       metrics = json.load(f)
     base = {"run": name, "dataset": cfg["dataset"], "rotation_deg": cfg.get("rotation_deg", ""),
             "rotation_head": cfg.get("rotation_head", "linear"),
-            "bounds_mult": cfg["bounds_mult"], "anchor_mult": cfg.get("anchor_mult", "0.0"),
+            "bounds_mult": augment_range(cfg), "anchor_mult": cfg.get("anchor_mult", "0.0"),
             "inference_steps": cfg["inference_steps"],
             "spline_tails": cfg.get("spline_tails", "learned"),
             "stray_fraction": metrics["truth"].get("stray_fraction", ""),
