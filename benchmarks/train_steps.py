@@ -77,23 +77,28 @@ def _step_flops(step_fn, *args) -> float:
   return float(info.total_float_ops)
 
 
-def run_child(stage: str, name: str, steps: int) -> dict:
-  """Times one step in this process and returns the JSON record."""
+def build_step(config, stage: str):
+  """(the compiled train step of `stage` for `config`, one batch of rotated MNIST images)."""
   from inv_tf import data as data_lib
   from inv_tf.training import train as train_lib, vae_train
-  config = _config(name, stage).replace(model="vae" if stage == "vae" else "sgm", stage="all")
   batch = config.batch_size
   images = next(iter(data_lib.load("mnist", "train", seed=0, rotation_deg=180).batch(
       min(batch, 4000))))["image"]
   images = tf.tile(images, [-(-batch // int(images.shape[0])), 1, 1, 1])[:batch]
   if stage == "vae":
     state = vae_train.create_vae_state(config, images.shape[1:])
-    step_fn = vae_train.make_train_step(state, state.vae, config, None)
-  else:
-    state = train_lib.create_state(config, images.shape[1:])
-    make = (train_lib.make_inference_step if stage == "inference"
-            else train_lib.make_generative_step)
-    step_fn = make(state, config)
+    return vae_train.make_train_step(state, state.vae, config, None), images
+  state = train_lib.create_state(config, images.shape[1:])
+  make = (train_lib.make_inference_step if stage == "inference"
+          else train_lib.make_generative_step)
+  return make(state, config), images
+
+
+def run_child(stage: str, name: str, steps: int) -> dict:
+  """Times one step in this process and returns the JSON record."""
+  config = _config(name, stage).replace(model="vae" if stage == "vae" else "sgm", stage="all")
+  batch = config.batch_size
+  step_fn, images = build_step(config, stage)
   step = tf.constant(0, tf.int64)
   start = time.perf_counter()
   step_fn(images, step)["loss"].numpy()

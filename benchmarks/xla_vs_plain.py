@@ -33,24 +33,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _variants(name: str, stage: str):
   """variant → (step function, images)."""
-  from inv_tf import data as data_lib
-  from inv_tf.training import train as train_lib, vae_train
   out = {}
   for mixed in (False, True):
     config = train_steps._config(name, stage).replace(
         model="vae" if stage == "vae" else "sgm", stage="all", mixed_precision=mixed)
-    batch = config.batch_size
-    images = next(iter(data_lib.load("mnist", "train", seed=0, rotation_deg=180).batch(
-        min(batch, 4000))))["image"]
-    images = tf.tile(images, [-(-batch // int(images.shape[0])), 1, 1, 1])[:batch]
-    if stage == "vae":
-      state = vae_train.create_vae_state(config, images.shape[1:])
-      step = vae_train.make_train_step(state, state.vae, config, None)
-    else:
-      state = train_lib.create_state(config, images.shape[1:])
-      make = (train_lib.make_inference_step if stage == "inference"
-              else train_lib.make_generative_step)
-      step = make(state, config)
+    step, images = train_steps.build_step(config, stage)
     suffix = "bf16" if mixed else "f32"
     out[f"xla_{suffix}"] = (step, images)
     out[f"plain_{suffix}"] = (tf.function(step.python_function), images)
