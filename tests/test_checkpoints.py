@@ -138,3 +138,24 @@ def test_a_damaged_index_is_unreadable_with_the_hint(tmp_path):
   assert message.startswith(f"--model_dir: the checkpoint {path} cannot be read (")
   assert message.endswith("; delete its files and name an earlier ckpt-N in the 'checkpoint' "
                           "state file, or use another --model_dir") and "\n" not in message
+
+
+def test_best_checkpoint_keeps_the_best_weights_and_reads_its_score_back(tmp_path):
+  weight = tf.Variable([1.0, 2.0])
+  best = checkpoints.BestCheckpoint({"w": weight}, str(tmp_path / "best"))
+  assert best.path is None and best.restore_into({"w": tf.Variable([0.0, 0.0])}) == -1
+  best.save(5, -3.5)
+  weight.assign([7.0, 8.0])  # later, worse weights are not saved
+  again = checkpoints.BestCheckpoint({"w": tf.Variable([0.0, 0.0])}, str(tmp_path / "best"))
+  assert int(again.step.numpy()) == 5 and float(again.value.numpy()) == -3.5
+  target = tf.Variable([0.0, 0.0])
+  assert again.restore_into({"w": target}) == 5
+  np.testing.assert_array_equal(target.numpy(), [1.0, 2.0])
+  assert os.path.basename(again.path) == "ckpt-5"
+
+
+def test_best_checkpoint_of_a_non_chief_worker_writes_nothing(tmp_path):
+  best = checkpoints.BestCheckpoint({"w": tf.Variable(1.0)}, str(tmp_path / "best"), chief=False)
+  best.save(3, 1.0)
+  assert int(best.step.numpy()) == 3 and best.path is None
+  assert not (tmp_path / "best").exists() or not os.listdir(tmp_path / "best")

@@ -10,7 +10,7 @@ A run's checkpoints live in `MODEL_DIR/checkpoints` (`CHECKPOINTS`), written by 
 `tf.train.CheckpointManager` as `ckpt-N` with N the number of train steps taken over all stages.
 `open_checkpoints` gives a task its manager (a private temporary directory on a non-chief worker),
 `restore_latest` resumes from the newest, `save_checkpoint` writes one without leaving a partial
-one behind. A checkpoint that fails to restore is classified by its contents: damaged (a tensor or
+one behind, and `BestCheckpoint` keeps a stage's best weights by a validation score (`best/`). A checkpoint that fails to restore is classified by its contents: damaged (a tensor or
 the index does not read back) or written for another model (a variable's name, shape or dtype
 differs from the model's), each with its own one-line `ConfigError`.
 """
@@ -145,6 +145,60 @@ def save_checkpoint(manager: tf.train.CheckpointManager, number: int) -> None:
   except rundir.RunError:
     _remove_paths(tf.io.gfile.glob(f"{path}_temp*") + tf.io.gfile.glob(f"{path}.*"))
     raise
+
+
+class BestCheckpoint:
+  """The best-so-far weights of a stage by a validation score, kept in their own directory.
+
+  One checkpoint (`max_to_keep=1`) holding `trackables` plus the step it was taken at and its
+  score, so a resumed run knows what it has to beat. Writes go through `save_checkpoint` (a failed
+  write leaves no partial checkpoint); a non-chief worker tracks the best but writes nothing.
+
+  Attributes:
+    step: int64 scalar variable, the best checkpoint's step (-1: none yet).
+    value: float64 scalar variable, its score (-inf: none yet).
+  """
+
+  def __init__(self, trackables: dict, directory: str, chief: bool = True):
+    """Args: `trackables` what the checkpoint holds (e.g. `{"vae_variables": [...]}`);
+    `directory` where it lives (e.g. `MODEL_DIR/checkpoints/best`); `chief` False: never write.
+    An existing best checkpoint's step and score are read back."""
+    self.chief = chief
+    self.step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_step")
+    self.value = tf.Variable(-float("inf"), dtype=tf.float64, trainable=False, name="best_value")
+    self.manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(best_step=self.step, best_value=self.value, **trackables), directory,
+        max_to_keep=1)
+    if self.manager.latest_checkpoint:
+      tf.train.Checkpoint(best_step=self.step, best_value=self.value).read(
+          self.manager.latest_checkpoint).expect_partial()
+
+  @property
+  def path(self) -> str | None:
+    """The best checkpoint's path, or None before the first `save`."""
+    return self.manager.latest_checkpoint
+
+  def save(self, step: int, value: float) -> None:
+    """Makes the current weights the best, taken at `step` with score `value` (finite float).
+
+    Raises:
+      RunError: the checkpoint could not be written (the previous best is kept).
+    """
+    self.step.assign(step)
+    self.value.assign(value)
+    if self.chief:
+      save_checkpoint(self.manager, step)
+
+  def restore_into(self, trackables: dict) -> int:
+    """Loads the best weights into `trackables` (the structure given at construction).
+
+    Returns:
+      The best step, or -1 (and nothing loaded) when no best checkpoint exists.
+    """
+    if not self.manager.latest_checkpoint:
+      return -1
+    tf.train.Checkpoint(**trackables).read(self.manager.latest_checkpoint).expect_partial()
+    return int(self.step.numpy())
 
 
 def restore_latest(trackables: dict, workdir: str) -> str | None:

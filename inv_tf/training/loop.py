@@ -162,10 +162,10 @@ class Selection:
   """Keeps the weights with the best validation score and stops a stage that no longer improves.
 
   At every evaluation of `run_stage` the validation metric `metric` (larger is better) is compared
-  with the best so far; an improvement saves `trackables` to `directory` (one checkpoint, with the
-  step and the value). With `patience` = P > 0 the stage stops once P evaluations in a row have
-  not improved on the best, i.e. when step − best step ≥ P · (evaluation interval). The best
-  checkpoint survives interruption: a resumed stage reads the best step and value back from it.
+  with the best so far; an improvement makes the weights the `checkpoints.BestCheckpoint` in
+  `directory`. With `patience` = P > 0 the stage stops once P evaluations in a row have not
+  improved on the best, i.e. when step − best step ≥ P · (evaluation interval). The best survives
+  interruption: a resumed stage reads the best step and value back from its checkpoint.
   """
 
   def __init__(self, metric: str, trackables: dict, directory: str, patience: int = 0,
@@ -173,45 +173,39 @@ class Selection:
     """Args: `metric` a key of the stage's validation metrics; `trackables` what to save (e.g.
     {"vae_variables": [...]}); `directory` the best checkpoint's directory; `patience` ≥ 0
     (0 = never stop early); `chief` False: track but never write."""
-    self.metric, self.patience, self.chief = metric, int(patience), chief
-    self.best_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_step")
-    self.best_value = tf.Variable(-np.inf, dtype=tf.float64, trainable=False, name="best_value")
-    self._checkpoint = tf.train.Checkpoint(best_step=self.best_step, best_value=self.best_value,
-                                           **trackables)
-    self.manager = tf.train.CheckpointManager(self._checkpoint, directory, max_to_keep=1)
-    if self.manager.latest_checkpoint:
-      tf.train.Checkpoint(best_step=self.best_step, best_value=self.best_value).read(
-          self.manager.latest_checkpoint).expect_partial()
+    self.metric, self.patience = metric, int(patience)
+    self.best = checkpoints.BestCheckpoint(trackables, directory, chief)
+
+  @property
+  def best_step(self) -> tf.Variable:
+    return self.best.step
+
+  @property
+  def best_value(self) -> tf.Variable:
+    return self.best.value
 
   @property
   def path(self) -> str | None:
     """The best checkpoint's path (None before the first evaluation)."""
-    return self.manager.latest_checkpoint
+    return self.best.path
 
   def update(self, step: int, metrics: dict) -> bool:
     """Records the evaluation at `step`; True if it is the best so far (and was saved)."""
     value = float(metrics[self.metric])
-    if not value > float(self.best_value.numpy()):
+    if not value > float(self.best.value.numpy()):
       return False
-    self.best_step.assign(step)
-    self.best_value.assign(value)
-    if self.chief:
-      with rundir.writing("the best checkpoint", self.manager.directory):
-        self.manager.save(checkpoint_number=step)
+    self.best.save(step, value)
     return True
 
   def exhausted(self, step: int, eval_every: int) -> bool:
     """True when `patience` evaluations since the best have not improved on it."""
-    best = int(self.best_step.numpy())
+    best = int(self.best.step.numpy())
     return self.patience > 0 and best >= 0 and step - best >= self.patience * eval_every
 
   def restore_best(self, trackables: dict) -> int:
     """Loads the best weights into `trackables` (same structure as at construction); returns the
     best step (-1 and nothing loaded if no evaluation was saved)."""
-    if not self.manager.latest_checkpoint:
-      return -1
-    tf.train.Checkpoint(**trackables).read(self.manager.latest_checkpoint).expect_partial()
-    return int(self.best_step.numpy())
+    return self.best.restore_into(trackables)
 
 
 @dataclasses.dataclass
