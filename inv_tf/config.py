@@ -366,6 +366,11 @@ class Config:
   mixed_precision: bool = _field(
       False, "bfloat16 matmuls and convolutions (variables, the flow, the warps' coordinates "
       "and the losses stay float32).", Flag())
+  jit_compile: bool = _field(
+      True, "Compile the train, validation and test steps with XLA (tf.function(jit_compile="
+      "True)); false: plain TensorFlow graphs with TensorFlow's own kernels (oneDNN on CPU). The "
+      "losses agree to float32 round-off; which is faster depends on the model and the device "
+      "(benchmarks/README.md).", Flag())
 
   # -----------------------------------------------------------------------------------------
   @property

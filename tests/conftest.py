@@ -51,7 +51,8 @@ def _shared_sgm(tmp_path_factory):
 
   with pytest.MonkeyPatch.context() as patch:
     patch.setattr(train_lib, "create_state", capturing_create_state)
-    results = train_lib.train_and_evaluate(support.tiny_config(), workdir)
+    results = train_lib.train_and_evaluate(
+        support.tiny_config(jit_compile=support.smoke_jit_compile()), workdir)
   return workdir, results, models[-1]
 
 
@@ -73,5 +74,6 @@ def shared_vae_run(tmp_path_factory):
   (`support.vae_config()`, exported). Read it; copy the directory to train it on."""
   import support
   workdir = str(tmp_path_factory.mktemp("shared_vae_run") / "vae")
-  results, vae = support.train_capturing(support.vae_config(), workdir)
+  results, vae = support.train_capturing(
+      support.vae_config(jit_compile=support.smoke_jit_compile()), workdir)
   return workdir, results, vae

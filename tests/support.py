@@ -150,8 +150,19 @@ def tiered(argnames, cases, fast):
             for case in cases]
   return pytest.mark.parametrize(argnames, params)
 
+def fast_tier() -> bool:
+  """True under `-m "not slow"` (conftest.py sets INV_TF_FAST_TIER for that marker expression)."""
+  return os.environ.get("INV_TF_FAST_TIER") == "1"
+
+
+def smoke_jit_compile() -> bool:
+  """`Config.jit_compile` of the shared smoke runs: plain graphs in the fast tier (most of a tiny
+  run's time is XLA compiling it), XLA in the full suite, which is what a user's run does."""
+  return not fast_tier()
+
+
 def examples(full: int) -> int:
   """hypothesis' max_examples: `full` in the full suite, a fifth (at least 10) in the fast tier
   (conftest.py sets INV_TF_FAST_TIER for `-m "not slow"`). Derandomised either way: the fast
   tier's examples are the same on every run."""
-  return max(10, full // 5) if os.environ.get("INV_TF_FAST_TIER") == "1" else full
+  return max(10, full // 5) if fast_tier() else full

@@ -100,6 +100,36 @@ def test_one_replica_step_is_one_xla_function():
   assert float(out["loss"]) == 1.0 and float(out["grad_sum"]) == 16.0
 
 
+def test_jit_compile_false_gives_a_plain_graph_with_the_same_values():
+  """`--jit_compile=false`: the step runs as a plain tf.function (an op XLA cannot compile runs)
+  and a deterministic step gives XLA's values to float32 round-off."""
+  weights = tf.constant(np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32))
+
+  def compute(images, step, replica):
+    loss = tf.reduce_mean(tf.tanh(tf.reshape(images, [4, 8]) @ weights))
+    return [tf.sin(images)], {"loss": loss}
+
+  def apply(grads, step):
+    return {"grad_sum": tf.reduce_sum(grads[0])}
+
+  images = tf.constant(np.random.default_rng(1).normal(size=(4, 2, 4, 1)).astype(np.float32))
+  step = tf.constant(0, tf.int64)
+  xla = distribute.compile_step(tf.distribute.get_strategy(), compute, apply)(images, step)
+  plain = distribute.compile_step(tf.distribute.get_strategy(), compute, apply,
+                                  jit_compile=False)(images, step)
+  for key in ("loss", "grad_sum"):
+    np.testing.assert_allclose(float(plain[key]), float(xla[key]), rtol=1e-5)
+
+  def strings(images, step, replica):  # tf.as_string has no XLA kernel
+    return [images], {"loss": tf.cast(tf.strings.length(tf.as_string(step)), tf.float32)}
+
+  out = distribute.compile_step(tf.distribute.get_strategy(), strings, apply,
+                                jit_compile=False)(images, step)
+  assert float(out["loss"]) == 1.0
+  with pytest.raises(Exception):
+    distribute.compile_step(tf.distribute.get_strategy(), strings, apply)(images, step)
+
+
 # ---------------------------------------------------------------------------------------------
 # Two replicas on two logical CPU devices.
 

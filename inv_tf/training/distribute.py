@@ -139,7 +139,8 @@ def distribute_batches(strategy: tf.distribute.Strategy, batches: tf.data.Datase
   return strategy.experimental_distribute_dataset(batches.with_options(options))
 
 
-def compile_step(strategy: tf.distribute.Strategy, compute: Callable, apply: Callable):
+def compile_step(strategy: tf.distribute.Strategy, compute: Callable, apply: Callable,
+                 jit_compile: bool = True):
   """One compiled train step from a per-replica computation and an update.
 
   Args:
@@ -148,6 +149,7 @@ def compile_step(strategy: tf.distribute.Strategy, compute: Callable, apply: Cal
       (grads: list of tensors, metrics: dict of float32 scalars). `replica` is None with one
       replica (the seed is then the single-device one) and the replica index otherwise.
     apply: (grads: list, step) → dict of extra float32 scalar metrics; applies the update.
+    jit_compile: compile with XLA (`Config.jit_compile`); False: a plain `tf.function` graph.
 
   Returns:
     step_fn(images, step) → metrics dict (replica means plus `apply`'s), where `images` is a
@@ -155,7 +157,7 @@ def compile_step(strategy: tf.distribute.Strategy, compute: Callable, apply: Cal
   """
   if num_replicas(strategy) == 1 and not isinstance(strategy, tf.distribute.TPUStrategy):
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=jit_compile)
     def single_step(images, step):
       grads, metrics = compute(images, step, None)
       metrics.update(apply(grads, step))
@@ -163,7 +165,7 @@ def compile_step(strategy: tf.distribute.Strategy, compute: Callable, apply: Cal
 
     return single_step
 
-  replica_compute = tf.function(compute, jit_compile=True)
+  replica_compute = tf.function(compute, jit_compile=jit_compile)
 
   @tf.function
   def step_fn(images, step):

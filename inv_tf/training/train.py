@@ -128,7 +128,8 @@ def make_inference_step(state: TrainState, config: Config, strategy=None):
     return {"grad_norm": grad_norm, "lr": lr, "sigma_lr": sigma_lr,
             "sigma": tf.reduce_mean(q.sigma)}
 
-  return distribute.compile_step(strategy or tf.distribute.get_strategy(), compute, apply)
+  return distribute.compile_step(strategy or tf.distribute.get_strategy(), compute, apply,
+                                config.jit_compile)
 
 
 def make_generative_step(state: TrainState, config: Config, strategy=None):
@@ -150,18 +151,19 @@ def make_generative_step(state: TrainState, config: Config, strategy=None):
     state.generative_optimizer.apply_gradients(zip(grads, variables))
     return {"grad_norm": grad_norm, "lr": lr}
 
-  return distribute.compile_step(strategy or tf.distribute.get_strategy(), compute, apply)
+  return distribute.compile_step(strategy or tf.distribute.get_strategy(), compute, apply,
+                                config.jit_compile)
 
 
 def make_eval_fns(state: TrainState, config: Config):
   """Compiled validation losses (no blur, full augmentation range, no dropout)."""
   q, p = state.model.inference, state.model.generative
 
-  @tf.function(jit_compile=True)
+  @tf.function(jit_compile=config.jit_compile)
   def inference_eval(images, mask, seed):
     return losses.stage1_loss(q, images, seed, config, training=False, mask=mask)[1]
 
-  @tf.function(jit_compile=True)
+  @tf.function(jit_compile=config.jit_compile)
   def generative_eval(images, mask, seed):
     return losses.stage2_loss(q, p, images, seed, config, training=False, mask=mask)[1]
 

@@ -197,13 +197,15 @@ def make_train_step(state: VAEState, model, config: Config, sgm, strategy=None):
         "pixel_sigma_min": tf.reduce_min(state.vae.pixel_scale),
     }
 
-  return distribute.compile_step(strategy or tf.distribute.get_strategy(), compute, apply)
+  return distribute.compile_step(strategy or tf.distribute.get_strategy(), compute, apply,
+                                config.jit_compile)
 
 
-def make_eval_fn(model):
-  """Compiled validation ELBO on real images: (images, mask, seed) → mask-weighted means."""
+def make_eval_fn(model, jit_compile: bool = True):
+  """Compiled validation ELBO on real images: (images, mask, seed) → mask-weighted means
+  (`jit_compile`: XLA, else a plain `tf.function`)."""
 
-  @tf.function(jit_compile=True)
+  @tf.function(jit_compile=jit_compile)
   def eval_fn(images, mask, seed):
     terms = model.elbo(images, seed, training=False)
     metrics = {k: masked_mean(v, mask) for k, v in terms.items()}
@@ -269,7 +271,7 @@ class VAETask(task_lib.Task):
       self.selection = Selection("elbo", _weights(state), os.path.join(checkpoint_dir, "best"),
                                  config.vae_patience, distribute.is_chief(strategy))
     return [Stage(config.model, make_train_step(state, self.model, config, self.sgm, strategy),
-                  make_eval_fn(self.model), state.step, config.vae_steps,
+                  make_eval_fn(self.model, config.jit_compile), state.step, config.vae_steps,
                   ("loss", "log_likelihood", "kl"), make_visuals(self.model, config.model),
                   self.selection, variables=tuple(state.vae.trainable_variables))]
 
