@@ -310,6 +310,12 @@ class Config:
   generative_augment_range: float = _field(
       1.0, "Stage-2 augmentation range for prototypes, as a multiple of the bounds (the "
       "prototypes are made from copies augmented within o ± range·b).", POSITIVE)
+  generative_target: str = _field(
+      "q_of_x", "Stage-2 targets: q_of_x (the paper's: η ~ q(η|x) of the clean image, whatever "
+      "pose q left in the augmented copy's prototype x̂) or round_trip (the η that takes x̂ back "
+      "to x exactly, log M(η_p) M(η_r)⁻¹; equal to q_of_x when q is exactly equivariant). "
+      "round_trip needs an affine family without colour.",
+      Choice(("q_of_x", "round_trip"), "stage-2 target"))
   # VAE family (docs/design.md §8).
   sgm_dir: str = _field(
       "", "--model=augvae|invvae: the --model_dir of a trained SGM run (or its export/).",
@@ -433,6 +439,8 @@ class Config:
     if self.model not in SGM_USING_MODELS and self.sgm_dir:
       fail("sgm_dir", f"only --model={' or '.join(SGM_USING_MODELS)} use an SGM; "
            f"--model={self.model} does not")
+    if self.generative_target == "round_trip" and transforms.get_family(self.family).has_colour:
+      fail("generative_target", f"round_trip needs a family without colour, got {self.family!r}")
     if self.blur_filter_size % 2 != 1:
       fail("blur_filter_size", f"must be odd, got {self.blur_filter_size}")
     if not self.num_bins * SPLINE_MIN_BIN_SIZE < 2 * self.spline_range:

@@ -207,6 +207,98 @@ def test_prototypes_from_augmented_undo_the_augmentation_for_an_identity_q():
   np.testing.assert_allclose(x_hat.numpy(), want.numpy(), atol=1e-3)
 
 
+class _FixedPoseQ(tf.Module):
+  """A q whose pose is a fixed function of nothing: η = `etas` (a point mass), for any x."""
+
+  def __init__(self, etas):
+    super().__init__()
+    self.etas = etas
+
+  def __call__(self, x, training=False):
+    import tensorflow_probability as tfp
+    return tfp.distributions.Independent(tfp.distributions.Normal(self.etas, 1e-9), 1)
+
+
+def _round_trip(family, bounds, pose_scale, batch=64, seed=(3, 4)):
+  """(x, x̂, round-trip η, M(η_p) M(η_r)⁻¹) for a q with a random fixed pose per image."""
+  config = Config(family=family, bounds=bounds, interpolation_order=3)
+  images = tf.repeat(_blobs(4), batch // 4, axis=0)
+  rng = np.random.default_rng(0)
+  q = _FixedPoseQ(tf.constant(rng.uniform(-1, 1, (batch, len(bounds))) * pose_scale, tf.float32))
+  seed = tf.constant(seed)
+  x_hat, eta = losses.prototypes_from_augmented(q, images, seed, config, 1.0, with_round_trip=True)
+  eta_r = losses._uniform_eta([batch, len(bounds)],
+                              tf.random.experimental.stateless_split(seed, 2)[0], config, 1.0)
+  want = (transforms.affine_matrix(q(images).mean(), family)
+          @ tf.linalg.inv(transforms.affine_matrix(eta_r, family)))
+  return images, x_hat, eta, want, q
+
+
+def test_round_trip_target_is_the_pose_that_maps_the_prototype_back_to_x():
+  """M(η) = M(η_p) M(η_r)⁻¹, so warp(x̂, M(η)) = x: exactly for the full affine family (unless
+  that product has no real logarithm), in pixels for rotations; the paper's target (q's pose of
+  x) does not map x̂ back when q is not equivariant."""
+  _, _, eta, want, _ = _round_trip("affine", (0.2, 0.2, math.pi, 0.2, 0.2, 0.1),
+                                   [0.1, 0.1, 2.0, 0.1, 0.1, 0.05])
+  got = transforms.affine_matrix(eta, "affine").numpy()
+  a = want.numpy()[:, :2, :2]
+  real_log = ~((np.trace(a, axis1=1, axis2=2) < 0) & (np.trace(a, axis1=1, axis2=2) ** 2 / 4
+                                                     > np.linalg.det(a)))
+  assert real_log.mean() > 0.8
+  np.testing.assert_allclose(got[real_log], want.numpy()[real_log], atol=2e-4)
+  assert np.isfinite(got).all()
+
+  images, x_hat, eta, _, q = _round_trip("rotation", (math.pi,), [2.0], batch=8)
+  back = transforms.transform_images(x_hat, eta, "rotation", order=3).numpy()
+  paper = transforms.transform_images(x_hat, q(images).mean(), "rotation", order=3).numpy()
+  inner = (slice(None), slice(6, 18), slice(6, 18))
+  error = np.abs(back - images.numpy())[inner].max(axis=(1, 2, 3))
+  paper_error = np.abs(paper - images.numpy())[inner].max(axis=(1, 2, 3))
+  assert np.median(error) < 0.15 and np.median(paper_error) > 0.5  # 0.15: two cubic warps
+
+
+def test_round_trip_target_of_a_sub_family_is_close_when_its_scales_are_small():
+  """affine_no_shear cannot hold the shear that rotations and unequal scales compose to; its
+  round-trip η is the projection: finite, and within 0.1 of the product's matrix at small scales
+  (but near a half turn, where the product may have no real logarithm)."""
+  _, _, eta, want, _ = _round_trip("affine_no_shear", (0.2, 0.2, math.pi, 0.1, 0.1),
+                                   [0.1, 0.1, 2.0, 0.05, 0.05])
+  got = transforms.affine_matrix(eta, "affine_no_shear").numpy()
+  error = np.abs(got - want.numpy()).max(axis=(1, 2))
+  assert np.isfinite(error).all() and np.quantile(error, 0.9) < 0.1
+
+
+def test_round_trip_target_is_q_of_x_for_an_equivariant_q():
+  """q(T(x, η_r)) = η_q ∘ η_r exactly (rotations compose by adding): the round-trip target is
+  q's pose of x, so the option changes nothing for an equivariant q."""
+  config = Config(family="rotation", bounds=(math.pi,), interpolation_order=1)
+  images = _blobs(5)
+  pose = tf.constant([[0.3], [-1.0], [2.0], [0.0], [-2.5]], tf.float32)
+  seed = tf.constant([7, 8])
+  eta_r = losses._uniform_eta([5, 1], tf.random.experimental.stateless_split(seed, 2)[0], config,
+                              1.0)
+  q = _FixedPoseQ(pose + eta_r)  # the pose of T(x, η_r) for an equivariant q
+  _, eta = losses.prototypes_from_augmented(q, images, seed, config, 1.0, with_round_trip=True)
+  np.testing.assert_allclose(np.angle(np.exp(1j * (eta.numpy() - pose.numpy()))), 0.0, atol=1e-5)
+
+
+def test_stage2_loss_with_round_trip_targets_is_finite_and_reaches_p():
+  from inv_tf.models.generative import GenerativeNet  # pylint: disable=g-import-not-at-top
+  config = Config(generative_target="round_trip", generative_n_samples=2)
+  q = InferenceNet(5, bounds=config.resolved_bounds, hidden_dims=(8,))
+  p = GenerativeNet(5, bounds=config.resolved_bounds, hidden_dims=(16, 8), num_flows=2,
+                    num_bins=3, conditioner_hidden_dims=(8,))
+  with tf.GradientTape() as tape:
+    loss, metrics = losses.stage2_loss(q, p, _blobs(3), tf.constant([1, 1]), config)
+  grads = tape.gradient(loss, p.trainable_variables)
+  assert np.isfinite(float(loss)) and all(g is not None for g in grads)
+
+
+def test_round_trip_needs_a_family_without_colour():
+  with pytest.raises(ConfigError, match="generative_target: round_trip needs a family without"):
+    Config(family="affine_no_shear_hsv", generative_target="round_trip").validate()
+
+
 # ---------------------------------------------------------------------------------------------
 # Schedules.
 

@@ -53,6 +53,17 @@ Stage 2 — maximum likelihood for p(η|x̂) with q frozen. For each image and e
 Using prototypes of randomly augmented copies makes p robust to q's residual errors; the pairwise
 term asks those differently-obtained prototypes to give the same likelihood.
 
+Round-trip targets (`generative_target=round_trip`, not in the paper). Where q is not exactly
+equivariant, x̂_k keeps a residual pose e_k (for a rotation, e = θ_q(R_φ x) − φ − θ_q(x)) while
+the target η_k does not move with it, so the pair (x̂_k, η_k) is not a sample of the generative
+model x = T(x̂, η): p learns e's spread as if it were the data's. The round-trip target is the η
+that maps this prototype back onto x exactly,
+
+    η_k = log( M(η_pk) M(η_rk)⁻¹ )      so that warp(x̂_k, M(η_k)) = x     (`affine_log`)
+
+It equals q's pose of x when q is exactly equivariant (M(η_pk) = M(η_q(x)) M(η_rk)), so it
+changes only what q's error does: the error moves prototype and target together.
+
 All functions take images `[B, H, W, C]` float32 in [-1, 1] and a stateless seed `[2]` int32 and
 return (scalar loss, dict of scalar float32 metrics). Copies are laid out image-major: row
 b·n + k of the `[n·B, …]` tensors is copy k of image b.
@@ -165,7 +176,8 @@ def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment
   }
 
 
-def prototypes_from_augmented(inference, images, seed, config: Config, mult, copies: int = 1):
+def prototypes_from_augmented(inference, images, seed, config: Config, mult, copies: int = 1,
+                              with_round_trip: bool = False):
   """x̂ = warp(x, M(η_r) M(η_p)⁻¹) with η_r ~ U(o ± mult·b), η_p ~ q(η|T(x, η_r)).
 
   With k = `copies` > 1 the result equals (up to float rounding) that of k = 1 on
@@ -181,9 +193,12 @@ def prototypes_from_augmented(inference, images, seed, config: Config, mult, cop
     mult: scalar ≥ 0 multiplying the bounds.
     copies: k ≥ 1 augmented copies per image (a Python int).
 
+    with_round_trip: also return the round-trip η (module docstring).
+
   Returns:
     float32 `[k·N, H, W, C]` prototypes (one interpolation from x), image-major: row n·k + j is
-    copy j of image n.
+    copy j of image n; with `with_round_trip`, (prototypes, η `[k·N, D]` float32 with
+    warp(x̂, M(η)) = x, stop-gradiented).
   """
   seeds = tf.random.experimental.stateless_split(seed, 2)
   count = tf.shape(images)[0] * copies
@@ -194,8 +209,12 @@ def prototypes_from_augmented(inference, images, seed, config: Config, mult, cop
                 differentiable=False)
   eta_p = inference(x_r, training=False).sample(seed=seeds[1])
   p = transforms.Transform.from_eta(eta_p, config.family)
-  return r.then(p.inverse()).apply(images, order=config.interpolation_order,
-                                   image_index=image_index, differentiable=False)
+  x_hat = r.then(p.inverse()).apply(images, order=config.interpolation_order,
+                                    image_index=image_index, differentiable=False)
+  if not with_round_trip:
+    return x_hat
+  back = p.then(r.inverse())
+  return x_hat, tf.stop_gradient(transforms.affine_log(back.matrix, config.family))
 
 
 def stage2_loss(inference, generative, images, seed, config: Config, training=True, mask=None):
@@ -217,10 +236,15 @@ def stage2_loss(inference, generative, images, seed, config: Config, training=Tr
   n = config.generative_n_samples
   batch = tf.shape(images)[0]
   seeds = tf.random.experimental.stateless_split(seed, 2)
-  targets = inference(images, training=False).sample(n, seed=seeds[0])  # [n, B, D]
-  targets = tf.reshape(tf.transpose(targets, [1, 0, 2]), [batch * n, config.event_dim])
-  x_hat = prototypes_from_augmented(inference, images, seeds[1], config,
-                                    config.generative_augment_range, copies=n)
+  if config.generative_target == "round_trip":
+    x_hat, targets = prototypes_from_augmented(inference, images, seeds[1], config,
+                                               config.generative_augment_range, copies=n,
+                                               with_round_trip=True)
+  else:
+    targets = inference(images, training=False).sample(n, seed=seeds[0])  # [n, B, D]
+    targets = tf.reshape(tf.transpose(targets, [1, 0, 2]), [batch * n, config.event_dim])
+    x_hat = prototypes_from_augmented(inference, images, seeds[1], config,
+                                      config.generative_augment_range, copies=n)
   x_hat, targets = tf.stop_gradient(x_hat), tf.stop_gradient(targets)
   log_p = generative(x_hat, training=training).log_prob(targets)
   log_p = tf.reshape(log_p, [batch, n])

@@ -4,6 +4,7 @@ Public API (shapes and units in each docstring):
   FAMILIES                         family name → ordered parameter names
   get_family(name)                 → Family (dimension, affine/colour layout)
   affine_matrix(eta, family)       [..., D] → [..., 3, 3], expm(Σ η_i G_i)
+  affine_log(matrix, family)       [..., 3, 3] → [..., D], its inverse (the principal logarithm)
   warp(images, matrices, order, fill_value)
                                    differentiable bilinear / cubic B-spline warp
   transform_images(images, eta, family, order, fill_value)
@@ -16,7 +17,7 @@ Public API (shapes and units in each docstring):
 """
 
 from inv_tf.transforms.blur import gaussian_blur, gaussian_kernel
-from inv_tf.transforms.affine import affine_matrix, expm3, generators
+from inv_tf.transforms.affine import affine_log, affine_matrix, expm3, generators
 from inv_tf.transforms.colour import adjust_hsv, hsv_to_rgb, rgb_to_hsv, straight_through_clip
 from inv_tf.transforms.families import (AFFINE_PARAMETERS, COLOUR_PARAMETERS, FAMILIES, Family,
                                         get_family, parse_per_parameter)
@@ -26,7 +27,7 @@ from inv_tf.transforms.warp import warp
 __all__ = [
     "AFFINE_PARAMETERS", "COLOUR_PARAMETERS", "FAMILIES", "Family", "Transform", "adjust_hsv",
     "gaussian_blur", "gaussian_kernel",
-    "affine_matrix", "compose", "expm3", "generators", "get_family", "hsv_to_rgb",
+    "affine_log", "affine_matrix", "compose", "expm3", "generators", "get_family", "hsv_to_rgb",
     "invert_affine", "parse_per_parameter", "rgb_to_hsv", "straight_through_clip",
     "transform_images", "warp",
 ]

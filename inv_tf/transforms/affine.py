@@ -20,6 +20,26 @@ scale gives diag(e^{sx}, e^{sy}, 1). M(-η) = M(η)^{-1}.
 content from further right (the content moves left), a positive log-scale samples a wider area
 (the content shrinks).
 
+Matrix logarithm (`affine_log`, the inverse map). For M = [[A, t], [0, 1]] with det A > 0 the
+principal logarithm is [[L, v], [0, 0]]. The 2×2 part, with s = tr(A)/2, d = det A and g = s² − d:
+
+    L = ½ ln d · I + f · (A − s I),   f = φ/ω,            φ = atan2(ω, s), ω = √(−g)   (g < 0)
+                                      f = artanh(μ/s)/μ,  μ = √g                        (g > 0)
+                                      f = 1/s                                            (g = 0)
+
+(A − sI is traceless with eigenvalues ±√g, so f maps them onto the eigenvalues' log differences).
+The translation: expm([[L, v], [0, 0]]) has top-right V·v with V = Σ_k L^k/(k+1)!, linear in v;
+V's columns are the top-right columns of expm3([[L, e_j], [0, 0]]), and v = V⁻¹ t. The algebra
+element's coordinates in the generators are tx = v_0, ty = v_1, log_scale_x = L_00,
+log_scale_y = L_11, rotation = (L_10 − L_01)/2, shear = (L_10 + L_01)/2. The six generators span
+the whole algebra, so for the `affine` family affine_matrix(affine_log(M)) = M exactly whenever M
+has a real logarithm. A family with fewer parameters keeps its own coordinates (the projection onto its
+generators): exact when M is a product of the family's own elements that commute (e.g. rotations
+with isotropic scale, or translations alone); otherwise the nearest element in those coordinates.
+A has no real logarithm when its eigenvalues are real and negative (s < 0 < g: a half turn
+combined with an anisotropic scale); then the log of −A plus a half turn is used (finite; exact
+when A is a similarity).
+
 Matrix exponential. `tf.linalg.expm`'s gradient does not compile under XLA (it is a while loop),
 so we use scaling and squaring with a fixed-degree Taylor series, which is plain arithmetic:
 
@@ -127,3 +147,65 @@ def affine_matrix(eta, family) -> tf.Tensor:
   algebra = tf.einsum("...a,aij->...ij", affine_eta, gens)
   # Only the top two rows are non-zero; the exponential keeps the bottom row (0, 0, 1).
   return expm3(algebra)
+
+
+def affine_log(matrix, family) -> tf.Tensor:
+  """The η of `family` whose M(η) is `matrix` (the principal matrix logarithm; module docstring).
+
+  Args:
+    matrix: float32/float64 tensor `[..., 3, 3]` of affine matrices (bottom row (0, 0, 1)) whose
+      2×2 part has a positive determinant, e.g. products of `affine_matrix` values.
+    family: a family name or `Family`; its colour parameters (if any) come out as 0.
+
+  Returns:
+    Tensor `[..., D]` of `matrix`'s dtype: tx, ty in normalised units, rotation (in [−π, π] for
+    a similarity; the principal log's, possibly beyond π, when the 2×2 part is anisotropic),
+    log-scales, shear, as the family orders them. Exact for `affine`; for a family without some
+    generators, the coordinates on its own generators.
+  """
+  fam = families.get_family(family)
+  m = tf.convert_to_tensor(matrix)
+  dtype = m.dtype
+  a, t = m[..., :2, :2], m[..., :2, 2]
+  s = 0.5 * (a[..., 0, 0] + a[..., 1, 1])
+  d = a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0]
+  # Real negative eigenvalues (s < 0, g ≥ 0 up to round-off) have no real log: take the log of −A
+  # and add a half turn. This also covers an exact half turn, where A − sI vanishes.
+  half = tf.logical_and(s < 0.0, s * s - d > -1e-6 * s * s)
+  a = tf.where(half[..., None, None], -a, a)
+  s = tf.where(half, -s, s)
+  g = s * s - d
+  near = tf.logical_and(tf.abs(g) < 1e-6 * s * s, s > 0.0)  # A ≈ a multiple of I: f → 1/s
+  root = tf.sqrt(tf.maximum(tf.abs(g), 1e-30))
+  f_rot = tf.atan2(root, s) / root
+  f_hyp = tf.atanh(tf.minimum(root / tf.maximum(s, 1e-30), 1.0 - 1e-7)) / root
+  f_near = (1.0 + g / (3.0 * s * s)) / s  # both branches to first order in g
+  f = tf.where(near, f_near, tf.where(g < 0.0, f_rot, f_hyp))
+  eye = tf.eye(2, batch_shape=tf.shape(a)[:-2], dtype=dtype)
+  log_a = (0.5 * tf.math.log(d)[..., None, None] * eye
+           + f[..., None, None] * (a - s[..., None, None] * eye))
+  rotation = 0.5 * (log_a[..., 1, 0] - log_a[..., 0, 1])
+  # The half turn goes the shorter way: the rotation stays in [−π, π] (equal up to 2π for a
+  # similarity). Without it the principal log's rotation may exceed π when A is anisotropic.
+  rotation = tf.where(half, rotation - tf.where(rotation > 0.0, tf.constant(np.pi, dtype),
+                                                tf.constant(-np.pi, dtype)), rotation)
+  shear = 0.5 * (log_a[..., 1, 0] + log_a[..., 0, 1])
+  log_a = tf.stack([tf.stack([log_a[..., 0, 0], shear - rotation], -1),
+                    tf.stack([shear + rotation, log_a[..., 1, 1]], -1)], -2)
+  # V's columns are the translations of expm3([[L, e_j], [0, 0]]); then v = V⁻¹ t.
+  columns = []
+  for j in range(2):
+    e_j = tf.one_hot(j, 2, dtype=dtype) + tf.zeros_like(t)
+    top = tf.concat([log_a, e_j[..., None]], axis=-1)                      # [..., 2, 3]
+    block = tf.concat([top, tf.zeros_like(top[..., :1, :])], axis=-2)     # [..., 3, 3]
+    columns.append(expm3(block)[..., :2, 2])
+  v_mat = tf.stack(columns, axis=-1)                                        # [..., 2, 2]
+  det_v = v_mat[..., 0, 0] * v_mat[..., 1, 1] - v_mat[..., 0, 1] * v_mat[..., 1, 0]
+  v = tf.stack([v_mat[..., 1, 1] * t[..., 0] - v_mat[..., 0, 1] * t[..., 1],
+                v_mat[..., 0, 0] * t[..., 1] - v_mat[..., 1, 0] * t[..., 0]], -1)
+  v = v / det_v[..., None]
+  coords = tf.stack([v[..., 0], v[..., 1], rotation, log_a[..., 0, 0], log_a[..., 1, 1], shear],
+                    axis=-1)                                                 # all six generators
+  affine_eta = tf.gather(coords, list(fam.affine_indices), axis=-1)
+  colour = tf.zeros(tf.concat([tf.shape(m)[:-2], [fam.num_colour]], 0), dtype)
+  return tf.concat([affine_eta, colour], axis=-1)
