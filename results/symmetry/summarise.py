@@ -8,7 +8,7 @@ trainers.evaluate --model_dir=MODEL_DIR`). Columns: the run's name, dataset, rot
 written keep their columns), the invariance measures, then per class: the truth's and p's mean resultant length
 R̄ and angular deviation (radians), the relative width error, the per-image W1 of the
 resamples' rotation for the model, the identity and the oracle, the recovery score, the W1 of
-tx and log-scale x, and the share of stray resamples (`inv_tf.evaluation.truth.stray`).
+tx and log-scale x, --generative_target, and the share of stray resamples (`inv_tf.evaluation.truth.stray`).
 """
 import csv
 import json
@@ -43,6 +43,7 @@ def main(out_path, runs):
             "bounds_mult": augment_range(cfg), "anchor_mult": cfg.get("anchor_mult", "0.0"),
             "inference_steps": cfg["inference_steps"],
             "spline_tails": cfg.get("spline_tails", "learned"),
+            "generative_target": cfg.get("generative_target", "q_of_x"),
             "stray_fraction": metrics["truth"].get("stray_fraction", ""),
             "full_ratio": round(metrics.get("full_ratio", float("nan")), 4),
             "axis_ratio": round(metrics.get("axis_ratio", float("nan")), 4),
