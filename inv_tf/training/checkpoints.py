@@ -206,8 +206,8 @@ def restore_latest(trackables: dict, workdir: str) -> str | None:
 
   The run's `CheckpointManager` cannot do this itself (`restore_or_initialize`): a non-chief
   worker's manager saves to a private directory, yet every worker resumes from the chief's.
-  The restore goes through its own `tf.train.Checkpoint`, so the manager's save counter starts
-  afresh, as it always has.
+  The restore goes through its own `tf.train.Checkpoint`, so the manager's save counter is not
+  restored (checkpoints are numbered by the step, not by that counter).
 
   Returns:
     The restored checkpoint's path (e.g. `D/checkpoints/ckpt-500`), or None if there is none.
