@@ -18,6 +18,7 @@ from inv_tf.models.inv_vae import InvVAE
 from inv_tf.models.sgm import SGM
 from inv_tf.models.vae import VAE
 from inv_tf.training import vae_train
+from support import smoke_jit_compile
 
 SHAPE = (16, 16, 1)
 SGM_TINY = dict(inference_hidden_dims=(16,), generative_hidden_dims=(16, 8), num_flows=2,
@@ -66,7 +67,7 @@ def trained():
   keras.utils.set_random_seed(0)
   sgm = _make_sgm()
   config = Config(model="invvae", sgm_dir="unused", vae_steps=TRAIN_STEPS, vae_lr=3e-3,
-                  **SGM_TINY, **VAE_TINY)
+                  jit_compile=smoke_jit_compile(), **SGM_TINY, **VAE_TINY)
   state = vae_train.create_vae_state(config, SHAPE)
   model = InvVAE(state.vae, sgm)
   sgm_before = [v.numpy().copy() for v in sgm.variables]

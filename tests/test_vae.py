@@ -8,6 +8,7 @@ from scipy import special
 
 from inv_tf.models.vae import (VAE, importance_weighted_bound, num_stride2_layers,
                                per_sample_seeds, sample_per_seed)
+from support import smoke_jit_compile
 
 TINY = dict(latent_dim=4, conv_dims=(8, 16), dense_dims=(16,))
 SEED = tf.constant([3, 7], tf.int32)
@@ -38,7 +39,7 @@ def trained():
   opt = keras.optimizers.Adam(3e-3)
   variables = model.trainable_variables
 
-  @tf.function(jit_compile=True)
+  @tf.function(jit_compile=smoke_jit_compile())  # XLA in the full suite only (compile time)
   def step(x, seed):
     with tf.GradientTape() as tape:
       loss = -tf.reduce_mean(model.elbo(x, seed, training=True)["elbo"])
