@@ -77,14 +77,19 @@ def _step_flops(step_fn, *args) -> float:
   return float(info.total_float_ops)
 
 
-def build_step(config, stage: str):
-  """(the compiled train step of `stage` for `config`, one batch of rotated MNIST images)."""
+def batch_of_images(batch: int) -> tf.Tensor:
+  """The first `batch` rotated MNIST training images (tiled past 4,000): float32 `[batch, 28, 28,
+  1]` in [-1, 1], the same batch for every step benchmark."""
   from inv_tf import data as data_lib
-  from inv_tf.training import train as train_lib, vae_train
-  batch = config.batch_size
   images = next(iter(data_lib.load("mnist", "train", seed=0, rotation_deg=180).batch(
       min(batch, 4000))))["image"]
-  images = tf.tile(images, [-(-batch // int(images.shape[0])), 1, 1, 1])[:batch]
+  return tf.tile(images, [-(-batch // int(images.shape[0])), 1, 1, 1])[:batch]
+
+
+def build_step(config, stage: str):
+  """(the compiled train step of `stage` for `config`, one batch of rotated MNIST images)."""
+  from inv_tf.training import train as train_lib, vae_train
+  images = batch_of_images(config.batch_size)
   if stage == "vae":
     state = vae_train.create_vae_state(config, images.shape[1:])
     return vae_train.make_train_step(state, state.vae, config, None), images
