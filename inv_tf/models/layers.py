@@ -25,7 +25,8 @@ come from ``tf.random.stateless_uniform(..., alg="threefry")`` with a seed that 
 ``keras.random.SeedGenerator`` (checkpointed with the model) hands out and advances on every
 training call. Why not ``keras.layers.Dropout``: it draws with TF's ``auto_select`` algorithm,
 which XLA:CPU lowers to a scalar Philox loop that dominates the paper-sized stage-2 step on a CPU
-(``benchmarks/stage2_profile.py`` measures it); Threefry compiles to vectorised integer code.
+(``benchmarks/step_profile.py --step=generative`` measures it); Threefry compiles to vectorised
+integer code.
 Masks are float32 under any policy, so a mixed-precision model and a float32 one with the same
 variables (seed states included) drop the same units.
 
