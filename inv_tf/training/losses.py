@@ -59,15 +59,10 @@ the target η_k does not move with it, so the pair (x̂_k, η_k) is not a sample
 model x = T(x̂, η): p learns e's spread as if it were the data's. The round-trip target is the η
 that maps this prototype back onto x exactly,
 
-    η_k = η_k⁰ + log( M(η_k⁰)⁻¹ M(η_pk) M(η_rk)⁻¹ ),   η_k⁰ ~ q(η|x)    (`affine_log`)
+    η_k = log( M(η_pk) M(η_rk)⁻¹ )      so that warp(x̂_k, M(η_k)) = x     (`affine_log`)
 
-so that warp(x̂_k, M(η_k)) = x exactly when the residual M(η_k⁰)⁻¹ M(η_pk) M(η_rk)⁻¹ commutes
-with M(η_k⁰) (rotations about the centre do), and to first order in the residual otherwise. It
-equals q's target η_k⁰ when q is exactly equivariant (M(η_pk) = M(η_k⁰) M(η_rk), residual I),
-so it changes only what q's error does: the error moves prototype and target together. Taking
-the log of the residual (near the identity for a nearly equivariant q) rather than of the whole
-M(η_pk) M(η_rk)⁻¹ keeps it well conditioned: that product may be near a half turn combined with
-unequal scales, where the principal logarithm is far from q's pose or does not exist.
+It equals q's pose of x when q is exactly equivariant (M(η_pk) = M(η_q(x)) M(η_rk)), so it
+changes only what q's error does: the error moves prototype and target together.
 
 All functions take images `[B, H, W, C]` float32 in [-1, 1] and a stateless seed `[2]` int32 and
 return (scalar loss, dict of scalar float32 metrics). Copies are laid out image-major: row
@@ -182,7 +177,7 @@ def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment
 
 
 def prototypes_from_augmented(inference, images, seed, config: Config, mult, copies: int = 1,
-                              round_trip_near=None):
+                              with_round_trip: bool = False):
   """x̂ = warp(x, M(η_r) M(η_p)⁻¹) with η_r ~ U(o ± mult·b), η_p ~ q(η|T(x, η_r)).
 
   With k = `copies` > 1 the result equals (up to float rounding) that of k = 1 on
@@ -198,13 +193,12 @@ def prototypes_from_augmented(inference, images, seed, config: Config, mult, cop
     mult: scalar ≥ 0 multiplying the bounds.
     copies: k ≥ 1 augmented copies per image (a Python int).
 
-    round_trip_near: optional float32 `[k·N, D]`, η₀ per copy (q's pose of x): also return the
-      round-trip η near it (module docstring).
+    with_round_trip: also return the round-trip η (module docstring).
 
   Returns:
     float32 `[k·N, H, W, C]` prototypes (one interpolation from x), image-major: row n·k + j is
-    copy j of image n; with `round_trip_near`, (prototypes, η `[k·N, D]` float32 with
-    warp(x̂, M(η)) ≈ x, stop-gradiented).
+    copy j of image n; with `with_round_trip`, (prototypes, η `[k·N, D]` float32 with
+    warp(x̂, M(η)) = x, stop-gradiented).
   """
   seeds = tf.random.experimental.stateless_split(seed, 2)
   count = tf.shape(images)[0] * copies
@@ -217,12 +211,10 @@ def prototypes_from_augmented(inference, images, seed, config: Config, mult, cop
   p = transforms.Transform.from_eta(eta_p, config.family)
   x_hat = r.then(p.inverse()).apply(images, order=config.interpolation_order,
                                     image_index=image_index, differentiable=False)
-  if round_trip_near is None:
+  if not with_round_trip:
     return x_hat
-  near = transforms.Transform.from_eta(round_trip_near, config.family)
-  residual = near.inverse().then(p).then(r.inverse())  # M(η₀)⁻¹ M(η_p) M(η_r)⁻¹
-  eta = round_trip_near + transforms.affine_log(residual.matrix, config.family)
-  return x_hat, tf.stop_gradient(eta)
+  back = p.then(r.inverse())
+  return x_hat, tf.stop_gradient(transforms.affine_log(back.matrix, config.family))
 
 
 def stage2_loss(inference, generative, images, seed, config: Config, training=True, mask=None):
@@ -244,13 +236,13 @@ def stage2_loss(inference, generative, images, seed, config: Config, training=Tr
   n = config.generative_n_samples
   batch = tf.shape(images)[0]
   seeds = tf.random.experimental.stateless_split(seed, 2)
-  targets = inference(images, training=False).sample(n, seed=seeds[0])  # [n, B, D]
-  targets = tf.reshape(tf.transpose(targets, [1, 0, 2]), [batch * n, config.event_dim])
   if config.generative_target == "round_trip":
     x_hat, targets = prototypes_from_augmented(inference, images, seeds[1], config,
                                                config.generative_augment_range, copies=n,
-                                               round_trip_near=targets)
+                                               with_round_trip=True)
   else:
+    targets = inference(images, training=False).sample(n, seed=seeds[0])  # [n, B, D]
+    targets = tf.reshape(tf.transpose(targets, [1, 0, 2]), [batch * n, config.event_dim])
     x_hat = prototypes_from_augmented(inference, images, seeds[1], config,
                                       config.generative_augment_range, copies=n)
   x_hat, targets = tf.stop_gradient(x_hat), tf.stop_gradient(targets)
