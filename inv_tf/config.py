@@ -314,7 +314,8 @@ class Config:
       "q_of_x", "Stage-2 targets: q_of_x (the paper's: η ~ q(η|x) of the clean image, whatever "
       "pose q left in the augmented copy's prototype x̂) or round_trip (the η that takes x̂ back "
       "to x exactly, log M(η_p) M(η_r)⁻¹; equal to q_of_x when q is exactly equivariant). "
-      "round_trip needs an affine family without colour.",
+      "Experimental, not adopted: on MNIST it narrows p on upright digits but makes stray "
+      "resamples (results/README.md). round_trip needs an affine family without colour.",
       Choice(("q_of_x", "round_trip"), "stage-2 target"))
   # VAE family (docs/design.md §8).
   sgm_dir: str = _field(

@@ -523,3 +523,34 @@ def test_bad_input_raises_at_trace_time_under_jit():
   fn = tf.function(lambda x, e: T.transform_images(x, e, "affine_no_shear"), jit_compile=True)
   with pytest.raises(ValueError, match="eta"):
     fn(tf.zeros([1, 4, 4, 1]), tf.zeros([1, 6]))
+
+
+def test_affine_log_inverts_affine_matrix():
+  """affine_log(M(η)) = η for the full family (|rotation| < π) and a sub-family; a product of
+  affine matrices comes back exactly whenever it has a real logarithm, and finite otherwise."""
+  rng = np.random.default_rng(1)
+  eta = rng.uniform(-1, 1, (500, 6)) * [0.5, 0.5, 3.1, 0.5, 0.5, 0.3]
+  back = T.affine_log(T.affine_matrix(tf.constant(eta), "affine"), "affine")
+  np.testing.assert_allclose(back.numpy(), eta, atol=1e-9)
+  sub = tf.constant(eta[:, :5], tf.float32)
+  back = T.affine_log(T.affine_matrix(sub, "affine_no_shear"), "affine_no_shear")
+  np.testing.assert_allclose(back.numpy(), eta[:, :5], atol=2e-4)
+  product = (T.affine_matrix(tf.constant(eta), "affine")
+             @ T.affine_matrix(tf.constant(eta[::-1].copy()), "affine")).numpy()
+  a = product[:, :2, :2]
+  s, d = np.trace(a, axis1=1, axis2=2) / 2, np.linalg.det(a)
+  real_log = ~((s < 0) & (s * s > d))
+  again = T.affine_matrix(T.affine_log(product, "affine"), "affine").numpy()
+  assert real_log.mean() > 0.8 and np.isfinite(again).all()
+  np.testing.assert_allclose(again[real_log], product[real_log], atol=1e-8)
+
+
+def test_affine_log_of_half_turns_and_colour_families():
+  for angle in (np.pi, -np.pi, np.pi - 1e-9, 3.0):
+    eta = np.array([[0.0, 0.0, angle, 0.0, 0.0]])
+    back = T.affine_log(T.affine_matrix(tf.constant(eta), "affine_no_shear"), "affine_no_shear")
+    np.testing.assert_allclose(np.cos(back.numpy()[0, 2]), np.cos(angle), atol=1e-9)
+    np.testing.assert_allclose(np.abs(back.numpy()[0, 2]), abs(angle), atol=1e-6)
+  eta = tf.constant([[0.1, 0.0, 0.5, 0.0, 0.0, 0.2, 0.3, -0.1]], tf.float32)
+  back = T.affine_log(T.affine_matrix(eta, "affine_no_shear_hsv"), "affine_no_shear_hsv")
+  np.testing.assert_allclose(back.numpy(), [[0.1, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0]], atol=1e-5)
