@@ -24,29 +24,29 @@ def _blobs(batch, size=24):
   return tf.constant(np.stack(images)[..., None], tf.float32)
 
 
+class _FixedPoseQ(tf.Module):
+  """A q that returns the poses `etas` (point masses, one per row) whatever the images."""
+
+  def __init__(self, etas):
+    super().__init__()
+    self.etas = etas
+
+  def __call__(self, x, training=False):
+    import tensorflow_probability as tfp
+    return tfp.distributions.Independent(tfp.distributions.Normal(self.etas, 1e-9), 1)
+
+
 def test_stage1_loss_is_near_zero_for_an_oracle_and_large_for_identity_q():
   """Oracle: q(T(x, η)) = η for a family with closed-form inverse — the composite is identity."""
   config = Config(family="rotation", n_samples=3, interpolation_order=3, inv_mult=0.0,
                   blur_sigma_init=0.0, bounds=(math.pi,))
   images = _blobs(4)
-
-  class Oracle(tf.Module):
-    """Reads the augmentation back: stage1_loss draws η_r1/η_r2 from the same seeds we do."""
-
-    def __init__(self, etas):
-      super().__init__()
-      self.etas = etas
-
-    def __call__(self, x, training=False):
-      import tensorflow_probability as tfp
-      return tfp.distributions.Independent(tfp.distributions.Normal(self.etas, 1e-9), 1)
-
   seed = tf.constant([1, 2], tf.int32)
   count = 4 * config.n_samples
   seeds = tf.random.experimental.stateless_split(seed, 3)
   eta_r1 = losses._uniform_eta([count, 1], seeds[0], config, 1.0)
   eta_r2 = losses._uniform_eta([count, 1], seeds[1], config, 1.0)
-  oracle = Oracle(tf.concat([eta_r1, eta_r2], 0))
+  oracle = _FixedPoseQ(tf.concat([eta_r1, eta_r2], 0))  # reads the augmentation back
   loss, metrics = losses.stage1_loss(oracle, images, seed, config)
   assert float(metrics["x_mse"]) < 1e-6
 
@@ -205,18 +205,6 @@ def test_prototypes_from_augmented_undo_the_augmentation_for_an_identity_q():
                               1.0)
   want = transforms.transform_images(images, eta_r, "rotation")
   np.testing.assert_allclose(x_hat.numpy(), want.numpy(), atol=1e-3)
-
-
-class _FixedPoseQ(tf.Module):
-  """A q whose pose is a fixed function of nothing: η = `etas` (a point mass), for any x."""
-
-  def __init__(self, etas):
-    super().__init__()
-    self.etas = etas
-
-  def __call__(self, x, training=False):
-    import tensorflow_probability as tfp
-    return tfp.distributions.Independent(tfp.distributions.Normal(self.etas, 1e-9), 1)
 
 
 def _round_trip(family, bounds, pose_scale, batch=64, seed=(3, 4)):
