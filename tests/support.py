@@ -150,6 +150,7 @@ def tiered(argnames, cases, fast):
             for case in cases]
   return pytest.mark.parametrize(argnames, params)
 
+
 def fast_tier() -> bool:
   """True under `-m "not slow"` (conftest.py sets INV_TF_FAST_TIER for that marker expression)."""
   return os.environ.get("INV_TF_FAST_TIER") == "1"

@@ -10,9 +10,10 @@ A run's checkpoints live in `MODEL_DIR/checkpoints` (`CHECKPOINTS`), written by 
 `tf.train.CheckpointManager` as `ckpt-N` with N the number of train steps taken over all stages.
 `open_checkpoints` gives a task its manager (a private temporary directory on a non-chief worker),
 `restore_latest` resumes from the newest, `save_checkpoint` writes one without leaving a partial
-one behind, and `BestCheckpoint` keeps a stage's best weights by a validation score (`best/`). A checkpoint that fails to restore is classified by its contents: damaged (a tensor or
-the index does not read back) or written for another model (a variable's name, shape or dtype
-differs from the model's), each with its own one-line `ConfigError`.
+one behind, and `BestCheckpoint` keeps a stage's best weights by a validation score (`best/`). A
+checkpoint that fails to restore is classified by its contents: damaged (a tensor or the index
+does not read back) or written for another model (a variable's name, shape or dtype differs from
+the model's), each with its own one-line `ConfigError`.
 """
 
 import contextlib

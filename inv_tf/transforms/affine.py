@@ -175,12 +175,11 @@ def affine_log(matrix, family) -> tf.Tensor:
   a = tf.where(half[..., None, None], -a, a)
   s = tf.where(half, -s, s)
   g = s * s - d
-  near = tf.logical_and(tf.abs(g) < 1e-6 * s * s, s > 0.0)  # A ≈ a multiple of I: f → 1/s
+  # At g = 0 (A a multiple of I) both forms tend to 1/s; the floor on √|g| lands there.
   root = tf.sqrt(tf.maximum(tf.abs(g), 1e-30))
   f_rot = tf.atan2(root, s) / root
   f_hyp = tf.atanh(tf.minimum(root / tf.maximum(s, 1e-30), 1.0 - 1e-7)) / root
-  f_near = (1.0 + g / (3.0 * s * s)) / s  # both branches to first order in g
-  f = tf.where(near, f_near, tf.where(g < 0.0, f_rot, f_hyp))
+  f = tf.where(g < 0.0, f_rot, f_hyp)
   eye = tf.eye(2, batch_shape=tf.shape(a)[:-2], dtype=dtype)
   log_a = (0.5 * tf.math.log(d)[..., None, None] * eye
            + f[..., None, None] * (a - s[..., None, None] * eye))
