@@ -33,6 +33,19 @@ def pytest_configure(config):
     os.environ["INV_TF_FAST_TIER"] = "1"  # read in this process and in xdist's workers
 
 
+_TRAINED_SESSION_FIXTURES = frozenset({"shared_run", "trained_model", "shared_vae_run"})
+
+
+def pytest_collection_modifyitems(items):
+  """Tests that ask for a shared trained run go first (otherwise in collection order).
+
+  Training a shared run is the longest setup of the suite. pytest-xdist hands each worker a run
+  of consecutive tests; started last, that setup would leave the other worker idle at the end.
+  """
+  items.sort(key=lambda item: _TRAINED_SESSION_FIXTURES.isdisjoint(
+      getattr(item, "fixturenames", ())))
+
+
 @pytest.fixture(scope="session")
 def _shared_sgm(tmp_path_factory):
   """(workdir, results, the trained SGM object) of the shared tiny run."""

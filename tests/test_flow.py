@@ -100,7 +100,7 @@ def test_flow_jit_matches_eager_with_finite_gradients():
   y = tf.constant(rng.normal(size=(6, 5)) * 3, tf.float32)
   h = tf.constant(rng.normal(size=(6, 4)), tf.float32)
 
-  @tf.function(jit_compile=True)
+  @tf.function(jit_compile=True, autograph=False)
   def f(y, h):
     with tf.GradientTape() as tape:
       u, ld = fl(y, h, training=True)

@@ -162,8 +162,8 @@ def test_jit_compile_matches_eager_and_gradients_reach_every_weight():
     return d_eval.log_prob(eta), d_eval.sample(3, seed=[3, 4]), loss, grads
 
   lp_eager, _, _, _ = step(x, eta)
-  lp_fn, s_fn, _, _ = tf.function(step)(x, eta)
-  lp_jit, s_jit, loss_jit, grads = tf.function(step, jit_compile=True)(x, eta)
+  lp_fn, s_fn, _, _ = tf.function(step, autograph=False)(x, eta)
+  lp_jit, s_jit, loss_jit, grads = tf.function(step, jit_compile=True, autograph=False)(x, eta)
   # float32, different kernels and fusions (XLA vs eager): a few ulps of each op accumulate to
   # ~2e-6 relative on log-densities of -100 or less (squashing log-dets near the bounds).
   np.testing.assert_allclose(lp_fn.numpy(), lp_eager.numpy(), atol=1e-5, rtol=1e-5)
@@ -213,7 +213,7 @@ def test_maximum_likelihood_training_lowers_nll():
              dropout_rate=0.0)
   opt = keras.optimizers.Adam(3e-3)
 
-  @tf.function
+  @tf.function(autograph=False)
   def step(x, e):
     with tf.GradientTape() as tape:
       loss = -tf.reduce_mean(net(x, training=True).log_prob(e))

@@ -312,7 +312,7 @@ def test_every_method_works_under_jit(trained):
   model, _, _, x = trained
   x = x[:4]
 
-  @tf.function(jit_compile=True)
+  @tf.function(jit_compile=True, autograph=False)
   def everything(x, seed):  # One compilation for all methods (XLA compiles take seconds here).
     out = dict(model.elbo(x, seed))
     out["iwlb"] = model.iwlb(x, 6, seed, chunk_size=4)

@@ -66,7 +66,7 @@ def test_identity_at_inference_and_with_probability_zero(export_path, digits):
   off = SymmetryAugmentation(export_path, probability=0.0, seed=0)
   np.testing.assert_array_equal(off(x, training=True).numpy(), x.numpy())
   # A boolean tensor `training` selects the branch at run time.
-  fn = tf.function(lambda images, training: layer(images, training=training))
+  fn = tf.function(lambda images, training: layer(images, training=training), autograph=False)
   np.testing.assert_array_equal(fn(x, tf.constant(False)).numpy(), x.numpy())
   assert changed(fn(x, tf.constant(True)), x).all()
 
@@ -148,7 +148,8 @@ def test_jit_compile_works_with_its_own_random_stream(export_path, digits):
   """XLA compiles the loaded `resample`: valid, reproducible, but another stream than non-jit."""
   x = digits[0]  # 64 images; probability 0.5 exercises the resample and the per-image choice
   layer = SymmetryAugmentation(export_path, probability=0.5, seed=5)
-  jitted = tf.function(lambda images: layer(images, training=True), jit_compile=True)
+  jitted = tf.function(lambda images: layer(images, training=True), jit_compile=True,
+                       autograph=False)
   j1, j2 = jitted(x).numpy(), jitted(x).numpy()
   assert 0.25 <= changed(j1, x).mean() <= 0.75 and changed(j1, j2).any()
   assert j1.min() >= -1.0 - 1e-5 and j1.max() <= 1.0 + 1e-5

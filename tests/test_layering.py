@@ -117,3 +117,38 @@ def test_test_modules_do_not_import_each_other():
                else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
       assert not [n for n in names if n.split(".")[0].startswith("test_") or n == "tests"
                   or n.startswith("tests.") or n == "conftest"], f"{path.name} imports {names}"
+
+
+def _tf_function_calls(tree):
+  """(line, has autograph=False) of every `tf.function(...)` call or decorator in `tree`; a bare
+  `@tf.function` decorator counts as a call without arguments."""
+  def is_tf_function(node):
+    return (isinstance(node, ast.Attribute) and node.attr == "function"
+            and isinstance(node.value, ast.Name) and node.value.id == "tf")
+
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Call) and is_tf_function(node.func):
+      off = any(k.arg == "autograph" and isinstance(k.value, ast.Constant) and k.value.value is False
+                for k in node.keywords)
+      yield node.lineno, off
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+      yield from ((d.lineno, False) for d in node.decorator_list if is_tf_function(d))
+
+
+def test_every_tf_function_of_the_library_is_traced_without_autograph():
+  # The library writes its control flow with TensorFlow ops (docs: inv_tf/training/distribute.py);
+  # AutoGraph's conversion would only add tracing time, and converted code could hide a Python
+  # `if` on a tensor that the library's own steps would refuse.
+  found = {}
+  for module, path in MODULES.items():
+    for line, off in _tf_function_calls(ast.parse(path.read_text(encoding="utf-8"))):
+      found[f"{module}:{line}"] = off
+  assert len(found) >= 10, sorted(found)
+  assert [where for where, off in found.items() if not off] == []
+
+
+def test_the_autograph_check_catches_a_tf_function_with_autograph():
+  source = ("@tf.function\ndef f(x): return x\n"
+            "g = tf.function(f, jit_compile=True)\n"
+            "h = tf.function(f, autograph=False)\n")
+  assert sorted(_tf_function_calls(ast.parse(source))) == [(1, False), (3, False), (4, True)]

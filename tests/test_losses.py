@@ -187,7 +187,7 @@ def test_prototypes_from_augmented_copies_equal_the_repeated_images(order):
     x_hat = losses.prototypes_from_augmented(q, images, seed, config, 1.0, copies=4)
   assert all(g is None for g in tape.gradient(x_hat, q.trainable_variables + [images]))
   # Under XLA too (whose stateless random streams differ from the eager kernels').
-  jit = lambda f: tf.function(f, jit_compile=True)
+  jit = lambda f: tf.function(f, jit_compile=True, autograph=False)
   want = jit(lambda x: losses.prototypes_from_augmented(q, tf.repeat(x, 4, axis=0), seed, config,
                                                         1.0))(images)
   got = jit(lambda x: losses.prototypes_from_augmented(q, x, seed, config, 1.0, copies=4))(images)
@@ -354,7 +354,7 @@ def test_gaussian_blur_at_zero_sigma_returns_the_images_exactly_also_compiled():
   with a tensor σ under XLA, and a tensor σ > 0 still blurs there."""
   images = _blobs(2)
   np.testing.assert_array_equal(transforms.gaussian_blur(images, 0.0).numpy(), images.numpy())
-  blur = tf.function(transforms.gaussian_blur, jit_compile=True)
+  blur = tf.function(transforms.gaussian_blur, jit_compile=True, autograph=False)
   np.testing.assert_array_equal(blur(images, tf.constant(0.0)).numpy(), images.numpy())
   np.testing.assert_allclose(blur(images, tf.constant(2.0)).numpy(),
                              transforms.gaussian_blur(images, 2.0).numpy(), atol=1e-5)

@@ -247,7 +247,7 @@ def test_mixed_models_compile_with_xla(sgm_pair, vae_pair):
   _, sgm = sgm_pair
   _, vae = vae_pair
 
-  @tf.function(jit_compile=True)
+  @tf.function(jit_compile=True, autograph=False)
   def run(x_hat):
     return sgm.sample_eta(x_hat, 2, SEED), vae.sample(2, SEED)
 

@@ -149,7 +149,7 @@ def test_spline_jit_matches_eager():
   p = _random_params(rng, [3, 4], dtype=np.float32)
   x = tf.constant(rng.uniform(-5, 5, size=(3, 4)), tf.float32)
 
-  @tf.function(jit_compile=True)
+  @tf.function(jit_compile=True, autograph=False)
   def f(x, p):
     with tf.GradientTape() as tape:
       tape.watch([x, p])

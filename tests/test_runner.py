@@ -40,7 +40,7 @@ class ToyTask(task_lib.Task):
       flat = tf.reshape(images, [tf.shape(images)[0], -1])
       return tf.reduce_mean(tf.square(flat - w))
 
-    @tf.function
+    @tf.function(autograph=False)
     def step_fn(images, step):
       with tf.GradientTape() as tape:
         loss = loss_of(images)

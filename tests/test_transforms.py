@@ -105,7 +105,7 @@ def test_expm_gradient_compiles_and_matches_tf_expm():
   def loss(x):
     return tf.reduce_sum(tf.sin(T.expm3(x)))
 
-  @tf.function(jit_compile=True)
+  @tf.function(jit_compile=True, autograph=False)
   def grad_xla(x):
     with tf.GradientTape() as tape:
       tape.watch(x)
@@ -231,7 +231,7 @@ def test_row_window_warp_matches_direct_formulation(order, shape, jit):
   images = tf.constant(rng.uniform(-1, 1, (6,) + shape), tf.float32)
   eta = rng.uniform(-1, 1, (6, 6)) * [0.4, 0.4, np.pi, 0.4, 0.4, 0.3]
   matrices = T.affine_matrix(tf.constant(eta, tf.float32), "affine")
-  wrap = (lambda f: tf.function(f, jit_compile=True)) if jit else (lambda f: f)
+  wrap = (lambda f: tf.function(f, jit_compile=True, autograph=False)) if jit else (lambda f: f)
   new = wrap(lambda x, m: _value_and_grads(lambda a, b: T.warp(a, b, order=order), x, m))
   old = wrap(lambda x, m: _value_and_grads(lambda a, b: _direct_warp(a, b, order), x, m))
   for a, b in zip(new(images, matrices), old(images, matrices)):
@@ -257,7 +257,7 @@ def test_forward_only_warp_has_the_same_values_and_no_gradient(order, shape, jit
     return fast, slow, tape.gradient(tf.reduce_sum(fast ** 2), [x, e])
 
   if jit:
-    run = tf.function(run, jit_compile=True)
+    run = tf.function(run, jit_compile=True, autograph=False)
   fast, slow, grads = run(images, eta)
   _assert_close_to_scale(fast.numpy(), _direct_warp(
       tf.gather(images, index), T.affine_matrix(eta, "affine_no_shear"), order).numpy(), 1e-5)
@@ -316,7 +316,8 @@ def _max_gradient_error(f, x, delta):
   # As a tf.function, each of compute_gradient's many calls (one backprop per output element, two
   # evaluations per input element) is one graph call instead of hundreds of eager ops: the same
   # float64 numbers in about a third of the time.
-  theoretical, numerical = tf.test.compute_gradient(tf.function(f), [x], delta=delta)
+  theoretical, numerical = tf.test.compute_gradient(tf.function(f, autograph=False), [x],
+                                                    delta=delta)
   return max(np.abs(t - n).max() / max(1.0, np.abs(n).max()) for t, n in zip(theoretical, numerical))
 
 
@@ -485,7 +486,7 @@ def test_jit_compile_matches_eager_values_and_gradients(order):
     return (out,) + tuple(tape.gradient(loss, [x, e]))
 
   eager = value_and_grads(images, eta)
-  xla = tf.function(value_and_grads, jit_compile=True)(images, eta)
+  xla = tf.function(value_and_grads, jit_compile=True, autograph=False)(images, eta)
   for a, b in zip(eager, xla):
     np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
 
@@ -520,7 +521,8 @@ def test_bad_input_raises_named_python_error(call, exc, name):
 
 
 def test_bad_input_raises_at_trace_time_under_jit():
-  fn = tf.function(lambda x, e: T.transform_images(x, e, "affine_no_shear"), jit_compile=True)
+  fn = tf.function(lambda x, e: T.transform_images(x, e, "affine_no_shear"), jit_compile=True,
+                   autograph=False)
   with pytest.raises(ValueError, match="eta"):
     fn(tf.zeros([1, 4, 4, 1]), tf.zeros([1, 6]))
 

@@ -42,7 +42,7 @@ def evaluate_test(model, config: Config, test_ds: tf.data.Dataset) -> dict:
   is_inv = isinstance(model, InvVAE)
   k = config.iwlb_num_samples
 
-  @tf.function(jit_compile=config.jit_compile)
+  @tf.function(jit_compile=config.jit_compile, autograph=False)
   def score(images, seed):
     s_iwlb, s_elbo = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     out = {"iwlb": model.iwlb(images, k, s_iwlb)}

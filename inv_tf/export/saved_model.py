@@ -92,11 +92,11 @@ class SGMExportModule(tf.Module):
       images, eta = sgm.resample(image_in(x, "x"), n, seed)
       return {"images": images, "eta": eta}
 
-    self.prototype = tf.function(prototype, input_signature=[image])
-    self.sample_eta = tf.function(sample_eta, input_signature=[image, scalar_n, seed])
-    self.log_prob_eta = tf.function(log_prob_eta,
+    self.prototype = tf.function(prototype, autograph=False, input_signature=[image])
+    self.sample_eta = tf.function(sample_eta, autograph=False, input_signature=[image, scalar_n, seed])
+    self.log_prob_eta = tf.function(log_prob_eta, autograph=False,
                                     input_signature=[image, tf.TensorSpec([None, d], tf.float32)])
-    self.resample = tf.function(resample, input_signature=[image, scalar_n, seed])
+    self.resample = tf.function(resample, autograph=False, input_signature=[image, scalar_n, seed])
 
   def signatures(self):
     return {"serving_default": self.prototype, "prototype": self.prototype,
@@ -127,10 +127,10 @@ class VAEExportModule(tf.Module):
     def reconstruct(x):
       return {"images": model.reconstruct(image_in(x))}
 
-    self.sample = tf.function(sample, input_signature=[tf.TensorSpec([], tf.int32),
+    self.sample = tf.function(sample, autograph=False, input_signature=[tf.TensorSpec([], tf.int32),
                                                        tf.TensorSpec([2], tf.int32)])
-    self.iwlb = tf.function(iwlb, input_signature=[image, tf.TensorSpec([2], tf.int32)])
-    self.reconstruct = tf.function(reconstruct, input_signature=[image])
+    self.iwlb = tf.function(iwlb, autograph=False, input_signature=[image, tf.TensorSpec([2], tf.int32)])
+    self.reconstruct = tf.function(reconstruct, autograph=False, input_signature=[image])
 
   def signatures(self):
     return {"serving_default": self.reconstruct, "sample": self.sample, "iwlb": self.iwlb,

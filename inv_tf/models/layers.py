@@ -76,7 +76,7 @@ def to_float32(x):
   return tf.cast(x, tf.float32)
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, autograph=False)
 def _threefry_uniform_like(x, seed):
   """float32 uniforms in [0, 1) shaped like `x`, Threefry with `seed` int32 [2].
 

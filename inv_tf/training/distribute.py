@@ -23,9 +23,12 @@ Semantics of a train step with R replicas (R = 1 for one_device):
 
 The replica computation (forward, loss, backward) is one XLA cluster per replica
 (`tf.function(jit_compile=True)`); with one replica the optimiser update is compiled into the
-same cluster. Only the chief (task 0 of multi_worker_mirrored; the only task otherwise) writes
-summaries, run files, metrics and the export; the other workers save their checkpoints to a
-temporary directory they delete at the end (every worker must take part in a save; see
+same cluster. The step functions are traced without AutoGraph (`autograph=False`): the model
+code writes its control flow with TensorFlow ops (`tf.cond`, `tf.where`, `tf.while_loop`), so
+AutoGraph would have nothing to convert, and skipping its source-to-source pass shortens every
+trace. Only the chief (task 0 of multi_worker_mirrored; the only task otherwise) writes summaries,
+run files, metrics and the export; the other workers save their checkpoints to a temporary
+directory they delete at the end (every worker must take part in a save; see
 `inv_tf.training.checkpoints.open_checkpoints`).
 """
 
@@ -157,7 +160,7 @@ def compile_step(strategy: tf.distribute.Strategy, compute: Callable, apply: Cal
   """
   if num_replicas(strategy) == 1 and not isinstance(strategy, tf.distribute.TPUStrategy):
 
-    @tf.function(jit_compile=jit_compile)
+    @tf.function(jit_compile=jit_compile, autograph=False)
     def single_step(images, step):
       grads, metrics = compute(images, step, None)
       metrics.update(apply(grads, step))
@@ -165,9 +168,9 @@ def compile_step(strategy: tf.distribute.Strategy, compute: Callable, apply: Cal
 
     return single_step
 
-  replica_compute = tf.function(compute, jit_compile=jit_compile)
+  replica_compute = tf.function(compute, jit_compile=jit_compile, autograph=False)
 
-  @tf.function
+  @tf.function(autograph=False)
   def step_fn(images, step):
 
     def replica_fn(local_images):

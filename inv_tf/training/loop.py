@@ -148,7 +148,8 @@ class FiniteCheck:
   def __init__(self, variables):
     self.variables = tuple(variables)
     self._flags = tf.function(
-        lambda: tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in self.variables]))
+        lambda: tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in self.variables]),
+        autograph=False)
 
   def non_finite(self, limit: int = 3) -> list:
     """Names of up to `limit` variables holding a NaN or an infinity (empty: all finite)."""

@@ -159,11 +159,11 @@ def make_eval_fns(state: TrainState, config: Config):
   """Compiled validation losses (no blur, full augmentation range, no dropout)."""
   q, p = state.model.inference, state.model.generative
 
-  @tf.function(jit_compile=config.jit_compile)
+  @tf.function(jit_compile=config.jit_compile, autograph=False)
   def inference_eval(images, mask, seed):
     return losses.stage1_loss(q, images, seed, config, training=False, mask=mask)[1]
 
-  @tf.function(jit_compile=config.jit_compile)
+  @tf.function(jit_compile=config.jit_compile, autograph=False)
   def generative_eval(images, mask, seed):
     return losses.stage2_loss(q, p, images, seed, config, training=False, mask=mask)[1]
 

@@ -205,7 +205,7 @@ def make_eval_fn(model, jit_compile: bool = True):
   """Compiled validation ELBO on real images: (images, mask, seed) → mask-weighted means
   (`jit_compile`: XLA, else a plain `tf.function`)."""
 
-  @tf.function(jit_compile=jit_compile)
+  @tf.function(jit_compile=jit_compile, autograph=False)
   def eval_fn(images, mask, seed):
     terms = model.elbo(images, seed, training=False)
     metrics = {k: masked_mean(v, mask) for k, v in terms.items()}
