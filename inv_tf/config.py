@@ -356,6 +356,9 @@ class Config:
   eval_every: int = _field(0, "Validate every N steps (0 = every 1 % of a stage).",
                            OPTIONAL_COUNT)
   num_eval_batches: int = _field(4, "Validation batches per evaluation.", COUNT)
+  visuals_every: int = _field(
+      0, "Write the validation image grid and η histograms to TensorBoard every N steps (0 = "
+      "every 10 % of a stage); also at each stage's last step.", OPTIONAL_COUNT)
   checkpoint_every: int = _field(500, "Checkpoint every N steps.", COUNT)
   max_checkpoints: int = _field(3, "Checkpoints to keep.", COUNT)
   export: bool = _field(True, "Write the SavedModel to MODEL_DIR/export at the end.", Flag())
@@ -399,6 +402,10 @@ class Config:
 
   def eval_interval(self, steps: int) -> int:
     return self.eval_every or max(10, steps // 100)
+
+  def visuals_interval(self, steps: int) -> int:
+    # Rendering the figures costs several validation passes: 10 per stage, not 100.
+    return self.visuals_every or max(10, steps // 10)
 
   def validate(self) -> "Config":
     """Checks every field against its domain, then the combinations of fields.

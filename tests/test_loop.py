@@ -1,5 +1,6 @@
 """Tests of inv_tf.training.loop: the stage loop's model selection and early stopping."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -73,6 +74,32 @@ def test_without_selection_the_stage_trains_every_step(tmp_path):
   _run(stage, tmp_path, Config(eval_every=5, log_every=5, checkpoint_every=100))
   assert int(stage.step_var.numpy()) == 12 and float(weight.numpy()) == 12.0
   assert not os.path.exists(tmp_path / "best")
+
+
+@pytest.mark.parametrize("num_steps, visuals_every, expected", [
+    (300, 0, list(range(30, 301, 30))),  # the default: every 10 % of the stage
+    (40, 0, [10, 20, 30, 40]),           # … but not more often than every 10 steps
+    (40, 15, [15, 30, 40]),              # and at the stage's last step
+])
+def test_visuals_come_every_visuals_interval_and_at_the_end(tmp_path, num_steps, visuals_every,
+                                                           expected):
+  weight = tf.Variable(0.0)
+  stage = _stage(weight, None, num_steps=num_steps)
+  written = []
+  stage = dataclasses.replace(stage, visuals=lambda images, step: written.append(step))
+  _run(stage, tmp_path, Config(eval_every=2, log_every=5, checkpoint_every=100,
+                               visuals_every=visuals_every))
+  assert written == expected
+
+
+def test_an_early_stopped_stage_writes_its_last_visuals(tmp_path):
+  weight = tf.Variable(0.0)
+  selection = loop.Selection("elbo", {"w": weight}, str(tmp_path / "best"), 2)
+  written = []
+  stage = dataclasses.replace(_stage(weight, selection),
+                              visuals=lambda images, step: written.append(step))
+  _run(stage, tmp_path, Config(eval_every=5, log_every=5, checkpoint_every=100, visuals_every=8))
+  assert written == [8, 16, 20]  # stopped at step 10 + 5 · 2
 
 
 def test_a_non_finite_score_never_becomes_the_best(tmp_path):

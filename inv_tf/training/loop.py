@@ -2,9 +2,10 @@
 
 Every stage of every task (`inv_tf.training.task`; run by `inv_tf.training.runner`) runs
 `run_stage`: one compiled train step per batch, scalars to `train/` every `log_every` steps,
-validation to `validation/` every `eval_interval` steps, a checkpoint every `checkpoint_every`
-steps and at the end, a progress line with ETA, and a stop with a one-line `RunError` (the last
-good checkpoint kept) when a loss is not finite.
+validation to `validation/` every `eval_interval` steps, the stage's image and histogram
+summaries (`visuals`) every `visuals_interval` steps and at the end, a checkpoint every
+`checkpoint_every` steps and at the end, a progress line with ETA, and a stop with a one-line
+`RunError` (the last good checkpoint kept) when a loss is not finite.
 """
 
 import dataclasses
@@ -250,6 +251,7 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
   name, num_steps = stage.name, stage.num_steps
   start = int(stage.step_var.numpy())
   eval_every = config.eval_interval(num_steps)
+  visuals_every = config.visuals_interval(num_steps)
   selection = stage.selection
   if start >= num_steps or (selection is not None and selection.exhausted(start, eval_every)):
     logging.info("%s: already trained (%d/%d steps), skipping", name, start, num_steps)
@@ -296,8 +298,6 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
       with writers["validation"].as_default():
         for k, v in last_eval.items():
           tf.summary.scalar(f"{name}/{k}", v, step=done, description=scalar_description(name, k))
-        if stage.visuals is not None and chief:
-          stage.visuals(eval_batches[0]["image"], done)
       if selection is not None:
         selection.update(done, last_eval)
         with writers["validation"].as_default():
@@ -307,6 +307,10 @@ def run_stage(stage: Stage, train_iter, eval_batches, config: Config, manager, w
     # Early stopping is decided at evaluation steps (the best only changes there), which were
     # checked for finite parameters above.
     stopping = selection is not None and selection.exhausted(done, eval_every)
+    if (stage.visuals is not None and chief
+        and (done % visuals_every == 0 or done == num_steps or stopping)):
+      with writers["validation"].as_default():
+        stage.visuals(eval_batches[0]["image"], done)
     if done % config.checkpoint_every == 0 or done == num_steps or stopping:
       checkpoints.save_checkpoint(manager, checkpoint_number())
     bar.update(done, {k: metrics[k] for k in stage.log_metrics})
