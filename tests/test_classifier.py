@@ -301,7 +301,7 @@ def test_sgm_flagfile_option_parses_to_one_validated_sgm_config_per_dataset(tmp_
   quickstart = C.sgm_config("mnist", "quickstart")  # a packaged name
   assert (quickstart.dataset, quickstart.rotation_deg, quickstart.model, quickstart.stage) == (
       "mnist", 180.0, "sgm", "all")
-  assert quickstart.inference_steps == 5000 and quickstart.export
+  assert quickstart.inference_steps == 3500 and quickstart.export
   path = tmp_path / "mine.cfg"  # a path; '#' lines are comments; export forced on
   path.write_text("# my SGM\n--dataset=mnist_per_class\n--inference_steps=7\n--export=false\n")
   mine = C.sgm_config("mnist_per_class", str(path))
