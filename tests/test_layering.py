@@ -128,8 +128,8 @@ def _tf_function_calls(tree):
 
   for node in ast.walk(tree):
     if isinstance(node, ast.Call) and is_tf_function(node.func):
-      off = any(k.arg == "autograph" and isinstance(k.value, ast.Constant) and k.value.value is False
-                for k in node.keywords)
+      off = any(k.arg == "autograph" and isinstance(k.value, ast.Constant)
+                and k.value.value is False for k in node.keywords)
       yield node.lineno, off
     elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
       yield from ((d.lineno, False) for d in node.decorator_list if is_tf_function(d))

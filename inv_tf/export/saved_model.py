@@ -44,6 +44,12 @@ SIGNATURES = ("prototype", "sample_eta", "log_prob_eta", "resample")
 VAE_SIGNATURES = ("sample", "iwlb", "reconstruct")
 
 
+def _signature(fn, *specs):
+  """`fn` as a graph function with the input signature `specs` (traced without AutoGraph: the
+  models write their control flow with TensorFlow ops)."""
+  return tf.function(fn, autograph=False, input_signature=list(specs))
+
+
 class SGMExportModule(tf.Module):
   """tf.Module wrapping an `inv_tf.models.SGM` with the signatures above."""
 
@@ -92,11 +98,10 @@ class SGMExportModule(tf.Module):
       images, eta = sgm.resample(image_in(x, "x"), n, seed)
       return {"images": images, "eta": eta}
 
-    self.prototype = tf.function(prototype, autograph=False, input_signature=[image])
-    self.sample_eta = tf.function(sample_eta, autograph=False, input_signature=[image, scalar_n, seed])
-    self.log_prob_eta = tf.function(log_prob_eta, autograph=False,
-                                    input_signature=[image, tf.TensorSpec([None, d], tf.float32)])
-    self.resample = tf.function(resample, autograph=False, input_signature=[image, scalar_n, seed])
+    self.prototype = _signature(prototype, image)
+    self.sample_eta = _signature(sample_eta, image, scalar_n, seed)
+    self.log_prob_eta = _signature(log_prob_eta, image, tf.TensorSpec([None, d], tf.float32))
+    self.resample = _signature(resample, image, scalar_n, seed)
 
   def signatures(self):
     return {"serving_default": self.prototype, "prototype": self.prototype,
@@ -127,10 +132,9 @@ class VAEExportModule(tf.Module):
     def reconstruct(x):
       return {"images": model.reconstruct(image_in(x))}
 
-    self.sample = tf.function(sample, autograph=False, input_signature=[tf.TensorSpec([], tf.int32),
-                                                       tf.TensorSpec([2], tf.int32)])
-    self.iwlb = tf.function(iwlb, autograph=False, input_signature=[image, tf.TensorSpec([2], tf.int32)])
-    self.reconstruct = tf.function(reconstruct, autograph=False, input_signature=[image])
+    self.sample = _signature(sample, tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int32))
+    self.iwlb = _signature(iwlb, image, tf.TensorSpec([2], tf.int32))
+    self.reconstruct = _signature(reconstruct, image)
 
   def signatures(self):
     return {"serving_default": self.reconstruct, "sample": self.sample, "iwlb": self.iwlb,
