@@ -315,8 +315,10 @@ class Config:
       "pose q left in the augmented copy's prototype x̂) or round_trip (the η that takes x̂ back "
       "to x exactly, log M(η_p) M(η_r)⁻¹; equal to q_of_x when q is exactly equivariant). "
       "Experimental, not adopted: on MNIST it narrows p on upright digits but makes stray "
-      "resamples (results/README.md). round_trip needs an affine family without colour.",
-      Choice(("q_of_x", "round_trip"), "stage-2 target"))
+      "resamples (results/README.md). round_trip_rotation: q_of_x with only the rotation moved "
+      "by q's error on the copy (no matrix logarithm; experimental). Both need an affine "
+      "family without colour.",
+      Choice(("q_of_x", "round_trip", "round_trip_rotation"), "stage-2 target"))
   # VAE family (docs/design.md §8).
   sgm_dir: str = _field(
       "", "--model=augvae|invvae: the --model_dir of a trained SGM run (or its export/).",
@@ -447,8 +449,10 @@ class Config:
     if self.model not in SGM_USING_MODELS and self.sgm_dir:
       fail("sgm_dir", f"only --model={' or '.join(SGM_USING_MODELS)} use an SGM; "
            f"--model={self.model} does not")
-    if self.generative_target == "round_trip" and transforms.get_family(self.family).has_colour:
-      fail("generative_target", f"round_trip needs a family without colour, got {self.family!r}")
+    if self.generative_target != "q_of_x" and transforms.get_family(self.family).has_colour:
+      fail("generative_target", f"{self.generative_target} needs a family without colour, got "
+           f"{self.family!r}")
+
     if self.blur_filter_size % 2 != 1:
       fail("blur_filter_size", f"must be odd, got {self.blur_filter_size}")
     if not self.num_bins * SPLINE_MIN_BIN_SIZE < 2 * self.spline_range:

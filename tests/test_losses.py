@@ -214,7 +214,9 @@ def _round_trip(family, bounds, pose_scale, batch=64, seed=(3, 4)):
   rng = np.random.default_rng(0)
   q = _FixedPoseQ(tf.constant(rng.uniform(-1, 1, (batch, len(bounds))) * pose_scale, tf.float32))
   seed = tf.constant(seed)
-  x_hat, eta = losses.prototypes_from_augmented(q, images, seed, config, 1.0, with_round_trip=True)
+  x_hat, back = losses.prototypes_from_augmented(q, images, seed, config, 1.0,
+                                                 with_round_trip=True)
+  eta = transforms.affine_log(back, family)
   eta_r = losses._uniform_eta([batch, len(bounds)],
                               tf.random.experimental.stateless_split(seed, 2)[0], config, 1.0)
   want = (transforms.affine_matrix(q(images).mean(), family)
@@ -266,13 +268,42 @@ def test_round_trip_target_is_q_of_x_for_an_equivariant_q():
   eta_r = losses._uniform_eta([5, 1], tf.random.experimental.stateless_split(seed, 2)[0], config,
                               1.0)
   q = _FixedPoseQ(pose + eta_r)  # the pose of T(x, η_r) for an equivariant q
-  _, eta = losses.prototypes_from_augmented(q, images, seed, config, 1.0, with_round_trip=True)
-  np.testing.assert_allclose(np.angle(np.exp(1j * (eta.numpy() - pose.numpy()))), 0.0, atol=1e-5)
+  _, back = losses.prototypes_from_augmented(q, images, seed, config, 1.0, with_round_trip=True)
+  for eta in (transforms.affine_log(back, "rotation"),
+              losses.round_trip_rotation_target(pose, back, "rotation")):
+    np.testing.assert_allclose(np.angle(np.exp(1j * (eta.numpy() - pose.numpy()))), 0.0,
+                               atol=1e-5)
 
 
-def test_stage2_loss_with_round_trip_targets_is_finite_and_reaches_p():
+def test_round_trip_rotation_target_moves_only_the_rotation():
+  """Rotation family: θ_q + δ is the round trip's own angle (mod 2π), whatever q's sample was.
+  With scales: translation and scales stay q's, and δ is the angle of the residual
+  A(M(η_p) M(η_r)⁻¹) A(M(η_q))⁻¹ — finite even near half turns with unequal scales."""
+  _, _, rt_eta, want, _ = _round_trip("rotation", (math.pi,), [2.0], batch=16)
+  eta_q = tf.constant(np.linspace(-3, 3, 16)[:, None], tf.float32)
+  target = losses.round_trip_rotation_target(eta_q, want, "rotation").numpy()
+  assert np.all(np.abs(target) <= math.pi + 1e-6)
+  np.testing.assert_allclose(np.angle(np.exp(1j * (target - rt_eta.numpy()))), 0.0, atol=1e-4)
+
+  bounds = (0.2, 0.2, math.pi, 0.4, 0.4)
+  _, _, _, want, _ = _round_trip("affine_no_shear", bounds, [0.1, 0.1, 3.0, 0.4, 0.4])
+  rng = np.random.default_rng(1)
+  eta_q = tf.constant(rng.uniform(-1, 1, (want.shape[0], 5)) * bounds, tf.float32)
+  target = losses.round_trip_rotation_target(eta_q, want, "affine_no_shear").numpy()
+  assert np.isfinite(target).all()
+  np.testing.assert_array_equal(np.delete(target, 2, axis=1), np.delete(eta_q.numpy(), 2, axis=1))
+  a_q = transforms.affine_matrix(eta_q, "affine_no_shear").numpy()[:, :2, :2]
+  residual = want.numpy()[:, :2, :2] @ np.linalg.inv(a_q)
+  delta = np.arctan2(residual[:, 1, 0] - residual[:, 0, 1], residual[:, 0, 0] + residual[:, 1, 1])
+  assert np.abs(delta).max() > 1.0  # the test reaches large errors, not only near-identities
+  np.testing.assert_allclose(np.angle(np.exp(1j * (target[:, 2] - eta_q.numpy()[:, 2] - delta))),
+                             0.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("target", ["round_trip", "round_trip_rotation"])
+def test_stage2_loss_with_round_trip_targets_is_finite_and_reaches_p(target):
   from inv_tf.models.generative import GenerativeNet  # pylint: disable=g-import-not-at-top
-  config = Config(generative_target="round_trip", generative_n_samples=2)
+  config = Config(generative_target=target, generative_n_samples=2)
   q = InferenceNet(5, bounds=config.resolved_bounds, hidden_dims=(8,))
   p = GenerativeNet(5, bounds=config.resolved_bounds, hidden_dims=(16, 8), num_flows=2,
                     num_bins=3, conditioner_hidden_dims=(8,))
@@ -282,9 +313,10 @@ def test_stage2_loss_with_round_trip_targets_is_finite_and_reaches_p():
   assert np.isfinite(float(loss)) and all(g is not None for g in grads)
 
 
-def test_round_trip_needs_a_family_without_colour():
-  with pytest.raises(ConfigError, match="generative_target: round_trip needs a family without"):
-    Config(family="affine_no_shear_hsv", generative_target="round_trip").validate()
+@pytest.mark.parametrize("target", ["round_trip", "round_trip_rotation"])
+def test_round_trip_needs_a_family_without_colour(target):
+  with pytest.raises(ConfigError, match=f"generative_target: {target} needs a family without"):
+    Config(family="affine_no_shear_hsv", generative_target=target).validate()
 
 
 # ---------------------------------------------------------------------------------------------

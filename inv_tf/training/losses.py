@@ -64,6 +64,17 @@ that maps this prototype back onto x exactly,
 It equals q's pose of x when q is exactly equivariant (M(η_pk) = M(η_q(x)) M(η_rk)), so it
 changes only what q's error does: the error moves prototype and target together.
 
+The matrix logarithm is ill-conditioned where the product is near a half turn with unequal
+scales. `generative_target=round_trip_rotation` moves only the rotation: the target is q's sample
+η_k with its angle θ_k replaced by
+
+    θ_k + δ_k,   δ_k = ∠( A(M(η_pk) M(η_rk)⁻¹) A(M(η_k))⁻¹ )     (wrapped to (−π, π])
+
+where A(·) is a matrix's 2×2 linear part and ∠A = atan2(A₁₀ − A₀₁, A₀₀ + A₁₁) is the angle of
+the rotation nearest to A (its polar factor's angle, defined for every A with positive
+determinant). δ_k is q's rotation error on copy k (0 for an equivariant q); translation and
+scales stay q's, so no logarithm is taken and the target is always finite.
+
 All functions take images `[B, H, W, C]` float32 in [-1, 1] and a stateless seed `[2]` int32 and
 return (scalar loss, dict of scalar float32 metrics). Copies are laid out image-major: row
 b·n + k of the `[n·B, …]` tensors is copy k of image b.
@@ -193,12 +204,12 @@ def prototypes_from_augmented(inference, images, seed, config: Config, mult, cop
     mult: scalar ≥ 0 multiplying the bounds.
     copies: k ≥ 1 augmented copies per image (a Python int).
 
-    with_round_trip: also return the round-trip η (module docstring).
+    with_round_trip: also return the round trip's matrix (module docstring).
 
   Returns:
     float32 `[k·N, H, W, C]` prototypes (one interpolation from x), image-major: row n·k + j is
-    copy j of image n; with `with_round_trip`, (prototypes, η `[k·N, D]` float32 with
-    warp(x̂, M(η)) = x, stop-gradiented).
+    copy j of image n; with `with_round_trip`, (prototypes, M(η_p) M(η_r)⁻¹ `[k·N, 3, 3]`
+    float32, the affine matrix with warp(x̂, M) = x, stop-gradiented).
   """
   seeds = tf.random.experimental.stateless_split(seed, 2)
   count = tf.shape(images)[0] * copies
@@ -213,8 +224,33 @@ def prototypes_from_augmented(inference, images, seed, config: Config, mult, cop
                                     image_index=image_index, differentiable=False)
   if not with_round_trip:
     return x_hat
-  back = p.then(r.inverse())
-  return x_hat, tf.stop_gradient(transforms.affine_log(back.matrix, config.family))
+  return x_hat, tf.stop_gradient(p.then(r.inverse()).matrix)
+
+
+def _nearest_rotation_angle(a):
+  """∠A = atan2(A₁₀ − A₀₁, A₀₀ + A₁₁) of float `[..., 2, 2]`: the angle of A's polar factor."""
+  return tf.atan2(a[..., 1, 0] - a[..., 0, 1], a[..., 0, 0] + a[..., 1, 1])
+
+
+def round_trip_rotation_target(eta_q, back, family):
+  """q's target with its rotation moved by q's error on the copy (module docstring).
+
+  Args:
+    eta_q: float32 `[M, D]`, q's samples for the clean images (the paper's targets).
+    back: float32 `[M, 3, 3]`, the round trip M(η_p) M(η_r)⁻¹ of the same rows.
+    family: an affine family with a rotation parameter (name or `Family`).
+
+  Returns:
+    float32 `[M, D]`: `eta_q` with the rotation θ + δ wrapped to (−π, π]; other entries unchanged.
+  """
+  fam = transforms.get_family(family)
+  index = fam.parameters.index("rotation")
+  a_q = transforms.affine_matrix(eta_q, fam)[:, :2, :2]
+  delta = _nearest_rotation_angle(tf.matmul(back[:, :2, :2], tf.linalg.inv(a_q)))
+  theta = eta_q[:, index] + delta
+  theta = tf.atan2(tf.sin(theta), tf.cos(theta))
+  keep = tf.one_hot(index, fam.dim, dtype=eta_q.dtype)
+  return eta_q + keep * (theta - eta_q[:, index])[:, None]
 
 
 def stage2_loss(inference, generative, images, seed, config: Config, training=True, mask=None):
@@ -236,15 +272,20 @@ def stage2_loss(inference, generative, images, seed, config: Config, training=Tr
   n = config.generative_n_samples
   batch = tf.shape(images)[0]
   seeds = tf.random.experimental.stateless_split(seed, 2)
-  if config.generative_target == "round_trip":
-    x_hat, targets = prototypes_from_augmented(inference, images, seeds[1], config,
-                                               config.generative_augment_range, copies=n,
-                                               with_round_trip=True)
-  else:
+  if config.generative_target != "round_trip":
     targets = inference(images, training=False).sample(n, seed=seeds[0])  # [n, B, D]
     targets = tf.reshape(tf.transpose(targets, [1, 0, 2]), [batch * n, config.event_dim])
+  if config.generative_target == "q_of_x":
     x_hat = prototypes_from_augmented(inference, images, seeds[1], config,
                                       config.generative_augment_range, copies=n)
+  else:
+    x_hat, back = prototypes_from_augmented(inference, images, seeds[1], config,
+                                            config.generative_augment_range, copies=n,
+                                            with_round_trip=True)
+    if config.generative_target == "round_trip":
+      targets = transforms.affine_log(back, config.family)
+    else:
+      targets = round_trip_rotation_target(targets, back, config.family)
   x_hat, targets = tf.stop_gradient(x_hat), tf.stop_gradient(targets)
   log_p = generative(x_hat, training=training).log_prob(targets)
   log_p = tf.reshape(log_p, [batch, n])
