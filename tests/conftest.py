@@ -36,14 +36,38 @@ def pytest_configure(config):
 _TRAINED_SESSION_FIXTURES = frozenset({"shared_run", "trained_model", "shared_vae_run"})
 
 
+def _shared_fixture_group(item):
+  """The xdist group of a test that uses a module- or class-scoped fixture, else None.
+
+  Such a fixture is built once per worker process that runs a test asking for it; grouped, the
+  tests that share it run on one worker and it is built once. The group is the test's module
+  (each module's fixtures are its own).
+  """
+  info = getattr(item, "_fixtureinfo", None)
+  if info is None:
+    return None
+  for name in item.fixturenames:
+    definitions = info.name2fixturedefs.get(name, ())
+    if definitions and definitions[-1].scope in ("module", "class"):
+      return item.nodeid.split("::")[0]
+  return None
+
+
 def pytest_collection_modifyitems(items):
-  """Tests that ask for a shared trained run go first (otherwise in collection order).
+  """Tests that ask for a shared trained run go first (otherwise in collection order), and the
+  tests of a module that share a module fixture are one `xdist_group`.
 
   Training a shared run is the longest setup of the suite. pytest-xdist hands each worker a run
   of consecutive tests; started last, that setup would leave the other worker idle at the end.
+  The groups take effect with `--dist loadgroup` (the fast tier's command, docs/testing.md); other
+  `--dist` modes ignore them.
   """
   items.sort(key=lambda item: _TRAINED_SESSION_FIXTURES.isdisjoint(
       getattr(item, "fixturenames", ())))
+  for item in items:
+    group = _shared_fixture_group(item)
+    if group is not None:
+      item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
