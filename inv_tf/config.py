@@ -316,8 +316,8 @@ class Config:
       "to x exactly, log M(η_p) M(η_r)⁻¹; equal to q_of_x when q is exactly equivariant). "
       "Experimental, not adopted: on MNIST it narrows p on upright digits but makes stray "
       "resamples (results/README.md). round_trip_rotation: q_of_x with only the rotation moved "
-      "by q's error on the copy, modulo a half turn (no matrix logarithm; experimental). Both "
-      "need an affine family without colour.",
+      "by q's error on the copy (no matrix logarithm; experimental). Both need an affine "
+      "family without colour.",
       Choice(("q_of_x", "round_trip", "round_trip_rotation"), "stage-2 target"))
   # VAE family (docs/design.md §8).
   sgm_dir: str = _field(

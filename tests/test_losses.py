@@ -276,23 +276,14 @@ def test_round_trip_target_is_q_of_x_for_an_equivariant_q():
 
 
 def test_round_trip_rotation_target_moves_only_the_rotation():
-  """Rotation family: θ_q + δ is the round trip's own angle up to a half turn (δ is taken mod π),
-  whatever q's sample was. With scales: translation and scales stay q's, and δ is the angle of
-  the residual A(M(η_p) M(η_r)⁻¹) A(M(η_q))⁻¹ mod π — finite even near half turns with unequal
-  scales."""
+  """Rotation family: θ_q + δ is the round trip's own angle (mod 2π), whatever q's sample was.
+  With scales: translation and scales stay q's, and δ is the angle of the residual
+  A(M(η_p) M(η_r)⁻¹) A(M(η_q))⁻¹ — finite even near half turns with unequal scales."""
   _, _, rt_eta, want, _ = _round_trip("rotation", (math.pi,), [2.0], batch=16)
   eta_q = tf.constant(np.linspace(-3, 3, 16)[:, None], tf.float32)
   target = losses.round_trip_rotation_target(eta_q, want, "rotation").numpy()
   assert np.all(np.abs(target) <= math.pi + 1e-6)
-  off = np.angle(np.exp(1j * (target - rt_eta.numpy())))
-  np.testing.assert_allclose(np.minimum(np.abs(off), math.pi - np.abs(off)), 0.0, atol=1e-4)
-  delta = np.angle(np.exp(1j * (target - eta_q.numpy())))
-  assert np.abs(delta).max() <= math.pi / 2 + 1e-5
-  # Where q's pose differs from the round trip's by more than a quarter turn, the half turn is
-  # dropped: the target is the round trip turned by π.
-  flipped = np.abs(np.angle(np.exp(1j * (rt_eta.numpy() - eta_q.numpy())))) > math.pi / 2 + 1e-3
-  assert flipped.any() and (~flipped).any()
-  np.testing.assert_allclose(np.abs(off[flipped]), math.pi, atol=1e-4)
+  np.testing.assert_allclose(np.angle(np.exp(1j * (target - rt_eta.numpy()))), 0.0, atol=1e-4)
 
   bounds = (0.2, 0.2, math.pi, 0.4, 0.4)
   _, _, _, want, _ = _round_trip("affine_no_shear", bounds, [0.1, 0.1, 3.0, 0.4, 0.4])
@@ -304,8 +295,7 @@ def test_round_trip_rotation_target_moves_only_the_rotation():
   a_q = transforms.affine_matrix(eta_q, "affine_no_shear").numpy()[:, :2, :2]
   residual = want.numpy()[:, :2, :2] @ np.linalg.inv(a_q)
   delta = np.arctan2(residual[:, 1, 0] - residual[:, 0, 1], residual[:, 0, 0] + residual[:, 1, 1])
-  assert np.abs(delta).max() > 2.0  # the test reaches half-turn errors, not only near-identities
-  delta = delta - math.pi * np.round(delta / math.pi)
+  assert np.abs(delta).max() > 1.0  # the test reaches large errors, not only near-identities
   np.testing.assert_allclose(np.angle(np.exp(1j * (target[:, 2] - eta_q.numpy()[:, 2] - delta))),
                              0.0, atol=1e-4)
 

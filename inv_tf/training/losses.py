@@ -70,21 +70,15 @@ scales. `generative_target=round_trip_rotation` moves only the rotation: the tar
 
     θ_k + δ_k,   δ_k = ∠( A(M(η_pk) M(η_rk)⁻¹) A(M(η_k))⁻¹ )     (wrapped to (−π, π])
 
-    δ_k ← δ_k − π · round(δ_k / π)                                   (wrapped to [−π/2, π/2])
-
 where A(·) is a matrix's 2×2 linear part and ∠A = atan2(A₁₀ − A₀₁, A₀₀ + A₁₁) is the angle of
 the rotation nearest to A (its polar factor's angle, defined for every A with positive
-determinant). δ_k is q's rotation error on copy k (0 for an equivariant q). A half turn is taken
-out of it: q turns some copies of an image that looks the same upside down (a "1", a "0") by π,
-and following that turn would teach p both directions for one prototype. Translation and scales
-stay q's, so no logarithm is taken and the target is always finite.
+determinant). δ_k is q's rotation error on copy k (0 for an equivariant q); translation and
+scales stay q's, so no logarithm is taken and the target is always finite.
 
 All functions take images `[B, H, W, C]` float32 in [-1, 1] and a stateless seed `[2]` int32 and
 return (scalar loss, dict of scalar float32 metrics). Copies are laid out image-major: row
 b·n + k of the `[n·B, …]` tensors is copy k of image b.
 """
-
-import math
 
 import tensorflow as tf
 
@@ -247,14 +241,12 @@ def round_trip_rotation_target(eta_q, back, family):
     family: an affine family with a rotation parameter (name or `Family`).
 
   Returns:
-    float32 `[M, D]`: `eta_q` with the rotation θ + δ (δ in [−π/2, π/2]) wrapped to (−π, π];
-    other entries unchanged.
+    float32 `[M, D]`: `eta_q` with the rotation θ + δ wrapped to (−π, π]; other entries unchanged.
   """
   fam = transforms.get_family(family)
   index = fam.parameters.index("rotation")
   a_q = transforms.affine_matrix(eta_q, fam)[:, :2, :2]
   delta = _nearest_rotation_angle(tf.matmul(back[:, :2, :2], tf.linalg.inv(a_q)))
-  delta = delta - math.pi * tf.round(delta / math.pi)
   theta = eta_q[:, index] + delta
   theta = tf.atan2(tf.sin(theta), tf.cos(theta))
   keep = tf.one_hot(index, fam.dim, dtype=eta_q.dtype)
