@@ -117,6 +117,20 @@ def read_events(logdir):
   return events
 
 
+def collect(ds):
+  """Materialises an unbatched, finite, non-empty dataset as a dict of stacked numpy arrays.
+
+  With a known size, one batch of everything: tf.data stacks it in C++, where iterating examples
+  one by one from Python costs milliseconds each (4 s for 600 rotated MNIST digits). (tf.data
+  reserves room for a whole batch, so the batch is the dataset's size, not "very large".)
+  """
+  size = int(ds.cardinality())
+  if size > 0:
+    return next(ds.batch(size).as_numpy_iterator())
+  rows = list(ds.as_numpy_iterator())
+  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+
+
 def sample_images(n=8, seed=0):
   """Deterministic validation-like images (float32 [n, 28, 28, 1] in [-1, 1])."""
   ds = data_lib.load("mnist", "test", seed=seed)

@@ -17,13 +17,7 @@ import tensorflow as tf
 
 from inv_tf import data
 from inv_tf.data import DataError, common, mnist
-from support import examples
-
-
-def _collect(ds):
-  """Materialises an unbatched dataset as a dict of stacked numpy arrays."""
-  rows = list(ds.as_numpy_iterator())
-  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+from support import collect, examples
 
 
 @pytest.fixture
@@ -36,7 +30,7 @@ def empty_data_dir(tmp_path):
 
 @pytest.fixture(scope="module")
 def mnist_splits():
-  return {s: _collect(data.load("mnist", s, source="embedded")) for s in data.SPLITS}
+  return {s: collect(data.load("mnist", s, source="embedded")) for s in data.SPLITS}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -118,7 +112,7 @@ def test_mnist_example_format(mnist_splits):
 
 
 def test_num_train_nested_and_stratified(mnist_splits):
-  subsets = {n: _collect(data.load("mnist", "train", num_train=n, source="embedded"))["index"]
+  subsets = {n: collect(data.load("mnist", "train", num_train=n, source="embedded"))["index"]
              for n in (1250, 2500)}
   full = mnist_splits["train"]["index"]
   np.testing.assert_array_equal(subsets[1250], full[:1250])
@@ -138,8 +132,8 @@ def test_num_train_too_large_and_invalid():
 
 
 def test_splits_do_not_depend_on_seed():
-  a = _collect(data.load("mnist", "validation", seed=0, source="embedded"))["index"]
-  b = _collect(data.load("mnist", "validation", seed=7, source="embedded"))["index"]
+  a = collect(data.load("mnist", "validation", seed=0, source="embedded"))["index"]
+  b = collect(data.load("mnist", "validation", seed=7, source="embedded"))["index"]
   np.testing.assert_array_equal(a, b)
 
 
@@ -166,9 +160,9 @@ def test_tfds_mnist_detection(empty_data_dir):
 
 def test_rotation_is_fixed_per_example_and_seeded():
   kw = dict(rotation_deg=90, source="embedded", num_train=600)
-  a = _collect(data.load("mnist", "train", seed=3, **kw))
-  b = _collect(data.load("mnist", "train", seed=3, **kw))
-  c = _collect(data.load("mnist", "train", seed=4, **kw))
+  a = collect(data.load("mnist", "train", seed=3, **kw))
+  b = collect(data.load("mnist", "train", seed=3, **kw))
+  c = collect(data.load("mnist", "train", seed=4, **kw))
   np.testing.assert_array_equal(a["rotation"], b["rotation"])
   np.testing.assert_array_equal(a["image"], b["image"])
   assert not np.allclose(a["rotation"], c["rotation"])
@@ -178,15 +172,15 @@ def test_rotation_is_fixed_per_example_and_seeded():
   assert a["rotation"].min() < -0.9 * limit and a["rotation"].max() > 0.9 * limit
   assert abs(a["rotation"].mean()) < 0.15
   # Same example → same angle in a different subset size (fixed per example, stateless).
-  small = _collect(data.load("mnist", "train", seed=3, rotation_deg=90, source="embedded",
+  small = collect(data.load("mnist", "train", seed=3, rotation_deg=90, source="embedded",
                              num_train=100))
   np.testing.assert_array_equal(small["rotation"], a["rotation"][:100])
 
 
 def test_rotation_matches_transforms_and_stays_in_range():
   from inv_tf import transforms
-  plain = _collect(data.load("mnist", "test", source="embedded"))
-  rot = _collect(data.load("mnist", "test", seed=1, rotation_deg=180, source="embedded"))
+  plain = collect(data.load("mnist", "test", source="embedded"))
+  rot = collect(data.load("mnist", "test", seed=1, rotation_deg=180, source="embedded"))
   np.testing.assert_array_equal(plain["index"], rot["index"])
   assert rot["image"].min() >= -1.0 and rot["image"].max() <= 1.0
   expected = transforms.transform_images(plain["image"][:16], rot["rotation"][:16, None],
@@ -206,13 +200,13 @@ def test_rotation_matches_transforms_and_stays_in_range():
 
 def test_mnist_hsv_colour_ground_truth():
   from inv_tf import transforms
-  ex = _collect(data.load("mnist_hsv", "validation", seed=2, max_hue_shift=0.5))
+  ex = collect(data.load("mnist_hsv", "validation", seed=2, max_hue_shift=0.5))
   assert ex["image"].shape[1:] == (28, 28, 3)
   assert np.all((ex["hue"] >= 0) & (ex["hue"] <= 0.5))
   assert np.all((ex["saturation"] >= 0.6) & (ex["saturation"] <= 0.9))
   assert ex["hue"].std() > 0.1  # spread over U(0, 0.5): std ≈ 0.144
   # Background stays exactly -1 in every channel where the digit has no ink.
-  plain = _collect(data.load("mnist", "validation"))
+  plain = collect(data.load("mnist", "validation"))
   background = plain["image"][..., 0] == -1.0
   assert np.all(ex["image"][background] == -1.0)
   # Inked pixels have hue = the shift and saturation = the factor.
@@ -225,7 +219,7 @@ def test_mnist_hsv_colour_ground_truth():
 
 
 def test_mnist_hsv_options_and_errors():
-  ex = _collect(data.load("mnist_hsv", "test", max_hue_shift=0.0, saturation_range=(1.0, 1.0)))
+  ex = collect(data.load("mnist_hsv", "test", max_hue_shift=0.0, saturation_range=(1.0, 1.0)))
   np.testing.assert_array_equal(ex["hue"], 0.0)
   # Hue 0, saturation 1: pure red digits, green and blue all background.
   assert np.all(ex["image"][..., 1:] == -1.0) and ex["image"][..., 0].max() == 1.0
@@ -250,7 +244,7 @@ def test_batch_for_evaluation_pads_with_mask():
   last = batches[-1]
   assert np.all(last["image"][116:] == -1.0) and np.all(last["label"][116:] == -1)
   # The real examples come in order, unchanged.
-  ref = _collect(ds)
+  ref = collect(ds)
   np.testing.assert_array_equal(np.concatenate([b["index"] for b in batches])[:500], ref["index"])
   # Exact multiple: no padding batch.
   assert len(list(data.batch_for_evaluation(ds.take(256), 128))) == 2
@@ -267,7 +261,7 @@ def test_batch_for_training_deterministic_shuffled_repeating():
   # Within an epoch (4 full batches of 300, remainder 44 dropped): no repeats; shuffled order.
   epoch = a[:4].reshape(-1)
   assert len(set(epoch.tolist())) == 256
-  assert not np.array_equal(epoch, _collect(ds)["index"][:256])
+  assert not np.array_equal(epoch, collect(ds)["index"][:256])
   # Epochs are reshuffled.
   assert not np.array_equal(a[:4], a[4:8])
 
@@ -295,7 +289,7 @@ def test_npz_uint8_with_labels(tmp_path):
   labels = np.repeat(np.arange(5), 20)
   name = _write_npz(tmp_path / "d.npz", images=images, labels=labels)
   assert data.image_shape(name) == (12, 10, 1) and data.num_classes(name) == 5
-  splits = {s: _collect(data.load(name, s)) for s in data.SPLITS}
+  splits = {s: collect(data.load(name, s)) for s in data.SPLITS}
   assert [splits[s]["index"].size for s in data.SPLITS] == [80, 10, 10]
   assert len(set().union(*[set(splits[s]["index"].tolist()) for s in data.SPLITS])) == 100
   tr = splits["train"]
@@ -304,7 +298,7 @@ def test_npz_uint8_with_labels(tmp_path):
   for s, per_class in (("train", 16), ("validation", 2), ("test", 2)):  # stratified
     np.testing.assert_array_equal(np.bincount(splits[s]["label"]), np.full(5, per_class))
   # Deterministic, nested num_train.
-  again = _collect(data.load(name, "train", num_train=40))
+  again = collect(data.load(name, "train", num_train=40))
   np.testing.assert_array_equal(again["index"], tr["index"][:40])
   with pytest.raises(DataError, match="num_train=81 is larger than the 80"):
     data.load(name, "train", num_train=81)
@@ -313,7 +307,7 @@ def test_npz_uint8_with_labels(tmp_path):
 def test_npz_float_rgb_without_labels(tmp_path):
   images = np.random.default_rng(1).random((20, 8, 8, 3)).astype(np.float32)
   name = _write_npz(tmp_path / "f.npz", images=images)
-  ex = _collect(data.load(name, "train"))
+  ex = collect(data.load(name, "train"))
   assert ex["image"].shape == (16, 8, 8, 3)
   np.testing.assert_array_equal(ex["label"], -1)
   np.testing.assert_allclose(ex["image"], images[ex["index"]] * 2 - 1, atol=1e-6)
@@ -358,7 +352,7 @@ def test_folder_with_class_subfolders(tmp_path):
   (root / "cat" / ".DS_Store").write_bytes(b"ignored")
   name = "folder:" + str(root)
   assert data.image_shape(name) == (6, 5, 1)
-  ex = {s: _collect(data.load(name, s)) for s in data.SPLITS}
+  ex = {s: collect(data.load(name, s)) for s in data.SPLITS}
   assert [ex[s]["label"].size for s in data.SPLITS] == [16, 2, 2]
   for s in data.SPLITS:  # stratified
     np.testing.assert_array_equal(np.bincount(ex[s]["label"]), [ex[s]["label"].size // 2] * 2)
@@ -374,7 +368,7 @@ def test_folder_flat_rgb_jpeg(tmp_path):
   from PIL import Image
   for i in range(10):
     Image.fromarray(np.full((4, 4, 3), 20 * i, np.uint8)).save(tmp_path / f"{i}.jpg")
-  ex = _collect(data.load("folder:" + str(tmp_path), "train"))
+  ex = collect(data.load("folder:" + str(tmp_path), "train"))
   assert ex["image"].shape == (8, 4, 4, 3)
   np.testing.assert_array_equal(ex["label"], -1)
 

@@ -17,6 +17,7 @@ from scipy import stats
 
 from inv_tf import data
 from inv_tf.data import DataError, sprites
+from support import collect
 
 SCALES = np.linspace(0.5, 1.0, 6)
 ORIENTATIONS = np.linspace(0.0, 2 * np.pi, 40)
@@ -236,15 +237,10 @@ def aug_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("tfds"))
 
 
-def _collect(ds):
-  rows = list(ds.as_numpy_iterator())
-  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
-
-
 def test_aug_dsprites_load_builds_offline_and_matches_latents(aug_dir):
   ds = data.load("aug_dsprites", "train", seed=0, data_dir=aug_dir, split_sizes=SIZES)
   assert int(ds.cardinality()) == 300
-  ex = _collect(ds)
+  ex = collect(ds)
   assert ex["image"].shape == (300, 64, 64, 1) and ex["image"].dtype == np.float32
   assert set(np.unique(ex["image"])) == {-1.0, 1.0}
   np.testing.assert_array_equal(ex["label"], ex["shape"])
@@ -280,12 +276,12 @@ def test_aug_dsprites_splits_seeds_and_num_train(aug_dir):
   kw = dict(data_dir=aug_dir, split_sizes=SIZES)
   assert int(data.load("aug_dsprites", "validation", **kw).cardinality()) == 100
   assert int(data.load("aug_dsprites", "test", **kw).cardinality()) == 50
-  full = _collect(data.load("aug_dsprites", "train", **kw))["index"]
-  again = _collect(data.load("aug_dsprites", "train", **kw))["index"]
+  full = collect(data.load("aug_dsprites", "train", **kw))["index"]
+  again = collect(data.load("aug_dsprites", "train", **kw))["index"]
   np.testing.assert_array_equal(full, again)  # cached and deterministic
-  sub = _collect(data.load("aug_dsprites", "train", num_train=120, **kw))["index"]
+  sub = collect(data.load("aug_dsprites", "train", num_train=120, **kw))["index"]
   np.testing.assert_array_equal(sub, full[:120])  # nested prefix
-  other = _collect(data.load("aug_dsprites", "train", seed=1, **kw))["index"]
+  other = collect(data.load("aug_dsprites", "train", seed=1, **kw))["index"]
   assert not np.array_equal(np.sort(other), np.sort(full))
   with pytest.raises(DataError, match="num_train=301 is larger than the 300"):
     data.load("aug_dsprites", "train", num_train=301, **kw)

@@ -18,6 +18,7 @@ import tensorflow_datasets as tfds
 
 from inv_tf import data
 from inv_tf.data import DataError, sprites, tfds_sources
+from support import collect
 
 PCAM_SIZES = {"train": 40, "validation": 10, "test": 12}
 
@@ -74,11 +75,6 @@ class FakeDsprites(tfds.builder_cls("dsprites"), skip_registration=True):
       yield i, rec
 
 
-def _collect(ds):
-  rows = list(ds.as_numpy_iterator())
-  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
-
-
 @pytest.fixture(scope="module")
 def fake_dir(tmp_path_factory):
   d = str(tmp_path_factory.mktemp("tfds_fake"))
@@ -113,20 +109,20 @@ def test_missing_data_fails_fast_with_instructions(tmp_path, name, needle):
 
 
 def test_patch_camelyon_splits_and_preprocessing(fake_dir):
-  train = _collect(data.load("patch_camelyon", "train", data_dir=fake_dir))
+  train = collect(data.load("patch_camelyon", "train", data_dir=fake_dir))
   assert train["image"].shape == (40, 64, 64, 3) and train["image"].dtype == np.float32
   assert train["image"].min() >= -1.0 and train["image"].max() <= 1.0
   assert train["label"].dtype == np.int64 and set(train["label"]) == {0, 1}
   # Exactly the stored 96×96 images, bilinearly resized (antialiased) and scaled to [-1, 1].
-  raw = _collect(tfds.builder("patch_camelyon", data_dir=fake_dir).as_dataset(
+  raw = collect(tfds.builder("patch_camelyon", data_dir=fake_dir).as_dataset(
       split="train", shuffle_files=False, read_config=tfds.ReadConfig(interleave_cycle_length=1)))
   expected = tf.image.resize(raw["image"].astype(np.float32), (64, 64), "bilinear",
                              antialias=True).numpy() / 127.5 - 1
   np.testing.assert_allclose(train["image"], np.clip(expected, -1, 1), atol=1e-5)
   for split in ("validation", "test"):
-    assert _collect(data.load("patch_camelyon", split, data_dir=fake_dir))["image"].shape[0] == \
+    assert collect(data.load("patch_camelyon", split, data_dir=fake_dir))["image"].shape[0] == \
         PCAM_SIZES[split]
-  sub = _collect(data.load("patch_camelyon", "train", data_dir=fake_dir, num_train=16))
+  sub = collect(data.load("patch_camelyon", "train", data_dir=fake_dir, num_train=16))
   np.testing.assert_array_equal(sub["index"], train["index"][:16])
   np.testing.assert_array_equal(sub["image"], train["image"][:16])
   with pytest.raises(DataError, match="num_train=41 is larger than the 40"):
@@ -138,7 +134,7 @@ def test_patch_camelyon_splits_and_preprocessing(fake_dir):
 
 
 def test_dsprites_splits_are_a_fixed_partition(fake_dir):
-  splits = {s: _collect(data.load("dsprites", s, data_dir=fake_dir)) for s in data.SPLITS}
+  splits = {s: collect(data.load("dsprites", s, data_dir=fake_dir)) for s in data.SPLITS}
   ids = {s: splits[s]["index"] for s in data.SPLITS}
   assert sum(v.size for v in ids.values()) == 400
   np.testing.assert_array_equal(np.sort(np.concatenate(list(ids.values()))),
@@ -152,7 +148,7 @@ def test_dsprites_splits_are_a_fixed_partition(fake_dir):
 
 
 def test_dsprites_fields(fake_dir):
-  ex = _collect(data.load("dsprites", "train", data_dir=fake_dir))
+  ex = collect(data.load("dsprites", "train", data_dir=fake_dir))
   assert ex["image"].shape[1:] == (64, 64, 1) and set(np.unique(ex["image"])) == {-1.0, 1.0}
   np.testing.assert_array_equal(ex["label"], ex["shape"])
   lat = sprites.latents_from_index(ex["index"])
@@ -160,7 +156,7 @@ def test_dsprites_fields(fake_dir):
     np.testing.assert_allclose(ex[k], lat[k], atol=1e-6)
   rendered = sprites.render(lat["shape"], lat["scale"], lat["orientation"], lat["x"], lat["y"])
   np.testing.assert_array_equal(ex["image"][..., 0] > 0, rendered.astype(bool))
-  sub = _collect(data.load("dsprites", "train", data_dir=fake_dir, num_train=50))
+  sub = collect(data.load("dsprites", "train", data_dir=fake_dir, num_train=50))
   np.testing.assert_array_equal(sub["index"], ex["index"][:50])
 
 
@@ -190,11 +186,11 @@ def test_galaxy_mnist_from_manual_files(tmp_path):
   train_images, train_labels = _write_galaxy(os.path.join(manual, "train_dataset.hdf5"), 1012,
                                              16, 0, gz=True)
   _write_galaxy(os.path.join(manual, "test_dataset.hdf5"), 20, 16, 1)
-  train = _collect(data.load("galaxy_mnist", "train", data_dir=data_dir, manual_dir=manual))
+  train = collect(data.load("galaxy_mnist", "train", data_dir=data_dir, manual_dir=manual))
   assert train["image"].shape == (12, 64, 64, 3)
   assert train["image"].min() >= -1 and train["image"].max() <= 1
-  val = _collect(data.load("galaxy_mnist", "validation", data_dir=data_dir))  # now prepared
-  test = _collect(data.load("galaxy_mnist", "test", data_dir=data_dir))
+  val = collect(data.load("galaxy_mnist", "validation", data_dir=data_dir))  # now prepared
+  test = collect(data.load("galaxy_mnist", "test", data_dir=data_dir))
   assert val["image"].shape[0] == 1000 and test["image"].shape[0] == 20
   # train = TFDS train[1000:], validation = TFDS train[:1000]: together the 1,012 file images.
   assert np.bincount(np.concatenate([train["label"], val["label"]])).tolist() == \
@@ -249,18 +245,18 @@ def test_full_tfds_mnist_paper_splits(tmp_path):
   FakeMnist(data_dir=d).download_and_prepare()
   train = data.load("mnist", "train", data_dir=d)  # source="auto" picks TFDS
   assert int(train.cardinality()) == MNIST_TRAIN - 10_000
-  tr = _collect(train)
+  tr = collect(train)
   np.testing.assert_array_equal(tr["index"], np.arange(10_000, MNIST_TRAIN))
   assert int(data.load("mnist", "validation", data_dir=d).cardinality()) == 10_000
-  te = _collect(data.load("mnist", "test", data_dir=d, rotation_deg=15, seed=1))
+  te = collect(data.load("mnist", "test", data_dir=d, rotation_deg=15, seed=1))
   np.testing.assert_array_equal(te["index"], 60_000 + np.arange(MNIST_TEST))
   assert np.all(np.abs(te["rotation"]) <= np.radians(15) + 1e-6) and np.any(te["rotation"] != 0)
   # Rows are TFDS train[10000:] in order: compare with the raw TFDS examples.
-  raw = _collect(tfds.builder("mnist", data_dir=d).as_dataset(split="train[10000:]",
+  raw = collect(tfds.builder("mnist", data_dir=d).as_dataset(split="train[10000:]",
                                                               shuffle_files=False))
   np.testing.assert_allclose(tr["image"], raw["image"] / 127.5 - 1, atol=1e-6)
   np.testing.assert_array_equal(tr["label"], raw["label"])
-  sub = _collect(data.load("mnist", "train", data_dir=d, num_train=10))
+  sub = collect(data.load("mnist", "train", data_dir=d, num_train=10))
   np.testing.assert_array_equal(sub["index"], tr["index"][:10])
   with pytest.raises(DataError, match="num_train=31 is larger than the 30"):
     data.load("mnist", "train", data_dir=d, num_train=31)

@@ -13,17 +13,12 @@ import tensorflow as tf
 from inv_tf import data, transforms
 from inv_tf.data import DataError, common, known_truth, mnist
 from inv_tf.data.known_truth import GLYPH_GROUPS, MNIST_PER_CLASS, ClassTruth
+from support import collect
 
 DEG = math.pi / 180.0
 # Analytic R̄ of MNIST_PER_CLASS's rotations, label by label (module docstring's table).
 EXPECTED_RESULTANT = {0: 2 * math.sqrt(2) / math.pi, 1: 1.0, 2: 0.0, 3: 2 / math.pi, 4: 1.0,
                       5: 0.5, 6: 2 * math.sqrt(2) / math.pi, 7: 0.0, 8: 1.0, 9: 1.0}
-
-
-def _collect(ds):
-  """Materialises an unbatched dataset as a dict of stacked numpy arrays."""
-  rows = list(ds.as_numpy_iterator())
-  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
 
 
 def _resultant(theta):
@@ -32,12 +27,12 @@ def _resultant(theta):
 
 @pytest.fixture(scope="module")
 def per_class_train():
-  return _collect(data.load("mnist_per_class", "train", seed=0, source="embedded"))
+  return collect(data.load("mnist_per_class", "train", seed=0, source="embedded"))
 
 
 @pytest.fixture(scope="module")
 def glyph_splits():
-  return {s: _collect(data.load("glyphs", s, seed=0)) for s in data.SPLITS}
+  return {s: collect(data.load("glyphs", s, seed=0)) for s in data.SPLITS}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -210,11 +205,11 @@ def test_per_class_eta_matches_the_class_truth(per_class_train, label):
 
 
 def test_per_class_deterministic_nested_and_seeded(per_class_train):
-  small = _collect(data.load("mnist_per_class", "train", seed=0, num_train=300,
+  small = collect(data.load("mnist_per_class", "train", seed=0, num_train=300,
                              source="embedded"))
   for k in ("image", "label", "index", "eta_true", "rotation"):
     np.testing.assert_array_equal(small[k], per_class_train[k][:300])
-  other = _collect(data.load("mnist_per_class", "train", seed=1, num_train=300,
+  other = collect(data.load("mnist_per_class", "train", seed=1, num_train=300,
                              source="embedded"))
   np.testing.assert_array_equal(other["index"], small["index"])
   varying = np.isin(small["label"], [0, 1, 2, 3, 5, 6, 7, 8])
@@ -242,18 +237,18 @@ def test_per_class_image_is_the_transformed_digit(per_class_train):
 
 
 def test_mnist_rotation_carries_eta_true():
-  ex = _collect(data.load("mnist", "test", rotation_deg=90))
+  ex = collect(data.load("mnist", "test", rotation_deg=90))
   assert ex["eta_true"].shape == (ex["rotation"].shape[0], 5)
   assert ex["eta_true"].dtype == np.float32
   np.testing.assert_array_equal(ex["eta_true"][:, 2], ex["rotation"])
   np.testing.assert_array_equal(ex["eta_true"][:, [0, 1, 3, 4]], 0.0)
   assert np.abs(ex["rotation"]).max() > 1.0
   plain = data.load("mnist", "test", source="embedded").take(3)
-  np.testing.assert_array_equal(_collect(plain)["eta_true"], 0.0)
+  np.testing.assert_array_equal(collect(plain)["eta_true"], 0.0)
 
 
 def test_mnist_hsv_eta_true_is_the_affine_part():
-  ex = _collect(data.load("mnist_hsv", "test", seed=2, rotation_deg=30, source="embedded")
+  ex = collect(data.load("mnist_hsv", "test", seed=2, rotation_deg=30, source="embedded")
                 .take(64))
   np.testing.assert_array_equal(ex["eta_true"][:, 2], ex["rotation"])
   np.testing.assert_array_equal(ex["eta_true"][:, [0, 1, 3, 4]], 0.0)
@@ -330,16 +325,16 @@ def test_glyphs_deterministic_nested_and_seeded(glyph_splits):
   np.testing.assert_array_equal(a["image"], glyph_splits["validation"]["image"])
   assert not np.array_equal(a["upright"], c["upright"])
   assert not np.array_equal(a["eta_true"], c["eta_true"])
-  small = _collect(data.load("glyphs", "train", seed=0, num_train=100))
+  small = collect(data.load("glyphs", "train", seed=0, num_train=100))
   for k in small:
     np.testing.assert_array_equal(small[k], glyph_splits["train"][k][:100])
   # Example i does not depend on the split sizes.
-  resized = _collect(data.load("glyphs", "train", seed=0, split_sizes=(30, 5, 5)))
+  resized = collect(data.load("glyphs", "train", seed=0, split_sizes=(30, 5, 5)))
   np.testing.assert_array_equal(resized["image"], glyph_splits["train"]["image"][:30])
 
 
 def test_glyphs_size_option():
-  ex = _collect(data.load("glyphs", "test", size=16, split_sizes=(2, 2, 6)))
+  ex = collect(data.load("glyphs", "test", size=16, split_sizes=(2, 2, 6)))
   assert ex["image"].shape == (6, 16, 16, 1)
   assert data.image_shape("glyphs", size=40) == (40, 40, 1)
   big = known_truth.glyph_arrays("test", size=64, split_sizes=(0, 0, 4))
