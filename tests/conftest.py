@@ -27,10 +27,16 @@ os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 
 def pytest_configure(config):
-  """`-m "not slow"` (the fast tier) draws fewer hypothesis examples: `support.examples`."""
+  """`-m "not slow"` (the fast tier) draws fewer hypothesis examples: `support.examples`.
+
+  Under `--dist loadgroup` the work goes out in collection order (as sorted below, the shared
+  trained runs first) instead of pytest-xdist's default of the largest groups first.
+  """
   expression = " ".join((config.option.markexpr or "").split())
   if expression == "not slow":
     os.environ["INV_TF_FAST_TIER"] = "1"  # read in this process and in xdist's workers
+  if getattr(config.option, "dist", None) == "loadgroup":
+    config.option.loadscopereorder = False
 
 
 _TRAINED_SESSION_FIXTURES = frozenset({"shared_run", "trained_model", "shared_vae_run"})
@@ -53,6 +59,7 @@ def _shared_fixture_group(item):
   return None
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the xdist_group marks
 def pytest_collection_modifyitems(items):
   """Tests that ask for a shared trained run go first (otherwise in collection order), and the
   tests of a module that share a module fixture are one `xdist_group`.
@@ -68,6 +75,11 @@ def pytest_collection_modifyitems(items):
     group = _shared_fixture_group(item)
     if group is not None:
       item.add_marker(pytest.mark.xdist_group(group))
+    else:  # each shared run is trained once, on one worker
+      for fixture in ("_shared_sgm", "shared_vae_run"):
+        if fixture in getattr(item, "fixturenames", ()):
+          item.add_marker(pytest.mark.xdist_group(fixture.strip("_")))
+          break
 
 
 @pytest.fixture(scope="session")
