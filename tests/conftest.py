@@ -126,3 +126,19 @@ def shared_vae_run(tmp_path_factory):
   results, vae = support.train_capturing(
       support.vae_config(jit_compile=support.smoke_jit_compile()), workdir)
   return workdir, results, vae
+
+
+def pytest_collection_finish(session):
+  """Under `--dist loadgroup`, fails the run if pytest-xdist did not apply the groups.
+
+  pytest-xdist marks a grouped test by appending `@group` to its node id; with pytest 9.2 that
+  no longer takes effect (pytest-dev/pytest-xdist#1386) and the module fixtures are silently built
+  on both workers.
+  """
+  if not getattr(session.config.option, "loadgroup", False):  # set in workers by pytest-xdist
+    return
+  for item in session.items:
+    if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+      raise pytest.UsageError(
+          f"--dist loadgroup: pytest-xdist did not group {item.nodeid} (pytest "
+          f"{pytest.__version__}; see constraints.txt for the versions that work)")
