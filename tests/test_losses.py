@@ -10,7 +10,6 @@ from inv_tf import transforms
 from inv_tf.config import Config, ConfigError
 from inv_tf.models.inference import InferenceNet
 from inv_tf.training import losses, schedules
-from support import tiered
 
 
 def _blobs(batch, size=24):
@@ -168,16 +167,20 @@ def test_stage2_loss_matches_its_definition():
   np.testing.assert_allclose(float(metrics["consistency"]), consistency.mean(), rtol=1e-5)
 
 
-@tiered("order", [1, 3], fast=[3])  # each order XLA-compiles twice
-def test_prototypes_from_augmented_copies_equal_the_repeated_images(order):
-  """copies=k reads the sources via image_index: same draws, same prototypes as k repeats."""
+def _copies_case(order):
+  """(q with a non-zero mean head, 3 images, seed, config) for the copies=k tests."""
   config = Config(interpolation_order=order)
   q = InferenceNet(5, bounds=config.resolved_bounds, hidden_dims=(16,), init_sigma=0.1)
   q(_blobs(1))
   # A non-zero mean head, so η_p (and hence the second warp) depends on the augmented copy.
   q.mean_head.kernel.assign(tf.random.stateless_normal(q.mean_head.kernel.shape, [1, 2]) * 0.1)
-  images = _blobs(3)
-  seed = tf.constant([7, 8])
+  return q, _blobs(3), tf.constant([7, 8]), config
+
+
+@pytest.mark.parametrize("order", [1, 3])
+def test_prototypes_from_augmented_copies_equal_the_repeated_images(order):
+  """copies=k reads the sources via image_index: same draws, same prototypes as k repeats."""
+  q, images, seed, config = _copies_case(order)
   want = losses.prototypes_from_augmented(q, tf.repeat(images, 4, axis=0), seed, config, 1.0)
   got = losses.prototypes_from_augmented(q, images, seed, config, 1.0, copies=4)
   assert got.shape == want.shape == (12, 24, 24, 1)
@@ -186,7 +189,13 @@ def test_prototypes_from_augmented_copies_equal_the_repeated_images(order):
     tape.watch(images)
     x_hat = losses.prototypes_from_augmented(q, images, seed, config, 1.0, copies=4)
   assert all(g is None for g in tape.gradient(x_hat, q.trainable_variables + [images]))
-  # Under XLA too (whose stateless random streams differ from the eager kernels').
+
+
+@pytest.mark.slow  # two XLA compiles per order
+@pytest.mark.parametrize("order", [1, 3])
+def test_prototypes_from_augmented_copies_equal_the_repeated_images_under_xla(order):
+  """The same under XLA, whose stateless random streams differ from the eager kernels'."""
+  q, images, seed, config = _copies_case(order)
   jit = lambda f: tf.function(f, jit_compile=True, autograph=False)
   want = jit(lambda x: losses.prototypes_from_augmented(q, tf.repeat(x, 4, axis=0), seed, config,
                                                         1.0))(images)

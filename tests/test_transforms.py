@@ -312,13 +312,38 @@ def test_bad_image_index_raises_named_python_error(index, exc, match):
 # Gradients vs finite differences (float64).
 
 
-def _max_gradient_error(f, x, delta):
-  # As a tf.function, each of compute_gradient's many calls (one backprop per output element, two
-  # evaluations per input element) is one graph call instead of hundreds of eager ops: the same
-  # float64 numbers in about a third of the time.
-  theoretical, numerical = tf.test.compute_gradient(tf.function(f, autograph=False), [x],
-                                                    delta=delta)
+def _max_gradient_error(f, x, delta, directions=3):
+  """Largest relative difference between the analytic and the finite-difference Jacobians of
+  u_k · f(x), for `directions` fixed random unit vectors u_k over f's output elements.
+
+  A wrong Jacobian entry J_ij moves entry (k, j) of the projected Jacobian by u_ki times its
+  error, which a random u_k sees, while tf.test.compute_gradient backpropagates once per
+  projected output (3) instead of once per output element (hundreds). As a tf.function, each of
+  its calls (two evaluations per input element) is one graph call instead of many eager ops.
+  """
+  size = int(np.prod(f(x).shape))
+  u = np.random.default_rng(0).normal(size=(directions, size))
+  u = tf.constant(u / np.linalg.norm(u, axis=1, keepdims=True), x.dtype)
+  projected = tf.function(lambda x: tf.linalg.matvec(u, tf.reshape(f(x), [-1])), autograph=False)
+  theoretical, numerical = tf.test.compute_gradient(projected, [x], delta=delta)
   return max(np.abs(t - n).max() / max(1.0, np.abs(n).max()) for t, n in zip(theoretical, numerical))
+
+
+def test_gradient_check_catches_one_wrong_jacobian_entry():
+  """The projected check fails when a single entry of a 24×4 Jacobian is off by 1e-3."""
+  x = tf.constant([[0.3, -0.2, 0.5, 0.1]], tf.float64)
+  weights = tf.constant(np.random.default_rng(1).normal(size=(4, 24)), tf.float64)
+  error = np.zeros((4, 24))
+  error[2, 17] = 1e-3
+
+  @tf.custom_gradient
+  def wrong(x):
+    def grad(dy):
+      return tf.matmul(dy, weights + error, transpose_b=True)
+    return tf.matmul(x, weights), grad
+
+  assert _max_gradient_error(lambda v: tf.matmul(v, weights), x, delta=1e-6) < 1e-8
+  assert _max_gradient_error(wrong, x, delta=1e-6) > 1e-5
 
 
 # Finite differences are slow (two evaluations per input element, one backprop per output
