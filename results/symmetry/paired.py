@@ -5,8 +5,9 @@
 A and B are run names without their `_s<seed>` suffix (e.g. round_trip_rotation and q_of_x from
 targets_seeds.sh); rows of A_sS and B_sS with the same seed S are paired. Per class: the mean and
 95 % Student-t interval of A − B (`inv_tf.evaluation.stats.paired_difference`) for R̄ of p, the
-per-image rotation W1 and the relative width error; per pair of runs also the full invariance
-ratio and the share of stray resamples (class "all").
+per-image rotation W1 and the relative width error, and their mean over a run's classes (class
+"mean"); per pair of runs also the full invariance ratio and the share of stray resamples (class
+"all").
 """
 import collections
 import csv
@@ -20,8 +21,10 @@ RUN_MEASURES = ("full_ratio", "stray_fraction")
 
 
 def _values(rows, group):
-  """{(class, measure): {seed: value}} of the runs `group_s<seed>`."""
+  """{(class, measure): {seed: value}} of the runs `group_s<seed>`; class "mean" is the mean over
+  a run's classes (of those with the measure)."""
   out = collections.defaultdict(dict)
+  per_run = collections.defaultdict(list)
   for r in rows:
     m = re.fullmatch(re.escape(group) + r"_s(\d+)", r["run"])
     if not m:
@@ -30,9 +33,12 @@ def _values(rows, group):
     for name in CLASS_MEASURES:
       if r[name] not in ("", "nan"):
         out[(r["class"], name)][seed] = float(r[name])
+        per_run[(seed, name)].append(float(r[name]))
     for name in RUN_MEASURES:
       if r[name] not in ("", "nan"):
         out[("all", name)][seed] = float(r[name])
+  for (seed, name), values in per_run.items():
+    out[("mean", name)][seed] = sum(values) / len(values)
   return out
 
 
@@ -41,7 +47,7 @@ def main(summary_path, a, b, out_path):
     rows = list(csv.DictReader(f))
   va, vb = _values(rows, a), _values(rows, b)
   out = []
-  for key in sorted(set(va) & set(vb), key=lambda k: (k[0] == "all", k[0], k[1])):
+  for key in sorted(set(va) & set(vb), key=lambda k: (k[0] in ("mean", "all"), k[0], k[1])):
     seeds = sorted(set(va[key]) & set(vb[key]))
     if not seeds:
       continue
