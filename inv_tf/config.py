@@ -452,7 +452,6 @@ class Config:
     if self.generative_target != "q_of_x" and transforms.get_family(self.family).has_colour:
       fail("generative_target", f"{self.generative_target} needs a family without colour, got "
            f"{self.family!r}")
-
     if self.blur_filter_size % 2 != 1:
       fail("blur_filter_size", f"must be odd, got {self.blur_filter_size}")
     if not self.num_bins * SPLINE_MIN_BIN_SIZE < 2 * self.spline_range:

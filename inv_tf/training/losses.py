@@ -245,8 +245,8 @@ def round_trip_rotation_target(eta_q, back, family):
   """
   fam = transforms.get_family(family)
   index = fam.parameters.index("rotation")
-  a_q = transforms.affine_matrix(eta_q, fam)[:, :2, :2]
-  delta = _nearest_rotation_angle(tf.matmul(back[:, :2, :2], tf.linalg.inv(a_q)))
+  residual = tf.matmul(back, transforms.Transform.from_eta(eta_q, fam).inverse().matrix)
+  delta = _nearest_rotation_angle(residual[:, :2, :2])
   theta = eta_q[:, index] + delta
   theta = tf.atan2(tf.sin(theta), tf.cos(theta))
   keep = tf.one_hot(index, fam.dim, dtype=eta_q.dtype)
