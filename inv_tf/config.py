@@ -18,7 +18,7 @@ import numbers
 import os
 from typing import Optional
 
-from inv_tf import transforms
+from inv_tf import families
 
 # `--model`, what to train: the SGM or one of the VAE family (docs/design.md §8): a plain VAE, the
 # AugVAE (trained on SGM resamples), the InvVAE (VAE over prototypes + p(η|x̂)) and the VAE with
@@ -225,7 +225,7 @@ class Config:
   # Transformations.
   family: str = _field(
       "affine_no_shear", "Transformation family: affine, affine_no_shear, rotation, hsv, "
-      "affine_no_shear_hsv.", Choice(tuple(transforms.FAMILIES), "family"))
+      "affine_no_shear_hsv.", Choice(tuple(families.FAMILIES), "family"))
   bounds: tuple = _field(
       (), "Half-widths b of the η range, one per parameter (empty = family default).",
       Sequence(POSITIVE, empty_means="the family's default"))
@@ -389,18 +389,18 @@ class Config:
   def resolved_bounds(self) -> tuple:
     """b: D floats > 0 (the family default when `bounds` is empty)."""
     values = self.bounds or DEFAULT_BOUNDS[self.family]
-    return transforms.parse_per_parameter(values, self.family, "bounds")
+    return families.parse_per_parameter(values, self.family, "bounds")
 
   @property
   def resolved_offset(self) -> tuple:
     """o: D floats (the family default, usually zeros, when `offset` is empty)."""
-    fam = transforms.get_family(self.family)
+    fam = families.get_family(self.family)
     values = self.offset or DEFAULT_OFFSET.get(self.family, (0.0,) * fam.dim)
-    return transforms.parse_per_parameter(values, self.family, "offset")
+    return families.parse_per_parameter(values, self.family, "offset")
 
   @property
   def event_dim(self) -> int:
-    return transforms.get_family(self.family).dim
+    return families.get_family(self.family).dim
 
   def eval_interval(self, steps: int) -> int:
     return self.eval_every or max(10, steps // 100)
@@ -426,9 +426,9 @@ class Config:
       if message:
         fail(field.name, message)
     for name in ("anchor_mult", "align_mult"):
-      if getattr(self, name) > 0 and "rotation" not in transforms.FAMILIES[self.family]:
+      if getattr(self, name) > 0 and "rotation" not in families.FAMILIES[self.family]:
         fail(name, f"needs a family with a rotation, got {self.family!r}")
-    if self.rotation_head != "linear" and "rotation" not in transforms.FAMILIES[self.family]:
+    if self.rotation_head != "linear" and "rotation" not in families.FAMILIES[self.family]:
       fail("rotation_head", f"circular needs a family with a rotation, got {self.family!r}")
     try:
       self.resolved_bounds, self.resolved_offset  # pylint: disable=pointless-statement
@@ -449,7 +449,7 @@ class Config:
     if self.model not in SGM_USING_MODELS and self.sgm_dir:
       fail("sgm_dir", f"only --model={' or '.join(SGM_USING_MODELS)} use an SGM; "
            f"--model={self.model} does not")
-    if self.generative_target != "q_of_x" and transforms.get_family(self.family).has_colour:
+    if self.generative_target != "q_of_x" and families.get_family(self.family).has_colour:
       fail("generative_target", f"{self.generative_target} needs a family without colour, got "
            f"{self.family!r}")
     if self.blur_filter_size % 2 != 1:

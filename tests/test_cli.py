@@ -1,6 +1,8 @@
 """The command line as installed users see it: grouped `--help`, flagfiles by name, the wheel.
 
-`--help` runs are subprocesses (importing TensorFlow takes seconds; the three run together).
+`--help` runs are subprocesses (trainers.experiment imports TensorFlow, seconds; the three run
+together). trainers.train and trainers.evaluate check their flags before importing TensorFlow,
+so a rejected command line is a sub-second subprocess.
 The wheel test builds it with `pip wheel` (no network needed for --no-deps) and reads its listing.
 """
 
@@ -117,7 +119,6 @@ def bad_command_lines(tmp_path_factory):
     return root, {name: f.result() for name, f in futures.items()}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BAD_COMMAND_LINES))
 def test_a_bad_command_line_exits_2_in_one_line_and_writes_nothing(bad_command_lines, name):
   root, results = bad_command_lines
@@ -159,6 +160,50 @@ def test_parse_flags_exits_2_with_one_line(tmp_path, monkeypatch, capsys, name):
   assert expected in lines[0], lines
   if text is not None:
     assert f"flagfile {tmp_path / 'f.cfg'}, line" in lines[0]
+
+
+# Runs a trainer as `python -m` does and prints its exit code and whether TensorFlow was imported.
+_RUN_AND_REPORT_IMPORTS = """
+import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+  runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+except SystemExit as e:
+  print(e.code, "tensorflow" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("module,args,expected", [
+    ("trainers.train", ["--flagfile=quickstart", "--seed=-1", "--model_dir={tmp}"], "--seed"),
+    ("trainers.train", ["--flagfile=quickstart", "--generative_dropout=1"], "--generative_dropout"),
+    ("trainers.train", ["--flagfile=quickstart"], "--model_dir"),
+    ("trainers.train", ["--help"], None),
+    ("trainers.evaluate", ["--model_dir={tmp}", "--num_images=0"], "--num_images"),
+    ("trainers.evaluate", [], "--model_dir"),
+    ("trainers.evaluate", ["--help"], None),
+])
+def test_a_rejected_command_line_is_reported_before_tensorflow_is_imported(tmp_path, module, args,
+                                                                         expected):
+  env = dict(os.environ)
+  env.pop("PYTHONPATH", None)
+  argv = [a.format(tmp=tmp_path / "model") for a in args]
+  proc = subprocess.run([sys.executable, "-c", _RUN_AND_REPORT_IMPORTS, module, *argv],
+                        cwd=str(REPO), env=env, capture_output=True, text=True, timeout=120)
+  assert proc.stdout.split()[-2:] == ["0" if expected is None else "2", "False"], (
+      proc.stdout[-1000:], proc.stderr[-2000:])
+  if expected is not None:
+    lines = user_lines(proc.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+  assert not (tmp_path / "model").exists()
+
+
+def test_the_config_and_the_flags_import_without_tensorflow():
+  code = ("import sys, inv_tf.config, inv_tf.families, trainers.flags, trainers.cli; "
+          "print(sorted(m for m in ('tensorflow', 'numpy', 'keras') if m in sys.modules))")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), capture_output=True,
+                        text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.strip() == "[]", proc.stdout
 
 
 def test_check_flagfile_follows_nested_flagfiles_and_accepts_negated_booleans(tmp_path):

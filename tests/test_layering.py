@@ -14,6 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Lowest first. A module may import modules of its own component and of lower layers; the
 # components of one layer do not import each other.
 LAYERS = (
+    ("inv_tf.families",),
     ("inv_tf.transforms", "inv_tf.seeds"),
     ("inv_tf.config", "inv_tf.data"),
     ("inv_tf.models", "inv_tf.export", "inv_tf.keras"),
@@ -80,10 +81,17 @@ def test_imports_point_downward(module):
   assert not upward, f"{module} ({source}) imports from its own layer or above: {upward}"
 
 
-def test_transforms_import_nothing_else_of_inv_tf():
+def test_transforms_import_nothing_else_of_inv_tf_but_the_families():
   for module in MODULES:
     if module.startswith("inv_tf.transforms"):
-      assert all(t.startswith("inv_tf.transforms") for t in GRAPH[module]), module
+      assert all(t.startswith(("inv_tf.transforms", "inv_tf.families")) for t in GRAPH[module]), (
+          module)
+
+
+def test_the_families_and_the_config_import_no_other_module_of_inv_tf():
+  # They are what the trainers import before TensorFlow (tests/test_cli.py checks the imports).
+  assert GRAPH["inv_tf.families"] == set()
+  assert GRAPH["inv_tf.config"] == {"inv_tf.families"}
 
 
 def test_there_are_no_import_cycles():

@@ -156,6 +156,12 @@ def parse_flags(argv):
   return rest
 
 
+def error_exit(error: Exception):
+  """Prints `error: <error>` (one line) and exits with `USAGE_EXIT`: a value or a run refused."""
+  print(f"error: {error}", file=sys.stderr)
+  sys.exit(USAGE_EXIT)
+
+
 def usage_error(message: str):
   """Prints `FATAL Flags parsing error: message` (one line) and exits with `USAGE_EXIT`."""
   message = " ".join(message.split())
@@ -168,7 +174,10 @@ def run(main, doc, groups):
 
   def parse(argv):
     if any(arg in HELP_ARGS for arg in argv[1:]):
-      print(usage(doc, groups))
+      try:
+        print(usage(doc, groups), flush=True)
+      except BrokenPipeError:  # the reader stopped early (`--help | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
       sys.exit(0)
     return parse_flags(argv)
 

@@ -15,15 +15,10 @@ where the README states one and whether it is met (`report.summary_table`), then
 written; every measure is in metrics.json.
 """
 
-import sys
-
 from absl import app
 from absl import flags
 
-from inv_tf import data as data_lib
-from inv_tf import runs
 from inv_tf.config import ConfigError
-from inv_tf.evaluation import report
 from trainers import cli
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A trained run's model directory.")
@@ -43,12 +38,20 @@ def main(argv):
       raise ConfigError("--model_dir: required")
     if _NUM_IMAGES.value < 1:
       raise ConfigError(f"--num_images: must be >= 1, got {_NUM_IMAGES.value}")
+  except ConfigError as e:
+    cli.error_exit(e)
+  # TensorFlow (seconds to import) only once the flags are known to be usable.
+  # pylint: disable=g-import-not-at-top
+  from inv_tf import data as data_lib
+  from inv_tf import runs
+  from inv_tf.evaluation import report
+  # pylint: enable=g-import-not-at-top
+  try:
     metrics, dataset, written = runs.evaluate_run_files(
         _MODEL_DIR.value, _OUT.value, _NUM_IMAGES.value, _DATA_DIR.value, _CHECKPOINT.value,
         _DATASET.value)
   except (ConfigError, data_lib.DataError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    cli.error_exit(e)
   print(report.summary_table(metrics, dataset, written))
 
 

@@ -6,7 +6,6 @@ r"""The data-efficiency experiment: SGM once per seed, then the VAE family at se
 Writes DIR/results.csv and DIR/iwlb_vs_size.png; re-running resumes (finished runs are read back).
 """
 
-import sys
 
 from absl import app
 from absl import flags
@@ -56,8 +55,7 @@ def main(argv):
       config, plan = data_efficiency.smoke(config, plan)
     rows = data_efficiency.run(config, plan, model_dir)
   except (ConfigError, data_lib.DataError, rundir.RunError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    cli.error_exit(e)
   claim = data_efficiency.summarise(rows)["claim"]
   print("Test IWLB (nats / image), mean ± 95 % CI half-width over seeds (number of seeds); "
         f"{model_dir}/results.csv")

@@ -6,14 +6,9 @@ r"""Trains the SGM (stage 1 then stage 2, or one of them) or a VAE-family model,
 Re-running the same command resumes from the latest checkpoint in --model_dir.
 """
 
-import sys
-
 from absl import app
 
-from inv_tf import data as data_lib
 from inv_tf.config import ConfigError
-from inv_tf.training import loop, rundir
-from inv_tf.training import train as train_lib
 from trainers import cli
 from trainers import flags as trainer_flags
 
@@ -26,10 +21,19 @@ def main(argv):
     model_dir = trainer_flags.MODEL_DIR.value
     if not model_dir:
       raise ConfigError("--model_dir: required (where checkpoints, logs and the export go)")
+  except ConfigError as e:
+    cli.error_exit(e)
+  # The library, and with it TensorFlow (seconds to import), only once the command line has
+  # passed Config.validate, which needs neither: a mistyped value is reported at once.
+  # pylint: disable=g-import-not-at-top
+  from inv_tf import data as data_lib
+  from inv_tf.training import loop, rundir
+  from inv_tf.training import train as train_lib
+  # pylint: enable=g-import-not-at-top
+  try:
     results = train_lib.train_and_evaluate(config, model_dir)
   except (ConfigError, data_lib.DataError, rundir.RunError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    cli.error_exit(e)
   print(loop.summary_text(config, model_dir, results))
 
 

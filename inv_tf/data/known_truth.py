@@ -1,7 +1,7 @@
 r"""Known-truth datasets: every example keeps the TRUE transformation η* that was applied to it.
 
 Each class c has a true distribution P_c over the `affine_no_shear` parameters
-η = (tx, ty, rotation, log_scale_x, log_scale_y) (units of `inv_tf.transforms.families`:
+η = (tx, ty, rotation, log_scale_x, log_scale_y) (units of `inv_tf.families`:
 translations in normalised image units, the image spanning [−1, 1]; rotation in radians; scales as
 natural logs). An example is an upright original x₀ transformed once, x = T(x₀, η*) with
 η* ~ P_{label}, and carries η* as its field `eta_true` (float32 `[5]`); `rotation` = η*[2].

@@ -56,7 +56,7 @@ in η and is computed under `stop_gradient`; the gradient flows through the exac
 import numpy as np
 import tensorflow as tf
 
-from inv_tf.transforms import families
+from inv_tf import families
 
 _THETA = 0.5
 _TAYLOR_DEGREE = 12

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from inv_tf.transforms import affine
 from inv_tf.transforms import colour as colour_lib
-from inv_tf.transforms import families
+from inv_tf import families
 from inv_tf.transforms import warp as warp_lib
 
 
