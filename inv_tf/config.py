@@ -382,7 +382,8 @@ class Config:
       True, "Compile the train, validation and test steps with XLA (tf.function(jit_compile="
       "True)); false: plain TensorFlow graphs with TensorFlow's own kernels (oneDNN on CPU). The "
       "losses agree to float32 round-off; which is faster depends on the model and the device "
-      "(benchmarks/README.md).", Flag())
+      "(benchmarks/README.md). Only XLA runs are bitwise reproducible (docs/scaling.md).",
+      Flag())
 
   # -----------------------------------------------------------------------------------------
   @property
