@@ -296,6 +296,44 @@ def test_rows_of_an_existing_results_csv_with_the_same_config_are_reused(tmp_pat
   assert ("vae", 64) in calls and ("sgm", 64) in calls
 
 
+def test_a_partial_plan_keeps_the_other_rows_this_configuration_would_make(tmp_path,
+                                                                          monkeypatch):
+  base = Config(vae_steps=5)
+  calls = []
+
+  def fake_run(config, workdir):
+    calls.append((config.model, config.num_train, config.seed))
+    return {"test/iwlb": float(len(calls)), "test/elbo": 0.5, "test/recon_mse": 0.1}
+
+  monkeypatch.setattr(data_efficiency.train_lib, "train_unless_done", fake_run)
+  monkeypatch.setattr(data_efficiency, "plot", lambda rows, path: None)
+  workdir = str(tmp_path / "w")
+  full = data_efficiency.Plan(sizes=(64, 128), seeds=(0,), models=("vae", "augvae"))
+  data_efficiency.run(base, full, workdir, log=lambda _: None)
+  augvae_rows = [r for r in data_efficiency.read_csv(os.path.join(workdir, "results.csv"))
+                 if r["model"] == "augvae"]
+  # A row of another configuration (a stale hash) is not kept by a later partial plan.
+  stale = dict(augvae_rows[0], seed=7, config_hash="0123456789ab")
+  data_efficiency.write_csv(
+      data_efficiency.read_csv(os.path.join(workdir, "results.csv")) + [stale],
+      os.path.join(workdir, "results.csv"))
+  calls.clear()
+  rows = data_efficiency.run(base, data_efficiency.Plan(sizes=(64, 128), seeds=(0, 1),
+                                                        models=("vae",)), workdir,
+                             log=lambda _: None)
+  assert calls == [("vae", 64, 1), ("vae", 128, 1)]  # seed 0's rows are read back; no SGM
+  on_disk = data_efficiency.read_csv(os.path.join(workdir, "results.csv"))
+  key = lambda r: (r["model"], r["num_train"], r["seed"])
+  assert sorted(map(key, on_disk)) == sorted(map(key, rows)) == sorted(
+      [("vae", n, s) for n in (64, 128) for s in (0, 1)] + [("augvae", 64, 0), ("augvae", 128, 0)])
+  assert [r["test_iwlb"] for r in on_disk if r["model"] == "augvae"] == [
+      r["test_iwlb"] for r in augvae_rows]
+  # With another configuration the augvae rows are not this experiment's: they are dropped.
+  rows = data_efficiency.run(base.replace(vae_steps=6), data_efficiency.Plan(
+      sizes=(64,), seeds=(0,), models=("vae",)), workdir, log=lambda _: None)
+  assert [key(r) for r in rows] == [("vae", 64, 0)]
+
+
 def test_experiment_models_keep_their_names_and_config_hashes_across_the_renames():
   # results.csv rows written before --model / --generative_augment_range existed stay valid: a
   # run's hash is that of its changed flag lines spelled as inv_tf wrote them then.

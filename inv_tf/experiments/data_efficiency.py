@@ -80,6 +80,10 @@ class Plan:
 def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
   """Runs the experiment; returns the rows of results.csv (dicts keyed by COLUMNS).
 
+  results.csv holds the plan's rows, then the rows of an earlier results.csv that the plan does
+  not make but `base` would (same model, size, seed and config hash): a run of part of the
+  experiment (e.g. `--models=vae`) keeps the other models' rows, and the summary covers all.
+
   Args:
     base: every training setting (SGM and VAE fields); `model`, `stage`, `seed`, `num_train`
       and `sgm_dir` are set per run.
@@ -93,14 +97,16 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
   csv_path = os.path.join(workdir, "results.csv")
   done = {(r["model"], int(r["num_train"]), int(r["seed"]), r.get("config_hash")): r
           for r in read_csv(csv_path)} if os.path.exists(csv_path) else {}
+  planned = {(m, n, seed) for m in plan.models for n in sizes for seed in plan.seeds}
+  kept = [r for r in done.values()
+          if r["model"] in MODELS and (r["model"], r["num_train"], r["seed"]) not in planned
+          and r.get("config_hash") == config_hash(
+              _run_config(base, r["model"], r["num_train"], r["seed"], workdir))]
   rows = []
   for seed in plan.seeds:
     sgm_dir = os.path.join(workdir, f"sgm_seed{seed}")
     sgm_config = base.replace(model="sgm", stage="all", seed=seed, num_train=sizes[0], sgm_dir="").validate()
-    configs = {(m, n): base.replace(seed=seed, num_train=n,
-                                    sgm_dir=sgm_dir if m in SGM_MODELS else "",
-                                    **MODEL_FIELDS[m]).validate()
-               for n in sizes for m in plan.models}
+    configs = {(m, n): _run_config(base, m, n, seed, workdir) for n in sizes for m in plan.models}
     keys = {k: k + (seed, config_hash(c)) for k, c in configs.items()}
     if any(m in SGM_MODELS and keys[(m, n)] not in done for (m, n) in configs):
       train_lib.train_unless_done(sgm_config, sgm_dir)
@@ -122,10 +128,18 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
                  "model_dir": os.path.basename(run_dir),
                  "config_hash": config_hash(configs[(model, n)])}
         rows.append(row)
-        write_csv(rows, csv_path)
+        write_csv(rows + kept, csv_path)
         log(f"{model} n={n} seed={seed}: test IWLB {float(row['test_iwlb']):.1f} nats")
+  rows += kept
   plot(rows, os.path.join(workdir, "iwlb_vs_size.png"))
   return rows
+
+
+def _run_config(base: Config, model: str, num_train: int, seed: int, workdir: str) -> Config:
+  """The validated Config of one run of the experiment (its SGM in workdir/sgm_seed<seed>)."""
+  sgm_dir = os.path.join(workdir, f"sgm_seed{seed}") if model in SGM_MODELS else ""
+  return base.replace(seed=seed, num_train=num_train, sgm_dir=sgm_dir,
+                      **MODEL_FIELDS[model]).validate()
 
 
 def config_hash(config: Config) -> str:
