@@ -104,7 +104,7 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
               _run_config(base, r["model"], r["num_train"], r["seed"], workdir))]
   rows = []
   for seed in plan.seeds:
-    sgm_dir = os.path.join(workdir, f"sgm_seed{seed}")
+    sgm_dir = _sgm_dir(workdir, seed)
     sgm_config = base.replace(model="sgm", stage="all", seed=seed, num_train=sizes[0], sgm_dir="").validate()
     configs = {(m, n): _run_config(base, m, n, seed, workdir) for n in sizes for m in plan.models}
     keys = {k: k + (seed, config_hash(c)) for k, c in configs.items()}
@@ -135,9 +135,14 @@ def run(base: Config, plan: Plan, workdir: str, log=print) -> list:
   return rows
 
 
+def _sgm_dir(workdir: str, seed: int) -> str:
+  """Where the experiment trains the SGM of `seed`."""
+  return os.path.join(workdir, f"sgm_seed{seed}")
+
+
 def _run_config(base: Config, model: str, num_train: int, seed: int, workdir: str) -> Config:
-  """The validated Config of one run of the experiment (its SGM in workdir/sgm_seed<seed>)."""
-  sgm_dir = os.path.join(workdir, f"sgm_seed{seed}") if model in SGM_MODELS else ""
+  """The validated Config of one run of the experiment (its SGM in `_sgm_dir(workdir, seed)`)."""
+  sgm_dir = _sgm_dir(workdir, seed) if model in SGM_MODELS else ""
   return base.replace(seed=seed, num_train=num_train, sgm_dir=sgm_dir,
                       **MODEL_FIELDS[model]).validate()
 

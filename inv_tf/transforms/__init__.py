@@ -20,7 +20,7 @@ from inv_tf.transforms.blur import gaussian_blur, gaussian_kernel
 from inv_tf.transforms.affine import affine_log, affine_matrix, expm3, generators
 from inv_tf.transforms.colour import adjust_hsv, hsv_to_rgb, rgb_to_hsv, straight_through_clip
 from inv_tf.families import (AFFINE_PARAMETERS, COLOUR_PARAMETERS, FAMILIES, Family,
-                                        get_family, parse_per_parameter)
+                             get_family, parse_per_parameter)
 from inv_tf.transforms.transform import Transform, compose, invert_affine, transform_images
 from inv_tf.transforms.warp import warp
 
