@@ -1,8 +1,7 @@
 """The command line as installed users see it: grouped `--help`, flagfiles by name, the wheel.
 
-`--help` runs are subprocesses (trainers.experiment imports TensorFlow, seconds; the three run
-together). trainers.train and trainers.evaluate check their flags before importing TensorFlow,
-so a rejected command line is a sub-second subprocess.
+`--help` runs are subprocesses (the three run together). The trainers check their flags before
+importing TensorFlow, so `--help` or a rejected command line is a sub-second subprocess.
 The wheel test builds it with `pip wheel` (no network needed for --no-deps) and reads its listing.
 """
 
@@ -181,6 +180,12 @@ except SystemExit as e:
     ("trainers.evaluate", ["--model_dir={tmp}", "--num_images=0"], "--num_images"),
     ("trainers.evaluate", [], "--model_dir"),
     ("trainers.evaluate", ["--help"], None),
+    ("trainers.experiment", ["--flagfile=data_efficiency", "--sizes=a", "--model_dir={tmp}"],
+     "--sizes"),
+    ("trainers.experiment", ["--flagfile=data_efficiency", "--models=vae,nope",
+                             "--model_dir={tmp}"], "--models"),
+    ("trainers.experiment", ["--flagfile=data_efficiency"], "--model_dir"),
+    ("trainers.experiment", ["--help"], None),
 ])
 def test_a_rejected_command_line_is_reported_before_tensorflow_is_imported(tmp_path, module, args,
                                                                          expected):

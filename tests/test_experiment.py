@@ -1,6 +1,6 @@
 """Tests for the data-efficiency experiment: `inv_tf.experiments.data_efficiency` and its trainer.
 
-The plan, summary, CSV and plot are tested on hand-made rows; one slow test runs
+The smoke settings, summary, CSV and plot are tested on hand-made rows; one slow test runs
 `python -m trainers.experiment --smoke` twice in a subprocess (the second call reads the finished
 runs back instead of training them).
 """
@@ -16,9 +16,11 @@ import time
 
 import pytest
 
-from inv_tf.config import Config, ConfigError
+from inv_tf.config import Config
 from inv_tf.experiments import data_efficiency
-from inv_tf.experiments.data_efficiency import COLUMNS, MODELS, Plan
+from inv_tf.experiments.data_efficiency import COLUMNS
+from inv_tf.experiments.plan import MODELS
+from inv_tf.experiments.plan import Plan
 
 from support import REPO, user_lines
 
@@ -40,29 +42,6 @@ def _rows(augvae_100=(-400.0, -420.0), vae_400=(-410.0, -414.0)):
              _row("augvae", 400, seed, -380.0 + seed)]
   rows.append(_row("invvae", 100, 0, -390.0, ref=-900.0))
   return rows
-
-
-# ---------------------------------------------------------------------------------------------
-# Plan.
-
-
-def test_valid_plan_validates_to_itself():
-  plan = Plan(sizes=(64, 128), seeds=(0,))
-  assert plan.validate() is plan
-  assert plan.models == MODELS == ("vae", "augvae", "invvae", "invvae_ref", "vae_aug")
-
-
-@pytest.mark.parametrize("plan, match", [
-    (Plan(sizes=(), seeds=(0,)), r"^--sizes: need positive training-set sizes, got \[\]"),
-    (Plan(sizes=(100, -5), seeds=(0,)), r"^--sizes: .*\[100, -5\]"),
-    (Plan(sizes=(0,), seeds=(0,)), r"^--sizes: "),
-    (Plan(sizes=(100,), seeds=()), r"^--seeds: need at least one seed"),
-    (Plan(sizes=(100,), seeds=(0,), models=("vae", "nope")), r"^--models: unknown \['nope'\]"),
-    (Plan(sizes=(100,), seeds=(0,), models=()), r"^--models: unknown empty list"),
-])
-def test_invalid_plan_raises_naming_the_flag(plan, match):
-  with pytest.raises(ConfigError, match=match):
-    plan.validate()
 
 
 def test_smoke_shrinks_the_plan_and_the_models():

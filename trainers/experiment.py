@@ -10,11 +10,8 @@ Writes DIR/results.csv and DIR/iwlb_vs_size.png; re-running resumes (finished ru
 from absl import app
 from absl import flags
 
-from inv_tf import data as data_lib
 from inv_tf.config import ConfigError
-from inv_tf.evaluation import stats
-from inv_tf.experiments import data_efficiency
-from inv_tf.training import rundir
+from inv_tf.experiments import plan as plan_lib
 from trainers import cli
 from trainers import flags as trainer_flags
 
@@ -23,12 +20,12 @@ from trainers import flags as trainer_flags
 SIZES = flags.DEFINE_list("sizes", ["1000", "2000", "4000"],
                           "Nested training-set sizes (the SGM trains on the smallest).")
 SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Random seeds.")
-MODELS = flags.DEFINE_list("models", list(data_efficiency.MODELS),
+MODELS = flags.DEFINE_list("models", list(plan_lib.MODELS),
                            "Which VAE-family models to train at every size.")
 SMOKE = flags.DEFINE_bool("smoke", False, "A minutes-long version (tiny models, 20 steps per run).")
 
 
-def plan_from_flags() -> data_efficiency.Plan:
+def plan_from_flags() -> plan_lib.Plan:
   """The experiment's `Plan` from --sizes, --seeds, --models.
 
   Raises:
@@ -39,7 +36,7 @@ def plan_from_flags() -> data_efficiency.Plan:
     seeds = tuple(int(v) for v in SEEDS.value)
   except ValueError:
     raise ConfigError("--sizes / --seeds: expected comma-separated integers") from None
-  return data_efficiency.Plan(sizes, seeds, tuple(MODELS.value)).validate()
+  return plan_lib.Plan(sizes, seeds, tuple(MODELS.value)).validate()
 
 
 def main(argv):
@@ -51,6 +48,17 @@ def main(argv):
     model_dir = trainer_flags.MODEL_DIR.value
     if not model_dir:
       raise ConfigError("--model_dir: required (where the runs, results.csv and the plot go)")
+  except ConfigError as e:
+    cli.error_exit(e)
+  # The library, and with it TensorFlow (seconds to import), only once the command line has
+  # passed validation, which needs neither (as in trainers.train).
+  # pylint: disable=g-import-not-at-top
+  from inv_tf import data as data_lib
+  from inv_tf.evaluation import stats
+  from inv_tf.experiments import data_efficiency
+  from inv_tf.training import rundir
+  # pylint: enable=g-import-not-at-top
+  try:
     if SMOKE.value:
       config, plan = data_efficiency.smoke(config, plan)
     rows = data_efficiency.run(config, plan, model_dir)

@@ -38,43 +38,13 @@ import os
 from typing import Sequence
 
 from inv_tf import config as config_lib
-from inv_tf.config import Config, ConfigError
+from inv_tf.config import Config
 from inv_tf.evaluation import stats
+from inv_tf.experiments.plan import MODEL_FIELDS, MODELS, SGM_MODELS, Plan
 from inv_tf.training import train as train_lib
 
-MODELS = ("vae", "augvae", "invvae", "invvae_ref", "vae_aug")
 COLUMNS = ("model", "num_train", "seed", "test_iwlb", "test_elbo", "test_recon_mse",
            "test_ref_iwlb", "steps", "best_step", "model_dir", "config_hash")
-SGM_MODELS = ("augvae", "invvae", "invvae_ref")
-# The Config fields each experiment model sets: its --model, and for invvae_ref the objective.
-# The experiment's names (results.csv's `model` column) predate --model and stay as they are.
-MODEL_FIELDS = {"vae": {"model": "vae"}, "augvae": {"model": "augvae"},
-                "invvae": {"model": "invvae"}, "vae_aug": {"model": "vae_standard_aug"},
-                "invvae_ref": {"model": "invvae", "invvae_objective": "reference"}}
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-  """What the experiment runs.
-
-  Attributes:
-    sizes: training-set sizes (ascending, > 0); the SGM trains on the smallest.
-    seeds: random seeds.
-    models: a subset of MODELS.
-  """
-  sizes: tuple
-  seeds: tuple
-  models: tuple = MODELS
-
-  def validate(self) -> "Plan":
-    if not self.sizes or any(n < 1 for n in self.sizes):
-      raise ConfigError(f"--sizes: need positive training-set sizes, got {list(self.sizes)}")
-    if not self.seeds:
-      raise ConfigError("--seeds: need at least one seed")
-    unknown = [m for m in self.models if m not in MODELS]
-    if unknown or not self.models:
-      raise ConfigError(f"--models: unknown {unknown or 'empty list'}; valid: {', '.join(MODELS)}")
-    return self
 
 
 def run(base: Config, plan: Plan, workdir: str, log=print) -> list:

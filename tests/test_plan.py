@@ -1,0 +1,45 @@
+"""Tests for `inv_tf.experiments.plan`: the data-efficiency experiment's models and plan."""
+
+import subprocess
+import sys
+
+import pytest
+
+from inv_tf.config import ConfigError
+from inv_tf.experiments.plan import MODEL_FIELDS, MODELS, SGM_MODELS, Plan
+
+from support import REPO
+
+
+def test_valid_plan_validates_to_itself():
+  plan = Plan(sizes=(64, 128), seeds=(0,))
+  assert plan.validate() is plan
+  assert plan.models == MODELS == ("vae", "augvae", "invvae", "invvae_ref", "vae_aug")
+
+
+@pytest.mark.parametrize("plan, match", [
+    (Plan(sizes=(), seeds=(0,)), r"^--sizes: need positive training-set sizes, got \[\]"),
+    (Plan(sizes=(100, -5), seeds=(0,)), r"^--sizes: .*\[100, -5\]"),
+    (Plan(sizes=(0,), seeds=(0,)), r"^--sizes: "),
+    (Plan(sizes=(100,), seeds=()), r"^--seeds: need at least one seed"),
+    (Plan(sizes=(100,), seeds=(0,), models=("vae", "nope")), r"^--models: unknown \['nope'\]"),
+    (Plan(sizes=(100,), seeds=(0,), models=()), r"^--models: unknown empty list"),
+])
+def test_invalid_plan_raises_naming_the_flag(plan, match):
+  with pytest.raises(ConfigError, match=match):
+    plan.validate()
+
+
+def test_every_model_has_its_config_fields_and_the_sgm_models_are_models():
+  assert set(MODEL_FIELDS) == set(MODELS)
+  assert set(SGM_MODELS) < set(MODELS)
+  assert all("model" in fields for fields in MODEL_FIELDS.values())
+
+
+def test_the_plan_imports_without_tensorflow():
+  code = ("import sys, inv_tf.experiments.plan; "
+          "print(sorted(m for m in ('tensorflow', 'numpy', 'keras') if m in sys.modules))")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), capture_output=True,
+                        text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.strip() == "[]", proc.stdout
