@@ -36,6 +36,7 @@ STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 # unbounded output, b·μ), "circular" (θ = atan2 of two outputs, continuous round the circle) or
 # "flip_equivariant" (circular, and exactly θ(R_π x) = θ(x) + π for the input's half turn).
 ROTATION_HEADS = ("linear", "circular", "flip_equivariant")
+TRANSLATION_HEADS = ("linear", "centroid")
 # What the InvVAE trains on (inv_tf.training.vae_train): "pixel" (the pixel-space bound on log p(x)
 # of inv_tf.models.inv_vae) or "reference" (the reference's VAE ELBO on prototypes, docs/design.md §8).
 INVVAE_OBJECTIVES = ("pixel", "reference")
@@ -252,6 +253,11 @@ class Config:
       "circular (atan2 of two outputs, continuous round the whole circle) or flip_equivariant "
       "(circular, and exactly equivariant to a half turn of the image).",
       Choice(ROTATION_HEADS, "head"))
+  translation_head: str = _field(
+      "linear", "How q(η|x) outputs the translation: linear (the paper: from the network) or "
+      "centroid (the ink centroid's, and the other outputs from the image centred on it: q's "
+      "rotation cannot then follow where the object is; dark backgrounds).",
+      Choice(TRANSLATION_HEADS, "head"))
   init_sigma: float = _field(
       0.01, "Initial σ of q(η|x) (in units of the bounds); learned by its own optimiser.",
       POSITIVE)
@@ -431,6 +437,9 @@ class Config:
         fail(name, f"needs a family with a rotation, got {self.family!r}")
     if self.rotation_head != "linear" and "rotation" not in families.FAMILIES[self.family]:
       fail("rotation_head", f"circular needs a family with a rotation, got {self.family!r}")
+    if (self.translation_head != "linear"
+        and families.FAMILIES[self.family][:2] != ("tx", "ty")):
+      fail("translation_head", f"centroid needs a family with tx, ty, got {self.family!r}")
     try:
       self.resolved_bounds, self.resolved_offset  # pylint: disable=pointless-statement
     except ValueError as e:
@@ -499,6 +508,8 @@ class Config:
     arch = {k: getattr(self, k) for k in keys}
     if self.rotation_head != "linear":  # absent in runs made before the circular head existed
       arch["rotation_head"] = self.rotation_head
+    if self.translation_head != "linear":  # likewise: no new key for the paper's head
+      arch["translation_head"] = self.translation_head
     arch["bounds"] = self.resolved_bounds
     arch["offset"] = self.resolved_offset
     return {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()}

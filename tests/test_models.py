@@ -127,6 +127,74 @@ def test_rotation_head_config_is_checked_and_part_of_the_architecture():
   assert sgm.inference.flip_equivariant and sgm.inference.rotation_index == 2
 
 
+def _glyph(shift=(0, 0), size=20):
+  """An asymmetric glyph (an L with a foot) on a dark background, moved by whole pixels."""
+  x = np.full((1, size, size, 1), -1.0, np.float32)
+  x[0, 5:11, 6:9] = 1.0
+  x[0, 9:11, 9:12] = 0.5
+  return tf.constant(np.roll(x, shift, axis=(1, 2)))
+
+
+@pytest.mark.parametrize("rotation_head", ["linear", "flip_equivariant"])
+def test_centroid_head_is_exactly_translation_equivariant(rotation_head):
+  """Whole-pixel shifts of the content leave q's rotation and scales, and the prototype, as they
+  are, and put the ink centroid at the prototype's centre."""
+  q = InferenceNet(5, bounds=(0.75, 0.75, math.pi, 0.5, 0.5), squash_to_bounds=True,
+                   hidden_dims=(16,), rotation_index=None if rotation_head == "linear" else 2,
+                   flip_equivariant=rotation_head != "linear", translation_head="centroid",
+                   family="affine_no_shear")
+  # Non-zero heads, so the test does not pass because every output is 0.
+  q.mode(_glyph())  # builds the layers
+  q.mean_head.set_weights([np.random.default_rng(1).normal(0, 0.05, w.shape).astype(np.float32)
+                           for w in q.mean_head.get_weights()])
+  x, moved = _glyph(), _glyph(shift=(4, 5))
+  eta, eta_moved = q.mode(x).numpy(), q.mode(moved).numpy()
+  np.testing.assert_allclose(eta[:, 2:], eta_moved[:, 2:], atol=1e-5)
+  assert np.abs(eta[:, 2:]).max() > 1e-3
+  assert np.abs(eta[:, :2] - eta_moved[:, :2]).max() > 0.3  # the translation follows the ink
+
+  def prototype(images, e):
+    return transforms.Transform.from_eta(e, "affine_no_shear").inverse().apply(images, order=1)
+  np.testing.assert_allclose(prototype(x, eta).numpy(), prototype(moved, eta_moved).numpy(),
+                             atol=1e-4)
+  np.testing.assert_allclose(transforms.ink_centroid(prototype(x, eta)).numpy(), 0.0, atol=2e-3)
+
+
+def test_linear_head_is_not_translation_equivariant():
+  """The check above can fail: the paper's head, same weights, moves with the content."""
+  q = InferenceNet(5, bounds=(0.75, 0.75, math.pi, 0.5, 0.5), squash_to_bounds=True,
+                   hidden_dims=(16,))
+  q.mode(_glyph())
+  q.mean_head.set_weights([np.random.default_rng(1).normal(0, 0.05, w.shape).astype(np.float32)
+                           for w in q.mean_head.get_weights()])
+  eta, eta_moved = q.mode(_glyph()).numpy(), q.mode(_glyph(shift=(4, 5))).numpy()
+  assert np.abs(eta[:, 2:] - eta_moved[:, 2:]).max() > 1e-3
+
+
+def test_centroid_head_has_finite_gradients_on_blank_images_and_is_checked():
+  q = InferenceNet(5, bounds=(0.75, 0.75, math.pi, 0.5, 0.5), squash_to_bounds=True,
+                   hidden_dims=(8,), rotation_index=2, flip_equivariant=True,
+                   translation_head="centroid", family="affine_no_shear")
+  x = tf.concat([_glyph(), -tf.ones([1, 20, 20, 1])], axis=0)
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(q(x).sample(2, seed=[1, 2]))
+  grads = tape.gradient(loss, q.trainable_variables)
+  assert all(np.all(np.isfinite(g.numpy())) for g in grads if g is not None)
+  with pytest.raises(ValueError, match="translation_head"):
+    InferenceNet(1, bounds=(1.0,), hidden_dims=(8,), translation_head="centroid",
+                 family="rotation")
+  with pytest.raises(ValueError, match="translation_head"):
+    InferenceNet(5, bounds=(1.0,) * 5, hidden_dims=(8,), translation_head="centroid")
+  with pytest.raises(ConfigError, match="--translation_head: centroid needs a family"):
+    Config(translation_head="centroid", family="rotation").validate()
+  with pytest.raises(ConfigError, match="--translation_head"):
+    Config(translation_head="moments").validate()
+  assert "translation_head" not in Config().architecture()  # runs made before the option
+  assert Config(translation_head="centroid").architecture()["translation_head"] == "centroid"
+  sgm = SGM(Config(translation_head="centroid", **TINY), (12, 12, 1))
+  assert sgm.inference.translation_head == "centroid"
+
+
 @pytest.mark.parametrize("kwargs,name", [
     (dict(event_dim=2, bounds=(1.0, 0.0)), "bounds"),
     (dict(event_dim=2, bounds=(1.0,)), "bounds"),

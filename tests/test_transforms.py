@@ -581,3 +581,36 @@ def test_affine_log_of_half_turns_and_colour_families():
   eta = tf.constant([[0.1, 0.0, 0.5, 0.0, 0.0, 0.2, 0.3, -0.1]], tf.float32)
   back = T.affine_log(T.affine_matrix(eta, "affine_no_shear_hsv"), "affine_no_shear_hsv")
   np.testing.assert_allclose(back.numpy(), [[0.1, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0]], atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["affine", "affine_no_shear", "affine_no_shear_hsv"])
+def test_centring_eta_maps_the_centre_to_the_origin_and_keeps_the_rest(family):
+  rng = np.random.default_rng(2)
+  dim = len(T.FAMILIES[family])
+  eta = rng.uniform(-1, 1, (200, dim)) * 0.8
+  centre = rng.uniform(-0.6, 0.6, (200, 2))
+  moved = T.centring_eta(tf.constant(eta), tf.constant(centre), family).numpy()
+  m = T.affine_matrix(tf.constant(moved), family).numpy()
+  np.testing.assert_allclose(m[:, :2, :2] @ centre[..., None] + m[:, :2, 2:], 0.0, atol=1e-12)
+  np.testing.assert_array_equal(moved[:, 2:], eta[:, 2:])
+  np.testing.assert_allclose(m[:, :2, :2], T.affine_matrix(tf.constant(eta), family).numpy()[
+      :, :2, :2], atol=1e-12)
+  with pytest.raises(ValueError, match="no translation"):
+    T.centring_eta(tf.constant(eta[:, 2:3]), tf.constant(centre), "rotation")
+
+
+def test_ink_centroid_is_the_centre_of_mass_and_moves_with_the_content():
+  x = np.full((3, 9, 13, 2), -1.0, np.float32)
+  x[0, 2, 10] = 1.0                      # one pixel, both channels
+  x[1, 4, 6, 0] = 0.0                    # half the mass of a pixel in one channel: still centred
+  x[1, 4, 6, 1] = 0.0
+  c = T.ink_centroid(x).numpy()
+  np.testing.assert_allclose(c[0], [2 * 10 / 12 - 1, 2 * 2 / 8 - 1], atol=1e-6)
+  np.testing.assert_allclose(c[1], [0.0, 0.0], atol=1e-6)
+  np.testing.assert_array_equal(c[2], [0.0, 0.0])  # no ink
+  blob = np.full((1, 20, 20, 1), -1.0, np.float32)
+  blob[0, 4:9, 5:8] = np.linspace(-0.5, 1.0, 15).reshape(5, 3, 1)
+  shift = np.array([[0.3, -0.2, 0.0, 0.0, 0.0]], np.float32)   # content moves by (−0.3, 0.2)
+  moved = T.transform_images(blob, shift, "affine_no_shear", order=1)
+  np.testing.assert_allclose(T.ink_centroid(moved).numpy() - T.ink_centroid(blob).numpy(),
+                             [[-0.3, 0.2]], atol=2e-3)

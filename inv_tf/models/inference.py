@@ -37,6 +37,25 @@ outputs would be zero), so θ starts at a random angle per image rather than at 
 that are nearly their own half turn (0, 1, 8) (u, v) is small and the direction is, rightly,
 arbitrary; for an image that is exactly its own half turn (a blank image) (u, v) = 0 and θ = 0.
 
+Centroid translation head (``translation_head="centroid"``; not in the paper). A network that
+reads the whole image can take the object's polar angle about the image centre for its
+orientation: a rotation about the image centre moves both together, so that shortcut is right for
+every rotated copy stage 1 shows it and wrong only for translations (on aug_dsprites it maps the
+hearts of the two y-bands to prototypes turned 120° apart, and p then reads the band off the
+prototype). The centroid head takes translation out of the network's hands. With c the ink
+centroid of x (`transforms.ink_centroid`, normalised coordinates):
+
+    x_c = T(x, (c, 0, …))                 x moved so that its ink centroid is at the centre
+    μ   = the heads above, on x_c         (rotation, scales, shear and colour)
+    η̄   = o + b g(μ);  (tx, ty) ← V(L)⁻¹(−A c)     (`transforms.centring_eta`)
+
+where L is η̄'s rotation/scale/shear algebra element and A = expm(L), so M(η̄) maps c to the
+origin: the prototype has x's centroid at its centre. The translation means are g⁻¹((tx, ty −
+o) / b) (clipped inside the bounds for g = tanh), and q(η|x) is the Normal around μ as before.
+Shifting x by d shifts c by d and leaves x_c unchanged, so q's rotation and scales are exactly
+invariant to translations and its translation exactly equivariant (up to interpolation and ink
+leaving the image); the flip head's R_π x_c is then the half turn about the object's centroid.
+
 The prototype of x is x̂ = T(x, η)⁻¹ = T(x, -η) (affine part; colour part negated) with η sampled
 from q. Dense kernels use LeCun-normal initialisation and zero biases (as Flax), LayerNorm ε = 1e-6.
 σ_raw is exposed as `sigma_variables` so it can have its own optimiser (docs/design.md §4.5).
@@ -55,6 +74,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from inv_tf import transforms
 from inv_tf.models import layers
 from inv_tf.models.layers import MLP
 
@@ -89,6 +109,10 @@ class InferenceNet(keras.Model):
       the circular head of the module docstring.
     flip_equivariant: with `rotation_index`, make the circular head exactly equivariant to a
       half turn of the input (module docstring).
+    translation_head: "linear" (the paper: tx, ty from the network like every other output) or
+      "centroid" (module docstring; needs `family`).
+    family: the transformation family (name or `Family`); needed by the centroid head, whose
+      family must start with tx, ty.
 
   Raises:
     ValueError: bad `event_dim`, `bounds`, `offset` or `init_sigma`; `mixed_precision` with a
@@ -98,7 +122,8 @@ class InferenceNet(keras.Model):
   def __init__(self, event_dim: int, bounds: Sequence[float], offset: Sequence[float] | None = None,
                squash_to_bounds: bool = False, hidden_dims: Sequence[int] = (2048, 1024, 512, 256),
                init_sigma: float = 0.01, mixed_precision: bool = False,
-               rotation_index: int | None = None, flip_equivariant: bool = False, **kwargs):
+               rotation_index: int | None = None, flip_equivariant: bool = False,
+               translation_head: str = "linear", family=None, **kwargs):
     super().__init__(**kwargs)
     self.mixed_precision = layers.check_mixed_precision(mixed_precision, self)
     if event_dim < 1:
@@ -115,6 +140,15 @@ class InferenceNet(keras.Model):
       raise ValueError("flip_equivariant: needs rotation_index (the circular head)")
     self.rotation_index = rotation_index
     self.flip_equivariant = bool(flip_equivariant)
+    if translation_head not in ("linear", "centroid"):
+      raise ValueError(f"translation_head: expected linear or centroid, got {translation_head!r}")
+    self.translation_head = translation_head
+    self.family = None if family is None else transforms.get_family(family)
+    if translation_head == "centroid" and (
+        self.family is None or self.family.parameters[:2] != ("tx", "ty")
+        or self.family.dim != self.event_dim):
+      raise ValueError("translation_head: centroid needs a family starting with tx, ty and of "
+                       f"dimension event_dim = {self.event_dim}, got {family!r}")
     self.mean_head = keras.layers.Dense(self.event_dim, kernel_initializer="zeros",
                                         bias_initializer="zeros", name="mean")
     if rotation_index is not None:
@@ -156,6 +190,21 @@ class InferenceNet(keras.Model):
 
   def _mean(self, x, training):
     """μ(x) float32 `[B, D]` from images float32 `[B, H, W, C]`."""
+    if self.translation_head == "linear":
+      return self._network_mean(x, training)
+    centre = transforms.ink_centroid(x)
+    shift = tf.concat([centre, tf.zeros([tf.shape(x)[0], self.event_dim - 2], x.dtype)], -1)
+    mean = self._network_mean(transforms.transform_images(x, shift, self.family, order=1),
+                              training)
+    eta = transforms.centring_eta(self._output_bijector(mean.dtype).forward(mean), centre,
+                                  self.family)
+    unit = (eta[:, :2] - self.offset[:2]) / self.bounds[:2]
+    if self.squash_to_bounds:
+      unit = tf.atanh(tf.clip_by_value(unit, -1.0 + 1e-4, 1.0 - 1e-4))
+    return tf.concat([unit, mean[:, 2:]], axis=-1)
+
+  def _network_mean(self, x, training):
+    """The heads' μ float32 `[B, D]` from images float32 `[B, H, W, C]` (no centring)."""
     batch = tf.shape(x)[0]
     if self.flip_equivariant:
       x = tf.concat([x, tf.reverse(x, axis=[1, 2])], axis=0)  # x and R_π x

@@ -5,6 +5,9 @@ Public API (shapes and units in each docstring):
   get_family(name)                 → Family (dimension, affine/colour layout)
   affine_matrix(eta, family)       [..., D] → [..., 3, 3], expm(Σ η_i G_i)
   affine_log(matrix, family)       [..., 3, 3] → [..., D], its inverse (the principal logarithm)
+  centring_eta(eta, centre, family)
+                                   η with the translation that moves a point to the centre
+  ink_centroid(images)             [B, H, W, C] → [B, 2], the ink's centre of mass
   warp(images, matrices, order, fill_value)
                                    differentiable bilinear / cubic B-spline warp
   transform_images(images, eta, family, order, fill_value)
@@ -17,17 +20,17 @@ Public API (shapes and units in each docstring):
 """
 
 from inv_tf.transforms.blur import gaussian_blur, gaussian_kernel
-from inv_tf.transforms.affine import affine_log, affine_matrix, expm3, generators
+from inv_tf.transforms.affine import affine_log, affine_matrix, centring_eta, expm3, generators
 from inv_tf.transforms.colour import adjust_hsv, hsv_to_rgb, rgb_to_hsv, straight_through_clip
 from inv_tf.families import (AFFINE_PARAMETERS, COLOUR_PARAMETERS, FAMILIES, Family,
                              get_family, parse_per_parameter)
 from inv_tf.transforms.transform import Transform, compose, invert_affine, transform_images
-from inv_tf.transforms.warp import warp
+from inv_tf.transforms.warp import ink_centroid, warp
 
 __all__ = [
     "AFFINE_PARAMETERS", "COLOUR_PARAMETERS", "FAMILIES", "Family", "Transform", "adjust_hsv",
     "gaussian_blur", "gaussian_kernel",
-    "affine_log", "affine_matrix", "compose", "expm3", "generators", "get_family", "hsv_to_rgb",
-    "invert_affine", "parse_per_parameter", "rgb_to_hsv", "straight_through_clip",
+    "affine_log", "affine_matrix", "centring_eta", "compose", "expm3", "generators", "get_family", "hsv_to_rgb",
+    "ink_centroid", "invert_affine", "parse_per_parameter", "rgb_to_hsv", "straight_through_clip",
     "transform_images", "warp",
 ]

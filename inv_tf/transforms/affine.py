@@ -149,6 +149,53 @@ def affine_matrix(eta, family) -> tf.Tensor:
   return expm3(algebra)
 
 
+def _translation_coordinates(log_a, t):
+  """v = V⁻¹ t: the translation coordinates of the algebra element [[L, v], [0, 0]] whose
+  exponential has translation t (module docstring). log_a `[..., 2, 2]`, t `[..., 2]` → `[..., 2]`.
+  """
+  # V's columns are the translations of expm3([[L, e_j], [0, 0]]).
+  columns = []
+  for j in range(2):
+    e_j = tf.one_hot(j, 2, dtype=t.dtype) + tf.zeros_like(t)
+    top = tf.concat([log_a, e_j[..., None]], axis=-1)                      # [..., 2, 3]
+    block = tf.concat([top, tf.zeros_like(top[..., :1, :])], axis=-2)     # [..., 3, 3]
+    columns.append(expm3(block)[..., :2, 2])
+  v_mat = tf.stack(columns, axis=-1)                                        # [..., 2, 2]
+  det_v = v_mat[..., 0, 0] * v_mat[..., 1, 1] - v_mat[..., 0, 1] * v_mat[..., 1, 0]
+  v = tf.stack([v_mat[..., 1, 1] * t[..., 0] - v_mat[..., 0, 1] * t[..., 1],
+                v_mat[..., 0, 0] * t[..., 1] - v_mat[..., 1, 0] * t[..., 0]], -1)
+  return v / det_v[..., None]
+
+
+def centring_eta(eta, centre, family) -> tf.Tensor:
+  """η with its translation replaced so that M(η) maps `centre` to the origin.
+
+  The linear part A = expm(L) of M(η) (L = the rotation, scale and shear terms of η) is kept;
+  the translation becomes t = −A c, so M(η) (c, 1)ᵀ = (0, 0, 1)ᵀ, and η's tx, ty are its algebra
+  coordinates V(L)⁻¹ t. The prototype T(x, η)⁻¹ then has the point c of x at its centre (a warp
+  samples input M p for output p). Colour parameters pass through.
+
+  Args:
+    eta: float32/float64 tensor `[..., D]` of a family with tx and ty.
+    centre: tensor `[..., 2]` of eta's dtype: (x, y) in normalised image coordinates ([-1, 1]
+      inside the image; x to the right, y down).
+    family: a family name or `Family` whose first two parameters are tx, ty.
+
+  Returns:
+    Tensor `[..., D]`, eta with tx, ty replaced.
+  """
+  fam = families.get_family(family)
+  if fam.parameters[:2] != ("tx", "ty"):
+    raise ValueError(f"centring_eta: family {fam.name!r} has no translation")
+  eta = _check_eta(eta, fam, fam.dim)
+  no_translation = tf.concat([tf.zeros_like(eta[..., :2]), eta[..., 2:]], axis=-1)
+  log_a = tf.einsum("...k,kij->...ij", no_translation[..., :fam.num_affine],
+                    tf.constant(generators(fam)[:, :2, :2], eta.dtype))
+  a = affine_matrix(no_translation, fam)[..., :2, :2]
+  t = -tf.linalg.matvec(a, tf.cast(centre, eta.dtype))
+  return tf.concat([_translation_coordinates(log_a, t), eta[..., 2:]], axis=-1)
+
+
 def affine_log(matrix, family) -> tf.Tensor:
   """The η of `family` whose M(η) is `matrix` (the principal matrix logarithm; module docstring).
 
@@ -191,18 +238,7 @@ def affine_log(matrix, family) -> tf.Tensor:
   shear = 0.5 * (log_a[..., 1, 0] + log_a[..., 0, 1])
   log_a = tf.stack([tf.stack([log_a[..., 0, 0], shear - rotation], -1),
                     tf.stack([shear + rotation, log_a[..., 1, 1]], -1)], -2)
-  # V's columns are the translations of expm3([[L, e_j], [0, 0]]); then v = V⁻¹ t.
-  columns = []
-  for j in range(2):
-    e_j = tf.one_hot(j, 2, dtype=dtype) + tf.zeros_like(t)
-    top = tf.concat([log_a, e_j[..., None]], axis=-1)                      # [..., 2, 3]
-    block = tf.concat([top, tf.zeros_like(top[..., :1, :])], axis=-2)     # [..., 3, 3]
-    columns.append(expm3(block)[..., :2, 2])
-  v_mat = tf.stack(columns, axis=-1)                                        # [..., 2, 2]
-  det_v = v_mat[..., 0, 0] * v_mat[..., 1, 1] - v_mat[..., 0, 1] * v_mat[..., 1, 0]
-  v = tf.stack([v_mat[..., 1, 1] * t[..., 0] - v_mat[..., 0, 1] * t[..., 1],
-                v_mat[..., 0, 0] * t[..., 1] - v_mat[..., 1, 0] * t[..., 0]], -1)
-  v = v / det_v[..., None]
+  v = _translation_coordinates(log_a, t)
   coords = tf.stack([v[..., 0], v[..., 1], rotation, log_a[..., 0, 0], log_a[..., 1, 1], shear],
                     axis=-1)                                                 # all six generators
   affine_eta = tf.gather(coords, list(fam.affine_indices), axis=-1)

@@ -279,3 +279,30 @@ def warp(images, matrices, order: int = 3, fill_value: float = -1.0, image_index
                         at_once=differentiable)
   values = tf.where(inside[..., None], values, tf.constant(fill_value, dtype))
   return tf.reshape(values, [tf.shape(matrices)[0], height, width, channels])
+
+
+def ink_centroid(images, background: float = -1.0) -> tf.Tensor:
+  """The centre of mass of each image's ink, in the normalised coordinates of the module docstring.
+
+  The mass of a pixel is max(0, Σ_channels (value − background)) / 2, so a background pixel has
+  none. The centroid moves with the ink: shifting the content by d (normalised units, nothing
+  leaving the image) shifts it by d, and an affine warp by M moves it to M⁻¹ c.
+
+  Args:
+    images: float tensor `[B, H, W, C]` (values in [-1, 1] with background −1 for the datasets here).
+    background: the value that carries no mass.
+
+  Returns:
+    Tensor `[B, 2]` of the images' dtype: (x, y), x to the right and y down, in [-1, 1]; (0, 0)
+    for an image without ink.
+  """
+  images = tf.convert_to_tensor(images)
+  height, width = images.shape[1], images.shape[2]
+  mass = tf.nn.relu(tf.reduce_sum(images - background, axis=-1)) / 2.0          # [B, H, W]
+  total = tf.reduce_sum(mass, axis=[1, 2])
+  ys = tf.constant(np.linspace(-1.0, 1.0, height), images.dtype)
+  xs = tf.constant(np.linspace(-1.0, 1.0, width), images.dtype)
+  x = tf.reduce_sum(tf.reduce_sum(mass, axis=1) * xs, axis=-1)
+  y = tf.reduce_sum(tf.reduce_sum(mass, axis=2) * ys, axis=-1)
+  safe = tf.maximum(total, tf.constant(1e-6, images.dtype))
+  return tf.stack([x / safe, y / safe], axis=-1)

@@ -4,13 +4,17 @@
 #   bash results/aug_dsprites_flip/sweep.sh 0.1 0.25 0.01
 # (2026-12-02, commit 823171b: eval_metrics_range*.json here; rows in
 # results/aug_dsprites_cpu_variants.csv via results/aug_dsprites_row.py). Resumable.
+# PREFIX (default runs/dsf) names the runs PREFIX_s1, PREFIX_bmRANGE; S1_FLAGS adds flags to the
+# end-to-end model (stage 1 and, through its flags.cfg, stage 2), e.g.
+#   PREFIX=runs/dsc S1_FLAGS=--translation_head=centroid bash results/aug_dsprites_flip/sweep.sh 0.1 0.01
 set -euo pipefail
-s1=runs/dsf_s1
+prefix=${PREFIX:-runs/dsf}
+s1=${prefix}_s1
 [ -f $s1/checkpoints/ckpt-2000.index ] || python -m trainers.train \
-  --flagfile=flags/aug_dsprites_cpu.cfg --rotation_head=flip_equivariant --stage=inference \
-  --model_dir=$s1
+  --flagfile=flags/aug_dsprites_cpu.cfg --rotation_head=flip_equivariant ${S1_FLAGS:-} \
+  --stage=inference --model_dir=$s1
 for range in "$@"; do
-  d=runs/dsf_bm$range
+  d=${prefix}_bm$range
   [ -f $d/metrics.json ] || bash results/symmetry/stage2_from.sh $s1 $d \
     --generative_augment_range=$range
   [ -f $d/eval/metrics.json ] || python -m trainers.evaluate --model_dir=$d
