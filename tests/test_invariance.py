@@ -91,6 +91,45 @@ def test_sgm_quality_on_a_tiny_untrained_model():
   assert m["full_ratio"] == pytest.approx(1.0, abs=1e-3)
   assert m["iterated_eta_norms"] == pytest.approx([0.0] * 3, abs=1e-6)
   assert 0 <= m["rotation_resultant"] <= 1 and np.isfinite(m["rotation_deviation"])
+  assert m["translation_resultant"] == pytest.approx(1.0, abs=1e-6)  # q ignores where x is
+  assert m["polar_following"] == pytest.approx(0.0, abs=1e-6)
+
+
+class PolarSGM:
+  """q's rotation = −`following` × the polar angle of the ink centroid; prototypes = inputs."""
+
+  def __init__(self, following):
+    self.following = following
+    self.family = transforms.get_family("affine_no_shear")
+
+  def prototype(self, x):
+    rotation = -self.following * invariance.polar_angle(x)
+    eta = np.zeros((x.shape[0], 5), np.float32)
+    eta[:, 2] = rotation
+    return {"x_hat": x, "eta": tf.constant(eta)}
+
+
+def _off_centre_blobs(n=6, size=24, seed=0):
+  """Small asymmetric blobs placed at different distances and angles from the centre."""
+  rng = np.random.default_rng(seed)
+  x = np.full((n, size, size, 1), -1.0, np.float32)
+  for i in range(n):
+    r, c = rng.integers(3, size - 8, 2)
+    x[i, r:r + 4, c:c + 3] = 1.0
+    x[i, r + 3, c + 3] = 1.0
+  return tf.constant(x)
+
+
+def test_translation_leakage_catches_a_q_that_reads_the_polar_angle():
+  m = invariance.translation_leakage(PolarSGM(1.0), _off_centre_blobs())
+  assert m["polar_following"] == pytest.approx(1.0, abs=0.05)
+  assert m["translation_resultant"] < 0.97
+
+
+def test_translation_leakage_of_a_q_that_ignores_position():
+  m = invariance.translation_leakage(PolarSGM(0.0), _off_centre_blobs())
+  assert m["polar_following"] == pytest.approx(0.0, abs=1e-9)
+  assert m["translation_resultant"] == pytest.approx(1.0, abs=1e-9)
 
 
 def test_rotation_spread_far_mass_detects_flips_and_groups_by_label():

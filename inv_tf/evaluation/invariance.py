@@ -18,6 +18,22 @@ n = 200 used here) and a deviation of π/√3 ≈ 1.81 rad; a half circle R̄ �
 upright dataset R̄ near 1. `far_mass` is the share of samples more than π/2 from their circular
 mean (mass on the opposite side: flips).
 
+Translation leakage (families with tx, ty and rotation). A translation does not turn anything,
+so the rotation angle of q's linear part, α(x) = atan2(A₁₀ − A₀₁, A₀₀ + A₁₁) of M(η), η the mode
+of q(η|x), should not change when x is moved. For K directions d_k take x_k = x moved by 0.2
+(normalised units) along d_k, Δα_k = wrap(α(x_k) − α(x)) and Δφ_k = wrap(φ(x_k) − φ(x)), φ the
+polar angle of the ink centroid about the image centre (`transforms.ink_centroid`; x right,
+y down). Then
+
+    translation_resultant = mean over images of R̄_k(Δα_k)       1: q ignores where x is
+    polar_following       = −Σ Δα Δφ / Σ Δφ²                     0: ignores; 1: q takes the
+                                                                  object's polar angle for its
+                                                                  orientation
+
+A rotation about the image centre by θ moves the polar angle by −θ (the warp samples input
+R(θ) p at output p), so a q that reads orientation off the polar angle answers a move with
+Δα = −Δφ: polar_following = 1. Both are computed from q alone.
+
 Iterated prototyping. x̂⁰ = x, x̂^{i+1} = prototype(x̂^i); report mean ‖η^i‖₂ per iteration
 (η^i the parameters q inferred for x̂^{i-1}). A consistent q gives ‖η‖ → 0 after the first step.
 """
@@ -139,6 +155,47 @@ def spread_by_label(spread: dict, labels) -> dict:
           for k in np.unique(labels)}
 
 
+def q_rotation_angle(sgm, images) -> np.ndarray:
+  """Radians `[B]`: the rotation angle of the linear part of M(η), η = prototype(images)'s."""
+  m = transforms.affine_matrix(sgm.prototype(images)["eta"], sgm.family).numpy()
+  return np.arctan2(m[:, 1, 0] - m[:, 0, 1], m[:, 0, 0] + m[:, 1, 1])
+
+
+def polar_angle(images) -> np.ndarray:
+  """Radians `[B]`: the polar angle of the ink centroid about the image centre (x right, y down)."""
+  centre = transforms.ink_centroid(images).numpy()
+  return np.arctan2(centre[:, 1], centre[:, 0])
+
+
+def translation_leakage(sgm, images, shift: float = 0.2, num_directions: int = 8) -> dict:
+  """How much q's rotation follows where the object is (module docstring).
+
+  Args:
+    sgm: an SGM whose family has tx, ty and rotation.
+    images: float32 `[N, H, W, C]` in [-1, 1] (background −1).
+    shift: the length of each move, normalised units (the image spans [-1, 1]).
+    num_directions: K moves per image, at angles 2πk/K.
+
+  Returns:
+    {"translation_resultant": float in [0, 1], "polar_following": float (0 ignores, 1 follows)}.
+  """
+  x = tf.convert_to_tensor(images, tf.float32)
+  n = int(x.shape[0])
+  angle, polar = q_rotation_angle(sgm, x), polar_angle(x)
+  d_angle, d_polar = [], []
+  zeros = np.zeros((n, sgm.family.dim - 2), np.float32)
+  for k in range(num_directions):
+    direction = 2 * math.pi * k / num_directions
+    move = np.concatenate([np.tile([[shift * math.cos(direction), shift * math.sin(direction)]],
+                                   [n, 1]).astype(np.float32), zeros], axis=-1)
+    moved = transforms.transform_images(x, move, sgm.family, order=1)
+    d_angle.append(circular.wrap(q_rotation_angle(sgm, moved) - angle))
+    d_polar.append(circular.wrap(polar_angle(moved) - polar))
+  d_angle, d_polar = np.stack(d_angle, -1), np.stack(d_polar, -1)
+  return {"translation_resultant": float(circular.mean_resultant_length(d_angle).mean()),
+          "polar_following": float(-(d_angle * d_polar).sum() / max((d_polar ** 2).sum(), 1e-12))}
+
+
 def iterated_prototype_norms(sgm, images, iterations: int = 5) -> list:
   """Mean ‖η‖₂ that q infers at each re-application of prototype() (length `iterations`)."""
   x = tf.convert_to_tensor(images, tf.float32)
@@ -163,11 +220,14 @@ def sgm_quality(sgm, images, num_angles: int = 8, num_samples: int = 200,
     dict: `full_ratio`, `axis_ratio` (rotation invariance; `rotation` families only),
     `rotation_resultant` (mean R̄), `rotation_deviation` (radians), `rotation_far_mass`,
     `rotation_spread_by_label` (with labels),
+    `translation_resultant`, `polar_following` (families with tx, ty and rotation),
     `iterated_eta_norms` (list), `iterated_eta_norm_last`.
   """
   out = {}
   if "rotation" in sgm.family.parameters:
     out.update(rotation_invariance(sgm, images, num_angles))
+  if {"tx", "ty", "rotation"} <= set(sgm.family.parameters):
+    out.update(translation_leakage(sgm, images))
   if "rotation" in sgm.family.parameters and with_p:
     spread = rotation_spread(sgm, images, num_samples)
     for name in ("resultant", "deviation", "far_mass"):

@@ -19,13 +19,9 @@ first 400 hearts of the test split (per run):
   image (a fresh draw: 0.5).
 * `polar_top`, `polar_bottom`: circular mean (degrees) of the polar angle of the hearts' ink
   centroids about the image centre (image axes: x right, y down), per band.
-* `translation_rbar`: for each heart, 8 copies moved by pure translations of length 0.2
-  (normalised units, directions 0°, 45°, …); R̄ of q's angle on the copies minus q's angle on the
-  heart, mean over hearts. 1: q's rotation ignores where the heart is.
-* `polar_slope`: over those copies, the least-squares slope (through 0) of the change in q's angle
-  on the change in the heart's polar angle (both wrapped to [−π, π)). 0: q's rotation ignores
-  where the heart is; ±1: q reads the heart's polar angle about the image centre as its
-  orientation (the sign depends on the axes' orientation; M maps output to input coordinates).
+* `translation_resultant`, `polar_following`: `inv_tf.evaluation.invariance.translation_leakage`
+  on the hearts (8 moves of 0.2 per heart). polar_following 0: q's rotation ignores where the
+  heart is; 1: q takes the heart's polar angle about the image centre for its orientation.
 """
 
 import csv
@@ -39,41 +35,22 @@ import inv_tf
 from inv_tf import data as data_lib
 from inv_tf import transforms
 from inv_tf.evaluation import circular
+from inv_tf.evaluation import invariance
 
 NUM_HEARTS = 400
 NUM_SAMPLES = 50
 SHIFT = 0.2
 COLUMNS = ("run", "q_angle_top", "q_angle_bottom", "polar_top", "polar_bottom", "proto_rotation",
-           "proto_check", "p_ty_std", "cross_band", "translation_rbar", "polar_slope")
-
-
-def ink_centroid(images):
-  """Rows and columns (pixels) of the ink centroid of float `[B, H, W, 1]` images in [-1, 1]."""
-  w = (images[..., 0] + 1.0) / 2.0
-  rows, cols = np.mgrid[:w.shape[1], :w.shape[2]]
-  total = w.sum((1, 2))
-  return (w * rows).sum((1, 2)) / total, (w * cols).sum((1, 2)) / total
-
-
-def polar_angle(images):
-  """Radians `[B]`: the polar angle of the ink centroid about the image centre (x right, y down)."""
-  rows, cols = ink_centroid(images)
-  return np.arctan2(rows - (images.shape[1] - 1) / 2, cols - (images.shape[2] - 1) / 2)
-
-
-def q_angle(sgm, x):
-  """Radians `[B]`: the rotation angle of the linear part of M(η), η the mode of q(η|x)."""
-  m = transforms.Transform.from_eta(sgm.prototype(tf.constant(x))["eta"], sgm.family).matrix
-  m = m.numpy()
-  return np.arctan2(m[:, 1, 0] - m[:, 0, 1], m[:, 0, 0] + m[:, 1, 1])
+           "proto_check", "p_ty_std", "cross_band", "translation_resultant", "polar_following")
 
 
 def aligning_rotation(a, b):
   """Degrees (5° grid) that best rotate image b `[H, W]` onto a, both centred on their ink."""
   def centred(img):
-    w = (img + 1.0) / 2.0
-    r, c = ink_centroid(img[None, ..., None])
-    return ndimage.shift(w, ((w.shape[0] - 1) / 2 - r[0], (w.shape[1] - 1) / 2 - c[0]), order=1)
+    x, y = transforms.ink_centroid(img[None, ..., None]).numpy()[0]
+    # Normalised → pixel units: the centroid is (x, y) · (size − 1) / 2 away from the centre.
+    return ndimage.shift((img + 1.0) / 2.0, (-y * (img.shape[0] - 1) / 2,
+                                             -x * (img.shape[1] - 1) / 2), order=1)
   a, b = centred(a), centred(b)
   errors = [(float(((ndimage.rotate(b, d, reshape=False, order=1) - a) ** 2).mean()), d)
             for d in range(-180, 180, 5)]
@@ -82,22 +59,17 @@ def aligning_rotation(a, b):
 
 def measure(name, run_dir, x, top):
   sgm = inv_tf.load(run_dir)
-  angle = q_angle(sgm, x)
+  angle = invariance.q_rotation_angle(sgm, x)
   proto = sgm.prototype(tf.constant(x))["x_hat"].numpy()
   mean_top, mean_bottom = proto[top].mean(0)[..., 0], proto[~top].mean(0)[..., 0]
   # The check feeds the search a known rotation of an image in [-1, 1].
   check = ndimage.rotate(mean_bottom, 120, reshape=False, order=1, cval=-1.0)
   images, eta = sgm.resample(tf.constant(x), NUM_SAMPLES, tf.constant([1, 2], tf.int32))
   images, eta = images.numpy(), eta.numpy()
-  rows, _ = ink_centroid(images.reshape((-1,) + images.shape[2:]))
-  in_top = rows.reshape(NUM_SAMPLES, -1) < (x.shape[1] - 1) / 2
-  directions = np.deg2rad(np.arange(0, 360, 45))
-  copies = [transforms.transform_images(
-      x, np.tile([[SHIFT * np.cos(d), SHIFT * np.sin(d), 0.0, 0.0, 0.0]], [len(x), 1])
-      .astype(np.float32), sgm.family, order=1).numpy() for d in directions]
-  change = circular.wrap(np.stack([q_angle(sgm, c) for c in copies], -1) - angle[:, None])
-  polar = polar_angle(x)
-  polar_change = circular.wrap(np.stack([polar_angle(c) for c in copies], -1) - polar[:, None])
+  centre = transforms.ink_centroid(images.reshape((-1,) + images.shape[2:])).numpy()
+  in_top = centre[:, 1].reshape(NUM_SAMPLES, -1) < 0.0  # y grows downwards
+  leakage = invariance.translation_leakage(sgm, x, shift=SHIFT)
+  polar = invariance.polar_angle(x)
   return {
       "run": name,
       "q_angle_top": round(float(np.rad2deg(circular.circular_mean(angle[top]))), 1),
@@ -108,8 +80,8 @@ def measure(name, run_dir, x, top):
       "proto_check": aligning_rotation(mean_bottom, check),
       "p_ty_std": round(float(eta[..., 1].std(0).mean()), 4),
       "cross_band": round(float((in_top != top[None, :]).mean()), 4),
-      "translation_rbar": round(float(np.mean(circular.mean_resultant_length(change))), 3),
-      "polar_slope": round(float((change * polar_change).sum() / (polar_change ** 2).sum()), 3),
+      "translation_resultant": round(leakage["translation_resultant"], 3),
+      "polar_following": round(leakage["polar_following"], 3),
   }
 
 
