@@ -19,6 +19,9 @@ first 400 hearts of the test split (per run):
   image (a fresh draw: 0.5).
 * `polar_top`, `polar_bottom`: circular mean (degrees) of the polar angle of the hearts' ink
   centroids about the image centre (image axes: x right, y down), per band.
+* `rotation_equivariance`: for each heart, 7 copies turned by φ = 45°, 90°, …, 315° about the
+  image centre; R̄ of q's angle on the copy minus q's angle on the heart minus φ, mean over hearts
+  (the heart has no rotational symmetry, so 1 is the only right answer: q turns with the heart).
 * `translation_resultant`, `polar_following`: `inv_tf.evaluation.invariance.translation_leakage`
   on the hearts (8 moves of 0.2 per heart). polar_following 0: q's rotation ignores where the
   heart is; 1: q takes the heart's polar angle about the image centre for its orientation.
@@ -41,7 +44,8 @@ NUM_HEARTS = 400
 NUM_SAMPLES = 50
 SHIFT = 0.2
 COLUMNS = ("run", "q_angle_top", "q_angle_bottom", "polar_top", "polar_bottom", "proto_rotation",
-           "proto_check", "p_ty_std", "cross_band", "translation_resultant", "polar_following")
+           "proto_check", "p_ty_std", "cross_band", "rotation_equivariance", "translation_resultant",
+           "polar_following")
 
 
 def aligning_rotation(a, b):
@@ -68,6 +72,11 @@ def measure(name, run_dir, x, top):
   images, eta = images.numpy(), eta.numpy()
   centre = transforms.ink_centroid(images.reshape((-1,) + images.shape[2:])).numpy()
   in_top = centre[:, 1].reshape(NUM_SAMPLES, -1) < 0.0  # y grows downwards
+  errors = []
+  for phi in np.deg2rad(np.arange(45, 360, 45)):
+    turned = transforms.transform_images(x, np.full((len(x), 1), phi, np.float32), "rotation",
+                                         order=1)  # the content turns by −φ; q should answer +φ
+    errors.append(invariance.q_rotation_angle(sgm, turned) - angle - phi)
   leakage = invariance.translation_leakage(sgm, x, shift=SHIFT)
   polar = invariance.polar_angle(x)
   return {
@@ -80,6 +89,8 @@ def measure(name, run_dir, x, top):
       "proto_check": aligning_rotation(mean_bottom, check),
       "p_ty_std": round(float(eta[..., 1].std(0).mean()), 4),
       "cross_band": round(float((in_top != top[None, :]).mean()), 4),
+      "rotation_equivariance": round(float(
+          circular.mean_resultant_length(np.stack(errors, -1)).mean()), 3),
       "translation_resultant": round(leakage["translation_resultant"], 3),
       "polar_following": round(leakage["polar_following"], 3),
   }
