@@ -44,6 +44,29 @@ def test_constant_prototype_is_perfectly_invariant_and_identity_is_not():
   assert ident["axis_ratio"] < 1.0
 
 
+def test_relative_ratio_is_not_fooled_by_prototypes_that_shrink():
+  """A q that only shrinks its views (prototypes turn with the views, so nothing is invariant)
+  gets a low full ratio from the small blobs; the relative ratio still says 1."""
+  x = np.full((3, 32, 32, 1), -1.0, np.float32)  # solid glyphs: interpolation barely blurs them
+  x[:, 8:22, 10:15] = 1.0
+  x[:, 18:22, 15:22] = 1.0
+  x[1, 8:12, 15:19] = 1.0
+  x = tf.constant(x)
+
+  def shrink(v):
+    n = tf.shape(v)[0]
+    eta = tf.concat([tf.zeros([n, 3]), tf.fill([n, 2], 0.7)], -1)  # log-scales 0.7: half the size
+    return transforms.transform_images(v, eta, "affine_no_shear", order=1)
+
+  shrunk = invariance.rotation_invariance(FakeSGM(shrink), x)
+  assert shrunk["full_ratio"] < 0.5
+  assert shrunk["relative_ratio"] == pytest.approx(1.0, abs=0.15)
+  ident = invariance.rotation_invariance(FakeSGM(lambda v: v), x)
+  assert ident["relative_ratio"] == pytest.approx(1.0, abs=0.1)
+  const = invariance.rotation_invariance(FakeSGM(lambda v: tf.tile(x[:1], [tf.shape(v)[0], 1, 1, 1])), x[:1])
+  assert const["relative_ratio"] == pytest.approx(0.0, abs=1e-9)
+
+
 def test_axis_ratio_forgives_half_turn_flips_but_full_ratio_does_not():
   x = _digits(4)
   calls = {"k": 0}

@@ -10,6 +10,15 @@ let x_k = T(x, θ_k) and p_k = prototype(x_k). With d(a, b) = mean-pixel (a - b)
 interpolation error; q = identity gives 1. The axis ratio forgives prototypes that agree up to a
 half turn (the top/bottom ambiguity of digits like 0, 1, 8).
 
+Both divide by the views' differences, so a q that shrinks (or blurs) its prototypes scores low
+whether or not they agree: small blobs differ little in pixels. The relative ratio divides by
+what the prototypes themselves would differ by if they turned with the views:
+
+    relative ratio = mean_{k<l} d(p_k, p_l) / mean_{k<l} d(R_k p_0, R_l p_0)
+
+(R_k: the view's rotation, p_0 the prototype of view 0). q = identity gives 1, an invariant q 0,
+and a q that shrinks its prototypes and turns them with the views still gives about 1.
+
 Learned spread. For η ~ p(η|x̂) (n samples per test prototype) take the rotation component and
 measure, per image, its mean resultant length R̄ and its angular deviation (RMS angle from the
 circular mean; `inv_tf.evaluation.circular`), both independent of where the circle is cut; then
@@ -71,11 +80,11 @@ def rotation_invariance(sgm, images, num_angles: int = 8, batch_size: int = 250)
     batch_size: images per call (memory).
 
   Returns:
-    dict with `full_ratio`, `axis_ratio` (floats ≥ 0), `image_mse`, `prototype_mse`,
-    `prototype_mse_axis` (means over pairs and images) and `num_images`.
+    dict with `full_ratio`, `axis_ratio`, `relative_ratio` (floats ≥ 0), `image_mse`,
+    `prototype_mse`, `prototype_mse_axis` (means over pairs and images) and `num_images`.
   """
   angles = [-math.pi + 2 * math.pi * k / num_angles for k in range(num_angles)]
-  sums = np.zeros(3)
+  sums = np.zeros(4)
   mask = np.triu(np.ones((num_angles, num_angles)), 1).astype(np.float32)
   count = 0
   for start in range(0, int(images.shape[0]), batch_size):
@@ -90,11 +99,15 @@ def rotation_invariance(sgm, images, num_angles: int = 8, batch_size: int = 250)
     flat_f = tf.reshape(tf.transpose(flipped, [1, 0, 2, 3, 4]), [x.shape[0], num_angles, -1])
     d_flip = tf.reduce_mean(tf.square(flat_p[:, :, None] - flat_f[:, None]), -1).numpy()
     d_axis = np.minimum(d_proto, d_flip)
-    for i, d in enumerate((d_img, d_proto, d_axis)):
+    # The first view's prototype turned as the views are (relative to view 0).
+    turned = tf.stack([_rotate(protos[0], a - angles[0]) for a in angles])
+    d_turned = _pairwise_mse(turned).numpy()
+    for i, d in enumerate((d_img, d_proto, d_axis, d_turned)):
       sums[i] += float((d * mask).sum())
     count += x.shape[0] * mask.sum()
-  image_mse, proto_mse, axis_mse = sums / count
+  image_mse, proto_mse, axis_mse, turned_mse = sums / count
   return {"full_ratio": proto_mse / image_mse, "axis_ratio": axis_mse / image_mse,
+          "relative_ratio": proto_mse / max(turned_mse, 1e-12),
           "image_mse": image_mse, "prototype_mse": proto_mse, "prototype_mse_axis": axis_mse,
           "num_images": int(images.shape[0])}
 

@@ -230,6 +230,13 @@ EVALUATE_DESCRIPTIONS = {
     "full_ratio": "Mean pairwise MSE of the prototypes of 8 turns of each upright test image over "
                   "that of the turned images (0 = invariant q, 1 = identity); bar ≤ 0.25.",
     "axis_ratio": "As full_ratio, forgiving prototypes that agree up to a half turn.",
+    "relative_ratio": "Mean pairwise MSE of those prototypes over that of the first one turned "
+                      "with the views (0 = invariant q, 1 = prototypes turn with the image; "
+                      "not lowered by prototypes that shrink).",
+    "translation_resultant": "Mean over images of R̄ of the change in q's rotation when the "
+                             "image is moved by 0.2 in 8 directions (1 = unchanged).",
+    "polar_following": "How much q's rotation follows the object's polar angle about the image "
+                       "centre when it is moved (0 = not at all, 1 = fully).",
     "image_mse": "Mean pairwise mean-pixel MSE between the turned views of an image.",
     "prototype_mse": "Mean pairwise mean-pixel MSE between the prototypes of those views.",
     "prototype_mse_axis": "As prototype_mse, the smaller of the two half-turn alignments.",
@@ -333,6 +340,9 @@ def headline_rows(metrics: dict, dataset: str = "") -> list:
         f"≤ {FULL_RATIO_BAR}")
   if metrics.get("axis_ratio") is not None:
     add("axis invariance ratio (half turns forgiven)", [metrics["axis_ratio"]])
+  if metrics.get("relative_ratio") is not None:
+    add("relative invariance ratio (prototypes turned with the views = 1)",
+        [metrics["relative_ratio"]])
   if (metrics.get("truth") or {}).get("rotation_w1") is not None:
     add("per-image rotation W1 to the truth (rad)", [metrics["truth"]["rotation_w1"]])
   if (metrics.get("truth") or {}).get("recovery_min") is not None:
