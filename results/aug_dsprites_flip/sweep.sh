@@ -10,7 +10,7 @@
 set -euo pipefail
 prefix=${PREFIX:-runs/dsf}
 s1=${prefix}_s1
-[ -f $s1/checkpoints/ckpt-2000.index ] || python -m trainers.train \
+[ -f $s1/metrics.json ] || python -m trainers.train \
   --flagfile=flags/aug_dsprites_cpu.cfg --rotation_head=flip_equivariant ${S1_FLAGS:-} \
   --stage=inference --model_dir=$s1
 for range in "$@"; do
