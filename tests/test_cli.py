@@ -202,8 +202,9 @@ def test_a_rejected_command_line_is_reported_before_tensorflow_is_imported(tmp_p
   assert not (tmp_path / "model").exists()
 
 
-def test_the_config_and_the_flags_import_without_tensorflow():
-  code = ("import sys, inv_tf.config, inv_tf.families, trainers.flags, trainers.cli; "
+def test_the_config_the_plan_and_the_flags_import_without_tensorflow():
+  code = ("import sys, inv_tf.config, inv_tf.families, inv_tf.experiments.plan, trainers.flags, "
+          "trainers.cli; "
           "print(sorted(m for m in ('tensorflow', 'numpy', 'keras') if m in sys.modules))")
   proc = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), capture_output=True,
                         text=True, timeout=120)

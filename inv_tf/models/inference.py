@@ -74,6 +74,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from inv_tf import config as config_lib
 from inv_tf import transforms
 from inv_tf.models import layers
 from inv_tf.models.layers import MLP
@@ -140,8 +141,9 @@ class InferenceNet(keras.Model):
       raise ValueError("flip_equivariant: needs rotation_index (the circular head)")
     self.rotation_index = rotation_index
     self.flip_equivariant = bool(flip_equivariant)
-    if translation_head not in ("linear", "centroid"):
-      raise ValueError(f"translation_head: expected linear or centroid, got {translation_head!r}")
+    if translation_head not in config_lib.TRANSLATION_HEADS:
+      raise ValueError(f"translation_head: expected one of {config_lib.TRANSLATION_HEADS}, got "
+                       f"{translation_head!r}")
     self.translation_head = translation_head
     self.family = None if family is None else transforms.get_family(family)
     if translation_head == "centroid" and (
@@ -193,9 +195,12 @@ class InferenceNet(keras.Model):
     if self.translation_head == "linear":
       return self._network_mean(x, training)
     centre = transforms.ink_centroid(x)
-    shift = tf.concat([centre, tf.zeros([tf.shape(x)[0], self.event_dim - 2], x.dtype)], -1)
-    mean = self._network_mean(transforms.transform_images(x, shift, self.family, order=1),
-                              training)
+    # x_c(p) = x(p + c): a pure translation, so its matrix is written out, not exponentiated.
+    one, zero = tf.ones_like(centre[:, 0]), tf.zeros_like(centre[:, 0])
+    to_centre = tf.stack([tf.stack([one, zero, centre[:, 0]], -1),
+                          tf.stack([zero, one, centre[:, 1]], -1),
+                          tf.stack([zero, zero, one], -1)], axis=1)            # [B, 3, 3]
+    mean = self._network_mean(transforms.warp(x, to_centre, order=1), training)
     eta = transforms.centring_eta(self._output_bijector(mean.dtype).forward(mean), centre,
                                   self.family)
     unit = (eta[:, :2] - self.offset[:2]) / self.bounds[:2]

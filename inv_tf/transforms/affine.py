@@ -149,22 +149,23 @@ def affine_matrix(eta, family) -> tf.Tensor:
   return expm3(algebra)
 
 
-def _translation_coordinates(log_a, t):
-  """v = V⁻¹ t: the translation coordinates of the algebra element [[L, v], [0, 0]] whose
-  exponential has translation t (module docstring). log_a `[..., 2, 2]`, t `[..., 2]` → `[..., 2]`.
-  """
-  # V's columns are the translations of expm3([[L, e_j], [0, 0]]).
-  columns = []
+def _exp_and_v(log_a):
+  """(A, V) for the 2×2 algebra part L `[..., 2, 2]`: A = expm(L) and V = Σ_k L^k/(k+1)!, so
+  that expm([[L, v], [0, 0]]) has translation V v (module docstring). Both `[..., 2, 2]`."""
+  # V's columns are the translations of expm3([[L, e_j], [0, 0]]); each top-left block is A.
+  blocks = []
   for j in range(2):
-    e_j = tf.one_hot(j, 2, dtype=t.dtype) + tf.zeros_like(t)
+    e_j = tf.one_hot(j, 2, dtype=log_a.dtype) + tf.zeros_like(log_a[..., 0])
     top = tf.concat([log_a, e_j[..., None]], axis=-1)                      # [..., 2, 3]
-    block = tf.concat([top, tf.zeros_like(top[..., :1, :])], axis=-2)     # [..., 3, 3]
-    columns.append(expm3(block)[..., :2, 2])
-  v_mat = tf.stack(columns, axis=-1)                                        # [..., 2, 2]
-  det_v = v_mat[..., 0, 0] * v_mat[..., 1, 1] - v_mat[..., 0, 1] * v_mat[..., 1, 0]
-  v = tf.stack([v_mat[..., 1, 1] * t[..., 0] - v_mat[..., 0, 1] * t[..., 1],
-                v_mat[..., 0, 0] * t[..., 1] - v_mat[..., 1, 0] * t[..., 0]], -1)
-  return v / det_v[..., None]
+    blocks.append(expm3(tf.concat([top, tf.zeros_like(top[..., :1, :])], axis=-2)))
+  return blocks[0][..., :2, :2], tf.stack([b[..., :2, 2] for b in blocks], axis=-1)
+
+
+def _solve_2x2(m, t):
+  """m⁻¹ t for m `[..., 2, 2]` and t `[..., 2]` (Cramer's rule)."""
+  det = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
+  return tf.stack([m[..., 1, 1] * t[..., 0] - m[..., 0, 1] * t[..., 1],
+                   m[..., 0, 0] * t[..., 1] - m[..., 1, 0] * t[..., 0]], -1) / det[..., None]
 
 
 def centring_eta(eta, centre, family) -> tf.Tensor:
@@ -191,9 +192,9 @@ def centring_eta(eta, centre, family) -> tf.Tensor:
   no_translation = tf.concat([tf.zeros_like(eta[..., :2]), eta[..., 2:]], axis=-1)
   log_a = tf.einsum("...k,kij->...ij", no_translation[..., :fam.num_affine],
                     tf.constant(generators(fam)[:, :2, :2], eta.dtype))
-  a = affine_matrix(no_translation, fam)[..., :2, :2]
+  a, v_mat = _exp_and_v(log_a)
   t = -tf.linalg.matvec(a, tf.cast(centre, eta.dtype))
-  return tf.concat([_translation_coordinates(log_a, t), eta[..., 2:]], axis=-1)
+  return tf.concat([_solve_2x2(v_mat, t), eta[..., 2:]], axis=-1)
 
 
 def affine_log(matrix, family) -> tf.Tensor:
@@ -238,7 +239,7 @@ def affine_log(matrix, family) -> tf.Tensor:
   shear = 0.5 * (log_a[..., 1, 0] + log_a[..., 0, 1])
   log_a = tf.stack([tf.stack([log_a[..., 0, 0], shear - rotation], -1),
                     tf.stack([shear + rotation, log_a[..., 1, 1]], -1)], -2)
-  v = _translation_coordinates(log_a, t)
+  v = _solve_2x2(_exp_and_v(log_a)[1], t)                                  # v = V⁻¹ t
   coords = tf.stack([v[..., 0], v[..., 1], rotation, log_a[..., 0, 0], log_a[..., 1, 1], shear],
                     axis=-1)                                                 # all six generators
   affine_eta = tf.gather(coords, list(fam.affine_indices), axis=-1)
