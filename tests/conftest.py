@@ -11,6 +11,10 @@ Test tiers: `-m "not slow"` is the fast tier (see docs/testing.md); run that way
 tests draw a fifth of their examples (`support.examples`), and `support.tiered` parametrizations
 run only their fast cases.
 
+Every test starts from the same random state (`_seeded`): Keras' initialisers, TF's global seed,
+NumPy's and Python's global generators are seeded before it runs, so a test that builds a model
+without seeding gets the same weights whichever tests ran before it, on whichever worker.
+
 Shared fixtures live here: `shared_run`, the one tiny SGM run (`support.tiny_config()`) that many
 modules read, trained once per test process when a test first asks for it, and `trained_model`,
 the SGM object that run trained, and `shared_vae_run`, the one tiny --model=vae run
@@ -20,6 +24,7 @@ import each other.
 """
 
 import os
+import sys
 
 import pytest
 
@@ -80,6 +85,15 @@ def pytest_collection_modifyitems(items):
         if fixture in getattr(item, "fixturenames", ()):
           item.add_marker(pytest.mark.xdist_group(fixture.strip("_")))
           break
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+  """Seeds Keras, TF, NumPy and `random` before each test that runs with Keras imported (the
+  modules that import it do so at collection); a TF-free test does not import it for this."""
+  keras = sys.modules.get("keras")
+  if keras is not None:
+    keras.utils.set_random_seed(0)
 
 
 @pytest.fixture(scope="session")
