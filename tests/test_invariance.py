@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from inv_tf import transforms
 from inv_tf.config import Config
+from inv_tf.evaluation import circular
 from inv_tf.evaluation import invariance
 from inv_tf.models.sgm import SGM
 
@@ -116,6 +117,9 @@ def test_sgm_quality_on_a_tiny_untrained_model():
   assert 0 <= m["rotation_resultant"] <= 1 and np.isfinite(m["rotation_deviation"])
   assert m["translation_resultant"] == pytest.approx(1.0, abs=1e-6)  # q ignores where x is
   assert m["polar_following"] == pytest.approx(0.0, abs=1e-6)
+  # …and ignores turns: the floor, 1/6.
+  assert m["rotation_equivariance"] == pytest.approx(invariance.ROTATION_EQUIVARIANCE_FLOOR,
+                                                     abs=1e-6)
 
 
 class PolarSGM:
@@ -183,3 +187,65 @@ def test_sgm_quality_reports_spread_by_label_when_given_labels():
   m = invariance.sgm_quality(sgm, _digits(3), num_samples=20, iterations=2, labels=[0, 1, 1])
   assert set(m["rotation_spread_by_label"]) == {0, 1}
   assert 0 <= m["rotation_far_mass"] <= 1
+
+
+def _off_centre_bars(n=6, size=32, seed=0):
+  """Elongated bars (half-turn symmetric) at random angles, away from the image centre."""
+  rng = np.random.default_rng(seed)
+  ys, xs = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size), indexing="ij")
+  x = np.full((n, size, size, 1), -1.0, np.float32)
+  for i in range(n):
+    cx, cy = rng.uniform(-0.35, 0.35, 2)
+    a = rng.uniform(0, math.pi)
+    u = (xs - cx) * math.cos(a) + (ys - cy) * math.sin(a)
+    v = -(xs - cx) * math.sin(a) + (ys - cy) * math.cos(a)
+    x[i, ..., 0][(u / 0.3) ** 2 + (v / 0.1) ** 2 <= 1] = 1.0
+  return tf.constant(x)
+
+
+def _axis_angle(images):
+  """The principal axis of the ink (second moments), turning with the content: an angle that is
+  exactly equivariant modulo π."""
+  m = np.maximum((np.asarray(images)[..., 0] + 1) / 2, 0)
+  size = m.shape[1]
+  ys, xs = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+  total = m.sum((1, 2))
+  dx = xs[None] - ((m * xs).sum((1, 2)) / total)[:, None, None]
+  dy = ys[None] - ((m * ys).sum((1, 2)) / total)[:, None, None]
+  mu20, mu02, mu11 = ((m * d).sum((1, 2)) for d in (dx * dx, dy * dy, dx * dy))
+  return -0.5 * np.arctan2(2 * mu11, mu20 - mu02)  # image y points down
+
+
+def test_rotation_equivariance_reaches_one_for_an_equivariant_angle_and_the_floor_otherwise():
+  x = _off_centre_bars()
+  assert invariance.rotation_equivariance(_axis_angle, x, order=2) > 0.99
+  floor = invariance.ROTATION_EQUIVARIANCE_FLOOR
+  assert invariance.rotation_equivariance(lambda v: -_axis_angle(v), x, order=2) == (
+      pytest.approx(floor, abs=0.01))
+  assert invariance.rotation_equivariance(lambda v: np.zeros(len(v)), x, order=2) == (
+      pytest.approx(floor, abs=1e-9))
+  # Order 1 asks for direction, which the axis does not give: half the turns come out π off.
+  assert invariance.rotation_equivariance(_axis_angle, x, order=1) < 0.5
+  with pytest.raises(ValueError, match="order"):
+    invariance.rotation_equivariance(_axis_angle, x, order=0)
+
+
+def test_rotation_equivariance_is_not_fooled_by_the_polar_angle_shortcut():
+  """A q that reads the polar angle follows turns about the image centre exactly, and turns in
+  place not at all."""
+  x = _off_centre_blobs()
+  polar_q = PolarSGM(1.0)
+  angle = lambda v: invariance.q_rotation_angle(polar_q, v)
+  about_centre = [circular.wrap(angle(invariance._rotate(x, phi, order=1)) - angle(x) - phi)
+                  for phi in invariance.EQUIVARIANCE_TURNS]
+  assert circular.mean_resultant_length(np.concatenate(about_centre)) > 0.99
+  assert invariance.rotation_equivariance(angle, x) == pytest.approx(
+      invariance.ROTATION_EQUIVARIANCE_FLOOR, abs=0.05)
+
+
+def test_turn_in_place_keeps_the_ink_centroid():
+  x = _off_centre_bars()
+  turned = invariance.turn_in_place(x, 1.0)
+  np.testing.assert_allclose(transforms.ink_centroid(turned).numpy(),
+                             transforms.ink_centroid(x).numpy(), atol=0.01)
+  assert float(tf.reduce_mean(tf.square(turned - x))) > 0.01

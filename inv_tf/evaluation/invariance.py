@@ -43,6 +43,20 @@ A rotation about the image centre by θ moves the polar angle by −θ (the warp
 R(θ) p at output p), so a q that reads orientation off the polar angle answers a move with
 Δα = −Δφ: polar_following = 1. Both are computed from q alone.
 
+Rotation equivariance in place. Both ratios above turn the views about the image centre, which
+also moves an off-centre object round the centre: a q that reads orientation off the object's
+polar angle (the shortcut `polar_following` measures) turns its prototypes back without looking
+at the object, and scores well. Turning each object about its own ink centroid c instead,
+x_k = T_c(x, φ_k) with matrix T(c) R(φ_k) T(−c), keeps the polar angle, so only a q that reads
+the object's orientation follows. With n the object's rotational symmetry order (the turn 2π/n
+leaves it unchanged, so its orientation is only defined modulo 2π/n):
+
+    rotation_equivariance = R̄ over images and k of n (α(x_k) − α(x) − φ_k),  φ_k = 2πk/7, k = 1…6
+
+α as above. 1: q turns with the object. Sevenths of a turn because 7 is prime to the usual
+orders (1, 2, 3, 4, 6): a q that ignores the turn has errors n φ_k spread evenly over the circle,
+R̄ = 1/6 (`rotation_equivariance_floor`); so does the polar-angle shortcut.
+
 Iterated prototyping. x̂⁰ = x, x̂^{i+1} = prototype(x̂^i); report mean ‖η^i‖₂ per iteration
 (η^i the parameters q inferred for x̂^{i-1}). A consistent q gives ‖η‖ → 0 after the first step.
 """
@@ -209,6 +223,53 @@ def translation_leakage(sgm, images, shift: float = 0.2, num_directions: int = 8
           "polar_following": float(-(d_angle * d_polar).sum() / max((d_polar ** 2).sum(), 1e-12))}
 
 
+EQUIVARIANCE_TURNS = tuple(2 * math.pi * k / 7 for k in range(1, 7))
+ROTATION_EQUIVARIANCE_FLOOR = 1.0 / 6.0
+
+
+def turn_in_place(images, angle) -> tf.Tensor:
+  """Each image's content turned by `angle` about its ink centroid (one bilinear warp).
+
+  Args:
+    images: float32 `[B, H, W, C]` in [-1, 1] (background −1).
+    angle: radians (float); the content turns as `transforms.transform_images(…, "rotation")`
+      turns it, so a q that follows answers α + angle.
+
+  Returns:
+    float32 `[B, H, W, C]`; the ink centroid stays where it was (up to resampling).
+  """
+  x = tf.convert_to_tensor(images, tf.float32)
+  n = int(x.shape[0])
+  eta = np.zeros((n, 5), np.float32)
+  eta[:, 2] = angle
+  rotation = transforms.affine_matrix(eta, "affine_no_shear").numpy()
+  c = transforms.ink_centroid(x).numpy()
+  to_c = np.tile(np.eye(3, dtype=np.float32), (n, 1, 1))   # T(c): output p samples input p + c
+  from_c = to_c.copy()
+  to_c[:, :2, 2], from_c[:, :2, 2] = c, -c
+  return transforms.warp(x, tf.constant(to_c @ rotation @ from_c), order=1)
+
+
+def rotation_equivariance(angle_fn, images, order: int = 1) -> float:
+  """R̄ of order·(α(turned) − α(x) − φ) over images and `EQUIVARIANCE_TURNS` (module docstring).
+
+  Args:
+    angle_fn: images `[B, H, W, C]` → radians `[B]`, e.g. `lambda x: q_rotation_angle(sgm, x)`.
+    images: float32 `[N, H, W, C]` in [-1, 1], objects of one symmetry order.
+    order: n ≥ 1, the objects' rotational symmetry order (1: no symmetry).
+
+  Returns:
+    float in [0, 1]: 1 when α turns with the objects, `ROTATION_EQUIVARIANCE_FLOOR` (1/6) when it
+    ignores the turn.
+  """
+  if int(order) < 1:
+    raise ValueError(f"order: must be an integer >= 1, got {order}")
+  base = np.asarray(angle_fn(images), np.float64)
+  errors = [int(order) * (np.asarray(angle_fn(turn_in_place(images, phi)), np.float64)
+                          - base - phi) for phi in EQUIVARIANCE_TURNS]
+  return float(circular.mean_resultant_length(np.concatenate(errors)))
+
+
 def iterated_prototype_norms(sgm, images, iterations: int = 5) -> list:
   """Mean ‖η‖₂ that q infers at each re-application of prototype() (length `iterations`)."""
   x = tf.convert_to_tensor(images, tf.float32)
@@ -233,7 +294,8 @@ def sgm_quality(sgm, images, num_angles: int = 8, num_samples: int = 200,
     dict: `full_ratio`, `axis_ratio` (rotation invariance; `rotation` families only),
     `rotation_resultant` (mean R̄), `rotation_deviation` (radians), `rotation_far_mass`,
     `rotation_spread_by_label` (with labels),
-    `translation_resultant`, `polar_following` (families with tx, ty and rotation),
+    `translation_resultant`, `polar_following`, `rotation_equivariance` (order 1; families
+    with tx, ty and rotation),
     `iterated_eta_norms` (list), `iterated_eta_norm_last`.
   """
   out = {}
@@ -241,6 +303,8 @@ def sgm_quality(sgm, images, num_angles: int = 8, num_samples: int = 200,
     out.update(rotation_invariance(sgm, images, num_angles))
   if {"tx", "ty", "rotation"} <= set(sgm.family.parameters):
     out.update(translation_leakage(sgm, images))
+    out["rotation_equivariance"] = rotation_equivariance(
+        lambda x: q_rotation_angle(sgm, x), images)
   if "rotation" in sgm.family.parameters and with_p:
     spread = rotation_spread(sgm, images, num_samples)
     for name in ("resultant", "deviation", "far_mass"):

@@ -237,6 +237,10 @@ EVALUATE_DESCRIPTIONS = {
                              "image is moved by 0.2 in 8 directions (1 = unchanged).",
     "polar_following": "How much q's rotation follows the object's polar angle about the image "
                        "centre when it is moved (0 = not at all, 1 = fully).",
+    "rotation_equivariance": "R̄ of the error of q's rotation when each object is turned in "
+                             "place (about its ink centroid) by sevenths of a turn (1 = q turns "
+                             "with it, 1/6 = q ignores the turn; objects with rotational "
+                             "symmetry score lower legitimately).",
     "image_mse": "Mean pairwise mean-pixel MSE between the turned views of an image.",
     "prototype_mse": "Mean pairwise mean-pixel MSE between the prototypes of those views.",
     "prototype_mse_axis": "As prototype_mse, the smaller of the two half-turn alignments.",
@@ -343,6 +347,9 @@ def headline_rows(metrics: dict, dataset: str = "") -> list:
   if metrics.get("relative_ratio") is not None:
     add("relative invariance ratio (prototypes turned with the views = 1)",
         [metrics["relative_ratio"]])
+  if metrics.get("rotation_equivariance") is not None:
+    add("q follows an object turned in place (1 = yes, 1/6 = ignores the turn)",
+        [metrics["rotation_equivariance"]])
   if (metrics.get("truth") or {}).get("rotation_w1") is not None:
     add("per-image rotation W1 to the truth (rad)", [metrics["truth"]["rotation_w1"]])
   if (metrics.get("truth") or {}).get("recovery_min") is not None:
