@@ -258,6 +258,11 @@ class Config:
       "centroid (the ink centroid's, and the other outputs from the image centred on it: q's "
       "rotation cannot then follow where the object is; dark backgrounds).",
       Choice(TRANSLATION_HEADS, "head"))
+  inference_zoom: float = _field(
+      0.0, "With --translation_head=centroid: q's network sees the centred object zoomed in "
+      "until its ink's RMS radius is at least this (normalised units, the image spans [-1, 1]), "
+      "with the zoom's log as an extra input, so small objects fill more of its view; 0 = no "
+      "zoom.", Interval(0.0, 1.0, high_open=True))
   init_sigma: float = _field(
       0.01, "Initial σ of q(η|x) (in units of the bounds); learned by its own optimiser.",
       POSITIVE)
@@ -440,6 +445,9 @@ class Config:
     if (self.translation_head != "linear"
         and families.FAMILIES[self.family][:2] != ("tx", "ty")):
       fail("translation_head", f"centroid needs a family with tx, ty, got {self.family!r}")
+    if self.inference_zoom > 0 and self.translation_head != "centroid":
+      fail("inference_zoom", "needs --translation_head=centroid (the zoom is about the ink "
+           f"centroid), got --translation_head={self.translation_head}")
     try:
       self.resolved_bounds, self.resolved_offset  # pylint: disable=pointless-statement
     except ValueError as e:
@@ -510,6 +518,8 @@ class Config:
       arch["rotation_head"] = self.rotation_head
     if self.translation_head != "linear":  # likewise: no new key for the paper's head
       arch["translation_head"] = self.translation_head
+    if self.inference_zoom > 0:  # one more input to q's trunk
+      arch["inference_zoom"] = self.inference_zoom
     arch["bounds"] = self.resolved_bounds
     arch["offset"] = self.resolved_offset
     return {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()}

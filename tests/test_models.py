@@ -135,21 +135,23 @@ def _glyph(shift=(0, 0), size=20):
   return tf.constant(np.roll(x, shift, axis=(1, 2)))
 
 
-@pytest.mark.parametrize("rotation_head", ["linear", "flip_equivariant"])
-def test_centroid_head_is_exactly_translation_equivariant(rotation_head):
+@pytest.mark.parametrize("rotation_head,zoom", [("linear", 0.0), ("flip_equivariant", 0.0),
+                                                ("flip_equivariant", 0.5)])
+def test_centroid_head_is_exactly_translation_equivariant(rotation_head, zoom):
   """Whole-pixel shifts of the content leave q's rotation and scales, and the prototype, as they
-  are, and put the ink centroid at the prototype's centre."""
+  are, and put the ink centroid at the prototype's centre (with and without the zoom)."""
   q = InferenceNet(5, bounds=(0.75, 0.75, math.pi, 0.5, 0.5), squash_to_bounds=True,
                    hidden_dims=(16,), rotation_index=None if rotation_head == "linear" else 2,
                    flip_equivariant=rotation_head != "linear", translation_head="centroid",
-                   family="affine_no_shear")
+                   family="affine_no_shear", zoom=zoom)
   # Non-zero heads, so the test does not pass because every output is 0.
   q.mode(_glyph())  # builds the layers
   q.mean_head.set_weights([np.random.default_rng(1).normal(0, 0.05, w.shape).astype(np.float32)
                            for w in q.mean_head.get_weights()])
   x, moved = _glyph(), _glyph(shift=(4, 5))
   eta, eta_moved = q.mode(x).numpy(), q.mode(moved).numpy()
-  np.testing.assert_allclose(eta[:, 2:], eta_moved[:, 2:], atol=1e-5)
+  # With the zoom, float round-off in the radius and the sample positions: 2e-5 measured.
+  np.testing.assert_allclose(eta[:, 2:], eta_moved[:, 2:], atol=1e-4 if zoom else 1e-5)
   assert np.abs(eta[:, 2:]).max() > 1e-3
   assert np.abs(eta[:, :2] - eta_moved[:, :2]).max() > 0.3  # the translation follows the ink
 
@@ -163,6 +165,39 @@ def test_centroid_head_is_exactly_translation_equivariant(rotation_head):
   np.testing.assert_allclose(transforms.ink_centroid(prototype(x, eta)).numpy(), 0.0,
                              atol=0.1 * pixel)
   assert np.abs(transforms.ink_centroid(x).numpy()).max() > 1.5 * pixel
+
+
+def test_zoom_enlarges_small_objects_to_the_radius_and_leaves_large_ones():
+  q = InferenceNet(5, bounds=(0.75, 0.75, math.pi, 0.5, 0.5), hidden_dims=(16,),
+                   translation_head="centroid", family="affine_no_shear", zoom=0.5)
+  small = _glyph(shift=(4, 5))
+  view, centre, log_zoom = q.centred_view(small)
+  radius = float(transforms.ink_radius(small)[0])
+  assert radius < 0.4
+  np.testing.assert_allclose(float(transforms.ink_radius(view)[0]), 0.5, rtol=0.05)
+  np.testing.assert_allclose(float(log_zoom[0]), math.log(0.5 / radius), rtol=1e-5)
+  np.testing.assert_allclose(transforms.ink_centroid(view).numpy(), 0.0, atol=0.02)
+  q_wide = InferenceNet(5, bounds=(0.75,) * 5, hidden_dims=(16,), translation_head="centroid",
+                        family="affine_no_shear", zoom=0.05)
+  assert float(q_wide.centred_view(small)[2][0]) == 0.0  # never zooms out (radius > 0.05)
+  q(small)
+  assert q.trunk.dense[0].kernel.shape[0] == 20 * 20 + 1  # log k is one more input
+
+
+def test_zoom_is_checked():
+  with pytest.raises(ValueError, match="zoom"):
+    InferenceNet(5, bounds=(1.0,) * 5, hidden_dims=(8,), zoom=0.5)  # needs the centroid head
+  with pytest.raises(ValueError, match="zoom"):
+    InferenceNet(5, bounds=(1.0,) * 5, hidden_dims=(8,), translation_head="centroid",
+                 family="affine_no_shear", zoom=1.5)
+  with pytest.raises(ConfigError, match="inference_zoom"):
+    Config(inference_zoom=0.3).validate()
+  with pytest.raises(ConfigError, match="inference_zoom"):
+    Config(inference_zoom=-0.1, translation_head="centroid", family="affine_no_shear").validate()
+  config = Config(inference_zoom=0.3, translation_head="centroid", family="affine_no_shear")
+  config.validate()
+  assert config.architecture()["inference_zoom"] == 0.3
+  assert "inference_zoom" not in Config().architecture()
 
 
 def test_linear_head_is_not_translation_equivariant():

@@ -1,5 +1,7 @@
 """Tests for inv_tf.transforms: matrices, warps, colour, composition, XLA, gradients, bad input."""
 
+import math
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -614,3 +616,18 @@ def test_ink_centroid_is_the_centre_of_mass_and_moves_with_the_content():
   moved = T.transform_images(blob, shift, "affine_no_shear", order=1)
   np.testing.assert_allclose(T.ink_centroid(moved).numpy() - T.ink_centroid(blob).numpy(),
                              [[-0.3, 0.2]], atol=2e-3)
+
+
+def test_ink_radius_of_a_disc_and_square_is_invariant_to_moves_and_turns():
+  size = 65
+  ys, xs = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size), indexing="ij")
+  disc = np.where((xs - 0.2) ** 2 + (ys + 0.1) ** 2 <= 0.3 ** 2, 1.0, -1.0)
+  square = np.where((np.abs(xs + 0.1) <= 0.2) & (np.abs(ys - 0.15) <= 0.2), 1.0, -1.0)
+  x = tf.constant(np.stack([disc, square])[..., None], tf.float32)
+  r = T.ink_radius(x).numpy()
+  np.testing.assert_allclose(r, [0.3 / math.sqrt(2), 0.4 / math.sqrt(6)], rtol=0.03)
+  turned = T.transform_images(x, np.array([[0.1, -0.2, 0.7, 0.0, 0.0]] * 2, np.float32),
+                              "affine_no_shear", order=1)
+  np.testing.assert_allclose(T.ink_radius(turned).numpy(), r, rtol=0.02)
+  blank = -tf.ones([1, 8, 8, 1])
+  assert np.isfinite(T.ink_radius(blank).numpy()).all()

@@ -56,6 +56,18 @@ Shifting x by d shifts c by d and leaves x_c unchanged, so q's rotation and scal
 invariant to translations and its translation exactly equivariant (up to interpolation and ink
 leaving the image); the flip head's R_π x_c is then the half turn about the object's centroid.
 
+Zoom (``zoom = z > 0``, centroid head only; not in the paper). A small object covers few pixels
+of the centred image, and an MLP on raw pixels then reads little of its orientation. With r the
+RMS radius of x's ink about c (`transforms.ink_radius`), the network sees the centred image
+zoomed in by k = max(1, z / r):
+
+    x_z(p) = x(c + p / k)                 one warp; the ink's RMS radius in x_z is max(r, z)
+    μ   = the heads above, on x_z, with log k appended to the flattened pixels
+
+so the network knows the zoom it cannot see and can still give the object's absolute scale. r
+does not change when the object is moved or turned, so the zoom keeps the centroid head's exact
+translation equivariance, and a turn of the object turns x_z with it.
+
 The prototype of x is x̂ = T(x, η)⁻¹ = T(x, -η) (affine part; colour part negated) with η sampled
 from q. Dense kernels use LeCun-normal initialisation and zero biases (as Flax), LayerNorm ε = 1e-6.
 σ_raw is exposed as `sigma_variables` so it can have its own optimiser (docs/design.md §4.5).
@@ -114,6 +126,8 @@ class InferenceNet(keras.Model):
       "centroid" (module docstring; needs `family`).
     family: the transformation family (name or `Family`); needed by the centroid head, whose
       family must start with tx, ty.
+    zoom: z in [0, 1), normalised units: with the centroid head, the network sees the centred
+      object zoomed in to an ink RMS radius of at least z (module docstring); 0 = no zoom.
 
   Raises:
     ValueError: bad `event_dim`, `bounds`, `offset` or `init_sigma`; `mixed_precision` with a
@@ -124,7 +138,7 @@ class InferenceNet(keras.Model):
                squash_to_bounds: bool = False, hidden_dims: Sequence[int] = (2048, 1024, 512, 256),
                init_sigma: float = 0.01, mixed_precision: bool = False,
                rotation_index: int | None = None, flip_equivariant: bool = False,
-               translation_head: str = "linear", family=None, **kwargs):
+               translation_head: str = "linear", family=None, zoom: float = 0.0, **kwargs):
     super().__init__(**kwargs)
     self.mixed_precision = layers.check_mixed_precision(mixed_precision, self)
     if event_dim < 1:
@@ -151,6 +165,10 @@ class InferenceNet(keras.Model):
         or self.family.dim != self.event_dim):
       raise ValueError("translation_head: centroid needs a family starting with tx, ty and of "
                        f"dimension event_dim = {self.event_dim}, got {family!r}")
+    if not 0.0 <= zoom < 1.0 or (zoom > 0 and translation_head != "centroid"):
+      raise ValueError(f"zoom: must be in [0, 1), and 0 unless translation_head is centroid; got "
+                       f"{zoom} with translation_head {translation_head!r}")
+    self.zoom = float(zoom)
     self.mean_head = keras.layers.Dense(self.event_dim, kernel_initializer="zeros",
                                         bias_initializer="zeros", name="mean")
     if rotation_index is not None:
@@ -194,13 +212,8 @@ class InferenceNet(keras.Model):
     """μ(x) float32 `[B, D]` from images float32 `[B, H, W, C]`."""
     if self.translation_head == "linear":
       return self._network_mean(x, training)
-    centre = transforms.ink_centroid(x)
-    # x_c(p) = x(p + c): a pure translation, so its matrix is written out, not exponentiated.
-    one, zero = tf.ones_like(centre[:, 0]), tf.zeros_like(centre[:, 0])
-    to_centre = tf.stack([tf.stack([one, zero, centre[:, 0]], -1),
-                          tf.stack([zero, one, centre[:, 1]], -1),
-                          tf.stack([zero, zero, one], -1)], axis=1)            # [B, 3, 3]
-    mean = self._network_mean(transforms.warp(x, to_centre, order=1), training)
+    view, centre, log_zoom = self.centred_view(x)
+    mean = self._network_mean(view, training, None if self.zoom == 0 else log_zoom[:, None])
     eta = transforms.centring_eta(self._output_bijector(mean.dtype).forward(mean), centre,
                                   self.family)
     unit = (eta[:, :2] - self.offset[:2]) / self.bounds[:2]
@@ -208,12 +221,39 @@ class InferenceNet(keras.Model):
       unit = tf.atanh(tf.clip_by_value(unit, -1.0 + 1e-4, 1.0 - 1e-4))
     return tf.concat([unit, mean[:, 2:]], axis=-1)
 
-  def _network_mean(self, x, training):
-    """The heads' μ float32 `[B, D]` from images float32 `[B, H, W, C]` (no centring)."""
+  def centred_view(self, x):
+    """What the centroid head's network sees (module docstring).
+
+    Args:
+      x: float32 `[B, H, W, C]` in [-1, 1], background −1.
+
+    Returns:
+      (view `[B, H, W, C]`: x moved so its ink centroid is at the centre and, with `zoom`, zoomed
+      in by k; centre c `[B, 2]`, normalised units; log k `[B]`, ≥ 0, 0 without `zoom`).
+    """
+    centre = transforms.ink_centroid(x)
+    if self.zoom > 0:
+      radius = transforms.ink_radius(x, centre=centre)
+      log_zoom = tf.nn.relu(tf.math.log(self.zoom / tf.maximum(radius, 1e-6)))  # log max(1, z/r)
+    else:
+      log_zoom = tf.zeros_like(centre[:, 0])
+    # x_z(p) = x(c + p / k): translation and isotropic scale, written out, not exponentiated.
+    shrink, zero, one = tf.exp(-log_zoom), tf.zeros_like(log_zoom), tf.ones_like(log_zoom)
+    matrix = tf.stack([tf.stack([shrink, zero, centre[:, 0]], -1),
+                       tf.stack([zero, shrink, centre[:, 1]], -1),
+                       tf.stack([zero, zero, one], -1)], axis=1)                  # [B, 3, 3]
+    return transforms.warp(x, matrix, order=1), centre, log_zoom
+
+  def _network_mean(self, x, training, extra=None):
+    """The heads' μ float32 `[B, D]` from images float32 `[B, H, W, C]` (no centring) and
+    optional per-image inputs `extra` `[B, E]` appended to the pixels."""
     batch = tf.shape(x)[0]
     if self.flip_equivariant:
       x = tf.concat([x, tf.reverse(x, axis=[1, 2])], axis=0)  # x and R_π x
+      extra = None if extra is None else tf.concat([extra, extra], axis=0)
     flat = tf.reshape(x, [tf.shape(x)[0], -1])
+    if extra is not None:
+      flat = tf.concat([flat, tf.cast(extra, flat.dtype)], axis=-1)
     h = self.trunk(flat, training=training)
     if self.mixed_precision:
       h = layers.to_float32(h)

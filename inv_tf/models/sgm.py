@@ -50,6 +50,7 @@ class SGM(keras.Model):
                                   init_sigma=config.init_sigma, rotation_index=rotation_index,
                                   flip_equivariant=config.rotation_head == "flip_equivariant",
                                   translation_head=config.translation_head, family=self.family,
+                                  zoom=config.inference_zoom,
                                   name="inference", **common)
     self.generative = GenerativeNet(
         hidden_dims=config.generative_hidden_dims, dropout_rate=config.generative_dropout,

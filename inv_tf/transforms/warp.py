@@ -296,13 +296,42 @@ def ink_centroid(images, background: float = -1.0) -> tf.Tensor:
     Tensor `[B, 2]` of the images' dtype: (x, y), x to the right and y down, in [-1, 1]; (0, 0)
     for an image without ink.
   """
-  images = tf.convert_to_tensor(images)
-  height, width = images.shape[1], images.shape[2]
-  mass = tf.nn.relu(tf.reduce_sum(images - background, axis=-1)) / 2.0          # [B, H, W]
-  total = tf.reduce_sum(mass, axis=[1, 2])
-  ys = tf.constant(np.linspace(-1.0, 1.0, height), images.dtype)
-  xs = tf.constant(np.linspace(-1.0, 1.0, width), images.dtype)
+  mass, xs, ys, total = _ink_mass(images, background)
   x = tf.reduce_sum(tf.reduce_sum(mass, axis=1) * xs, axis=-1)
   y = tf.reduce_sum(tf.reduce_sum(mass, axis=2) * ys, axis=-1)
-  safe = tf.maximum(total, tf.constant(1e-6, images.dtype))
-  return tf.stack([x / safe, y / safe], axis=-1)
+  return tf.stack([x / total, y / total], axis=-1)
+
+
+def ink_radius(images, background: float = -1.0, centre=None) -> tf.Tensor:
+  """The RMS distance of each image's ink from its centroid, in normalised units.
+
+  With the mass m of `ink_centroid` and its centroid c: r = sqrt(Σ m |p − c|² / Σ m). r is
+  unchanged by moves and turns of the content and scales with it (a uniform disc of radius R
+  gives R/√2, a square of side a gives a/√6).
+
+  Args:
+    images: float tensor `[B, H, W, C]`, as for `ink_centroid`.
+    background: the value that carries no mass.
+    centre: optional `[B, 2]`, the images' `ink_centroid` if already computed.
+
+  Returns:
+    Tensor `[B]` of the images' dtype, ≥ 0; 0 for an image without ink.
+  """
+  mass, xs, ys, total = _ink_mass(images, background)
+  if centre is None:
+    centre = ink_centroid(images, background)
+  dx2 = tf.square(xs[None, None, :] - centre[:, 0, None, None])                  # [B, 1, W]
+  dy2 = tf.square(ys[None, :, None] - centre[:, 1, None, None])                  # [B, H, 1]
+  second = tf.reduce_sum(mass * (dx2 + dy2), axis=[1, 2]) / total
+  return tf.sqrt(tf.maximum(second, tf.constant(1e-12, second.dtype)))
+
+
+def _ink_mass(images, background):
+  """(mass `[B, H, W]`, x coordinates `[W]`, y coordinates `[H]`, total mass `[B]` ≥ 1e-6)."""
+  images = tf.convert_to_tensor(images)
+  height, width = images.shape[1], images.shape[2]
+  mass = tf.nn.relu(tf.reduce_sum(images - background, axis=-1)) / 2.0
+  ys = tf.constant(np.linspace(-1.0, 1.0, height), images.dtype)
+  xs = tf.constant(np.linspace(-1.0, 1.0, width), images.dtype)
+  total = tf.maximum(tf.reduce_sum(mass, axis=[1, 2]), tf.constant(1e-6, images.dtype))
+  return mass, xs, ys, total
