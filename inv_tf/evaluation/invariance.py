@@ -51,11 +51,11 @@ x_k = T_c(x, φ_k) with matrix T(c) R(φ_k) T(−c), keeps the polar angle, so o
 the object's orientation follows. With n the object's rotational symmetry order (the turn 2π/n
 leaves it unchanged, so its orientation is only defined modulo 2π/n):
 
-    rotation_equivariance = R̄ over images and k of n (α(x_k) − α(x) − φ_k),  φ_k = 2πk/7, k = 1…6
+    rotation_equivariance = R̄ over images and k of n (α(x_k) − α(x) − φ_k),  φ_k = 2πk/7
 
-α as above. 1: q turns with the object. Sevenths of a turn because 7 is prime to the usual
-orders (1, 2, 3, 4, 6): a q that ignores the turn has errors n φ_k spread evenly over the circle,
-R̄ = 1/6 (`rotation_equivariance_floor`); so does the polar-angle shortcut.
+α as above, k = 1…6. 1: q turns with the object. Sevenths of a turn because 7 is prime to the
+usual orders (1, 2, 3, 4, 6): a q that ignores the turn has errors n φ_k spread evenly over the
+circle, R̄ = 1/6 (`ROTATION_EQUIVARIANCE_FLOOR`); so does the polar-angle shortcut.
 
 Iterated prototyping. x̂⁰ = x, x̂^{i+1} = prototype(x̂^i); report mean ‖η^i‖₂ per iteration
 (η^i the parameters q inferred for x̂^{i-1}). A consistent q gives ‖η‖ → 0 after the first step.
@@ -251,7 +251,7 @@ def turn_in_place(images, angle) -> tf.Tensor:
 
 
 def rotation_equivariance(angle_fn, images, order: int = 1) -> float:
-  """R̄ of order·(α(turned) − α(x) − φ) over images and `EQUIVARIANCE_TURNS` (module docstring).
+  """R̄ of order·(α(turned) − α(x) − φ) over images and `EQUIVARIANCE_TURNS` (module docs).
 
   Args:
     angle_fn: images `[B, H, W, C]` → radians `[B]`, e.g. `lambda x: q_rotation_angle(sgm, x)`.

@@ -32,6 +32,7 @@ __all__ = [
     "AFFINE_PARAMETERS", "COLOUR_PARAMETERS", "FAMILIES", "Family", "Transform", "adjust_hsv",
     "gaussian_blur", "gaussian_kernel",
     "affine_log", "affine_matrix", "centring_eta", "compose", "expm3", "generators", "get_family", "hsv_to_rgb",
-    "ink_centroid", "ink_radius", "invert_affine", "parse_per_parameter", "rgb_to_hsv", "straight_through_clip",
+    "ink_centroid", "ink_radius", "invert_affine", "parse_per_parameter", "rgb_to_hsv",
+    "straight_through_clip",
     "transform_images", "warp",
 ]
