@@ -250,13 +250,15 @@ def turn_in_place(images, angle) -> tf.Tensor:
   return transforms.warp(x, tf.constant(to_c @ rotation @ from_c), order=1)
 
 
-def rotation_equivariance(angle_fn, images, order: int = 1) -> float:
+def rotation_equivariance(angle_fn, images, order: int = 1, in_place: bool = True) -> float:
   """R̄ of order·(α(turned) − α(x) − φ) over images and `EQUIVARIANCE_TURNS` (module docs).
 
   Args:
     angle_fn: images `[B, H, W, C]` → radians `[B]`, e.g. `lambda x: q_rotation_angle(sgm, x)`.
     images: float32 `[N, H, W, C]` in [-1, 1], objects of one symmetry order.
     order: n ≥ 1, the objects' rotational symmetry order (1: no symmetry).
+    in_place: turn each object about its ink centroid (`turn_in_place`); False turns about the
+      image centre, as the invariance ratios do (which the polar-angle shortcut passes).
 
   Returns:
     float in [0, 1]: 1 when α turns with the objects, `ROTATION_EQUIVARIANCE_FLOOR` (1/6) when it
@@ -264,9 +266,10 @@ def rotation_equivariance(angle_fn, images, order: int = 1) -> float:
   """
   if int(order) < 1:
     raise ValueError(f"order: must be an integer >= 1, got {order}")
+  turn = turn_in_place if in_place else (lambda x, phi: _rotate(x, phi, order=1))
   base = np.asarray(angle_fn(images), np.float64)
-  errors = [int(order) * (np.asarray(angle_fn(turn_in_place(images, phi)), np.float64)
-                          - base - phi) for phi in EQUIVARIANCE_TURNS]
+  errors = [int(order) * (np.asarray(angle_fn(turn(images, phi)), np.float64) - base - phi)
+            for phi in EQUIVARIANCE_TURNS]
   return float(circular.mean_resultant_length(np.concatenate(errors)))
 
 

@@ -231,11 +231,11 @@ class InferenceNet(keras.Model):
       (view `[B, H, W, C]`: x moved so its ink centroid is at the centre and, with `zoom`, zoomed
       in by k; centre c `[B, 2]`, normalised units; log k `[B]`, ≥ 0, 0 without `zoom`).
     """
-    centre = transforms.ink_centroid(x)
     if self.zoom > 0:
-      radius = transforms.ink_radius(x, centre=centre)
+      centre, radius = transforms.ink_moments(x)
       log_zoom = tf.nn.relu(tf.math.log(self.zoom / tf.maximum(radius, 1e-6)))  # log max(1, z/r)
     else:
+      centre = transforms.ink_centroid(x)
       log_zoom = tf.zeros_like(centre[:, 0])
     # x_z(p) = x(c + p / k): translation and isotropic scale, written out, not exponentiated.
     shrink, zero, one = tf.exp(-log_zoom), tf.zeros_like(log_zoom), tf.ones_like(log_zoom)

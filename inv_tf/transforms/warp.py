@@ -296,13 +296,10 @@ def ink_centroid(images, background: float = -1.0) -> tf.Tensor:
     Tensor `[B, 2]` of the images' dtype: (x, y), x to the right and y down, in [-1, 1]; (0, 0)
     for an image without ink.
   """
-  mass, xs, ys, total = _ink_mass(images, background)
-  x = tf.reduce_sum(tf.reduce_sum(mass, axis=1) * xs, axis=-1)
-  y = tf.reduce_sum(tf.reduce_sum(mass, axis=2) * ys, axis=-1)
-  return tf.stack([x / total, y / total], axis=-1)
+  return _centroid(*_ink_mass(images, background))
 
 
-def ink_radius(images, background: float = -1.0, centre=None) -> tf.Tensor:
+def ink_radius(images, background: float = -1.0) -> tf.Tensor:
   """The RMS distance of each image's ink from its centroid, in normalised units.
 
   With the mass m of `ink_centroid` and its centroid c: r = sqrt(Σ m |p − c|² / Σ m). r is
@@ -312,18 +309,32 @@ def ink_radius(images, background: float = -1.0, centre=None) -> tf.Tensor:
   Args:
     images: float tensor `[B, H, W, C]`, as for `ink_centroid`.
     background: the value that carries no mass.
-    centre: optional `[B, 2]`, the images' `ink_centroid` if already computed.
 
   Returns:
     Tensor `[B]` of the images' dtype, ≥ 0; 0 for an image without ink.
   """
+  return ink_moments(images, background)[1]
+
+
+def ink_moments(images, background: float = -1.0):
+  """(`ink_centroid`, `ink_radius`) of the images from one pass over their ink mass.
+
+  Returns:
+    (centre `[B, 2]`, radius `[B]`), the images' dtype, as the two functions return them.
+  """
   mass, xs, ys, total = _ink_mass(images, background)
-  if centre is None:
-    centre = ink_centroid(images, background)
+  centre = _centroid(mass, xs, ys, total)
   dx2 = tf.square(xs[None, None, :] - centre[:, 0, None, None])                  # [B, 1, W]
   dy2 = tf.square(ys[None, :, None] - centre[:, 1, None, None])                  # [B, H, 1]
   second = tf.reduce_sum(mass * (dx2 + dy2), axis=[1, 2]) / total
-  return tf.sqrt(tf.maximum(second, tf.constant(1e-12, second.dtype)))
+  return centre, tf.sqrt(tf.maximum(second, tf.constant(1e-12, second.dtype)))
+
+
+def _centroid(mass, xs, ys, total):
+  """The centre of mass `[B, 2]` (x, y) from `_ink_mass`'s outputs."""
+  x = tf.reduce_sum(tf.reduce_sum(mass, axis=1) * xs, axis=-1)
+  y = tf.reduce_sum(tf.reduce_sum(mass, axis=2) * ys, axis=-1)
+  return tf.stack([x / total, y / total], axis=-1)
 
 
 def _ink_mass(images, background):

@@ -32,7 +32,6 @@ import tensorflow as tf
 import inv_tf
 from inv_tf import data as data_lib
 from inv_tf import transforms
-from inv_tf.evaluation import circular
 from inv_tf.evaluation import invariance
 
 PER_SHAPE = 300
@@ -40,15 +39,6 @@ SHAPES = {0: ("square", 4), 1: ("ellipse", 2), 2: ("heart", 1)}
 COLUMNS = ("run", "shape", "order", "equivariance", "equivariance_about_centre",
            "equivariance_constant_q", "relative_ratio", "full_ratio", "iterated_eta_norm",
            "half_turn_mse")
-
-
-def about_centre_resultant(angle_fn, x, order):
-  """`invariance.rotation_equivariance` with the turns about the image centre instead."""
-  base = angle_fn(x)
-  errors = [order * (angle_fn(transforms.transform_images(
-      x, np.full((len(x), 1), phi, np.float32), "rotation", order=1)) - base - phi)
-            for phi in invariance.EQUIVARIANCE_TURNS]
-  return float(circular.mean_resultant_length(np.concatenate(errors)))
 
 
 def half_turn_mse(x):
@@ -72,7 +62,8 @@ def measure(name, run_dir, by_shape):
     rows.append({
         "run": name, "shape": shape, "order": order,
         "equivariance": round(invariance.rotation_equivariance(angle, x, order), 3),
-        "equivariance_about_centre": round(about_centre_resultant(angle, x, order), 3),
+        "equivariance_about_centre": round(invariance.rotation_equivariance(
+            angle, x, order, in_place=False), 3),
         "equivariance_constant_q": round(invariance.rotation_equivariance(
             lambda images: np.zeros(len(images)), x, order), 3),
         "relative_ratio": round(float(ratios["relative_ratio"]), 3),
