@@ -67,6 +67,15 @@ def test_summary_table_bars_for_upright_classes_and_aug_dsprites():
   stray = next(l for l in lines if l.startswith("stray resamples"))
   assert "0.004" in stray and "≤ 0.001" in stray and stray.endswith("NOT met")
   assert "Written:" not in lines
+  assert not any("pixels" in l for l in lines)  # no visible spread measured, no row
+
+
+def test_summary_table_gives_the_visible_spread_of_upright_classes():
+  classes = {"0": {**_class(0.95, 1.0, 0.0), "visible_resultant": 0.96},
+             "1": {**_class(0.43, 1.0, 0.0), "visible_resultant": 0.91}}
+  lines = report.summary_table({"truth": {"classes": classes}}, "mnist_per_class").splitlines()
+  visible = next(l for l in lines if "pixels, upright classes 0/1" in l)
+  assert "0.910–0.960" in visible and "≥ 0.9" in visible and visible.endswith(" met")
 
 
 def test_summary_table_of_a_vae_and_undefined_measures():

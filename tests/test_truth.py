@@ -195,3 +195,80 @@ def test_stray_resamples_are_counted_and_leave_the_measures_defined():
                                    False, True, True, True]
   clean = _recover(_oracle_sgm(eta_true, spec), eta_true, labels, spec)
   assert clean["stray_fraction"] == 0.0
+
+
+# -- the rotation seen in the pixels (3) ---------------------------------------------------------
+
+def _glyphs(n, glyph=0, size=28, seed=5):
+  """n renders of an asymmetric glyph ("F" for glyph 0), float32 `[n, size, size, 1]`."""
+  from inv_tf.data import known_truth
+  rng = np.random.default_rng(seed)
+  x = known_truth.render_glyphs(np.full(n, glyph), rng.uniform(size=(n, known_truth.NUM_NUISANCE)),
+                                size)
+  return np.asarray(x, np.float32).reshape(n, size, size, 1)
+
+
+def _turned(x, angles, tx=0.0, log_scale=0.0):
+  """x turned by `angles` `[n, B]` (as a rotation η turns it), moved by tx and scaled."""
+  n, batch = angles.shape
+  eta = np.zeros((n, batch, 5), np.float32)
+  eta[..., 2], eta[..., 0], eta[..., 3:] = angles, tx, log_scale
+  t = transforms.Transform.from_eta(tf.constant(eta.reshape(-1, 5)), FAMILY)
+  out = t.apply(tf.tile(tf.constant(x), [n, 1, 1, 1]), order=1)
+  return tf.reshape(out, (n,) + x.shape)
+
+
+def test_visible_rotation_reads_the_turn_of_an_asymmetric_glyph():
+  x = _glyphs(4)
+  angles = np.array([[0.3, -2.9, 3.05, 1.2], [-0.7, np.pi, 0.0, -1.6]])
+  alpha = truth.visible_rotation(x, _turned(x, angles, tx=0.1, log_scale=0.15))
+  error = np.angle(np.exp(1j * (alpha - angles.T)))
+  assert np.max(np.abs(error)) < 0.05, error
+
+
+def test_visible_rotation_forgives_a_half_turn_only_where_it_does_not_show():
+  f = _glyphs(3)
+  symmetric = np.maximum(f, f[:, ::-1, ::-1])       # "F" with its own half turn: R_π x = x
+  half = np.full((1, 3), np.pi)
+  on_f = truth.visible_rotation(f, _turned(f, half))
+  on_symmetric = truth.visible_rotation(symmetric, _turned(symmetric, half))
+  assert np.all(np.abs(np.abs(on_f) - np.pi) < 0.05), on_f              # a flip that shows
+  assert np.all(np.abs(on_symmetric) < 0.05), on_symmetric              # one that does not
+
+
+class _TurningSGM:
+  """`resample` turns each image by angles drawn from `draw(n, batch)`."""
+
+  def __init__(self, draw):
+    self.draw = draw
+
+  def resample(self, x, n, seed):
+    angles = self.draw(n, int(x.shape[0]))
+    return _turned(np.asarray(x), angles), None
+
+
+def test_visible_spread_scores_identity_wide_and_truthful_models_apart():
+  upright = ClassTruth.fixed(0.0, description="upright")
+  half_turns = ClassTruth.uniform(-np.pi / 2, np.pi / 2, description="U(±90°)")
+  n_img, n = 8, 40
+  x = _glyphs(n_img)
+  labels = np.array([0] * 4 + [1] * 4)
+  eta_true = np.zeros((n_img, 5))
+  rng = np.random.default_rng(0)
+  models = {"identity": lambda k, b: np.zeros((k, b)),
+            "wide": lambda k, b: rng.uniform(-np.pi, np.pi, (k, b)),
+            "truth": lambda k, b: np.where(labels[None, :b] == 1,
+                                           rng.uniform(-np.pi / 2, np.pi / 2, (k, b)), 0.0)}
+  scores = {}
+  for name, draw in models.items():
+    alpha = truth.resample_visible_rotations(_TurningSGM(draw), x, n, batch_size=8)
+    poses = np.zeros((n_img, n, 5))
+    poses[..., 2] = alpha
+    scores[name] = truth.orbit_recovery(poses, eta_true, labels, {0: upright, 1: half_turns},
+                                        visible_rotations=alpha)
+  assert scores["identity"]["visible_upright_resultant_min"] > 0.99
+  assert scores["identity"]["visible_width_rel_error_max"] > 0.9   # the ±90° class never turns
+  assert scores["wide"]["visible_upright_resultant_min"] < 0.4      # upright glyphs spun round
+  assert scores["truth"]["visible_upright_resultant_min"] > 0.99
+  assert scores["truth"]["visible_width_rel_error_max"] < 0.15
+  assert scores["truth"]["classes"][1]["rotation_visible_w1"] < 0.2

@@ -132,8 +132,11 @@ def truth_recovery(model, config, num_images: int = 500, data_dir=None,
   images, labels = batch["image"].numpy(), batch["label"].numpy()
   eta_true = batch["eta_true"].numpy()
   sampled = truth.resample_poses(model, images, eta_true, num_samples, seed)
+  visible = (truth.resample_visible_rotations(model, images, num_samples, seed)
+             if sampled["rotation_samples"] is not None else None)
   recovered = truth.orbit_recovery(sampled["poses"], eta_true, labels, truth_table,
-                                   sampled["rotation_samples"], seed=seed)
+                                   sampled["rotation_samples"], seed=seed,
+                                   visible_rotations=visible)
   fig = figures.truth_recovery(sampled["poses"], labels, recovered, truth_table, seed=seed)
   return recovered, figures.png_bytes(fig)
 
@@ -336,6 +339,12 @@ def headline_rows(metrics: dict, dataset: str = "") -> list:
   add_group("classes", barred, "truth 0", f"≤ {UNIFORM_RESULTANT_BAR}")
   add_group("classes", {k: v for k, v in uniform.items() if k not in barred}, "truth 0")
   add_group("upright classes", upright, "truth 1", f"≥ {UPRIGHT_RESULTANT_BAR}")
+  visible = {int(k): classes[k]["visible_resultant"] for k in classes
+             if int(k) in upright and classes[k].get("visible_resultant") is not None}
+  if visible:
+    add(f"R̄ of the turn seen in the resamples' pixels, upright classes "
+        f"{'/'.join(map(str, sorted(visible)))} (truth 1)", visible.values(),
+        f"≥ {UPRIGHT_RESULTANT_BAR}")
   add_group("classes", other, "partial turns")
   if not classes and metrics.get("rotation_resultant") is not None:
     add("mean R̄ of p's rotation per image", [metrics["rotation_resultant"]])

@@ -41,6 +41,28 @@ shows here rather than as an unexplained W1 of 10¹⁸.
 
 The spread of p itself, per image: R̄ and the angular deviation of the n rotation samples η'
 (not of the poses), against the truth's analytic R̄ and the deviation of its reference sample.
+
+The rotation seen in the pixels. (1) counts a resample turned by a half turn as turned, even when
+the object is its own half turn (a 1, a 0, an 8 are nearly so) and the resample looks exactly like
+the data; and p, which sees only x̂, cannot tell such a prototype's two ends apart. So the spread
+is also measured from the images, as a viewer would: with x the test image and x' a resample, both
+are moved so their ink centroid is at the centre and scaled so their ink's RMS radius is
+VISIBLE_RADIUS (`normalise_pose`); then
+
+    α(x, x') = argmin_φ  mean-pixel (R_φ x − x')²                                   (3)
+
+over VISIBLE_ANGLES turns φ = 2πk/K (refined by a parabola through the best three), R_φ turning
+the content as T(·, η) with rotation φ does. For an object without symmetry α is the turn that
+separates x' from x (the rotation of (1) minus the test image's own, θ' − θ_q for pure rotations);
+for an object that is its own half turn, α and α + π fit alike and the smaller turn is taken
+(fits within VISIBLE_TIE of the best, as a share of how much the fit varies over the turns, are
+ties), so only a turn that shows is counted. Per image, R̄ and the deviation of the n values of α
+("visible_resultant", "visible_deviation", "visible_width_rel_error" against the truth's
+deviation), and the circular W1 of the visible poses θ* + α to P_c ("rotation_visible_w1"). A model
+that returns its input scores α = 0: R̄ = 1, right for an upright class and a width error of 100 %
+on a class that turns. Translation and isotropic scale do not change α; an anisotropic scale
+does a little; a resample that left the canvas (a stray) has no ink to align and gives an
+arbitrary α.
 """
 
 import math
@@ -53,6 +75,9 @@ from inv_tf.data.known_truth import TRUTH_FAMILY
 from inv_tf.evaluation import circular
 
 POSE_NAMES = ("tx", "ty", "rotation", "log_scale_x", "log_scale_y")
+VISIBLE_ANGLES = 72  # K turns of (3), 5° apart, before the parabolic refinement
+VISIBLE_TIE = 0.01  # fits this close to the best (share of the fit's range over turns) are ties
+VISIBLE_RADIUS = 0.35  # ink RMS radius (normalised units) both images are scaled to in (3)
 RECOVERY_MIN_GAP = 0.01  # identity − oracle below this: the component does not vary in the class
 STRAY_TRANSLATION = 2.0  # |tx| or |ty| beyond this: the content left the [-1, 1] canvas
 STRAY_LOG_SCALE = math.log(4.0)  # |log-scale| beyond this: zoomed or shrunk more than 4×
@@ -129,6 +154,89 @@ def resample_poses(sgm, images, eta_true, num_samples: int = 100, seed: int = 0,
           "rotation_samples": np.concatenate(rotations) if rotations else None}
 
 
+def normalise_pose(images) -> tf.Tensor:
+  """Images moved so their ink centroid is at the centre and scaled to ink RMS radius
+  `VISIBLE_RADIUS` (one bilinear warp each).
+
+  Args:
+    images: float32 `[B, H, W, C]` in [-1, 1], background −1.
+
+  Returns:
+    float32 `[B, H, W, C]`.
+  """
+  x = tf.convert_to_tensor(images, tf.float32)
+  centre, radius = transforms.ink_moments(x)
+  shrink = tf.maximum(radius, 1e-3) / VISIBLE_RADIUS           # output p samples c + p · r / R
+  zero, one = tf.zeros_like(shrink), tf.ones_like(shrink)
+  matrix = tf.stack([tf.stack([shrink, zero, centre[:, 0]], -1),
+                     tf.stack([zero, shrink, centre[:, 1]], -1),
+                     tf.stack([zero, zero, one], -1)], axis=1)
+  return transforms.warp(x, matrix, order=1, differentiable=False)
+
+
+def visible_rotation(references, images, num_angles: int = VISIBLE_ANGLES) -> np.ndarray:
+  """The turn α (3) that best maps each reference onto each of its images, read from pixels.
+
+  Args:
+    references: float32 `[B, H, W, C]` in [-1, 1] (background −1), e.g. test images.
+    images: float32 `[n, B, H, W, C]`, e.g. n resamples of each reference.
+    num_angles: K ≥ 8 turns searched (2π/K apart), then refined by a parabola.
+
+  Returns:
+    float64 `[B, n]`, radians in (−π, π]: `images[j, b]` ≈ `references[b]` turned by α[b, j] (as
+    `transforms.Transform` turns content by a rotation η), up to centring and isotropic scale.
+  """
+  if int(num_angles) < 8:
+    raise ValueError(f"num_angles: must be >= 8, got {num_angles}")
+  refs = normalise_pose(references)
+  images = tf.convert_to_tensor(images, tf.float32)
+  n, batch = int(images.shape[0]), int(refs.shape[0])
+  shape = refs.shape[1:]
+  imgs = normalise_pose(tf.reshape(images, (n * batch,) + tuple(shape)))
+  step = 2.0 * math.pi / num_angles
+  angles = np.arange(num_angles) * step
+  eta = np.zeros((num_angles, 5), np.float32)
+  eta[:, 2] = angles
+  turns = tf.constant(transforms.affine_matrix(eta, TRUTH_FAMILY).numpy())        # [K, 3, 3]
+  turned = transforms.warp(refs, tf.tile(turns, [batch, 1, 1]), order=1, differentiable=False,
+                           image_index=tf.repeat(tf.range(batch), num_angles))  # [B·K, H, W, C]
+  turned = tf.reshape(turned, [batch, num_angles, -1])
+  flat = tf.transpose(tf.reshape(imgs, [n, batch, -1]), [1, 0, 2])                # [B, n, P]
+  # Mean-pixel squared distance up to the images' own norms, which do not depend on the turn.
+  dist = (tf.reduce_sum(tf.square(turned), -1)[:, None, :]
+          - 2.0 * tf.einsum("bnp,bkp->bnk", flat, turned))                         # [B, n, K]
+  dist = dist.numpy().astype(np.float64)
+  # Local minima that fit within VISIBLE_TIE of the best (relative to how much the fit varies
+  # with the turn) are ties; of these the smallest turn is taken.
+  lowest = dist.min(-1, keepdims=True)
+  contrast = np.median(dist, -1, keepdims=True) - lowest
+  local = (dist <= np.roll(dist, 1, -1)) & (dist <= np.roll(dist, -1, -1))
+  tie = local & (dist <= lowest + VISIBLE_TIE * contrast)
+  size = np.abs(np.angle(np.exp(1j * angles)))                                    # |turn| [K]
+  best = np.argmin(np.where(tie, size, np.inf), axis=-1)
+  take = lambda k: np.take_along_axis(dist, (k % num_angles)[..., None], -1)[..., 0]
+  lo, mid, hi = take(best - 1), take(best), take(best + 1)
+  curvature = lo - 2.0 * mid + hi
+  with np.errstate(divide="ignore", invalid="ignore"):
+    shift = np.where(curvature > 0, 0.5 * (lo - hi) / curvature, 0.0)
+  alpha = (best + np.clip(shift, -0.5, 0.5)) * step
+  return np.angle(np.exp(1j * alpha))
+
+
+def resample_visible_rotations(sgm, images, num_samples: int = 100, seed: int = 0,
+                               batch_size: int = 100) -> np.ndarray:
+  """`visible_rotation` of each image's SGM resamples, drawn as `resample_poses` draws them.
+
+  Args, as `resample_poses` (the same seed gives the same η'); returns float64 `[N, n]`.
+  """
+  out = []
+  for i, start in enumerate(range(0, int(images.shape[0]), batch_size)):
+    x = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
+    resampled, _ = sgm.resample(x, num_samples, tf.constant([seed, i], tf.int32))
+    out.append(visible_rotation(x, resampled))
+  return np.concatenate(out)
+
+
 def _distances(samples, reference, component: int):
   """(W1, KS-type statistic) between `samples` `[n]` and `reference` `[m]` of one component."""
   samples = samples[np.isfinite(samples)]
@@ -140,7 +248,7 @@ def _distances(samples, reference, component: int):
 
 
 def orbit_recovery(poses, eta_true, labels, truth: dict, rotation_samples=None,
-                   reference_size: int = 2000, seed: int = 0) -> dict:
+                   reference_size: int = 2000, seed: int = 0, visible_rotations=None) -> dict:
   """Per-class truth recovery of the resamples' poses (see the module docstring).
 
   Args:
@@ -151,15 +259,18 @@ def orbit_recovery(poses, eta_true, labels, truth: dict, rotation_samples=None,
     rotation_samples: optional float `[N, n]` rotations of p's η' (spread of p).
     reference_size: m, the size of each class's reference sample.
     seed: for the reference and oracle draws.
+    visible_rotations: optional float `[N, n]` α (3) of the resamples (`resample_visible_rotations`).
 
   Returns:
     {"classes": {label: {"description", "num_images", <pose name>: {"w1", "w1_identity",
     "w1_oracle", "dist", "dist_identity", "dist_oracle", "recovery"}, "resultant",
-    "resultant_truth", "deviation", "deviation_truth", "width_rel_error", "stray_fraction"}},
+    "resultant_truth", "deviation", "deviation_truth", "width_rel_error", "stray_fraction", and
+    with `visible_rotations` "visible_resultant", "visible_deviation", "visible_width_rel_error",
+    "rotation_visible_w1"}},
     plus summaries "stray_fraction" (over all resamples of the scored classes),
     "rotation_w1" (mean over classes), "recovery_min" (min over varying class components),
     "width_rel_error_max" (over classes whose rotation varies), "upright_resultant_min" (over
-    classes whose rotation is fixed)}. `dist` is Kuiper's V for the rotation and KS otherwise.
+    classes whose rotation is fixed), and their "visible_" counterparts}. `dist` is Kuiper's V for the rotation and KS otherwise.
   """
   poses = np.asarray(poses, np.float64)
   eta_true = np.asarray(eta_true, np.float64)
@@ -200,6 +311,16 @@ def orbit_recovery(poses, eta_true, labels, truth: dict, rotation_samples=None,
       out["width_rel_error"] = (abs(out["deviation"] - out["deviation_truth"])
                                 / out["deviation_truth"]
                                 if out["deviation_truth"] > RECOVERY_MIN_GAP else float("nan"))
+    if visible_rotations is not None:
+      alpha = np.asarray(visible_rotations, np.float64)[members]
+      out["visible_resultant"] = float(circular.mean_resultant_length(alpha, -1).mean())
+      out["visible_deviation"] = float(circular.angular_deviation(alpha, -1).mean())
+      out["visible_width_rel_error"] = (
+          abs(out["visible_deviation"] - out["deviation_truth"]) / out["deviation_truth"]
+          if out["deviation_truth"] > RECOVERY_MIN_GAP else float("nan"))
+      seen = true_pose[:, 2, None] + alpha                           # visible poses θ* + α
+      out["rotation_visible_w1"] = float(np.mean(
+          [_distances(row, reference[:, 2], 2)[0] for row in seen]))
     classes[int(label)] = out
   scored = np.isin(labels, list(classes))
   return {"classes": classes, **summarise(classes),
@@ -213,12 +334,16 @@ def summarise(classes: dict) -> dict:
     return values
 
   recoveries = pick(d[name]["recovery"] for d in classes.values() for name in POSE_NAMES)
-  widths = pick(d.get("width_rel_error") for d in classes.values())
-  upright = pick(d.get("resultant") for d in classes.values()
-                 if d["deviation_truth"] <= RECOVERY_MIN_GAP)
   nan = float("nan")
-  return {"rotation_w1": float(np.mean([d["rotation"]["w1"] for d in classes.values()]))
-                         if classes else nan,
-          "recovery_min": min(recoveries) if recoveries else nan,
-          "width_rel_error_max": max(widths) if widths else nan,
-          "upright_resultant_min": min(upright) if upright else nan}
+  out = {"rotation_w1": float(np.mean([d["rotation"]["w1"] for d in classes.values()]))
+                        if classes else nan,
+         "recovery_min": min(recoveries) if recoveries else nan}
+  for prefix in ("", "visible_"):
+    widths = pick(d.get(prefix + "width_rel_error") for d in classes.values())
+    upright = pick(d.get(prefix + "resultant") for d in classes.values()
+                   if d["deviation_truth"] <= RECOVERY_MIN_GAP)
+    if prefix and not widths and not upright:
+      continue
+    out[prefix + "width_rel_error_max"] = max(widths) if widths else nan
+    out[prefix + "upright_resultant_min"] = min(upright) if upright else nan
+  return out
