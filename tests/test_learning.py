@@ -31,6 +31,10 @@ CHECKS = {
     "rotated R̄ within 0.15 of the truth": lambda c: abs(c[1]["resultant"]
                                                          - c[1]["resultant_truth"]) <= 0.15,
     "rotated recovery ≥ 0.7": lambda c: c[1]["rotation"]["recovery"] >= 0.7,
+    # The same, as the resamples show it in their pixels (`truth.visible_rotation`).
+    "upright R̄ seen in the pixels ≥ 0.95": lambda c: c[0]["visible_resultant"] >= 0.95,
+    "rotated deviation seen in the pixels within 25 % of the truth":
+        lambda c: c[1]["visible_width_rel_error"] <= 0.25,
     # Different groups, different widths.
     "groups' R̄ differ by ≥ 0.2": lambda c: c[0]["resultant"] - c[1]["resultant"] >= 0.2,
 }
