@@ -1,7 +1,7 @@
 r"""Times the compiled train steps: stage 1 (q), stage 2 (p) and the VAE.
 
     python benchmarks/train_steps.py [--config=paper|cpu|both] [--stages=inference,generative,vae]
-                                     [--steps=20]
+                                     [--steps=20] [--xla_flags=SETTING ...]
 
 Each (stage, config) runs in its own subprocess (so peak memory is that step's alone) and prints
 one JSON object per line:
@@ -17,6 +17,9 @@ one JSON object per line:
     gflops         achieved: the step's floating-point operations (TF's graph profiler on the same
                    step traced without XLA) / median step time
     matmul_gflops  the machine's float32 matmul rate (2048² × 2048, median of 10), same process
+    first_loss     the loss of the first step (same seed and batch in every process: settings
+                   that change the numerics show here)
+    xla_flags      the XLA_FLAGS the step ran with (`--xla_flags`, repeated, compares settings)
 
 No assertions: the figures are for people (README and the issues' closing notes record them).
 """
@@ -30,12 +33,16 @@ import time
 
 from absl import app
 from absl import flags
+import keras
 import numpy as np
 import tensorflow as tf
 
 _CONFIG = flags.DEFINE_enum("config", "both", ["paper", "cpu", "both"], "Which configuration.")
 _STAGES = flags.DEFINE_list("stages", ["inference", "generative", "vae"], "Which steps to time.")
 _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps (median reported).")
+_XLA_FLAGS = flags.DEFINE_multi_string(
+    "xla_flags", None, "XLA_FLAGS settings to compare (repeat the flag; '' = none); each step is "
+    "timed once per setting, in its own process. Default: the environment's XLA_FLAGS.")
 _CHILD = flags.DEFINE_string("child", None, "Internal: run one 'stage:config' in this process.")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,10 +110,11 @@ def run_child(stage: str, name: str, steps: int) -> dict:
   """Times one step in this process and returns the JSON record."""
   config = _config(name, stage).replace(model="vae" if stage == "vae" else "sgm", stage="all")
   batch = config.batch_size
+  keras.utils.set_random_seed(config.seed)  # the same initial weights in every process
   step_fn, images = build_step(config, stage)
   step = tf.constant(0, tf.int64)
   start = time.perf_counter()
-  step_fn(images, step)["loss"].numpy()
+  first_loss = float(step_fn(images, step)["loss"].numpy())
   compile_s = time.perf_counter() - start
   step_fn(images, tf.constant(1, tf.int64))["loss"].numpy()
   times = []
@@ -120,7 +128,8 @@ def run_child(stage: str, name: str, steps: int) -> dict:
           "ms_per_step": round(ms, 2), "compile_s": round(compile_s, 2),
           "peak_mem_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
           "gflops": round(flops / ms / 1e6, 2), "matmul_gflops": round(matmul_gflops(), 1),
-          "batch_size": batch, "cores": os.cpu_count()}
+          "batch_size": batch, "cores": os.cpu_count(), "first_loss": first_loss,
+          "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
 
 def main(argv):
@@ -130,17 +139,24 @@ def main(argv):
     print(json.dumps(run_child(stage, name, _STEPS.value)), flush=True)
     return
   configs = ["paper", "cpu"] if _CONFIG.value == "both" else [_CONFIG.value]
+  settings = _XLA_FLAGS.value or [os.environ.get("XLA_FLAGS", "")]
   for name in configs:
     for stage in _STAGES.value:
-      proc = subprocess.run(
-          [sys.executable, os.path.abspath(__file__), f"--child={stage}:{name}",
-           f"--steps={_STEPS.value}"], capture_output=True, text=True, cwd=ROOT,
-          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-      lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-      if proc.returncode != 0 or not lines:
-        print(json.dumps({"stage": stage, "config": name, "error": proc.stderr[-500:]}))
-      else:
-        print(lines[-1], flush=True)
+      for xla_flags in settings:
+        proc = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), f"--child={stage}:{name}",
+             f"--steps={_STEPS.value}"], capture_output=True, text=True, cwd=ROOT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "XLA_FLAGS": xla_flags})
+        _print_record(proc, stage, name)
+
+
+def _print_record(proc, stage: str, name: str):
+  """Prints a child's JSON record, or an error record with the end of its stderr."""
+  lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+  if proc.returncode != 0 or not lines:
+    print(json.dumps({"stage": stage, "config": name, "error": proc.stderr[-500:]}))
+  else:
+    print(lines[-1], flush=True)
 
 
 if __name__ == "__main__":
