@@ -514,9 +514,10 @@ class Config:
     keys = ("family", "inference_hidden_dims", "generative_hidden_dims", "num_flows", "num_bins",
             "conditioner_hidden_dims", "squash_to_bounds")
     arch = {k: getattr(self, k) for k in keys}
-    if self.rotation_head != "linear":  # absent in runs made before the circular head existed
+    # The paper's heads add no key, so a run.json without these keys still matches them.
+    if self.rotation_head != "linear":
       arch["rotation_head"] = self.rotation_head
-    if self.translation_head != "linear":  # likewise: no new key for the paper's head
+    if self.translation_head != "linear":
       arch["translation_head"] = self.translation_head
     if self.inference_zoom > 0:  # one more input to q's trunk
       arch["inference_zoom"] = self.inference_zoom

@@ -3,8 +3,8 @@
 Most of the suite's time is XLA compiling tiny models, once per test process and stage. The
 tests (and the `python -m trainers…` subprocesses they start, which inherit the environment)
 compile with XLA's backend optimisation level 0: the same computation with less optimisation of
-the generated CPU code (results agree with the default level to float32 round-off), for 964 s →
-812 s of suite time on 2 cores. Training, benchmarks and every measured result use XLA's
+the generated CPU code (results agree with the default level to float32 round-off), which
+shortens the suite by about a sixth. Training, benchmarks and every measured result use XLA's
 defaults. A user's own `XLA_FLAGS` are kept as they are.
 
 Test tiers: `-m "not slow"` is the fast tier (see docs/testing.md); run that way, hypothesis

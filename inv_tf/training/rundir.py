@@ -156,7 +156,7 @@ def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
     with open(run_file, encoding="utf-8") as f:
       previous = json.load(f)
     old = previous["architecture"]
-    if "model" in old:  # a VAE run made before a model was renamed
+    if "model" in old:  # a model name of before 0.2.0 (config_lib.upgrade_model maps it)
       old["model"] = config_lib.upgrade_model(old["model"])
     keys = list(run["architecture"]) + [
         k for k in previous["architecture"] if k not in run["architecture"]]
