@@ -317,9 +317,35 @@ def test_experiment_models_keep_their_names_and_config_hashes_across_the_renames
   # results.csv rows written before --model / --generative_augment_range existed stay valid: a
   # run's hash is that of its changed flag lines spelled as inv_tf wrote them then.
   base = Config(generative_augment_range=0.5, vae_steps=7)
-  assert data_efficiency.MODEL_FIELDS["vae_aug"] == {"model": "vae_standard_aug"}
+  assert data_efficiency.MODEL_FIELDS["vae_standard_aug"] == {"model": "vae_standard_aug"}
   hashes = {m: data_efficiency.config_hash(base.replace(**data_efficiency.MODEL_FIELDS[m]))
             for m in data_efficiency.MODELS}
   assert len(set(hashes.values())) == len(hashes)
   old = ["--bounds_mult=0.5", "--stage=vae_aug", "--vae_steps=7"]
-  assert hashes["vae_aug"] == hashlib.sha1("\n".join(sorted(old)).encode()).hexdigest()[:12]
+  assert hashes["vae_standard_aug"] == hashlib.sha1(
+      "\n".join(sorted(old)).encode()).hexdigest()[:12]
+
+
+def test_results_rows_under_an_old_model_name_are_read_under_the_new_one(tmp_path):
+  path = str(tmp_path / "results.csv")
+  row = {c: "" for c in data_efficiency.COLUMNS}
+  row.update(model="vae_aug", num_train=64, seed=0, test_iwlb=1.5, test_elbo=1.0,
+             test_recon_mse=0.1, config_hash="abc")
+  data_efficiency.write_csv([row], path)
+  (read,) = data_efficiency.read_csv(path)
+  assert read["model"] == "vae_standard_aug" and read["test_iwlb"] == 1.5
+
+
+def test_the_models_flag_takes_an_old_name_with_one_warning(capsys):
+  from absl import flags
+  from trainers import cli
+  from trainers import experiment
+  flags.FLAGS.unparse_flags()
+  try:
+    cli.parse_flags(["prog", "--models=vae,vae_aug", "--sizes=64", "--seeds=0"])
+    plan = experiment.plan_from_flags()
+  finally:
+    flags.FLAGS.unparse_flags()
+  assert plan.models == ("vae", "vae_standard_aug")
+  assert capsys.readouterr().err.strip() == (
+      "warning: --models=vae_aug is deprecated; use vae_standard_aug")

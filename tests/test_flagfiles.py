@@ -14,7 +14,7 @@ FLAGFILES = sorted(FLAGS_DIR.glob("*.cfg"))
 def test_there_are_flagfiles_for_every_stage_family():
   names = {p.stem for p in FLAGFILES}
   assert {"quickstart", "mnist_rot", "aug_dsprites_cpu", "vae_mnist", "vae_cpu", "augvae_cpu",
-          "invvae_cpu", "vae_aug_cpu", "data_efficiency"} <= names
+          "invvae_cpu", "vae_standard_aug_cpu", "data_efficiency"} <= names
 
 
 @pytest.mark.parametrize("path", FLAGFILES, ids=lambda p: p.name)
@@ -28,7 +28,6 @@ def test_flagfile_parses_validates_and_documents_itself(path):
   config_lines = [line for line in lines if not line.startswith(EXPERIMENT_ONLY)]
   config = config_lib.from_flagfile("\n".join(config_lines)).validate()
   if path.stem.endswith("_cpu") and config.model in config_lib.VAE_MODELS:
-    # Named after the model (vae_aug_cpu: vae_standard_aug's name before --model existed).
-    assert config.model == config_lib.upgrade_model(path.stem[:-len("_cpu")])
+    assert config.model == path.stem[:-len("_cpu")]  # named after the model
     assert config.stage == "all"
   assert "--stage=" not in text or config.model == "sgm"  # --stage only picks the SGM's stages

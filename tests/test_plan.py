@@ -6,13 +6,22 @@
 import pytest
 
 from inv_tf.config import ConfigError
-from inv_tf.experiments.plan import MODEL_FIELDS, MODELS, SGM_MODELS, Plan
+from inv_tf.experiments.plan import (MODEL_FIELDS, MODELS, RENAMED_MODELS, SGM_MODELS, Plan,
+                                      upgrade_models)
 
 
 def test_valid_plan_validates_to_itself():
   plan = Plan(sizes=(64, 128), seeds=(0,))
   assert plan.validate() is plan
-  assert plan.models == MODELS == ("vae", "augvae", "invvae", "invvae_ref", "vae_aug")
+  assert plan.models == MODELS == ("vae", "augvae", "invvae", "invvae_ref", "vae_standard_aug")
+
+
+def test_old_model_names_are_upgraded_with_one_warning_each():
+  models, warnings = upgrade_models(["vae", "vae_aug", "augvae"])
+  assert models == ("vae", "vae_standard_aug", "augvae")
+  assert warnings == ["--models=vae_aug is deprecated; use vae_standard_aug"]
+  assert upgrade_models(list(MODELS)) == (MODELS, [])
+  assert all(old not in MODELS and new in MODELS for old, new in RENAMED_MODELS.items())
 
 
 @pytest.mark.parametrize("plan, match", [

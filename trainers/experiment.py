@@ -6,6 +6,7 @@ r"""The data-efficiency experiment: SGM once per seed, then the VAE family at se
 Writes DIR/results.csv and DIR/iwlb_vs_size.png; re-running resumes (finished runs are read back).
 """
 
+import sys
 
 from absl import app
 from absl import flags
@@ -36,7 +37,10 @@ def plan_from_flags() -> plan_lib.Plan:
     seeds = tuple(int(v) for v in SEEDS.value)
   except ValueError:
     raise ConfigError("--sizes / --seeds: expected comma-separated integers") from None
-  return plan_lib.Plan(sizes, seeds, tuple(MODELS.value)).validate()
+  models, warnings = plan_lib.upgrade_models(MODELS.value)
+  for warning in warnings:
+    print(f"warning: {warning}", file=sys.stderr)
+  return plan_lib.Plan(sizes, seeds, models).validate()
 
 
 def main(argv):

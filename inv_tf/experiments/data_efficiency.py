@@ -5,11 +5,11 @@ For each seed s:
 1. Train one SGM on the SMALLEST training subset (sizes are nested subsets of one shuffled
    training split, so every larger subset contains it): no model at any size sees images outside
    its own training set, and the SGM is shared by the AugVAE and InvVAE of every size.
-2. For each size n and each model m in (vae, augvae, invvae, invvae_ref, vae_aug), train m on the
-   first n training images and score it on the test split: IWLB with K importance samples, ELBO
-   and reconstruction MSE, in nats per image on [-1, 1] pixels. `invvae_ref` is the InvVAE trained
-   with the reference's objective (`invvae_objective=reference`), scored like `invvae`; `vae_aug`
-   is `--model=vae_standard_aug` (`MODEL_FIELDS`). With
+2. For each size n and each model m in (vae, augvae, invvae, invvae_ref, vae_standard_aug), train
+   m on the first n training images and score it on the test split: IWLB with K importance
+   samples, ELBO and reconstruction MSE, in nats per image on [-1, 1] pixels. `invvae_ref` is the
+   InvVAE trained with the reference's objective (`invvae_objective=reference`), scored like
+   `invvae`; the others are the `--model` of that name (`MODEL_FIELDS`). With
    `vae_keep_best` (the default) every model is scored at its best-by-validation-ELBO step.
 
 Every run is a `train_and_evaluate` call with its own model directory under `workdir`, so an
@@ -40,6 +40,7 @@ from typing import Sequence
 from inv_tf import config as config_lib
 from inv_tf.config import Config
 from inv_tf.evaluation import stats
+from inv_tf.experiments import plan as plan_lib
 from inv_tf.experiments.plan import MODEL_FIELDS, MODELS, SGM_MODELS, Plan
 from inv_tf.training import train as train_lib
 
@@ -150,6 +151,7 @@ def read_csv(path: str) -> list:
   with open(path, newline="", encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
   for r in rows:
+    r["model"] = plan_lib.RENAMED_MODELS.get(r["model"], r["model"])
     r["num_train"], r["seed"] = int(r["num_train"]), int(r["seed"])
     for key in ("test_iwlb", "test_elbo", "test_recon_mse"):
       r[key] = float(r[key])

@@ -8,15 +8,28 @@ import dataclasses
 
 from inv_tf.config import ConfigError
 
-# results.csv's `model` names, in table order.
-MODELS = ("vae", "augvae", "invvae", "invvae_ref", "vae_aug")
+# results.csv's `model` names, in table order: the --model names, plus invvae_ref (the InvVAE
+# trained with the reference's objective).
+MODELS = ("vae", "augvae", "invvae", "invvae_ref", "vae_standard_aug")
+# Names of before 0.2.0, still accepted in --models and read in results.csv.
+RENAMED_MODELS = {"vae_aug": "vae_standard_aug"}
 # The models that need the seed's SGM.
 SGM_MODELS = ("augvae", "invvae", "invvae_ref")
 # The Config fields each experiment model sets: its --model, and for invvae_ref the objective.
-# The experiment's names (results.csv's `model` column) predate --model and stay as they are.
 MODEL_FIELDS = {"vae": {"model": "vae"}, "augvae": {"model": "augvae"},
-                "invvae": {"model": "invvae"}, "vae_aug": {"model": "vae_standard_aug"},
+                "invvae": {"model": "invvae"}, "vae_standard_aug": {"model": "vae_standard_aug"},
                 "invvae_ref": {"model": "invvae", "invvae_objective": "reference"}}
+
+
+def upgrade_models(models) -> tuple:
+  """(`models` with the names of `RENAMED_MODELS` replaced, [one deprecation line per old name]).
+
+  Args:
+    models: experiment model names (strings), e.g. --models' values or results.csv's column.
+  """
+  warnings = [f"--models={old} is deprecated; use {new}" for old, new in RENAMED_MODELS.items()
+              if old in models]
+  return tuple(RENAMED_MODELS.get(m, m) for m in models), warnings
 
 
 @dataclasses.dataclass(frozen=True)
