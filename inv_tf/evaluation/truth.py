@@ -167,11 +167,7 @@ def normalise_pose(images) -> tf.Tensor:
   x = tf.convert_to_tensor(images, tf.float32)
   centre, radius = transforms.ink_moments(x)
   shrink = tf.maximum(radius, 1e-3) / VISIBLE_RADIUS           # output p samples c + p · r / R
-  zero, one = tf.zeros_like(shrink), tf.ones_like(shrink)
-  matrix = tf.stack([tf.stack([shrink, zero, centre[:, 0]], -1),
-                     tf.stack([zero, shrink, centre[:, 1]], -1),
-                     tf.stack([zero, zero, one], -1)], axis=1)
-  return transforms.warp(x, matrix, order=1, differentiable=False)
+  return transforms.recentre(x, centre, shrink, order=1, differentiable=False)
 
 
 def visible_rotation(references, images, num_angles: int = VISIBLE_ANGLES) -> np.ndarray:

@@ -6,13 +6,16 @@ bad command line before the library, and with it TensorFlow, is imported.
 
 import dataclasses
 
+from inv_tf import config as config_lib
 from inv_tf.config import ConfigError
 
 # results.csv's `model` names, in table order: the --model names, plus invvae_ref (the InvVAE
 # trained with the reference's objective).
 MODELS = ("vae", "augvae", "invvae", "invvae_ref", "vae_standard_aug")
-# Names of before 0.2.0, still accepted in --models and read in results.csv.
-RENAMED_MODELS = {"vae_aug": "vae_standard_aug"}
+# Names of before 0.2.0 (config_lib.LEGACY_STAGES), still accepted in --models and read in
+# results.csv.
+RENAMED_MODELS = {old: new for old, (new, _) in config_lib.LEGACY_STAGES.items()
+                  if old != new and new in MODELS}
 # The models that need the seed's SGM.
 SGM_MODELS = ("augvae", "invvae", "invvae_ref")
 # The Config fields each experiment model sets: its --model, and for invvae_ref the objective.

@@ -237,12 +237,8 @@ class InferenceNet(keras.Model):
     else:
       centre = transforms.ink_centroid(x)
       log_zoom = tf.zeros_like(centre[:, 0])
-    # x_z(p) = x(c + p / k): translation and isotropic scale, written out, not exponentiated.
-    shrink, zero, one = tf.exp(-log_zoom), tf.zeros_like(log_zoom), tf.ones_like(log_zoom)
-    matrix = tf.stack([tf.stack([shrink, zero, centre[:, 0]], -1),
-                       tf.stack([zero, shrink, centre[:, 1]], -1),
-                       tf.stack([zero, zero, one], -1)], axis=1)                  # [B, 3, 3]
-    return transforms.warp(x, matrix, order=1), centre, log_zoom
+    # x_z(p) = x(c + p / k).
+    return transforms.recentre(x, centre, tf.exp(-log_zoom), order=1), centre, log_zoom
 
   def _network_mean(self, x, training, extra=None):
     """The heads' μ float32 `[B, D]` from images float32 `[B, H, W, C]` (no centring) and

@@ -330,6 +330,29 @@ def ink_moments(images, background: float = -1.0):
   return centre, tf.sqrt(tf.maximum(second, tf.constant(1e-12, second.dtype)))
 
 
+def recentre(images, centre, shrink, order: int = 1, differentiable: bool = True) -> tf.Tensor:
+  """Images resampled about a point: output p reads input c + s · p (one warp).
+
+  Moves c to the centre and magnifies by 1/s: translation and isotropic scale, written out as a
+  matrix rather than exponentiated from η.
+
+  Args:
+    images: float tensor `[B, H, W, C]`.
+    centre: `[B, 2]`, c (x, y) in normalised units, e.g. `ink_centroid(images)`.
+    shrink: `[B]`, s > 0 (< 1 zooms in).
+    order, differentiable: as for `warp`.
+
+  Returns:
+    Tensor `[B, H, W, C]`, the images' dtype.
+  """
+  shrink = tf.convert_to_tensor(shrink)
+  zero, one = tf.zeros_like(shrink), tf.ones_like(shrink)
+  matrix = tf.stack([tf.stack([shrink, zero, centre[:, 0]], -1),
+                     tf.stack([zero, shrink, centre[:, 1]], -1),
+                     tf.stack([zero, zero, one], -1)], axis=1)                  # [B, 3, 3]
+  return warp(images, matrix, order=order, differentiable=differentiable)
+
+
 def _centroid(mass, xs, ys, total):
   """The centre of mass `[B, 2]` (x, y) from `_ink_mass`'s outputs."""
   x = tf.reduce_sum(tf.reduce_sum(mass, axis=1) * xs, axis=-1)
