@@ -330,6 +330,17 @@ class Config:
       "by q's error on the copy (no matrix logarithm; experimental). Both need an affine "
       "family without colour.",
       Choice(("q_of_x", "round_trip", "round_trip_rotation"), "stage-2 target"))
+  generative_fold: str = _field(
+      "none", "Stage-2 targets of prototypes that are their own half turn (a 0, 1 or 8 drawn "
+      "straight): none (the paper's: q's pose, whichever end of the prototype q put up) or "
+      "half_turn (the pose composed with a half turn when that turns less, so p learns one "
+      "pose where the two explain the image alike; results/README.md). Needs a family with a "
+      "rotation.", Choice(("none", "half_turn"), "stage-2 fold"))
+  generative_fold_threshold: float = _field(
+      0.15, "--generative_fold=half_turn: the largest half-turn asymmetry of a target's "
+      "prototype (inv_tf.transforms.half_turn_asymmetry: 0 for ink that is its own half turn, "
+      "1 for ink that does not overlap it) at which the target is folded.",
+      Interval(0.0, 1.0))
   # VAE family (docs/design.md §8).
   sgm_dir: str = _field(
       "", "--model=augvae|invvae: the --model_dir of a trained SGM run (or its export/).",
@@ -469,6 +480,10 @@ class Config:
            f"--model={self.model} does not")
     if self.generative_target != "q_of_x" and families.get_family(self.family).has_colour:
       fail("generative_target", f"{self.generative_target} needs a family without colour, got "
+           f"{self.family!r}")
+    if (self.generative_fold != "none"
+        and "rotation" not in families.get_family(self.family).parameters):
+      fail("generative_fold", f"{self.generative_fold} needs a family with a rotation, got "
            f"{self.family!r}")
     if self.blur_filter_size % 2 != 1:
       fail("blur_filter_size", f"must be odd, got {self.blur_filter_size}")

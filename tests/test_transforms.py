@@ -631,3 +631,26 @@ def test_ink_radius_of_a_disc_and_square_is_invariant_to_moves_and_turns():
   np.testing.assert_allclose(T.ink_radius(turned).numpy(), r, rtol=0.02)
   blank = -tf.ones([1, 8, 8, 1])
   assert np.isfinite(T.ink_radius(blank).numpy()).all()
+
+
+def test_half_turn_asymmetry_is_zero_for_its_own_half_turn_and_large_otherwise():
+  size = 28
+  ys, xs = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size), indexing="ij")
+  bar = np.where((np.abs(xs) <= 0.12) & (np.abs(ys) <= 0.6), 1.0, -1.0)        # a straight 1
+  ell = np.where(((np.abs(xs + 0.3) <= 0.1) & (np.abs(ys) <= 0.6))
+                 | ((np.abs(ys - 0.5) <= 0.1) & (xs >= -0.4) & (xs <= 0.4)), 1.0, -1.0)  # an L
+  blank = np.full((size, size), -1.0)
+  x = tf.constant(np.stack([bar, ell, blank])[..., None], tf.float32)
+  a = T.half_turn_asymmetry(x).numpy()
+  assert a[0] < 1e-6 and a[1] > 0.5 and a[2] == 0.0
+  # The half turn of the L is as far from it as the L is from its half turn; a quarter turn
+  # of the bar is still its own half turn.
+  turned = tf.reverse(x, axis=[1, 2])
+  np.testing.assert_allclose(T.half_turn_asymmetry(turned).numpy(), a, atol=1e-6)
+  quarter = T.transform_images(x, np.array([[math.pi / 2]] * 3, np.float32), "rotation", order=1)
+  assert T.half_turn_asymmetry(quarter).numpy()[0] < 0.02
+  # Moved off the centre, the bar is no longer its own half turn about the centre.
+  moved = T.transform_images(x, np.array([[0.4, 0.0, 0.0, 0.0, 0.0]] * 3, np.float32),
+                             "affine_no_shear", order=1)
+  assert T.half_turn_asymmetry(moved).numpy()[0] > 0.9
+  assert np.all((a >= 0.0) & (a <= 1.0))

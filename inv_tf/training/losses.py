@@ -75,6 +75,22 @@ the rotation nearest to A (its polar factor's angle, defined for every A with po
 determinant). δ_k is q's rotation error on copy k (0 for an equivariant q); translation and
 scales stay q's, so no logarithm is taken and the target is always finite.
 
+Half-turn fold (`generative_fold=half_turn`, not in the paper). A prototype that is its own
+half turn, x̂ ≈ R_π x̂ (a 0, 1 or 8 drawn straight), is explained equally well by η and by
+η ∘ R_π, since T(x̂, η) ≈ T(R_π x̂, η). A q that is invariant cannot say which end of such a
+prototype is up, and on real digits its frames split between the two (results/README.md), so
+the targets of an upright class pile up at θ ≈ 0 and θ ≈ ±π and p, reading a prototype whose
+two ends look alike, learns both: it turns upright 1s upside down. The fold keeps one of the
+two: with x̂_η = warp(x, M(η)⁻¹) the target's own prototype,
+
+    η ← log( M(η) R_π )   where  a(x̂_η) ≤ τ  and it turns less,  |θ(log(M(η) R_π))| < |θ(η)|
+
+with a = `transforms.half_turn_asymmetry` and τ = `generative_fold_threshold`. M(η) R_π =
+[[−A, t], [0, 1]] for M(η) = [[A, t], [0, 1]] (R_π is −I about the centre); its logarithm is
+exact for a similarity and the family's nearest element otherwise (`transforms.affine_log`).
+Prototypes without the symmetry keep q's target, so fully rotated asymmetric digits are
+unchanged.
+
 All functions take images `[B, H, W, C]` float32 in [-1, 1] and a stateless seed `[2]` int32 and
 return (scalar loss, dict of scalar float32 metrics). Copies are laid out image-major: row
 b·n + k of the `[n·B, …]` tensors is copy k of image b.
@@ -253,6 +269,37 @@ def round_trip_rotation_target(eta_q, back, family):
   return eta_q + keep * (theta - eta_q[:, index])[:, None]
 
 
+def half_turn_fold(images, targets, config: Config, image_index=None):
+  """Stage-2 targets with the half turn folded out where the prototype allows (module docstring).
+
+  Args:
+    images: float32 `[N, H, W, C]` in [-1, 1], the clean images the targets are poses of.
+    targets: float32 `[M, D]` poses in `config.family` (which has a rotation); row m is a pose of
+      image `image_index[m]` (of image m when `image_index` is None, M = N).
+    config: the run's `Config` (`family`, `generative_fold_threshold`, `interpolation_order`).
+    image_index: optional int32 `[M]` in [0, N).
+
+  Returns:
+    (folded float32 `[M, D]` — colour entries unchanged, the rotation of a folded row in
+    [−π, π] — and a float32 `[M]` in {0, 1}, 1 where the row was folded). Values only: no
+    gradient flows.
+  """
+  fam = transforms.get_family(config.family)
+  index = fam.parameters.index("rotation")
+  pose = transforms.Transform.from_eta(targets, fam)
+  prototypes = pose.inverse().apply(images, order=config.interpolation_order,
+                                    image_index=image_index, differentiable=False)
+  symmetric = transforms.half_turn_asymmetry(prototypes) <= config.generative_fold_threshold
+  m = pose.matrix
+  turned = tf.concat([tf.concat([-m[:, :2, :2], m[:, :2, 2:]], axis=2), m[:, 2:]], axis=1)
+  folded = transforms.affine_log(turned, fam)
+  if fam.has_colour:
+    folded = tf.concat([folded[:, :fam.num_affine], targets[:, fam.num_affine:]], axis=-1)
+  fold = tf.logical_and(symmetric, tf.abs(folded[:, index]) < tf.abs(targets[:, index]))
+  out = tf.where(fold[:, None], folded, targets)
+  return tf.stop_gradient(out), tf.cast(fold, tf.float32)
+
+
 def stage2_loss(inference, generative, images, seed, config: Config, training=True, mask=None):
   """L₂ (see module docstring).
 
@@ -267,7 +314,8 @@ def stage2_loss(inference, generative, images, seed, config: Config, training=Tr
 
   Returns:
     (loss, metrics) with metrics `loss`, `log_p` (mean log p(η|x̂)), `consistency` (the pairwise
-    consistency term).
+    consistency term) and, with `generative_fold=half_turn`, `folded` (the share of targets
+    folded, in [0, 1]).
   """
   n = config.generative_n_samples
   batch = tf.shape(images)[0]
@@ -286,6 +334,11 @@ def stage2_loss(inference, generative, images, seed, config: Config, training=Tr
       targets = transforms.affine_log(back, config.family)
     else:
       targets = round_trip_rotation_target(targets, back, config.family)
+  extra = {}
+  if config.generative_fold == "half_turn":
+    targets, folded = half_turn_fold(images, targets, config,
+                                     image_index=tf.repeat(tf.range(batch), n))
+    extra["folded"] = masked_mean(tf.reduce_mean(tf.reshape(folded, [batch, n]), axis=1), mask)
   x_hat, targets = tf.stop_gradient(x_hat), tf.stop_gradient(targets)
   log_p = generative(x_hat, training=training).log_prob(targets)
   log_p = tf.reshape(log_p, [batch, n])
@@ -293,4 +346,4 @@ def stage2_loss(inference, generative, images, seed, config: Config, training=Tr
   consistency = tf.reduce_mean(tf.abs(log_p[:, :, None] - log_p[:, None, :]), axis=[1, 2])
   loss = masked_mean(-tf.reduce_mean(log_p, axis=1) + config.consistency_mult * consistency, mask)
   return loss, {"loss": loss, "log_p": masked_mean(tf.reduce_mean(log_p, axis=1), mask),
-                "consistency": masked_mean(consistency, mask)}
+                "consistency": masked_mean(consistency, mask), **extra}

@@ -330,6 +330,30 @@ def ink_moments(images, background: float = -1.0):
   return centre, tf.sqrt(tf.maximum(second, tf.constant(1e-12, second.dtype)))
 
 
+def half_turn_asymmetry(images, background: float = -1.0) -> tf.Tensor:
+  """How far each image's ink is from its own half turn about the image centre.
+
+      a = Σ (m − R_π m)² / (Σ m² + Σ (R_π m)²)          m: the ink mass of `ink_centroid`
+
+  R_π reverses both pixel axes, which is exactly the half turn about the centre of the
+  normalised coordinates (matrix −I), so no interpolation is involved. a = 0 for ink that is its
+  own half turn (an O, an upright 1 drawn straight), 1 when the ink and its half turn do not
+  overlap at all, and ½ for uncorrelated ink of equal mass.
+
+  Args:
+    images: float tensor `[B, H, W, C]`, as for `ink_centroid`.
+    background: the value that carries no mass.
+
+  Returns:
+    Tensor `[B]` of the images' dtype, in [0, 1]; 0 for an image without ink.
+  """
+  mass = _ink_mass(images, background)[0]
+  turned = tf.reverse(mass, axis=[1, 2])
+  norm = tf.reduce_sum(tf.square(mass) + tf.square(turned), axis=[1, 2])
+  return tf.reduce_sum(tf.square(mass - turned), axis=[1, 2]) / tf.maximum(
+      norm, tf.constant(1e-12, norm.dtype))
+
+
 def recentre(images, centre, shrink, order: int = 1, differentiable: bool = True) -> tf.Tensor:
   """Images resampled about a point: output p reads input c + s · p (one warp).
 
