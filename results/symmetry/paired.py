@@ -16,7 +16,8 @@ import sys
 
 from inv_tf.evaluation import stats
 
-CLASS_MEASURES = ("resultant", "rotation_w1", "width_rel_error")
+CLASS_MEASURES = ("resultant", "rotation_w1", "width_rel_error", "visible_resultant",
+                  "visible_width_rel_error")
 RUN_MEASURES = ("full_ratio", "stray_fraction")
 
 
@@ -31,7 +32,7 @@ def _values(rows, group):
       continue
     seed = int(m.group(1))
     for name in CLASS_MEASURES:
-      if r[name] not in ("", "nan"):
+      if r.get(name) not in (None, "", "nan"):
         out[(r["class"], name)][seed] = float(r[name])
         per_run[(seed, name)].append(float(r[name]))
     for name in RUN_MEASURES:

@@ -8,7 +8,9 @@ trainers.evaluate --model_dir=MODEL_DIR`). Columns: the run's name, dataset, rot
 written keep their columns), the invariance measures, then per class: the truth's and p's mean resultant length
 R̄ and angular deviation (radians), the relative width error, the per-image W1 of the
 resamples' rotation for the model, the identity and the oracle, the recovery score, the W1 of
-tx and log-scale x, --generative_target, and the share of stray resamples (`inv_tf.evaluation.truth.stray`).
+tx and log-scale x, --generative_target, the share of stray resamples (`inv_tf.evaluation.truth.stray`),
+--generative_fold, and the rotation seen in the resamples' pixels (`visible_*`, empty for runs
+evaluated before that measure).
 """
 import csv
 import json
@@ -31,6 +33,15 @@ def augment_range(cfg):
   return cfg.get("generative_augment_range", cfg.get("bounds_mult"))
 
 
+# Written by trainers.evaluate since the visible-rotation measure (empty for older evaluations).
+VISIBLE = ("visible_resultant", "visible_deviation", "visible_width_rel_error",
+           "rotation_visible_w1")
+
+
+def _rounded(value):
+  return "" if value is None else round(value, 3)
+
+
 def main(out_path, runs):
   rows = []
   for spec in runs:
@@ -44,6 +55,7 @@ def main(out_path, runs):
             "inference_steps": cfg["inference_steps"],
             "spline_tails": cfg.get("spline_tails", "learned"),
             "generative_target": cfg.get("generative_target", "q_of_x"),
+            "generative_fold": cfg.get("generative_fold", "none"),
             "stray_fraction": metrics["truth"].get("stray_fraction", ""),
             "full_ratio": round(metrics.get("full_ratio", float("nan")), 4),
             "axis_ratio": round(metrics.get("axis_ratio", float("nan")), 4),
@@ -65,7 +77,8 @@ def main(out_path, runs):
                    "recovery_min_over_components": round(worst, 3),
                    "tx_w1": round(c["tx"]["w1"], 4),
                    "log_scale_x_w1": round(c["log_scale_x"]["w1"], 4),
-                   "class_stray_fraction": c.get("stray_fraction", "")})
+                   "class_stray_fraction": c.get("stray_fraction", ""),
+                   **{k: _rounded(c.get(k)) for k in VISIBLE}})
   with open(out_path, "w", newline="", encoding="utf-8") as f:
     writer = csv.DictWriter(f, fieldnames=list(rows[0]))
     writer.writeheader()
