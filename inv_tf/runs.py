@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from inv_tf import config as config_lib
 from inv_tf.evaluation import figures, report
-from inv_tf.training import checkpoints, rundir, vae_train
+from inv_tf.training import checkpoints, rundir, train
 
 
 def load_model(model_dir: str, checkpoint: str | None = None) -> tuple:
@@ -32,9 +32,7 @@ def load_model(model_dir: str, checkpoint: str | None = None) -> tuple:
     ConfigError: `model_dir` holds no training run, or no checkpoint (one line).
   """
   config, _ = rundir.read_run(model_dir)
-  if config.model in config_lib.VAE_MODELS:
-    return vae_train.restore_vae_model(model_dir, checkpoint)
-  return checkpoints.restore_model(model_dir, checkpoint), config
+  return train.TASKS[config.model].load_model(model_dir, checkpoint)
 
 
 def evaluate_run(model_dir: str, out_dir: str | None = None, num_images: int = 500,
@@ -70,15 +68,13 @@ def _checkpoint_path(model_dir: str, checkpoint: str | None) -> str:
 def trained_stages(config, checkpoint: str) -> dict:
   """{stage: {"step": trained steps, "steps": the stage's configured steps}} at `checkpoint`.
 
-  Stages: `inference` and `generative` for an SGM run, the VAE model's name otherwise.
+  Stages: every stage of the run's model (`Task.plan` of the whole run: `inference` and
+  `generative` for an SGM run, also one trained with a single --stage; the VAE model's name
+  otherwise).
   """
-  counters = checkpoints.trained_steps(checkpoint)
-  if config.model in config_lib.VAE_MODELS:
-    return {config.model: {"step": counters.get("vae_step", 0), "steps": config.vae_steps}}
-  return {"inference": {"step": counters.get("inference_step", 0),
-                        "steps": config.inference_steps},
-          "generative": {"step": counters.get("generative_step", 0),
-                         "steps": config.generative_steps}}
+  plan = train.TASKS[config.model](config.replace(stage="all")).plan()
+  counters = checkpoints.trained_steps(checkpoint, [p.counter for p in plan])
+  return {p.name: {"step": counters.get(p.counter, 0), "steps": p.num_steps} for p in plan}
 
 
 def check_out_dir(out_dir: str) -> None:

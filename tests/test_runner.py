@@ -96,3 +96,20 @@ def test_a_new_task_gets_the_whole_run_from_the_runner(tmp_path, capsys):
   with pytest.raises(ConfigError, match=r"holds other variables than the model these flags build "
                      r"\(toy_variables/0 has shape \[785\] in the model, \[784\] in the "):
     runner.run(WiderToy(longer), longer, workdir)
+
+
+def test_every_model_has_one_task_that_names_it_and_restores_it():
+  from inv_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from inv_tf.training import train  # pylint: disable=g-import-not-at-top
+  assert set(train.TASKS) == set(config_lib.MODELS)
+  for model, task in train.TASKS.items():
+    assert model in task.MODELS
+    assert task.load_model.__func__ is not task_lib.Task.load_model.__func__, model
+
+
+def test_trained_steps_reads_the_named_counters_a_checkpoint_holds(tmp_path):
+  from inv_tf.training import checkpoints  # pylint: disable=g-import-not-at-top
+  path = tf.train.Checkpoint(toy_step=tf.Variable(7, dtype=tf.int64),
+                             other_step=tf.Variable(3, dtype=tf.int64)).write(
+                                 str(tmp_path / "ckpt"))
+  assert checkpoints.trained_steps(path, ["toy_step", "missing_step"]) == {"toy_step": 7}

@@ -31,9 +31,6 @@ from inv_tf.training import rundir
 # The checkpoint directory of a model directory.
 CHECKPOINTS = "checkpoints"
 
-# The step counters of the runs' checkpoints: the SGM's two stages and the VAE family's one.
-STEP_COUNTERS = ("inference_step", "generative_step", "vae_step")
-
 # What a damaged or mismatched checkpoint raises when restored.
 RESTORE_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError)
 
@@ -361,11 +358,16 @@ def restore_model(workdir: str, checkpoint: str | None = None, flag: str = "mode
   return model
 
 
-def trained_steps(path: str) -> dict:
-  """{counter: int} of the step counters (`STEP_COUNTERS`) the checkpoint at `path` holds.
+def trained_steps(path: str, counters) -> dict:
+  """{counter: int} of the step counters the checkpoint at `path` holds.
 
   Read from the checkpoint's files, without building the model.
+
+  Args:
+    path: a checkpoint path (e.g. MODEL_DIR/checkpoints/ckpt-3000).
+    counters: the names of step counters (`inv_tf.training.task.PlannedStage.counter`); those
+      the checkpoint does not hold are left out.
   """
   reader = tf.train.load_checkpoint(path)
   return {name: int(reader.get_tensor(f"{name}/{_VALUE}"))
-          for name in STEP_COUNTERS if reader.has_tensor(f"{name}/{_VALUE}")}
+          for name in counters if reader.has_tensor(f"{name}/{_VALUE}")}

@@ -4,8 +4,10 @@ A task is one run's model family under its `Config`: the SGM (`inv_tf.training.t
 or the VAE family (`inv_tf.training.vae_train.VAETask`). It says how to check the data, create
 the state (model, optimisers, step counters), which trackables a checkpoint holds, which stages
 train (each an `inv_tf.training.loop.Stage`), what to score after training and how to export.
-The runner does everything else, in the same order for every task; a new model family is one
-new module with a `Task` subclass (and its stages in `inv_tf.config`).
+The runner does everything else, in the same order for every task. A new model family is one
+new module with a `Task` subclass that names its `--model` values (`MODELS`) and restores a
+trained model (`load_model`), listed in `inv_tf.training.train.TASKS`; `inv_tf.config.MODELS`
+names the models for flag validation (the config is below every other module).
 
 The runner calls, in this order: `setup`, `check_workdir`, `create_state` (in the strategy's
 scope), `trackables`, `check_restored`, `plan` (for the resume line), `stages`, `finish`,
@@ -37,11 +39,24 @@ class Task:
   """One run's model family: subclasses implement the methods that raise NotImplementedError.
 
   Attributes:
+    MODELS: the `--model` values (`inv_tf.config.MODELS`) this task trains (class attribute).
     config: the run's validated `Config`.
   """
 
+  MODELS: tuple = ()
+
   def __init__(self, config: Config):
     self.config = config
+
+  @classmethod
+  def load_model(cls, model_dir: str, checkpoint: str | None = None) -> tuple:
+    """(trained model, its `Config`) of a run of this task in `model_dir`, from `checkpoint`
+    (default the latest), for inference and evaluation (no optimiser state).
+
+    Raises:
+      ConfigError: `model_dir` holds no run of this task, or no checkpoint (one line).
+    """
+    raise NotImplementedError
 
   def setup(self, image_shape: tuple, strategy: tf.distribute.Strategy) -> None:
     """Checks that the data suits the model and loads what the run reads but never trains.

@@ -241,6 +241,13 @@ def check_compatible(config: Config, image_shape) -> None:
 class SGMTask(task_lib.Task):
   """The SGM's stages of `config.stage`: inference (q), generative (p), or both in that order."""
 
+  MODELS = ("sgm",)
+
+  @classmethod
+  def load_model(cls, model_dir, checkpoint=None):
+    model = checkpoints.restore_model(model_dir, checkpoint)
+    return model, model.config
+
   def setup(self, image_shape, strategy):
     check_compatible(self.config, image_shape)
 
@@ -293,8 +300,11 @@ class SGMTask(task_lib.Task):
                        "run --stage=inference (or --stage=all) first")
 
 
-# The task of each --model (`inv_tf.config.MODELS`): a new model family adds its models here.
-TASKS = {"sgm": SGMTask, **{model: vae_train.VAETask for model in config_lib.VAE_MODELS}}
+# The task of each --model (`inv_tf.config.MODELS`): a new model family adds its Task here.
+TASKS = {model: task for task in (SGMTask, vae_train.VAETask) for model in task.MODELS}
+if set(TASKS) != set(config_lib.MODELS):
+  raise ImportError(f"inv_tf.config.MODELS {sorted(config_lib.MODELS)} and the tasks' models "
+                    f"{sorted(TASKS)} differ")
 
 
 def train_and_evaluate(config: Config, workdir: str) -> dict:

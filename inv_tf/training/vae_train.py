@@ -238,6 +238,12 @@ class VAETask(task_lib.Task):
   `inv_tf.evaluation.vae_scores.evaluate_test`).
   """
 
+  MODELS = config_lib.VAE_MODELS
+
+  @classmethod
+  def load_model(cls, model_dir, checkpoint=None):
+    return restore_vae_model(model_dir, checkpoint)
+
   def __init__(self, config: Config):
     super().__init__(config)
     self.sgm = None  # the frozen SGM of --sgm_dir (augvae, invvae)
