@@ -435,12 +435,24 @@ class Config:
   def validate(self) -> "Config":
     """Checks every field against its domain, then the combinations of fields.
 
+    A config is checked once: the CLI validates the one it builds from the flags and
+    `train_and_evaluate` validates what it is given, so validating the same (immutable) object
+    again returns at once. `replace` makes a new object, which is checked again.
+
     Returns:
       self.
 
     Raises:
       ConfigError: one line naming the field and the values it accepts.
     """
+    if self.__dict__.get("_validated"):
+      return self
+    self._check()
+    object.__setattr__(self, "_validated", True)  # not a field: equality, JSON and flags ignore it
+    return self
+
+  def _check(self) -> None:
+    """`validate`'s checks; raises ConfigError."""
     def fail(field, message):
       raise ConfigError(f"--{field}: {message}")
 
@@ -490,7 +502,6 @@ class Config:
     if not self.num_bins * SPLINE_MIN_BIN_SIZE < 2 * self.spline_range:
       fail("num_bins", f"{self.num_bins} bins of at least {SPLINE_MIN_BIN_SIZE:g} do not fit in "
            f"the spline range [-{self.spline_range:g}, {self.spline_range:g}] (--spline_range)")
-    return self
 
   def replace(self, **changes) -> "Config":
     return dataclasses.replace(self, **changes)

@@ -293,3 +293,16 @@ def test_a_run_file_with_old_names_is_read_silently_as_the_new_ones(value, old_s
   del stored["model"]
   stored["stage"] = old_stage
   assert config_lib.from_json(json.dumps(stored)) == want
+
+
+def test_a_config_is_checked_once_and_a_replaced_one_again(monkeypatch):
+  calls = []
+  check = Config._check
+  monkeypatch.setattr(Config, "_check", lambda self: calls.append(1) or check(self))
+  config = Config(seed=1)
+  assert config.validate() is config and config.validate() is config
+  assert len(calls) == 1
+  assert config == Config(seed=1) and config_lib.from_json(config.to_json()) == config
+  with pytest.raises(ConfigError, match="--batch_size"):
+    config.replace(batch_size=0).validate()
+  assert len(calls) == 2

@@ -41,7 +41,7 @@ def run(task: task_lib.Task, config: Config, workdir: str) -> dict:
 
   Args:
     task: the run's task, built from `config`.
-    config: the run's configuration (validated here).
+    config: the run's validated configuration (`train_and_evaluate` validates it).
     workdir: the model directory (created if needed).
 
   Returns:
@@ -53,7 +53,6 @@ def run(task: task_lib.Task, config: Config, workdir: str) -> dict:
     inv_tf.data.DataError: the data cannot be loaded.
     RunError: training diverged (non-finite loss), or a write failed.
   """
-  config.validate()
   # The strategy first: multi_worker_mirrored must be created before other TensorFlow work.
   strategy = distribute.create_strategy(config)
   train_ds = data_lib.load_split(config, "train")
