@@ -230,3 +230,28 @@ def test_maximum_likelihood_training_lowers_nll():
     step(xs[idx], eta[idx])
   after = val_nll()
   assert np.isfinite(after) and after < before - 0.5, (before, after)
+
+
+def test_the_layers_defaults_are_the_configs():
+  """A net built without arguments is the net a default Config builds (no second set of
+  hidden defaults)."""
+  import inspect  # pylint: disable=g-import-not-at-top
+  from inv_tf.config import Config  # pylint: disable=g-import-not-at-top
+  from inv_tf.models.inference import InferenceNet  # pylint: disable=g-import-not-at-top
+  config = Config()
+  fields = {GenerativeNet: {"hidden_dims": "generative_hidden_dims",
+                            "dropout_rate": "generative_dropout", "num_flows": "num_flows",
+                            "num_bins": "num_bins",
+                            "conditioner_hidden_dims": "conditioner_hidden_dims",
+                            "conditioner_dropout_rate": "conditioner_dropout",
+                            "range_bound": "spline_range", "spline_tails": "spline_tails",
+                            "squash_to_bounds": "squash_to_bounds"},
+            InferenceNet: {"hidden_dims": "inference_hidden_dims", "init_sigma": "init_sigma",
+                           "translation_head": "translation_head", "zoom": "inference_zoom",
+                           "squash_to_bounds": "squash_to_bounds"}}
+  for layer, names in fields.items():
+    signature = inspect.signature(layer.__init__).parameters
+    for argument, field in names.items():
+      assert signature[argument].default == getattr(config, field), (layer.__name__, argument)
+  assert not inspect.signature(InferenceNet.__init__).parameters["flip_equivariant"].default
+  assert config.rotation_head != "flip_equivariant"

@@ -125,7 +125,7 @@ class MaskedSplineCoupling(keras.layers.Layer):
     layer_index: position in the stack, selects the mask (:func:`coupling_mask`).
     range_bound: spline range B (default 3.0).
     hidden_dims, dropout_rate: conditioner MLP settings.
-    tails: "learned" or "identity" boundary slopes (see `inv_tf.models.rq_spline`).
+    tails: "identity" (default) or "learned" boundary slopes (see `inv_tf.models.rq_spline`).
   """
 
   def __init__(self,
@@ -135,7 +135,7 @@ class MaskedSplineCoupling(keras.layers.Layer):
                range_bound: float = 3.0,
                hidden_dims: Sequence[int] = (256,),
                dropout_rate: float = 0.1,
-               tails: str = "learned",
+               tails: str = "identity",
                **kwargs):
     super().__init__(**kwargs)
     rq_spline.check_spline_args(num_bins, range_bound, rq_spline.DEFAULT_MIN_BIN_SIZE,
@@ -201,7 +201,7 @@ class ConditionalSplineFlow(keras.layers.Layer):
     range_bound: spline range B > 0 (default 3.0).
     hidden_dims: conditioner hidden widths (default (256,)).
     dropout_rate: conditioner dropout in [0, 1) (default 0.1).
-    tails: the splines' boundary slopes, "learned" (default) or "identity".
+    tails: the splines' boundary slopes, "identity" (default) or "learned".
     **kwargs: Keras layer kwargs (``name``, ``dtype``, …).
 
   Call: ``flow(y, context, training=False)`` → ``(u, log_det)`` in the DENSITY direction
@@ -217,7 +217,7 @@ class ConditionalSplineFlow(keras.layers.Layer):
                range_bound: float = 3.0,
                hidden_dims: Sequence[int] = (256,),
                dropout_rate: float = 0.1,
-               tails: str = "learned",
+               tails: str = "identity",
                **kwargs):
     super().__init__(**kwargs)
     if tails not in rq_spline.TAILS:

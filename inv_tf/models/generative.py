@@ -233,14 +233,15 @@ class GenerativeNet(keras.Model):
     offset: D floats (default zeros), centre o of the η range.
     squash_to_bounds: g = tanh (η ∈ (o − b − ε, o + b + ε)) if True, identity if False.
     hidden_dims: trunk widths (default (1024, 512, 256)); h has hidden_dims[-1] features.
-    dropout_rate: trunk dropout in [0, 1) (default 0.1; the reference configs use 0.05–0.2).
+    dropout_rate: trunk dropout in [0, 1) (default 0.2, `Config.generative_dropout`'s; the
+      reference configs use 0.05–0.2).
     num_flows: number of coupling layers ≥ 0 (default 6).
     num_bins: spline bins K ≥ 1 (default 6).
     conditioner_hidden_dims: conditioner widths (default (256,)).
     conditioner_dropout_rate: conditioner dropout (default 0.1).
     range_bound: spline range B (default 3.0).
-    spline_tails: the splines' boundary slopes, "learned" (default) or "identity"
-      (see `inv_tf.models.rq_spline`).
+    spline_tails: the splines' boundary slopes, "identity" (default, `Config.spline_tails`'s) or
+      "learned" (the reference code's; see `inv_tf.models.rq_spline`).
     mixed_precision: run the trunk and base-head MLPs in bfloat16 (float32 variables; h, μ, σ,
       the flow and all outputs float32). Needs the float32 policy.
     **kwargs: Keras model kwargs (``name``, ``dtype`` e.g. "float64").
@@ -264,13 +265,13 @@ class GenerativeNet(keras.Model):
                offset: Optional[Sequence[float]] = None,
                squash_to_bounds: bool = False,
                hidden_dims: Sequence[int] = (1024, 512, 256),
-               dropout_rate: float = 0.1,
+               dropout_rate: float = 0.2,
                num_flows: int = 6,
                num_bins: int = 6,
                conditioner_hidden_dims: Sequence[int] = (256,),
                conditioner_dropout_rate: float = 0.1,
                range_bound: float = 3.0,
-               spline_tails: str = "learned",
+               spline_tails: str = "identity",
                mixed_precision: bool = False,
                **kwargs):
     super().__init__(**kwargs)
