@@ -137,6 +137,43 @@ def sample_images(n=8, seed=0):
   return next(iter(ds.batch(n)))["image"].numpy()
 
 
+# Synthetic images of the transforms tests (test_warp.py, test_transform.py).
+
+
+def bordered_images(rng, batch, height, width, channels, border=4):
+  """Random images in [-1, 1] whose outer `border` pixels are background (-1)."""
+  images = np.full((batch, height, width, channels), -1.0)
+  images[:, border:-border, border:-border] = rng.uniform(
+      -1, 1, (batch, height - 2 * border, width - 2 * border, channels))
+  return images
+
+
+def smooth_images(batch, height, width, channels=1, dtype=np.float64):
+  """Gaussian blobs on a -1 background: smooth, so interpolation error is small."""
+  ii, jj = np.meshgrid(np.linspace(-1, 1, height), np.linspace(-1, 1, width), indexing="ij")
+  blobs = []
+  for b in range(batch):
+    cx, cy = 0.15 * np.cos(b), 0.1 * np.sin(b)
+    blob = np.exp(-((jj - cx) ** 2 / 0.08 + (ii - cy) ** 2 / 0.05))
+    blobs.append(2.0 * blob - 1.0)
+  images = np.stack(blobs)[..., None]
+  return np.repeat(images, channels, axis=-1).astype(dtype)
+
+
+# The untrained models of the model tests (test_inference.py, test_sgm.py):
+# `SGM(Config(**TINY_MODEL), (12, 12, 1))` and its inputs.
+TINY_MODEL = dict(inference_hidden_dims=(16,), generative_hidden_dims=(16, 8), num_flows=2,
+                  num_bins=3, conditioner_hidden_dims=(8,), interpolation_order=1)
+
+
+def model_images(batch=4, shape=(12, 12, 1), seed=0):
+  """float32 tensor [batch, *shape]: uniform noise in [-1, 1] inside a 3-pixel background border."""
+  rng = np.random.default_rng(seed)
+  x = np.full((batch,) + shape, -1.0, np.float32)
+  x[:, 3:-3, 3:-3] = rng.uniform(-1, 1, (batch, shape[0] - 6, shape[1] - 6, shape[2]))
+  return tf.constant(x)
+
+
 # Subprocess preamble: importing inv_tf or trainers fails, so an export that needs them fails.
 FORBID_INV_TF = textwrap.dedent(r"""
     import importlib.abc

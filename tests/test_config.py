@@ -306,3 +306,72 @@ def test_a_config_is_checked_once_and_a_replaced_one_again(monkeypatch):
   with pytest.raises(ConfigError, match="--batch_size"):
     config.replace(batch_size=0).validate()
   assert len(calls) == 2
+
+
+def test_config_defaults_are_the_paper_mnist_settings():
+  c = Config().validate()
+  assert c.resolved_bounds == (0.25, 0.25, math.pi, 0.25, 0.25)
+  assert c.resolved_offset == (0.0,) * 5
+  assert (c.inference_steps, c.generative_steps, c.batch_size, c.n_samples) == (60000, 15000, 512, 5)
+  assert c.inference_hidden_dims == (2048, 1024, 512, 256)
+  hsv = Config(family="affine_no_shear_hsv")
+  assert hsv.resolved_offset[5] == 0.5 and hsv.event_dim == 8
+
+
+def test_config_round_trips_through_its_flagfile():
+  c = Config(family="rotation", bounds=(1.5,), inference_hidden_dims=(32, 16), rotation_deg=90.0,
+             symmetrized_loss=False, dataset="npz:/tmp/x.npz")
+  assert config_lib.from_flagfile(c.to_flagfile()) == c
+
+
+@pytest.mark.parametrize("changes,flag", [
+    (dict(stage="vae2"), "--stage"), (dict(family="scale"), "--family"),
+    (dict(bounds=(1.0, 0.0, 1.0, 1.0, 1.0)), "--bounds"), (dict(bounds=(1.0, 2.0)), "--bounds"),
+    (dict(inference_steps=-1), "--inference_steps"), (dict(batch_size=0), "--batch_size"),
+    (dict(interpolation_order=2), "--interpolation_order"),
+    (dict(blur_filter_size=4), "--blur_filter_size"), (dict(inference_lr=0.0), "--inference_lr"),
+    (dict(generative_dropout=1.5), "--generative_dropout"),
+    (dict(inference_hidden_dims=()), "--inference_hidden_dims"),
+    (dict(stage="generative", generative_steps=0), "--generative_steps"),
+    (dict(model="vae", vae_steps=0), "--vae_steps"),
+    (dict(model="augvae"), "--sgm_dir"), (dict(model="invvae"), "--sgm_dir"),
+    (dict(model="vae", sgm_dir="/tmp/sgm"), "--sgm_dir"),
+    (dict(model="vae", vae_conv_dims=()), "--vae_conv_dims"),
+    (dict(model="vae", latent_dim=0), "--latent_dim"),
+    (dict(model="vae", iwlb_num_samples=0), "--iwlb_num_samples"),
+    (dict(model="vae", vae_lr=-1.0), "--vae_lr"),
+    (dict(model="vae", vae_warmup_pct=2.0), "--vae_warmup_pct"),
+])
+def test_config_validation_names_the_flag(changes, flag):
+  with pytest.raises(ConfigError, match=flag):
+    Config(**changes).validate()
+
+
+def test_architecture_lists_shape_relevant_fields_only():
+  a = Config().architecture()
+  assert a["family"] == "affine_no_shear" and a["bounds"] == list(Config().resolved_bounds)
+  assert Config(inference_lr=1.0).architecture() == a
+  assert Config(num_flows=3).architecture() != a
+
+
+def test_vae_architecture_differs_from_the_sgm_and_between_models():
+  vae = Config(model="vae").architecture()
+  assert vae["model"] == "vae" and "family" not in vae
+  assert vae != Config().architecture()
+  assert Config(model="vae", vae_lr=1.0).architecture() == vae
+  assert Config(model="vae", latent_dim=3).architecture() != vae
+  assert Config(model="vae_standard_aug").architecture() != vae
+  aug = Config(model="augvae", sgm_dir="runs/sgm").architecture()
+  assert aug["sgm_dir"].endswith("runs/sgm") and aug["model"] == "augvae"
+
+
+def test_vae_list_fields_round_trip_as_integers():
+  c = Config(model="vae", vae_conv_dims=(8, 16), vae_dense_dims=(32,))
+  back = config_lib.from_flagfile(c.to_flagfile())
+  assert back == c and all(isinstance(d, int) for d in back.vae_conv_dims)
+
+
+def test_sgm_dir_and_its_export_subdirectory_are_the_same_architecture(tmp_path):
+  a = Config(model="augvae", sgm_dir=str(tmp_path / "sgm")).architecture()
+  b = Config(model="augvae", sgm_dir=str(tmp_path / "sgm" / "export")).architecture()
+  assert a == b and config_lib.run_dir(str(tmp_path / "sgm" / "export/")) == str(tmp_path / "sgm")

@@ -1,4 +1,4 @@
-"""Tests for inv_tf.models.inference (q(η|x)), inv_tf.models.sgm (the facade) and inv_tf.config."""
+"""Tests for inv_tf.models.inference: InferenceNet, q(η|x), and its heads."""
 
 import math
 
@@ -6,32 +6,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from inv_tf import config as config_lib
 from inv_tf import transforms
 from inv_tf.config import Config, ConfigError
 from inv_tf.models.inference import InferenceNet
 from inv_tf.models.sgm import SGM
-
-TINY = dict(inference_hidden_dims=(16,), generative_hidden_dims=(16, 8), num_flows=2, num_bins=3,
-            conditioner_hidden_dims=(8,), interpolation_order=1)
-
-
-def _images(batch=4, shape=(12, 12, 1), seed=0):
-  rng = np.random.default_rng(seed)
-  x = np.full((batch,) + shape, -1.0, np.float32)
-  x[:, 3:-3, 3:-3] = rng.uniform(-1, 1, (batch, shape[0] - 6, shape[1] - 6, shape[2]))
-  return tf.constant(x)
-
-
-# ---------------------------------------------------------------------------------------------
-# q(η|x).
+from support import TINY_MODEL, model_images
 
 
 def test_inference_net_starts_at_the_offset_with_sigma_0_01():
   q = InferenceNet(3, bounds=(1.0, 2.0, 3.0), offset=(0.5, 0.0, -1.0), hidden_dims=(8, 8))
-  dist = q(_images())
-  np.testing.assert_allclose(q.mode(_images()).numpy(), np.broadcast_to([0.5, 0.0, -1.0], (4, 3)),
-                             atol=1e-7)
+  dist = q(model_images())
+  np.testing.assert_allclose(q.mode(model_images()).numpy(),
+                             np.broadcast_to([0.5, 0.0, -1.0], (4, 3)), atol=1e-7)
   np.testing.assert_allclose(q.sigma.numpy(), 0.01, rtol=1e-5)
   samples = dist.sample(2000, seed=tf.constant([0, 1]))
   assert samples.shape == (2000, 4, 3)
@@ -42,7 +28,7 @@ def test_inference_net_starts_at_the_offset_with_sigma_0_01():
 
 def test_inference_net_squash_keeps_samples_inside_bounds_with_exact_density():
   q = InferenceNet(2, bounds=(0.5, 1.0), squash_to_bounds=True, hidden_dims=(8,), init_sigma=1.0)
-  dist = q(_images(2))
+  dist = q(model_images(2))
   eta = dist.sample(5000, seed=tf.constant([2, 3])).numpy()
   assert np.all(np.abs(eta) <= [0.5, 1.0])  # float32 tanh may round to ±1.
   # The density integrates to 1 along a 1-D slice (change of variables through tanh, scale).
@@ -60,7 +46,7 @@ def test_inference_net_squash_keeps_samples_inside_bounds_with_exact_density():
 
 def test_inference_net_separates_sigma_from_the_main_variables():
   q = InferenceNet(5, bounds=(1.0,) * 5, hidden_dims=(8,))
-  q(_images())
+  q(model_images())
   assert q.sigma_variables == [q.sigma_raw]
   assert len(q.main_variables) == len(q.trainable_variables) - 1
   assert all(v is not q.sigma_raw for v in q.main_variables)
@@ -68,22 +54,22 @@ def test_inference_net_separates_sigma_from_the_main_variables():
 
 def test_circular_rotation_head_starts_at_identity_and_reaches_every_angle():
   q = InferenceNet(5, bounds=(0.25, 0.25, math.pi, 0.25, 0.25), hidden_dims=(8,), rotation_index=2)
-  np.testing.assert_allclose(q.mode(_images()).numpy(), 0.0, atol=1e-7)
+  np.testing.assert_allclose(q.mode(model_images()).numpy(), 0.0, atol=1e-7)
   # Pointing the (u, v) head's bias anywhere on the circle gives that angle, ±π included.
   for angle in (-3.0, -1.0, 0.5, 3.1):
     q.rotation_head.bias.assign([math.cos(angle), math.sin(angle)])
-    np.testing.assert_allclose(q.mode(_images()).numpy()[:, 2], angle, atol=1e-5)
+    np.testing.assert_allclose(q.mode(model_images()).numpy()[:, 2], angle, atol=1e-5)
   squashed = InferenceNet(5, bounds=(0.25, 0.25, math.pi, 0.25, 0.25), squash_to_bounds=True,
                           hidden_dims=(8,), rotation_index=2)
-  squashed.mode(_images())  # builds the layers
+  squashed.mode(model_images())  # builds the layers
   squashed.rotation_head.bias.assign([math.cos(2.0), math.sin(2.0)])
-  np.testing.assert_allclose(squashed.mode(_images()).numpy()[:, 2], 2.0, atol=1e-4)
+  np.testing.assert_allclose(squashed.mode(model_images()).numpy()[:, 2], 2.0, atol=1e-4)
 
 
 def test_flip_equivariant_head_turns_by_exactly_pi_when_the_image_does():
   q = InferenceNet(5, bounds=(0.25, 0.25, math.pi, 0.25, 0.25), hidden_dims=(16,),
                    rotation_index=2, flip_equivariant=True)
-  x = _images(6)
+  x = model_images(6)
   half_turn = tf.reverse(x, axis=[1, 2])
   # The reversed image is the warp's own half turn about the centre.
   np.testing.assert_allclose(
@@ -106,7 +92,7 @@ def test_flip_equivariant_head_is_finite_on_images_that_are_their_own_half_turn(
   is 0/0: the head must give θ = 0 and finite gradients, not NaN."""
   q = InferenceNet(5, bounds=(0.25, 0.25, math.pi, 0.25, 0.25), hidden_dims=(16,),
                    rotation_index=2, flip_equivariant=True)
-  x = tf.concat([_images(2), -tf.ones([1, 12, 12, 1])], axis=0)
+  x = tf.concat([model_images(2), -tf.ones([1, 12, 12, 1])], axis=0)
   with tf.GradientTape() as tape:
     eta = q.mode(x)
     loss = tf.reduce_sum(tf.sin(eta[:, 2])) + tf.reduce_sum(eta)
@@ -123,7 +109,7 @@ def test_rotation_head_config_is_checked_and_part_of_the_architecture():
   assert "rotation_head" not in Config().architecture()  # runs made before the option
   assert Config(rotation_head="flip_equivariant").architecture()["rotation_head"] == (
       "flip_equivariant")
-  sgm = SGM(Config(rotation_head="flip_equivariant", **TINY), (12, 12, 1))
+  sgm = SGM(Config(rotation_head="flip_equivariant", **TINY_MODEL), (12, 12, 1))
   assert sgm.inference.flip_equivariant and sgm.inference.rotation_index == 2
 
 
@@ -231,7 +217,7 @@ def test_centroid_head_has_finite_gradients_on_blank_images_and_is_checked():
     Config(translation_head="moments").validate()
   assert "translation_head" not in Config().architecture()  # runs made before the option
   assert Config(translation_head="centroid").architecture()["translation_head"] == "centroid"
-  sgm = SGM(Config(translation_head="centroid", **TINY), (12, 12, 1))
+  sgm = SGM(Config(translation_head="centroid", **TINY_MODEL), (12, 12, 1))
   assert sgm.inference.translation_head == "centroid"
 
 
@@ -245,115 +231,3 @@ def test_centroid_head_has_finite_gradients_on_blank_images_and_is_checked():
 def test_inference_net_rejects_bad_arguments(kwargs, name):
   with pytest.raises(ValueError, match=name):
     InferenceNet(**kwargs)
-
-
-# ---------------------------------------------------------------------------------------------
-# SGM facade.
-
-
-def test_sgm_prototype_of_untrained_model_is_the_input():
-  sgm = SGM(Config(**TINY), (12, 12, 1))
-  x = _images()
-  proto = sgm.prototype(x)
-  assert sorted(proto) == ["eta", "x_hat"]  # the keys of the SavedModel's prototype signature
-  assert sgm(x).keys() == proto.keys()
-  x_hat, eta = proto["x_hat"], proto["eta"]
-  np.testing.assert_allclose(eta.numpy(), 0.0, atol=1e-7)
-  np.testing.assert_allclose(x_hat.numpy(), x.numpy(), atol=1e-6)
-
-
-def test_sgm_resample_is_one_warp_from_x_with_the_sampled_eta():
-  sgm = SGM(Config(**TINY), (12, 12, 1))
-  x = _images(3)
-  seed = tf.constant([4, 2], tf.int32)
-  images, eta = sgm.resample(x, 2, seed)
-  assert images.shape == (2, 3, 12, 12, 1) and eta.shape == (2, 3, 5)
-  # q is the identity at init, so the resample is T(x, η') with η' ~ p(η|x).
-  x_hat = sgm.prototype(x)["x_hat"]
-  np.testing.assert_allclose(eta.numpy(), sgm.sample_eta(x_hat, 2, seed).numpy(), atol=1e-6)
-  for k in range(2):
-    want = transforms.transform_images(x, eta[k], "affine_no_shear", order=1)
-    np.testing.assert_allclose(images[k].numpy(), want.numpy(), atol=1e-5)
-  log_p = sgm.log_prob_eta(x_hat, eta)
-  assert log_p.shape == (2, 3) and np.all(np.isfinite(log_p.numpy()))
-
-
-def test_sgm_rejects_images_of_the_wrong_size():
-  sgm = SGM(Config(**TINY), (12, 12, 1))
-  with pytest.raises(ValueError, match=r"x: this model expects images of shape \[B, 12, 12, 1\]"):
-    sgm.prototype(tf.zeros([2, 28, 28, 1]))
-  with pytest.raises(ValueError, match="3-channel"):
-    SGM(Config(family="affine_no_shear_hsv", **TINY), (12, 12, 1))
-
-
-# ---------------------------------------------------------------------------------------------
-# Config.
-
-
-def test_config_defaults_are_the_paper_mnist_settings():
-  c = Config().validate()
-  assert c.resolved_bounds == (0.25, 0.25, math.pi, 0.25, 0.25)
-  assert c.resolved_offset == (0.0,) * 5
-  assert (c.inference_steps, c.generative_steps, c.batch_size, c.n_samples) == (60000, 15000, 512, 5)
-  assert c.inference_hidden_dims == (2048, 1024, 512, 256)
-  hsv = Config(family="affine_no_shear_hsv")
-  assert hsv.resolved_offset[5] == 0.5 and hsv.event_dim == 8
-
-
-def test_config_round_trips_through_its_flagfile():
-  c = Config(family="rotation", bounds=(1.5,), inference_hidden_dims=(32, 16), rotation_deg=90.0,
-             symmetrized_loss=False, dataset="npz:/tmp/x.npz")
-  assert config_lib.from_flagfile(c.to_flagfile()) == c
-
-
-@pytest.mark.parametrize("changes,flag", [
-    (dict(stage="vae2"), "--stage"), (dict(family="scale"), "--family"),
-    (dict(bounds=(1.0, 0.0, 1.0, 1.0, 1.0)), "--bounds"), (dict(bounds=(1.0, 2.0)), "--bounds"),
-    (dict(inference_steps=-1), "--inference_steps"), (dict(batch_size=0), "--batch_size"),
-    (dict(interpolation_order=2), "--interpolation_order"),
-    (dict(blur_filter_size=4), "--blur_filter_size"), (dict(inference_lr=0.0), "--inference_lr"),
-    (dict(generative_dropout=1.5), "--generative_dropout"),
-    (dict(inference_hidden_dims=()), "--inference_hidden_dims"),
-    (dict(stage="generative", generative_steps=0), "--generative_steps"),
-    (dict(model="vae", vae_steps=0), "--vae_steps"),
-    (dict(model="augvae"), "--sgm_dir"), (dict(model="invvae"), "--sgm_dir"),
-    (dict(model="vae", sgm_dir="/tmp/sgm"), "--sgm_dir"),
-    (dict(model="vae", vae_conv_dims=()), "--vae_conv_dims"),
-    (dict(model="vae", latent_dim=0), "--latent_dim"),
-    (dict(model="vae", iwlb_num_samples=0), "--iwlb_num_samples"),
-    (dict(model="vae", vae_lr=-1.0), "--vae_lr"),
-    (dict(model="vae", vae_warmup_pct=2.0), "--vae_warmup_pct"),
-])
-def test_config_validation_names_the_flag(changes, flag):
-  with pytest.raises(ConfigError, match=flag):
-    Config(**changes).validate()
-
-
-def test_architecture_lists_shape_relevant_fields_only():
-  a = Config().architecture()
-  assert a["family"] == "affine_no_shear" and a["bounds"] == list(Config().resolved_bounds)
-  assert Config(inference_lr=1.0).architecture() == a
-  assert Config(num_flows=3).architecture() != a
-
-
-def test_vae_architecture_differs_from_the_sgm_and_between_models():
-  vae = Config(model="vae").architecture()
-  assert vae["model"] == "vae" and "family" not in vae
-  assert vae != Config().architecture()
-  assert Config(model="vae", vae_lr=1.0).architecture() == vae
-  assert Config(model="vae", latent_dim=3).architecture() != vae
-  assert Config(model="vae_standard_aug").architecture() != vae
-  aug = Config(model="augvae", sgm_dir="runs/sgm").architecture()
-  assert aug["sgm_dir"].endswith("runs/sgm") and aug["model"] == "augvae"
-
-
-def test_vae_list_fields_round_trip_as_integers():
-  c = Config(model="vae", vae_conv_dims=(8, 16), vae_dense_dims=(32,))
-  back = config_lib.from_flagfile(c.to_flagfile())
-  assert back == c and all(isinstance(d, int) for d in back.vae_conv_dims)
-
-
-def test_sgm_dir_and_its_export_subdirectory_are_the_same_architecture(tmp_path):
-  a = Config(model="augvae", sgm_dir=str(tmp_path / "sgm")).architecture()
-  b = Config(model="augvae", sgm_dir=str(tmp_path / "sgm" / "export")).architecture()
-  assert a == b and config_lib.run_dir(str(tmp_path / "sgm" / "export/")) == str(tmp_path / "sgm")
