@@ -160,6 +160,20 @@ def smooth_images(batch, height, width, channels=1, dtype=np.float64):
   return np.repeat(images, channels, axis=-1).astype(dtype)
 
 
+# Images of the loss and blur tests (test_losses.py, test_blur.py).
+
+
+def blobs(batch, size=24):
+  """Asymmetric smooth shapes on a -1 background (no rotational symmetry)."""
+  ii, jj = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size), indexing="ij")
+  images = []
+  for b in range(batch):
+    a = np.exp(-((jj - 0.3) ** 2 + (ii + 0.05 * b) ** 2) / 0.02)
+    c = np.exp(-((jj + 0.2) ** 2 / 0.05 + (ii - 0.2) ** 2 / 0.01))
+    images.append(2 * np.clip(a + c, 0, 1) - 1)
+  return tf.constant(np.stack(images)[..., None], tf.float32)
+
+
 # The untrained models of the model tests (test_inference.py, test_sgm.py):
 # `SGM(Config(**TINY_MODEL), (12, 12, 1))` and its inputs.
 TINY_MODEL = dict(inference_hidden_dims=(16,), generative_hidden_dims=(16, 8), num_flows=2,

@@ -1,4 +1,4 @@
-"""Tests for inv_tf.training.losses (and the Gaussian blur the stage-1 loss applies)."""
+"""Tests for inv_tf.training.losses (the Gaussian blur stage 1 applies is in test_blur.py)."""
 
 import math
 
@@ -10,17 +10,7 @@ from inv_tf import transforms
 from inv_tf.config import Config, ConfigError
 from inv_tf.models.inference import InferenceNet
 from inv_tf.training import losses
-
-
-def _blobs(batch, size=24):
-  """Asymmetric smooth shapes on a -1 background (no rotational symmetry)."""
-  ii, jj = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size), indexing="ij")
-  images = []
-  for b in range(batch):
-    a = np.exp(-((jj - 0.3) ** 2 + (ii + 0.05 * b) ** 2) / 0.02)
-    c = np.exp(-((jj + 0.2) ** 2 / 0.05 + (ii - 0.2) ** 2 / 0.01))
-    images.append(2 * np.clip(a + c, 0, 1) - 1)
-  return tf.constant(np.stack(images)[..., None], tf.float32)
+from support import blobs
 
 
 class _FixedPoseQ(tf.Module):
@@ -39,7 +29,7 @@ def test_stage1_loss_is_near_zero_for_an_oracle_and_large_for_identity_q():
   """Oracle: q(T(x, η)) = η for a family with closed-form inverse — the composite is identity."""
   config = Config(family="rotation", n_samples=3, interpolation_order=3, inv_mult=0.0,
                   blur_sigma_init=0.0, bounds=(math.pi,))
-  images = _blobs(4)
+  images = blobs(4)
   seed = tf.constant([1, 2], tf.int32)
   count = 4 * config.n_samples
   seeds = tf.random.experimental.stateless_split(seed, 3)
@@ -57,7 +47,7 @@ def test_stage1_loss_is_near_zero_for_an_oracle_and_large_for_identity_q():
 def test_stage1_loss_gradients_reach_every_q_variable_and_are_finite():
   config = Config(n_samples=2, inference_hidden_dims=(16,), blur_sigma_init=1.0)
   q = InferenceNet(5, bounds=config.resolved_bounds, hidden_dims=(16,))
-  images = _blobs(3)
+  images = blobs(3)
   with tf.GradientTape() as tape:
     loss, metrics = losses.stage1_loss(q, images, tf.constant([0, 1]), config, blur_sigma=1.0)
   grads = tape.gradient(loss, q.trainable_variables)
@@ -73,7 +63,7 @@ def test_anchor_prefers_prototypes_in_the_datas_frame_and_leaves_invariance_alon
   import tensorflow_probability as tfp
   config = Config(family="rotation", n_samples=2, interpolation_order=3, inv_mult=0.0,
                   blur_sigma_init=0.0, bounds=(math.pi,), anchor_mult=0.5)
-  images = _blobs(3)
+  images = blobs(3)
   seed = tf.constant([5, 6], tf.int32)
   seeds = tf.random.experimental.stateless_split(seed, 3)
   eta_r1 = losses._uniform_eta([6, 1], seeds[0], config, 1.0)
@@ -102,7 +92,7 @@ def test_alignment_is_zero_for_a_shared_frame_and_penalises_per_image_frames():
   import tensorflow_probability as tfp
   config = Config(family="rotation", n_samples=1, interpolation_order=3, inv_mult=0.0,
                   blur_sigma_init=0.0, symmetrized_loss=False, bounds=(math.pi,), align_mult=2.0)
-  images = tf.repeat(_blobs(1), 4, axis=0)
+  images = tf.repeat(blobs(1), 4, axis=0)
   seed = tf.constant([3, 4], tf.int32)
   seeds = tf.random.experimental.stateless_split(seed, 3)
   eta_r1 = losses._uniform_eta([4, 1], seeds[0], config, 1.0)
@@ -127,7 +117,7 @@ def test_alignment_is_zero_for_a_shared_frame_and_penalises_per_image_frames():
   eta = tf.Variable(tf.zeros([3, 5]) + [0.1, -0.1, 0.5, 0.1, 0.0])
   r1 = transforms.Transform.from_eta(tf.zeros([3, 5]), affine.family)
   with tf.GradientTape() as tape:
-    align = tf.reduce_mean(losses._alignment(_blobs(3), r1, eta, affine, None))
+    align = tf.reduce_mean(losses._alignment(blobs(3), r1, eta, affine, None))
   grad = tape.gradient(align, eta).numpy()
   assert np.all(grad[:, [0, 1, 3, 4]] == 0) and np.any(grad[:, 2] != 0)
   with pytest.raises(ConfigError, match="align_mult"):
@@ -137,7 +127,7 @@ def test_alignment_is_zero_for_a_shared_frame_and_penalises_per_image_frames():
 def test_stage1_loss_is_deterministic_given_seed():
   config = Config(n_samples=2, inference_hidden_dims=(16,))
   q = InferenceNet(5, bounds=config.resolved_bounds, hidden_dims=(16,))
-  images = _blobs(2)
+  images = blobs(2)
   a = losses.stage1_loss(q, images, tf.constant([3, 4]), config)[0]
   b = losses.stage1_loss(q, images, tf.constant([3, 4]), config)[0]
   c = losses.stage1_loss(q, images, tf.constant([3, 5]), config)[0]
@@ -151,7 +141,7 @@ def test_stage2_loss_matches_its_definition():
   q = InferenceNet(5, bounds=config.resolved_bounds, hidden_dims=(16,))
   p = GenerativeNet(5, bounds=config.resolved_bounds, hidden_dims=(16, 8), num_flows=2,
                     num_bins=3, conditioner_hidden_dims=(8,))
-  images = _blobs(2)
+  images = blobs(2)
   loss, metrics = losses.stage2_loss(q, p, images, tf.constant([0, 0]), config, training=False)
   # Recompute: log_p per copy and the pairwise term.
   seeds = tf.random.experimental.stateless_split(tf.constant([0, 0]), 2)
@@ -171,10 +161,10 @@ def _copies_case(order):
   """(q with a non-zero mean head, 3 images, seed, config) for the copies=k tests."""
   config = Config(interpolation_order=order)
   q = InferenceNet(5, bounds=config.resolved_bounds, hidden_dims=(16,), init_sigma=0.1)
-  q(_blobs(1))
+  q(blobs(1))
   # A non-zero mean head, so η_p (and hence the second warp) depends on the augmented copy.
   q.mean_head.kernel.assign(tf.random.stateless_normal(q.mean_head.kernel.shape, [1, 2]) * 0.1)
-  return q, _blobs(3), tf.constant([7, 8]), config
+  return q, blobs(3), tf.constant([7, 8]), config
 
 
 @pytest.mark.parametrize("order", [1, 3])
@@ -207,7 +197,7 @@ def test_prototypes_from_augmented_undo_the_augmentation_for_an_identity_q():
   """With q ≡ identity (zero-initialised head), x̂ = warp(x, M(η_r)) — the augmented copy."""
   config = Config(family="rotation", bounds=(1.0,))
   q = InferenceNet(1, bounds=(1.0,), hidden_dims=(4,), init_sigma=1e-6)
-  images = _blobs(3)
+  images = blobs(3)
   seed = tf.constant([5, 6])
   x_hat = losses.prototypes_from_augmented(q, images, seed, config, 1.0)
   eta_r = losses._uniform_eta([3, 1], tf.random.experimental.stateless_split(seed, 2)[0], config,
@@ -219,7 +209,7 @@ def test_prototypes_from_augmented_undo_the_augmentation_for_an_identity_q():
 def _round_trip(family, bounds, pose_scale, batch=64, seed=(3, 4)):
   """(x, x̂, round-trip η, M(η_p) M(η_r)⁻¹) for a q with a random fixed pose per image."""
   config = Config(family=family, bounds=bounds, interpolation_order=3)
-  images = tf.repeat(_blobs(4), batch // 4, axis=0)
+  images = tf.repeat(blobs(4), batch // 4, axis=0)
   rng = np.random.default_rng(0)
   q = _FixedPoseQ(tf.constant(rng.uniform(-1, 1, (batch, len(bounds))) * pose_scale, tf.float32))
   seed = tf.constant(seed)
@@ -271,7 +261,7 @@ def test_round_trip_target_is_q_of_x_for_an_equivariant_q():
   """q(T(x, η_r)) = η_q ∘ η_r exactly (rotations compose by adding): the round-trip target is
   q's pose of x, so the option changes nothing for an equivariant q."""
   config = Config(family="rotation", bounds=(math.pi,), interpolation_order=1)
-  images = _blobs(5)
+  images = blobs(5)
   pose = tf.constant([[0.3], [-1.0], [2.0], [0.0], [-2.5]], tf.float32)
   seed = tf.constant([7, 8])
   eta_r = losses._uniform_eta([5, 1], tf.random.experimental.stateless_split(seed, 2)[0], config,
@@ -317,7 +307,7 @@ def test_stage2_loss_with_round_trip_targets_is_finite_and_reaches_p(target):
   p = GenerativeNet(5, bounds=config.resolved_bounds, hidden_dims=(16, 8), num_flows=2,
                     num_bins=3, conditioner_hidden_dims=(8,))
   with tf.GradientTape() as tape:
-    loss, metrics = losses.stage2_loss(q, p, _blobs(3), tf.constant([1, 1]), config)
+    loss, metrics = losses.stage2_loss(q, p, blobs(3), tf.constant([1, 1]), config)
   grads = tape.gradient(loss, p.trainable_variables)
   assert np.isfinite(float(loss)) and all(g is not None for g in grads)
 
@@ -326,28 +316,6 @@ def test_stage2_loss_with_round_trip_targets_is_finite_and_reaches_p(target):
 def test_round_trip_needs_a_family_without_colour(target):
   with pytest.raises(ConfigError, match=f"generative_target: {target} needs a family without"):
     Config(family="affine_no_shear_hsv", generative_target=target).validate()
-
-
-def test_gaussian_blur_zero_sigma_is_identity_and_keeps_background():
-  images = _blobs(2)
-  np.testing.assert_allclose(transforms.gaussian_blur(images, 0.0).numpy(), images.numpy(), atol=1e-6)
-  blurred = transforms.gaussian_blur(images, 2.0).numpy()
-  assert blurred.min() >= -1.0 - 1e-6
-  np.testing.assert_allclose(blurred[:, 0, 0], -1.0, atol=1e-6)  # background-padded corners.
-  assert np.abs(blurred - images.numpy()).max() > 0.1
-  # Mass (above background) is preserved away from the border.
-  np.testing.assert_allclose((blurred + 1).sum(), (images.numpy() + 1).sum(), rtol=1e-3)
-
-
-def test_gaussian_blur_at_zero_sigma_returns_the_images_exactly_also_compiled():
-  """σ = 0 (most of stage 1) skips the convolutions: the images come back bit for bit, eagerly,
-  with a tensor σ under XLA, and a tensor σ > 0 still blurs there."""
-  images = _blobs(2)
-  np.testing.assert_array_equal(transforms.gaussian_blur(images, 0.0).numpy(), images.numpy())
-  blur = tf.function(transforms.gaussian_blur, jit_compile=True, autograph=False)
-  np.testing.assert_array_equal(blur(images, tf.constant(0.0)).numpy(), images.numpy())
-  np.testing.assert_allclose(blur(images, tf.constant(2.0)).numpy(),
-                             transforms.gaussian_blur(images, 2.0).numpy(), atol=1e-5)
 
 
 def _bar_and_ell(size=24):

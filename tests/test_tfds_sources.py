@@ -1,9 +1,10 @@
-"""Tests of the TFDS-backed datasets (dsprites, patch_camelyon, galaxy_mnist), fully offline.
+"""Tests of inv_tf.data.tfds_sources: the TFDS-backed dsprites, patch_camelyon and galaxy_mnist.
 
-The real data cannot be downloaded here, so each test prepares a small FAKE copy in a temporary
-TFDS data dir: for dSprites and PatchCamelyon a subclass of the real TFDS builder (same name,
-version and features, unregistered) that generates fake examples, so `inv_tf.data.load` reads a
-genuinely prepared dataset; for GalaxyMNIST fake HDF5 files in the published layout.
+Fully offline: the real data cannot be downloaded here, so each test prepares a small FAKE copy
+in a temporary TFDS data dir: for dSprites and PatchCamelyon a subclass of the real TFDS builder
+(same name, version and features, unregistered) that generates fake examples, so
+`inv_tf.data.load` reads a genuinely prepared dataset; for GalaxyMNIST fake HDF5 files in the
+published layout.
 """
 
 import gzip
@@ -210,55 +211,3 @@ def test_galaxy_mnist_bad_file(tmp_path):
       f.create_dataset("pictures", data=np.zeros((2, 4, 4, 3), np.uint8))
   with pytest.raises(DataError, match="expected HDF5 datasets 'images' and 'labels'"):
     data.load("galaxy_mnist", "train", data_dir=str(tmp_path / "tfds"), manual_dir=str(manual))
-
-
-# ------------------------------------------------------------------------------------------------
-# Full MNIST through TFDS (paper splits), used automatically when prepared in data_dir.
-
-MNIST_TRAIN, MNIST_TEST = 10_030, 20
-
-
-class FakeMnist(tfds.builder_cls("mnist"), skip_registration=True):
-  """mnist 3.0.1 with the real features; 10,030 train / 20 test random digits."""
-  name = "mnist"
-
-  def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-        "image": tfds.features.Image(shape=(28, 28, 1)),
-        "label": tfds.features.ClassLabel(num_classes=10)}), supervised_keys=("image", "label"))
-
-  def _split_generators(self, dl_manager):
-    return {"train": self._generate_examples(MNIST_TRAIN, 0),
-            "test": self._generate_examples(MNIST_TEST, 1)}
-
-  def _generate_examples(self, n, seed):
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-      image = np.zeros((28, 28, 1), np.uint8)
-      image[8:20, 8:20] = rng.integers(0, 256, (12, 12, 1), dtype=np.uint8)
-      yield i, {"image": image, "label": i % 10}
-
-
-@pytest.mark.slow  # loads all of MNIST
-def test_full_tfds_mnist_paper_splits(tmp_path):
-  d = str(tmp_path)
-  FakeMnist(data_dir=d).download_and_prepare()
-  train = data.load("mnist", "train", data_dir=d)  # source="auto" picks TFDS
-  assert int(train.cardinality()) == MNIST_TRAIN - 10_000
-  tr = collect(train)
-  np.testing.assert_array_equal(tr["index"], np.arange(10_000, MNIST_TRAIN))
-  assert int(data.load("mnist", "validation", data_dir=d).cardinality()) == 10_000
-  te = collect(data.load("mnist", "test", data_dir=d, rotation_deg=15, seed=1))
-  np.testing.assert_array_equal(te["index"], 60_000 + np.arange(MNIST_TEST))
-  assert np.all(np.abs(te["rotation"]) <= np.radians(15) + 1e-6) and np.any(te["rotation"] != 0)
-  # Rows are TFDS train[10000:] in order: compare with the raw TFDS examples.
-  raw = collect(tfds.builder("mnist", data_dir=d).as_dataset(split="train[10000:]",
-                                                              shuffle_files=False))
-  np.testing.assert_allclose(tr["image"], raw["image"] / 127.5 - 1, atol=1e-6)
-  np.testing.assert_array_equal(tr["label"], raw["label"])
-  sub = collect(data.load("mnist", "train", data_dir=d, num_train=10))
-  np.testing.assert_array_equal(sub["index"], tr["index"][:10])
-  with pytest.raises(DataError, match="num_train=31 is larger than the 30"):
-    data.load("mnist", "train", data_dir=d, num_train=31)
-  # The embedded digits can still be forced.
-  assert int(data.load("mnist", "test", data_dir=d, source="embedded").cardinality()) == 500
