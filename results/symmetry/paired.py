@@ -17,7 +17,7 @@ import sys
 from inv_tf.evaluation import stats
 
 CLASS_MEASURES = ("resultant", "rotation_w1", "width_rel_error", "visible_resultant",
-                  "visible_width_rel_error")
+                  "visible_width_rel_error", "rotation_visible_w1")
 RUN_MEASURES = ("full_ratio", "stray_fraction")
 
 
