@@ -334,8 +334,10 @@ class Config:
       "none", "Stage-2 targets of prototypes that are their own half turn (a 0, 1 or 8 drawn "
       "straight): none (the paper's: q's pose, whichever end of the prototype q put up) or "
       "half_turn (the pose composed with a half turn when that turns less, so p learns one "
-      "pose where the two explain the image alike; results/README.md). Needs a family with a "
-      "rotation.", Choice(("none", "half_turn"), "stage-2 fold"))
+      "pose where the two explain the image alike). Experimental, not adopted: on "
+      "class-dependent MNIST it makes p narrow on upright 1s but in the prototype's pose, which "
+      "is upside down for half of them (results/README.md). Needs a family with a rotation.",
+      Choice(("none", "half_turn"), "stage-2 fold"))
   generative_fold_threshold: float = _field(
       0.15, "--generative_fold=half_turn: the largest half-turn asymmetry of a target's "
       "prototype (inv_tf.transforms.half_turn_asymmetry: 0 for ink that is its own half turn, "
