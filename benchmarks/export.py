@@ -25,11 +25,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _quickstart_export(directory: str) -> str:
-  from inv_tf import config as config_lib
+  from inv_tf import config_flags
   from inv_tf.export import saved_model
   from inv_tf.models.sgm import SGM
   with open(os.path.join(ROOT, "flags", "quickstart.cfg"), encoding="utf-8") as f:
-    config = config_lib.from_flagfile(f.read())
+    config = config_flags.from_flagfile(f.read())
   return saved_model.export_sgm(SGM(config, (28, 28, 1)), os.path.join(directory, "export"))
 
 

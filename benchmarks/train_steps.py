@@ -55,11 +55,12 @@ PAPER = dict(batch_size=512, n_samples=5, generative_n_samples=5, interpolation_
 
 def _config(name: str, stage: str):
   from inv_tf import config as config_lib
+  from inv_tf import config_flags
   if name == "paper":
     return config_lib.Config(**PAPER, model="sgm" if stage != "vae" else "vae")
   flagfile = "vae_cpu.cfg" if stage == "vae" else "quickstart.cfg"
   with open(os.path.join(ROOT, "flags", flagfile), encoding="utf-8") as f:
-    return config_lib.from_flagfile(f.read())
+    return config_flags.from_flagfile(f.read())
 
 
 def matmul_gflops() -> float:

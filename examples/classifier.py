@@ -106,6 +106,7 @@ import tensorflow as tf
 
 import inv_tf
 from inv_tf import config as config_lib
+from inv_tf import config_flags
 from inv_tf import data as data_lib
 from inv_tf import transforms
 from inv_tf.data import known_truth
@@ -290,7 +291,7 @@ def sgm_config(dataset: str, flagfile: str) -> config_lib.Config:
   """
   path = flagfile if os.path.isfile(flagfile) else inv_tf.flagfile_path(flagfile)
   with open(path, encoding="utf-8") as f:
-    config = config_lib.from_flagfile(f.read()).replace(export=True).validate()
+    config = config_flags.from_flagfile(f.read()).replace(export=True).validate()
   if (config.model, config.stage) != ("sgm", "all"):
     raise ValueError(f"--sgm_flagfile: {path} has --model={config.model} "
                      f"--stage={config.stage}, need --model=sgm --stage=all")

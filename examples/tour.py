@@ -16,6 +16,7 @@ import tensorflow as tf
 
 import inv_tf
 from inv_tf import config as config_lib
+from inv_tf import config_flags
 from inv_tf import data as data_lib
 from inv_tf.evaluation import figures
 from inv_tf.keras import SymmetryAugmentation
@@ -29,7 +30,7 @@ MODEL_DIR = os.environ.get("TOUR_DIR", "/tmp/inv_tf_tour")
 
 # %%
 with open(inv_tf.flagfile_path("glyphs"), encoding="utf-8") as f:
-  config = config_lib.from_flagfile(f.read())
+  config = config_flags.from_flagfile(f.read())
 config = dataclasses.replace(config, inference_steps=STEPS, generative_steps=STEPS,
                              checkpoint_every=max(STEPS, 1))
 results = train_lib.train_and_evaluate(config, MODEL_DIR)

@@ -588,7 +588,8 @@ def upgrade_names(values: dict):
 
   The one place that knows the deprecated names (`RENAMED_FIELDS`) and `--stage` values
   (`LEGACY_STAGES`, e.g. `stage=vae_aug` → `model=vae_standard_aug, stage=all`): the flag layer
-  prints the warnings, the readers of run files (`from_json`, `from_flagfile`) drop them.
+  prints the warnings; the readers of run files (`from_json`, `config_flags.from_flagfile`) drop
+  them.
 
   Args:
     values: field values by name, as given (a name absent from it was not given).
@@ -658,45 +659,4 @@ def from_json(text: str) -> Config:
         raise ConfigError(f"--{name}: cannot parse value {value!r} in config.json") from None
     elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
       values[name] = float(value)
-  return from_dict(values)
-
-
-def _parse_value(name: str, text: str, default):
-  if isinstance(default, bool):
-    if text.lower() not in ("true", "false", "1", "0"):
-      raise ConfigError(f"--{name}: expected true or false, got {text!r}")
-    return text.lower() in ("true", "1")
-  if isinstance(default, tuple):
-    cast = int if name in INT_LIST_FIELDS else float
-    return tuple(cast(v) for v in text.split(",") if v.strip())
-  if isinstance(default, int):
-    return int(text)
-  if isinstance(default, float):
-    return float(text)
-  return text
-
-
-def from_flagfile(text: str) -> Config:
-  """Parses the text `Config.to_flagfile` wrote (lines `--name=value`; '#' comments ignored).
-
-  Old names (`upgrade_names`, a run made before a rename) are read silently as the new ones.
-  """
-  defaults = Config()
-  texts = {}
-  for line in text.splitlines():
-    line = line.strip()
-    if not line or line.startswith("#"):
-      continue
-    if not line.startswith("--") or "=" not in line:
-      raise ConfigError(f"flagfile: cannot parse line {line!r}")
-    name, value = line[2:].split("=", 1)
-    texts[name] = value
-  values = {}
-  for name, value in upgrade_names(texts)[0].items():
-    if not hasattr(defaults, name):
-      raise ConfigError(f"flagfile: unknown flag --{name}")
-    try:
-      values[name] = _parse_value(name, value, getattr(defaults, name))
-    except ValueError:
-      raise ConfigError(f"--{name}: cannot parse value {value!r}") from None
   return from_dict(values)

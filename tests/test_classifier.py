@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from inv_tf.config import Config, from_flagfile
+from inv_tf.config import Config
+from inv_tf.config_flags import from_flagfile
 from inv_tf.data import known_truth
 from inv_tf.export.saved_model import export_sgm
 from inv_tf import transforms

@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 import pytest
 
 from inv_tf import config as config_lib
+from inv_tf import config_flags
 from inv_tf.config import Config, ConfigError
 from support import examples
 
@@ -141,7 +142,7 @@ def _configs(**fields):
                       inference_final_lr_mult=st.floats(1e-8, 1.0)))
 def test_valid_configs_survive_the_flagfile_round_trip(config):
   config.validate()
-  assert config_lib.from_flagfile(config.to_flagfile()) == config
+  assert config_flags.from_flagfile(config.to_flagfile()) == config
 
 
 @PROPERTY
@@ -287,7 +288,7 @@ def test_a_run_file_with_old_names_is_read_silently_as_the_new_ones(value, old_s
   flagfile = "\n".join(lines).replace("--generative_augment_range=", "--bounds_mult=").replace(
       "--stage=" + stage, "--stage=" + old_stage)
   assert "generative_augment_range" not in flagfile and "--model" not in flagfile
-  assert config_lib.from_flagfile(flagfile) == want
+  assert config_flags.from_flagfile(flagfile) == want
   stored = json.loads(want.to_json())
   stored["bounds_mult"] = stored.pop("generative_augment_range")
   del stored["model"]
@@ -321,7 +322,7 @@ def test_config_defaults_are_the_paper_mnist_settings():
 def test_config_round_trips_through_its_flagfile():
   c = Config(family="rotation", bounds=(1.5,), inference_hidden_dims=(32, 16), rotation_deg=90.0,
              symmetrized_loss=False, dataset="npz:/tmp/x.npz")
-  assert config_lib.from_flagfile(c.to_flagfile()) == c
+  assert config_flags.from_flagfile(c.to_flagfile()) == c
 
 
 @pytest.mark.parametrize("changes,flag", [
@@ -367,7 +368,7 @@ def test_vae_architecture_differs_from_the_sgm_and_between_models():
 
 def test_vae_list_fields_round_trip_as_integers():
   c = Config(model="vae", vae_conv_dims=(8, 16), vae_dense_dims=(32,))
-  back = config_lib.from_flagfile(c.to_flagfile())
+  back = config_flags.from_flagfile(c.to_flagfile())
   assert back == c and all(isinstance(d, int) for d in back.vae_conv_dims)
 
 

@@ -5,6 +5,7 @@ import pathlib
 import pytest
 
 from inv_tf import config as config_lib
+from inv_tf import config_flags
 
 FLAGS_DIR = pathlib.Path(__file__).resolve().parents[1] / "flags"
 EXPERIMENT_ONLY = ("--sizes=", "--seeds=", "--models=", "--smoke")
@@ -26,7 +27,7 @@ def test_flagfile_parses_validates_and_documents_itself(path):
   header = "\n".join(line for line in lines if line.startswith("#"))
   assert "Runtime" in header and "xpected" in header
   config_lines = [line for line in lines if not line.startswith(EXPERIMENT_ONLY)]
-  config = config_lib.from_flagfile("\n".join(config_lines)).validate()
+  config = config_flags.from_flagfile("\n".join(config_lines)).validate()
   if path.stem.endswith("_cpu") and config.model in config_lib.VAE_MODELS:
     assert config.model == path.stem[:-len("_cpu")]  # named after the model
     assert config.stage == "all"

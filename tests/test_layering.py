@@ -17,7 +17,7 @@ LAYERS = (
     ("inv_tf.families",),
     ("inv_tf.transforms", "inv_tf.seeds"),
     ("inv_tf.config", "inv_tf.data"),
-    ("inv_tf.models", "inv_tf.export", "inv_tf.keras"),
+    ("inv_tf.models", "inv_tf.export", "inv_tf.keras", "inv_tf.config_flags"),
     ("inv_tf.evaluation",),
     ("inv_tf.training",),
     ("inv_tf.experiments", "inv_tf.runs"),

@@ -13,6 +13,7 @@ import os
 import pytest
 
 from inv_tf import config as config_lib
+from inv_tf import config_flags
 from inv_tf.evaluation import report
 from inv_tf.models.sgm import SGM
 from inv_tf.training import checkpoints
@@ -42,7 +43,7 @@ CHECKS = {
 
 def _config():
   with open(FLAGFILE, encoding="utf-8") as f:
-    return config_lib.from_flagfile(f.read()).replace(export=False).validate()
+    return config_flags.from_flagfile(f.read()).replace(export=False).validate()
 
 
 def _failed(result) -> list:

@@ -45,11 +45,11 @@ DETERMINISTIC_TRAIN = textwrap.dedent(r"""
 
     tf.config.experimental.enable_op_determinism()
 
-    from inv_tf import config as config_lib
+    from inv_tf import config_flags
     from inv_tf.training import train as train_lib
 
     with open(sys.argv[1], encoding="utf-8") as f:
-      config = config_lib.from_flagfile(f.read())
+      config = config_flags.from_flagfile(f.read())
     train_lib.train_and_evaluate(config, sys.argv[2])
 """)
 
@@ -142,11 +142,11 @@ THREE_IN_ONE_PROCESS = textwrap.dedent(r"""
 
     import tensorflow as tf
 
-    from inv_tf import config as config_lib
+    from inv_tf import config_flags
     from inv_tf.training import train as train_lib
 
     with open(sys.argv[1], encoding="utf-8") as f:
-      config = config_lib.from_flagfile(f.read())
+      config = config_flags.from_flagfile(f.read())
     results = {}
     for name in ("fresh", "again", "after_set_seed"):
       if name == "after_set_seed":

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from inv_tf import config as config_lib
+from inv_tf import config_flags
 from inv_tf.config import ConfigError
 from inv_tf.training import rundir
 from support import IMAGE_SHAPE, tiny_config
@@ -68,7 +69,7 @@ def test_a_new_run_writes_its_config_as_flags_cfg_and_as_config_json(tmp_path):
     stored = json.load(f)
   assert stored["seed"] == 3 and stored["bounds"] == [0.1, 0.2, 0.3, 0.4, 0.5]
   with open(os.path.join(workdir, "flags.cfg")) as f:
-    assert config_lib.from_flagfile(f.read()) == config
+    assert config_flags.from_flagfile(f.read()) == config
   assert rundir.read_run(workdir) == (config, IMAGE_SHAPE)
   assert not [n for n in os.listdir(workdir) if n.endswith(".tmp")]  # both written atomically
 

@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 from inv_tf import config as config_lib
+from inv_tf import config_flags
 from inv_tf.config import Config, ConfigError
 from inv_tf.training import checkpoints
 from inv_tf.training import rundir
@@ -182,7 +183,7 @@ def test_flags_cfg_parses_back_into_the_config(run):
   workdir, _ = run
   with open(os.path.join(workdir, "flags.cfg")) as f:
     text = f.read()
-  assert config_lib.from_flagfile(text) == tiny_config()
+  assert config_flags.from_flagfile(text) == tiny_config()
   # One --name=value line per Config field.
   assert len(text.strip().splitlines()) == len(tiny_config().__dataclass_fields__)
   # config.json, written with it, holds the same config as data: what `read_run` reads back.
@@ -358,7 +359,7 @@ def test_resume_skips_the_finished_stage_and_trains_the_next(resumed):
   assert [s for s, _ in train["inference/loss"][1]] == [2, 4, 6]
   assert [s for s, _ in train["generative/loss"][1]] == [2, 4, 6]
   with open(os.path.join(workdir, "flags.cfg")) as f:
-    assert config_lib.from_flagfile(f.read()).stage == "all"  # the latest call's flags
+    assert config_flags.from_flagfile(f.read()).stage == "all"  # the latest call's flags
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ import re
 import pytest
 
 from inv_tf import config as config_lib
+from inv_tf import config_flags
 from inv_tf.training import rundir
 
 from support import IMAGE_SHAPE, run_module, tiny_config, user_lines
@@ -176,7 +177,7 @@ def test_tiny_run_writes_the_run_and_its_effective_flags(good):
   model_dir, train, _ = good
   assert train.returncode == 0
   with open(model_dir / "flags.cfg") as f:
-    assert config_lib.from_flagfile(f.read()) == tiny_config()
+    assert config_flags.from_flagfile(f.read()) == tiny_config()
   with open(model_dir / "metrics.json") as f:
     metrics = json.load(f)
   assert math.isfinite(metrics["inference/loss"]) and math.isfinite(metrics["generative/log_p"])

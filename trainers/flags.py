@@ -1,5 +1,5 @@
 """Every trainer flag, defined once. One flag per `inv_tf.config.Config` field, same name, with
-the help text of the field's metadata.
+the help text of the field's metadata (`inv_tf.config_flags` defines them on absl's `FLAGS`).
 
 Flags are never mutated: `config_from_flags()` reads them into a frozen `Config`, and the library
 only ever sees that.
@@ -9,17 +9,13 @@ its old values that named a model (`config_lib.LEGACY_STAGES`): given on the com
 flagfile, each sets the new field and prints one deprecation warning to stderr.
 """
 
-import sys
 
 from absl import flags
 
 from inv_tf import config as config_lib
+from inv_tf import config_flags
 
-# Help texts and domains live with the fields (`Config`'s field metadata).
-HELP = {name: field.metadata["help"] for name, field in config_lib.FIELDS.items()}
-_LISTS = {name for name, field in config_lib.FIELDS.items()
-          if isinstance(field.metadata["domain"], config_lib.Sequence)}
-_INT_LISTS = set(config_lib.INT_LIST_FIELDS)
+HELP = config_flags.HELP
 
 MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where the run writes checkpoints, logs, "
                                 "the effective flags and the export. Re-running resumes.")
@@ -38,40 +34,8 @@ GROUP_STARTS = (
 )
 
 
-def _define_all():
-  defaults = config_lib.Config()
-  defined = {}
-  for name in config_lib.FIELDS:
-    default = getattr(defaults, name)
-    help_text = HELP[name]
-    if name in _LISTS:
-      defined[name] = flags.DEFINE_list(name, [str(v) for v in default], help_text)
-    elif isinstance(default, bool):
-      defined[name] = flags.DEFINE_bool(name, default, help_text)
-    elif isinstance(default, int):
-      defined[name] = flags.DEFINE_integer(name, default, help_text)
-    elif isinstance(default, float):
-      defined[name] = flags.DEFINE_float(name, default, help_text)
-    else:
-      defined[name] = flags.DEFINE_string(name, default, help_text)
-  return defined
-
-
-_FLAGS = _define_all()
-
-
-def _define_deprecated():
-  """The old names of renamed fields: flags of the new field's type, default None, not in --help."""
-  defined = {}
-  for old, new in config_lib.RENAMED_FIELDS.items():
-    default = getattr(config_lib.Config(), new)
-    define = {float: flags.DEFINE_float, int: flags.DEFINE_integer}.get(type(default),
-                                                                       flags.DEFINE_string)
-    defined[old] = define(old, None, f"Deprecated: use --{new}.")
-  return defined
-
-
-_DEPRECATED = _define_deprecated()
+_DEFINED = config_flags.define(flags.FLAGS)
+_FLAGS = _DEFINED.fields
 
 
 def help_groups():
@@ -94,21 +58,4 @@ def config_from_flags() -> config_lib.Config:
     ConfigError: a value is invalid, or a deprecated flag is given with the one replacing it (one
       line naming the flag).
   """
-  values = {}
-  for name, holder in _FLAGS.items():
-    value = holder.value
-    if name in _LISTS:
-      cast = int if name in _INT_LISTS else float
-      try:
-        value = tuple(cast(v) for v in value if str(v).strip())
-      except ValueError:
-        raise config_lib.ConfigError(
-            f"--{name}: expected a comma-separated list of numbers, got {','.join(value)}") from None
-    values[name] = value
-  given = {name: values[name] for name, holder in _FLAGS.items() if holder.present}
-  given.update({old: holder.value for old, holder in _DEPRECATED.items() if holder.present})
-  upgraded, warnings = config_lib.upgrade_names(given)
-  for warning in warnings:
-    print(f"warning: {warning}", file=sys.stderr)
-  values.update(upgraded)
-  return config_lib.from_dict(values).validate()
+  return config_flags.read(_DEFINED, warn=config_flags.print_warning)

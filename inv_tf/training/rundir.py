@@ -20,6 +20,7 @@ import socket
 import tensorflow as tf
 
 from inv_tf import config as config_lib
+from inv_tf import config_flags
 from inv_tf.config import Config, ConfigError
 
 # The run files of a model directory (see the module docstring).
@@ -212,7 +213,7 @@ def read_run(workdir: str, flag: str = "model_dir"):
       config = config_lib.from_json(f.read())
   else:
     with open(flag_path, encoding="utf-8") as f:
-      config = config_lib.from_flagfile(f.read())
+      config = config_flags.from_flagfile(f.read())
   with open(run_path, encoding="utf-8") as f:
     image_shape = tuple(json.load(f)["image_shape"])
   return config, image_shape
