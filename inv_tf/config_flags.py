@@ -9,6 +9,7 @@ flags.cfg of a run made before config.json existed) is parsed by the same absl p
 command line. The library never reads the global flags.
 """
 
+import dataclasses
 import sys
 
 from absl import flags as absl_flags
@@ -22,13 +23,12 @@ _LISTS = {name for name, field in config_lib.FIELDS.items()
           if isinstance(field.metadata["domain"], config_lib.Sequence)}
 
 
+@dataclasses.dataclass(frozen=True)
 class ConfigFlags:
   """The flag holders `define` made: `fields` ({field: FlagHolder}) and `deprecated` ({old name:
   FlagHolder}, default None, not in --help)."""
-
-  def __init__(self, fields: dict, deprecated: dict):
-    self.fields = fields
-    self.deprecated = deprecated
+  fields: dict
+  deprecated: dict
 
 
 def define(flag_values: absl_flags.FlagValues) -> ConfigFlags:
@@ -87,9 +87,8 @@ def read(defined: ConfigFlags, warn=None, validate: bool = True) -> config_lib.C
   given.update({old: holder.value for old, holder in defined.deprecated.items()
                 if holder.present})
   upgraded, warnings = config_lib.upgrade_names(given)
-  for warning in warnings:
-    if warn is not None:
-      warn(warning)
+  for warning in warnings if warn is not None else ():
+    warn(warning)
   values.update(upgraded)
   config = config_lib.from_dict(values)
   return config.validate() if validate else config

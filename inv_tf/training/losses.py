@@ -290,8 +290,7 @@ def half_turn_fold(images, targets, config: Config, image_index=None):
   prototypes = pose.inverse().apply(images, order=config.interpolation_order,
                                     image_index=image_index, differentiable=False)
   symmetric = transforms.half_turn_asymmetry(prototypes) <= config.generative_fold_threshold
-  m = pose.matrix
-  turned = tf.concat([tf.concat([-m[:, :2, :2], m[:, :2, 2:]], axis=2), m[:, 2:]], axis=1)
+  turned = pose.matrix * tf.constant([-1.0, -1.0, 1.0])  # M R_π: the 2×2 part's columns negated
   folded = transforms.affine_log(turned, fam)
   if fam.has_colour:
     folded = tf.concat([folded[:, :fam.num_affine], targets[:, fam.num_affine:]], axis=-1)
