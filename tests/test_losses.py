@@ -57,6 +57,43 @@ def test_stage1_loss_gradients_reach_every_q_variable_and_are_finite():
                              rtol=1e-5)
 
 
+@pytest.mark.parametrize("family,order", [("affine_no_shear", 1), ("affine_no_shear", 3),
+                                          ("affine_no_shear_hsv", 1)])
+def test_stage1_loss_matches_its_definition_on_repeated_copies(family, order):
+  """x_mse and inv_mse equal the module docstring's formulas evaluated on tf.repeat(x, n) with
+  the same draws: reading the sources by index (and the forward-only augmentation) changes
+  nothing but float rounding."""
+  config = Config(family=family, n_samples=3, interpolation_order=order, inv_mult=0.1,
+                  blur_sigma_init=0.0)
+  dim = config.event_dim
+  colour = family.endswith("hsv")
+  q = InferenceNet(dim, bounds=config.resolved_bounds, hidden_dims=(16,), init_sigma=0.1)
+  images = blobs(2)
+  if colour:  # three channels that differ, so hue and saturation are defined
+    images = tf.concat([images, 0.5 * images - 0.2, -0.3 * images], axis=-1)
+  q(images)
+  q.mean_head.kernel.assign(tf.random.stateless_normal(q.mean_head.kernel.shape, [3, 4]) * 0.1)
+  seed = tf.constant([5, 6], tf.int32)
+  _, metrics = losses.stage1_loss(q, images, seed, config)
+
+  copies = tf.repeat(images, 3, axis=0)
+  seeds = tf.random.experimental.stateless_split(seed, 3)
+  r1 = transforms.Transform.from_eta(losses._uniform_eta([6, dim], seeds[0], config, 1.0), family)
+  r2 = transforms.Transform.from_eta(losses._uniform_eta([6, dim], seeds[1], config, 1.0), family)
+  x_r1, x_r2 = r1.apply(copies, order=order), r2.apply(copies, order=order)
+  eta_q1, eta_q2 = tf.split(q(tf.concat([x_r1, x_r2], 0)).sample(seed=seeds[2]), 2)
+  q1 = transforms.Transform.from_eta(eta_q1, family)
+  q2 = transforms.Transform.from_eta(eta_q2, family)
+  composite = transforms.compose(r1, q1.inverse(), q2, r2.inverse()).apply(copies, order=order)
+  x_mse = tf.reduce_mean(tf.square(copies - composite))
+  round_trip = q1.inverse().apply(q1.apply(x_r1, order=order), order=order)
+  inv_mse = tf.reduce_mean(tf.square(x_r1 - round_trip))
+  np.testing.assert_allclose(float(metrics["x_mse"]), float(x_mse), rtol=1e-5)
+  np.testing.assert_allclose(float(metrics["inv_mse"]), float(inv_mse), rtol=1e-5)
+  # q moves the copies, so neither comparison is of zeros.
+  assert float(x_mse) > 1e-3 and float(inv_mse) > 1e-6
+
+
 def test_anchor_prefers_prototypes_in_the_datas_frame_and_leaves_invariance_alone():
   """An oracle q whose prototypes are turned by a constant c: invariant (x_mse ≈ 0) for every
   c, and the anchor is 1 − cos(c): 0 only for prototypes in the data's own orientation."""

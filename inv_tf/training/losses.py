@@ -159,6 +159,10 @@ def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment
   images = transforms.gaussian_blur(images, blur_sigma, config.blur_filter_size)
   copies = tf.repeat(images, n, axis=0)
   count = tf.shape(copies)[0]
+  # Copy m is image m // n: the warps read the B source images by index (their tables are built
+  # once per image), and the augmentations, which no gradient passes through, use the
+  # forward-only warp.
+  source = tf.repeat(tf.range(tf.shape(images)[0]), n)
   seeds = tf.random.experimental.stateless_split(seed, 3)
   eta_r1 = _uniform_eta([count, dim], seeds[0], config, augment_mult)
   if config.symmetrized_loss:
@@ -167,14 +171,15 @@ def stage1_loss(inference, images, seed, config: Config, blur_sigma=0.0, augment
     eta_r2 = tf.zeros_like(eta_r1)
   r1 = transforms.Transform.from_eta(eta_r1, family)
   r2 = transforms.Transform.from_eta(eta_r2, family)
-  x_r1 = r1.apply(copies, order=order)
-  x_r2 = r2.apply(copies, order=order) if config.symmetrized_loss else copies
+  x_r1 = r1.apply(images, order=order, image_index=source, differentiable=False)
+  x_r2 = (r2.apply(images, order=order, image_index=source, differentiable=False)
+          if config.symmetrized_loss else copies)
   eta_q = inference(tf.concat([x_r1, x_r2], axis=0), training=training).sample(seed=seeds[2])
   eta_q1, eta_q2 = tf.split(eta_q, 2, axis=0)
   q1 = transforms.Transform.from_eta(eta_q1, family)
   q2 = transforms.Transform.from_eta(eta_q2, family)
   composite = transforms.compose(r1, q1.inverse(), q2, r2.inverse())
-  x_mse = _per_image_mse(copies, composite.apply(copies, order=order))
+  x_mse = _per_image_mse(copies, composite.apply(images, order=order, image_index=source))
   loss = config.x_mse_mult * x_mse
   if config.inv_mult > 0:
     round_trip = q1.inverse().apply(q1.apply(x_r1, order=order), order=order)
