@@ -34,8 +34,9 @@ SGM_USING_MODELS = ("augvae", "invvae")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 # How q(η|x) outputs the rotation (`inv_tf.models.inference`): "linear" (the paper: one
 # unbounded output, b·μ), "circular" (θ = atan2 of two outputs, continuous round the circle) or
-# "flip_equivariant" (circular, and exactly θ(R_π x) = θ(x) + π for the input's half turn).
-ROTATION_HEADS = ("linear", "circular", "flip_equivariant")
+# "flip_equivariant" (circular, and exactly θ(R_π x) = θ(x) + π for the input's half turn) or
+# "quarter_turn_equivariant" (likewise for quarter turns, θ(R_{π/2} x) = θ(x) + π/2; square images).
+ROTATION_HEADS = ("linear", "circular", "flip_equivariant", "quarter_turn_equivariant")
 TRANSLATION_HEADS = ("linear", "centroid")
 # What the InvVAE trains on (inv_tf.training.vae_train): "pixel" (the pixel-space bound on log p(x)
 # of inv_tf.models.inv_vae) or "reference" (the reference's VAE ELBO on prototypes, docs/design.md §8).
@@ -250,8 +251,10 @@ class Config:
   inference_hidden_dims: tuple = _field((2048, 1024, 512, 256), "q(η|x) MLP widths.", WIDTHS)
   rotation_head: str = _field(
       "linear", "How q(η|x) outputs the rotation: linear (the paper: b·μ, one output), "
-      "circular (atan2 of two outputs, continuous round the whole circle) or flip_equivariant "
-      "(circular, and exactly equivariant to a half turn of the image).",
+      "circular (atan2 of two outputs, continuous round the whole circle), flip_equivariant "
+      "(circular, and exactly equivariant to a half turn of the image) or "
+      "quarter_turn_equivariant (circular, exactly equivariant to quarter turns; square images; "
+      "q's trunk runs on 4 views instead of 2).",
       Choice(ROTATION_HEADS, "head"))
   translation_head: str = _field(
       "linear", "How q(η|x) outputs the translation: linear (the paper: from the network) or "

@@ -37,6 +37,19 @@ outputs would be zero), so θ starts at a random angle per image rather than at 
 that are nearly their own half turn (0, 1, 8) (u, v) is small and the direction is, rightly,
 arbitrary; for an image that is exactly its own half turn (a blank image) (u, v) = 0 and θ = 0.
 
+Quarter-turn-equivariant head (``quarter_turn_equivariant=True``, which implies the flip head's
+relation). The flip head is the two-element case of a construction that works for any cyclic
+group of turns the pixel grid maps onto itself; with the four quarter turns R_k = R_{kπ/2} (exact
+on a square grid: a transpose and a reversal), f's (u, v) read as the complex number s = u + i v,
+
+    s(x) = Σ_{k=0..3} i^k f(R_{-k} x),  so  s(R_1 x) = i s(x)  and  θ(R_{π/2} x) = θ(x) + π/2
+
+exactly (substitute k → k + 1 in the sum), and hence also θ(R_π x) = θ(x) + π. The trunk runs on
+the four views as one batch of 4B. Between the quarter turns θ follows a turn of the image only as
+well as the network learns to; the exactly equivariant points bound how far that error can grow.
+As for the flip head the (u, v) kernel starts small and random and has no bias (Σ i^k = 0 cancels
+it), and an image that is its own quarter turn gives s = 0, read as θ = 0.
+
 Centroid translation head (``translation_head="centroid"``; not in the paper). A network that
 reads the whole image can take the object's polar angle about the image centre for its
 orientation: a rotation about the image centre moves both together, so that shortcut is right for
@@ -107,6 +120,29 @@ def _check_bounds(bounds, offset, event_dim):
   return bounds, offset
 
 
+def quarter_turns(x: tf.Tensor) -> list:
+  """[R_{-k} x for k = 0, 1, 2, 3]: x turned clockwise by k quarter turns about its centre.
+
+  R_1 = R_{π/2} is the warp's rotation by +π/2 (`transforms.transform_images` with rotation
+  π/2, exact at order 1), so R_{-k} undoes k such turns.
+
+  Args:
+    x: `[B, H, W, C]` with H = W, any dtype.
+
+  Returns:
+    Four tensors like x; the first is x itself.
+
+  Raises:
+    ValueError: the images are not square.
+  """
+  if x.shape[1] is not None and x.shape[1] != x.shape[2]:
+    raise ValueError(f"quarter turns need square images, got {x.shape[1]}×{x.shape[2]}")
+  views = [x]
+  for _ in range(3):  # R_{-1} y: the transpose of y with its rows reversed
+    views.append(tf.transpose(tf.reverse(views[-1], axis=[1]), [0, 2, 1, 3]))
+  return views
+
+
 class InferenceNet(keras.Model):
   """q(η|x): maps images to a distribution over transformation parameters.
 
@@ -122,6 +158,8 @@ class InferenceNet(keras.Model):
       the circular head of the module docstring.
     flip_equivariant: with `rotation_index`, make the circular head exactly equivariant to a
       half turn of the input (module docstring).
+    quarter_turn_equivariant: with `rotation_index`, make it exactly equivariant to quarter
+      turns (module docstring; needs square images). Implies `flip_equivariant`.
     translation_head: "linear" (the paper: tx, ty from the network like every other output) or
       "centroid" (module docstring; needs `family`).
     family: the transformation family (name or `Family`); needed by the centroid head, whose
@@ -138,7 +176,7 @@ class InferenceNet(keras.Model):
                squash_to_bounds: bool = False, hidden_dims: Sequence[int] = (2048, 1024, 512, 256),
                init_sigma: float = 0.01, mixed_precision: bool = False,
                rotation_index: int | None = None, flip_equivariant: bool = False,
-               translation_head: str = "linear", family=None, zoom: float = 0.0, **kwargs):
+               quarter_turn_equivariant: bool = False, translation_head: str = "linear", family=None, zoom: float = 0.0, **kwargs):
     super().__init__(**kwargs)
     self.mixed_precision = layers.check_mixed_precision(mixed_precision, self)
     if event_dim < 1:
@@ -153,8 +191,12 @@ class InferenceNet(keras.Model):
       raise ValueError(f"rotation_index: must be in [0, {self.event_dim}), got {rotation_index}")
     if flip_equivariant and rotation_index is None:
       raise ValueError("flip_equivariant: needs rotation_index (the circular head)")
+    if quarter_turn_equivariant and rotation_index is None:
+      raise ValueError("quarter_turn_equivariant: needs rotation_index (the circular head)")
     self.rotation_index = rotation_index
-    self.flip_equivariant = bool(flip_equivariant)
+    # The order of the cyclic group of turns the rotation output is exactly equivariant to.
+    self.equivariant_turns = 4 if quarter_turn_equivariant else 2 if flip_equivariant else 1
+    self.flip_equivariant = self.equivariant_turns > 1
     if translation_head not in config_lib.TRANSLATION_HEADS:
       raise ValueError(f"translation_head: expected one of {config_lib.TRANSLATION_HEADS}, got "
                        f"{translation_head!r}")
@@ -244,9 +286,12 @@ class InferenceNet(keras.Model):
     """The heads' μ float32 `[B, D]` from images float32 `[B, H, W, C]` (no centring) and
     optional per-image inputs `extra` `[B, E]` appended to the pixels."""
     batch = tf.shape(x)[0]
-    if self.flip_equivariant:
+    if self.equivariant_turns == 2:
       x = tf.concat([x, tf.reverse(x, axis=[1, 2])], axis=0)  # x and R_π x
-      extra = None if extra is None else tf.concat([extra, extra], axis=0)
+    elif self.equivariant_turns == 4:
+      x = tf.concat(quarter_turns(x), axis=0)  # R_{-k} x, k = 0..3
+    if extra is not None:
+      extra = tf.concat([extra] * self.equivariant_turns, axis=0)
     flat = tf.reshape(x, [tf.shape(x)[0], -1])
     if extra is not None:
       flat = tf.concat([flat, tf.cast(extra, flat.dtype)], axis=-1)
@@ -257,8 +302,13 @@ class InferenceNet(keras.Model):
     if self.rotation_index is None:
       return mean
     uv = self.rotation_head(h)
-    if self.flip_equivariant:
+    if self.equivariant_turns == 2:
       uv = uv[:batch] - uv[batch:]
+    elif self.equivariant_turns == 4:
+      # Σ_k i^k (u_k + i v_k): i^k turns (u, v) to (u, v), (−v, u), (−u, −v), (v, −u).
+      u0, u1, u2, u3 = tf.split(uv[:, 0], 4)
+      v0, v1, v2, v3 = tf.split(uv[:, 1], 4)
+      uv = tf.stack([u0 - v1 - u2 + v3, v0 + u1 - v2 - u3], axis=-1)
     r = self.rotation_index
     # atan2's gradient is 0/0 at (0, 0), which the flip head reaches exactly for an image that is
     # its own half turn (a blank or padding image): read such a direction as (1, 0) instead.

@@ -41,6 +41,10 @@ class SGM(keras.Model):
     if self.family.has_colour and self.image_shape[-1] != 3:
       raise ValueError(f"image_shape: family {config.family!r} needs 3-channel images, got "
                        f"{self.image_shape}")
+    if (config.rotation_head == "quarter_turn_equivariant"
+        and self.image_shape[0] != self.image_shape[1]):
+      raise ValueError(f"rotation_head: quarter_turn_equivariant needs square images, got "
+                       f"{self.image_shape[0]}×{self.image_shape[1]}")
     common = dict(event_dim=config.event_dim, bounds=config.resolved_bounds,
                   offset=config.resolved_offset, squash_to_bounds=config.squash_to_bounds,
                   mixed_precision=config.mixed_precision)
@@ -49,6 +53,8 @@ class SGM(keras.Model):
     self.inference = InferenceNet(hidden_dims=config.inference_hidden_dims,
                                   init_sigma=config.init_sigma, rotation_index=rotation_index,
                                   flip_equivariant=config.rotation_head == "flip_equivariant",
+                                  quarter_turn_equivariant=(
+                                      config.rotation_head == "quarter_turn_equivariant"),
                                   translation_head=config.translation_head, family=self.family,
                                   zoom=config.inference_zoom,
                                   name="inference", **common)

@@ -233,6 +233,9 @@ def check_compatible(config: Config, image_shape) -> None:
   if transforms.get_family(config.family).has_colour and image_shape[-1] != 3:
     raise ConfigError(f"--family={config.family} transforms colour and needs RGB images, but "
                       f"--dataset={config.dataset} has {image_shape[-1]} channel(s)")
+  if config.rotation_head == "quarter_turn_equivariant" and image_shape[0] != image_shape[1]:
+    raise ConfigError(f"--rotation_head=quarter_turn_equivariant needs square images, but "
+                      f"--dataset={config.dataset} has {image_shape[0]}×{image_shape[1]}")
   if min(image_shape[:2]) < 2:
     raise ConfigError(f"--dataset={config.dataset}: images of shape {list(image_shape)} are too "
                       "small to warp")
