@@ -117,6 +117,25 @@ def read_events(logdir):
   return events
 
 
+def logged_scalars(logdir):
+  """{tag: {step: [float32 ndarray, ...]}}: every float32 scalar summary under logdir.
+
+  Read event file by event file with `summary_iterator`, so a step logged twice (by a run that
+  was killed and resumed, each process with its own file) appears twice in its list.
+  """
+  scalars = {}
+  for name in sorted(os.listdir(logdir)):
+    if not name.startswith("events.out.tfevents"):
+      continue
+    for event in tf.compat.v1.train.summary_iterator(os.path.join(logdir, name)):
+      for value in event.summary.value:
+        if value.HasField("tensor") and value.tensor.dtype == tf.float32.as_datatype_enum:
+          array = tf.make_ndarray(value.tensor)
+          if array.shape == ():
+            scalars.setdefault(value.tag, {}).setdefault(event.step, []).append(array)
+  return scalars
+
+
 def collect(ds):
   """Materialises an unbatched, finite, non-empty dataset as a dict of stacked numpy arrays.
 

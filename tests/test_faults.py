@@ -19,7 +19,9 @@ named when the process died, with consistent step counters in every listed check
 deleted: TensorFlow's own order of operations), `restore_model` must work, and `export/` must be
 absent or a complete SavedModel. Then the same command is re-run. The run finished after five
 kills is compared with an uninterrupted run of the same flags (started at the same time in
-another directory): measured bitwise equal (metrics.json and every checkpointed tensor).
+another directory): measured bitwise equal (metrics.json, every checkpointed tensor and every
+training scalar the killed processes logged). That comparison of two processes is also the
+suite's same-seed reproducibility test across processes.
 
 The other cases re-run a finished run whose latest checkpoint was damaged, point `--model_dir`
 where nothing can be written, or train on an `npz:` file with NaN/inf pixels: each must end with
@@ -50,8 +52,8 @@ from inv_tf.training import checkpoints
 from inv_tf.training import rundir
 from inv_tf.training import train as train_lib
 
-from support import (REPO, assert_same_tensors, checkpoint_tensors, run_module, sample_images,
-                     tiny_config, user_lines)
+from support import (REPO, assert_same_tensors, checkpoint_tensors, logged_scalars, run_module,
+                     sample_images, tiny_config, user_lines)
 
 STEPS = 100  # per stage
 CHECKPOINT_EVERY = 10
@@ -378,6 +380,38 @@ def test_interrupted_run_equals_the_uninterrupted_one(chain):
       {k: v for k, v in checkpoint_tensors(d, "").items() if not k.startswith("save_counter")}
       for d in (chain["killed_dir"], chain["whole_dir"]))
   assert_same_tensors(got, want)
+
+
+@pytest.mark.slow
+def test_interrupted_run_logged_the_uninterrupted_runs_scalars(chain):
+  """Every training scalar the killed processes logged is bitwise the uninterrupted run's.
+
+  Two processes with the same seed (and, for the killed run, five restarts from checkpoints) log
+  the same trajectory: a step re-trained after a restart logs the same value again. A kill may
+  lose a process's unflushed events, so the killed run may lack some steps, never differ.
+  """
+  whole = logged_scalars(os.path.join(chain["whole_dir"], "train"))
+  killed = logged_scalars(os.path.join(chain["killed_dir"], "train"))
+  assert killed.keys() == whole.keys()
+  for tag in ("inference/loss", "inference/x_mse", "inference/grad_norm", "generative/loss",
+              "generative/log_p"):
+    assert sorted(whole[tag]) == list(range(10, STEPS + 1, 10)), tag  # log_every=10
+    assert all(len(v) == 1 for v in whole[tag].values()), tag  # logged once per step
+  compared = 0
+  for tag, steps in killed.items():
+    assert set(steps) <= set(whole[tag]), tag
+    for step, values in steps.items():
+      want = whole[tag][step][0]
+      for value in values:
+        assert np.isfinite(value), (tag, step)
+        assert value.tobytes() == want.tobytes(), (tag, step, value, want)
+        compared += 1
+  # Most of the trajectory was compared, and it is a real one (not a constant).
+  assert len(killed["inference/loss"]) >= len(whole["inference/loss"]) // 2
+  assert len(killed["generative/loss"]) >= len(whole["generative/loss"]) // 2
+  losses = [whole["inference/loss"][s][0] for s in sorted(whole["inference/loss"])]
+  assert len(np.unique(losses)) > len(losses) // 2
+  print(f"\n{compared} logged scalars of the killed run equal the uninterrupted run's")
 
 
 # ---------------------------------------------------------------------------------------------

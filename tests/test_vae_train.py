@@ -6,11 +6,10 @@ the vae run is conftest.py's `shared_vae_run`. augvae / invvae use the shared ti
 (conftest.py's `shared_run`, trained once per session and only read here). The "vae" run is then
 resumed to 10
 steps in a copy of its directory. The exports of the vae and invvae runs are loaded in a
-subprocess that never imports inv_tf and compared with the in-process models. Bad trainer flags
-are checked in subprocesses, like `test_trainers.py`.
+subprocess that never imports inv_tf and compared with the in-process models. The trainer's bad
+VAE flags are among `test_trainers.py`'s bad command lines.
 """
 
-import concurrent.futures
 import glob
 import hashlib
 import json
@@ -33,8 +32,8 @@ from inv_tf.training import rundir
 from inv_tf.training import train as train_lib
 from inv_tf.training import vae_train
 
-from support import (FORBID_INV_TF, IMAGE_SHAPE, checkpoint_value, read_events, run_module,
-                     sample_images, tiny_config, train_capturing, user_lines, vae_config)
+from support import (FORBID_INV_TF, IMAGE_SHAPE, checkpoint_value, read_events, sample_images,
+                     tiny_config, train_capturing, vae_config)
 
 STAGES = ("vae", "vae_standard_aug", "augvae", "invvae")
 RESUMED_STEPS = 10
@@ -461,47 +460,3 @@ def test_export_matches_the_trained_model_without_inv_tf(loaded, runs, sgm_dir, 
   k = vae_config().iwlb_num_samples
   np.testing.assert_allclose(got["iwlb/iwlb"], model.iwlb(x, k, seed).numpy(), rtol=1e-4,
                              atol=1e-2)
-
-
-# ---------------------------------------------------------------------------------------------
-# Trainer flags: one error line, exit status 2, nothing written.
-
-# name: (extra args, text the error line must contain).
-BAD_FLAGS = {
-    "augvae_without_sgm_dir": (["--model=augvae"], "--sgm_dir"),
-    "vae_with_sgm_dir": (["--sgm_dir=/tmp/some_sgm"], "--sgm_dir"),
-    "empty_conv_dims": (["--vae_conv_dims="], "--vae_conv_dims"),
-    "zero_iwlb_num_samples": (["--iwlb_num_samples=0"], "--iwlb_num_samples"),
-}
-
-
-@pytest.fixture(scope="module")
-def bad_flag_runs(tmp_path_factory):
-  """{name: (model_dir, CompletedProcess)} of every BAD_FLAGS case, 2 processes at a time."""
-  root = tmp_path_factory.mktemp("vae_trainer")
-  flagfile = root / "vae.cfg"
-  flagfile.write_text(vae_config().to_flagfile())
-
-  def launch(name):
-    args, _ = BAD_FLAGS[name]
-    model_dir = root / name
-    proc = run_module("trainers.train", f"--flagfile={flagfile}", f"--model_dir={model_dir}",
-                      *args)
-    return model_dir, proc
-
-  with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-    futures = {name: pool.submit(launch, name) for name in BAD_FLAGS}
-    return {name: future.result() for name, future in futures.items()}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", list(BAD_FLAGS))
-def test_trainer_rejects_bad_vae_flags_in_one_line(bad_flag_runs, name):
-  model_dir, proc = bad_flag_runs[name]
-  _, text = BAD_FLAGS[name]
-  assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-  assert "Traceback" not in proc.stderr, proc.stderr
-  lines = user_lines(proc.stderr)
-  assert len(lines) == 1 and lines[0].startswith("error: "), lines
-  assert text in lines[0], lines
-  assert not model_dir.exists()

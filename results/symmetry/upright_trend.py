@@ -1,9 +1,11 @@
-"""The paired seed summary of upright_width.py's rows for two stage-1 budgets.
+"""The paired seed summary of upright_width.py's rows for two groups of runs.
 
     python results/symmetry/upright_trend.py results/symmetry/upright_width_trend.csv 3500 14000
+    python results/symmetry/upright_trend.py results/symmetry/upright_width_heads.csv flip quarter
 
-Runs are named `s<steps>` (seed 0) or `s<seed>_<steps>`. Prints, per seed, the mean over digits
-of R̄ of p and of q's equivariance error e at both budgets; their paired difference over seeds
+Runs are named `s<steps>` (seed 0) or `s<seed>_<steps>` (groups: stage-1 budgets), or
+`<group>_s<seed>`. Prints, per seed, the mean over digits of R̄ of p and of q's equivariance
+error e in both groups; their paired difference over seeds
 (`inv_tf.evaluation.stats.paired_difference`, 95 % Student t); per digit the means over seeds;
 and the correlation of R̄ with e over every run and digit.
 """
@@ -21,7 +23,11 @@ def main(path, before, after):
   table = collections.defaultdict(dict)  # (seed, steps) -> {digit: (R̄, e)}
   for r in csv.DictReader(open(path)):
     m = re.fullmatch(r"s(?:(\d+)_)?(\d+)", r["run"])
-    key = (int(m.group(1) or 0), m.group(2))
+    if m:
+      key = (int(m.group(1) or 0), m.group(2))
+    else:
+      m = re.fullmatch(r"(.+)_s(\d+)", r["run"])
+      key = (int(m.group(2)), m.group(1))
     table[key][int(r["digit"])] = (float(r["p_resultant"]), float(r["q_equivariance_std"]))
   seeds = sorted(s for s, steps in table if steps == before and (s, after) in table)
   digits = sorted(table[(seeds[0], before)])
