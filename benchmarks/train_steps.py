@@ -2,6 +2,7 @@ r"""Times the compiled train steps: stage 1 (q), stage 2 (p) and the VAE.
 
     python benchmarks/train_steps.py [--config=paper|cpu|both] [--stages=inference,generative,vae]
                                      [--steps=20] [--xla_flags=SETTING ...]
+                                     [--rotation_heads=flip_equivariant,quarter_turn_equivariant]
 
 Each (stage, config) runs in its own subprocess (so peak memory is that step's alone) and prints
 one JSON object per line:
@@ -20,6 +21,7 @@ one JSON object per line:
     first_loss     the loss of the first step (same seed and batch in every process: settings
                    that change the numerics show here)
     xla_flags      the XLA_FLAGS the step ran with (`--xla_flags`, repeated, compares settings)
+    rotation_head  q's rotation head (`--rotation_heads` compares several)
 
 No assertions: the figures are for people (README and the issues' closing notes record them).
 """
@@ -43,6 +45,9 @@ _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps (median reported).")
 _XLA_FLAGS = flags.DEFINE_multi_string(
     "xla_flags", None, "XLA_FLAGS settings to compare (repeat the flag; '' = none); each step is "
     "timed once per setting, in its own process. Default: the environment's XLA_FLAGS.")
+_ROTATION_HEADS = flags.DEFINE_list(
+    "rotation_heads", None, "q's --rotation_head values to compare (each timed in its own "
+    "process); default: each configuration's own.")
 _CHILD = flags.DEFINE_string("child", None, "Internal: run one 'stage:config' in this process.")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,6 +115,8 @@ def build_step(config, stage: str):
 def run_child(stage: str, name: str, steps: int) -> dict:
   """Times one step in this process and returns the JSON record."""
   config = _config(name, stage).replace(model="vae" if stage == "vae" else "sgm", stage="all")
+  if _ROTATION_HEADS.value and stage != "vae":
+    config = config.replace(rotation_head=_ROTATION_HEADS.value[0])
   batch = config.batch_size
   keras.utils.set_random_seed(config.seed)  # the same initial weights in every process
   step_fn, images = build_step(config, stage)
@@ -130,6 +137,7 @@ def run_child(stage: str, name: str, steps: int) -> dict:
           "peak_mem_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
           "gflops": round(flops / ms / 1e6, 2), "matmul_gflops": round(matmul_gflops(), 1),
           "batch_size": batch, "cores": os.cpu_count(), "first_loss": first_loss,
+          "rotation_head": config.rotation_head if stage != "vae" else "",
           "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
 
@@ -143,12 +151,15 @@ def main(argv):
   settings = _XLA_FLAGS.value or [os.environ.get("XLA_FLAGS", "")]
   for name in configs:
     for stage in _STAGES.value:
+      heads = _ROTATION_HEADS.value if stage != "vae" and _ROTATION_HEADS.value else [None]
       for xla_flags in settings:
-        proc = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), f"--child={stage}:{name}",
-             f"--steps={_STEPS.value}"], capture_output=True, text=True, cwd=ROOT,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "XLA_FLAGS": xla_flags})
-        _print_record(proc, stage, name)
+        for head in heads:
+          proc = subprocess.run(
+              [sys.executable, os.path.abspath(__file__), f"--child={stage}:{name}",
+               f"--steps={_STEPS.value}"] + ([f"--rotation_heads={head}"] if head else []),
+              capture_output=True, text=True, cwd=ROOT,
+              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "XLA_FLAGS": xla_flags})
+          _print_record(proc, stage, name)
 
 
 def _print_record(proc, stage: str, name: str):
