@@ -233,7 +233,7 @@ def test_mirrored_trainer_trains_and_exports_a_vae_stage(tmp_path, shared_run):
   test IWLB and export. (Stages 1 and 2 under several replicas: the worker test below.)"""
   sgm_dir, _ = shared_run
   flagfile = tmp_path / "tiny.cfg"
-  flagfile.write_text(tiny_config().to_flagfile())
+  flagfile.write_text(tiny_config(jit_compile=False).to_flagfile())  # bookkeeping: plain graphs
   vae_dir = tmp_path / "augvae"
   vae = run_module("trainers.train", f"--flagfile={flagfile}", "--distribution_strategy=mirrored",
                    "--num_cpu_devices=2", f"--model_dir={vae_dir}", "--model=augvae",
@@ -289,8 +289,10 @@ def _run_workers(flagfile, model_dir, *args):
 @pytest.mark.slow
 def test_multi_worker_mirrored_trains_writes_one_checkpoint_set_and_resumes(tmp_path):
   flagfile = tmp_path / "tiny.cfg"
+  # Plain graphs: this checks the workers' bookkeeping; the XLA step under several replicas is
+  # the mirrored comparison's.
   flagfile.write_text(tiny_config(inference_steps=4, generative_steps=2, checkpoint_every=2,
-                                  export=False).to_flagfile())
+                                  export=False, jit_compile=False).to_flagfile())
   model_dir = tmp_path / "model"
   temp_dirs = lambda: {f for f in os.listdir(tempfile.gettempdir())
                        if f.startswith("inv_tf_worker_ckpt_")}
