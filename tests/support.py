@@ -32,10 +32,17 @@ def user_lines(stderr: str) -> list:
           if line.strip() and not _NATIVE_LOG.match(line) and not line.startswith(_NATIVE_OTHER)]
 
 
-def run_module(module, *args):
+def run_module(module, *args, xla_defaults: bool = False):
+  """`python -m module *args` from the repository root: the CompletedProcess (text stdout/stderr).
+
+  xla_defaults: compile with XLA's default optimisation instead of the suite's level 0
+  (conftest.py), for a run long enough that the faster code outweighs the longer compile.
+  """
   env = dict(os.environ)
   env.pop("PYTHONPATH", None)
   env.pop("TF_CONFIG", None)
+  if xla_defaults and env.get("XLA_FLAGS") == env.get("INV_TF_SUITE_XLA_FLAGS"):
+    env.pop("XLA_FLAGS", None)
   proc = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=str(REPO), env=env,
                         capture_output=True, text=True, timeout=TIMEOUT)
   return proc

@@ -4,7 +4,9 @@
 (`inv_tf.data.known_truth.GLYPH_GROUPS`): an "F" always upright (label 0), a "4" rotated by
 U(−90°, 90°) (label 1). A change that stops q or p from learning — or makes p ignore the
 prototype and learn one width for both groups — fails here. Measures: `inv_tf.evaluation.truth`
-on the 250 test glyphs, 100 resamples each.
+on the 250 test glyphs, 100 resamples each. The run is `python -m trainers.train
+--flagfile=flags/glyphs.cfg` with XLA's default optimisation (`support.run_module`'s
+`xla_defaults`), as users train it.
 """
 
 import math
@@ -17,7 +19,8 @@ from inv_tf import config_flags
 from inv_tf.evaluation import report
 from inv_tf.models.sgm import SGM
 from inv_tf.training import checkpoints
-from inv_tf.training import train as train_lib
+
+from support import run_module
 
 FLAGFILE = os.path.join(os.path.dirname(__file__), os.pardir, "flags", "glyphs.cfg")
 
@@ -59,9 +62,12 @@ def test_an_untrained_model_fails_the_check():
 
 @pytest.fixture(scope="module")
 def recovered(tmp_path_factory):
+  """Trains the flagfile as a user does (the trainer, XLA's default optimisation), then measures."""
   config = _config()
-  workdir = str(tmp_path_factory.mktemp("glyphs"))
-  train_lib.train_and_evaluate(config, workdir)
+  workdir = str(tmp_path_factory.mktemp("glyphs") / "run")
+  proc = run_module("trainers.train", f"--flagfile={FLAGFILE}", f"--model_dir={workdir}",
+                    "--export=false", xla_defaults=True)
+  assert proc.returncode == 0, proc.stderr[-3000:]
   model = checkpoints.restore_model(workdir)
   metrics, _ = report.truth_recovery(model, config, num_images=250)
   return metrics
