@@ -94,6 +94,7 @@ from __future__ import annotations
 import argparse
 import csv
 import fcntl
+import functools
 import math
 import os
 import sys
@@ -143,7 +144,11 @@ EXTRA_CALLBACKS = []  # e.g. progress printers (tests, pilots)
 # Data.
 
 def load_split(dataset: str, split: str):
-  """All examples of one split as numpy arrays.
+  """All examples of one split as numpy arrays, read-only.
+
+  A split is built once per process (building `mnist_per_class` warps every digit) and the same
+  arrays are returned on later calls; they are read-only so that no caller can change them for
+  the next. Index or copy them to get arrays of your own.
 
   Args:
     dataset: one of `DATASETS`.
@@ -154,14 +159,22 @@ def load_split(dataset: str, split: str):
   """
   if dataset not in DATASETS:
     raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+  return _built_split(dataset, split)
+
+
+@functools.lru_cache(maxsize=None)
+def _built_split(dataset: str, split: str):
   ds = data_lib.load(dataset, split, seed=0, **DATASET_OPTIONS[dataset])
   images, labels, etas = [], [], []
   for ex in ds.batch(1000).as_numpy_iterator():
     images.append(ex["image"])
     labels.append(ex["label"])
     etas.append(ex["eta_true"])
-  return (np.concatenate(images).astype(np.float32), np.concatenate(labels).astype(np.int64),
-          np.concatenate(etas).astype(np.float32))
+  arrays = (np.concatenate(images).astype(np.float32), np.concatenate(labels).astype(np.int64),
+            np.concatenate(etas).astype(np.float32))
+  for a in arrays:
+    a.flags.writeable = False
+  return arrays
 
 
 def label_subset(labels, num_labels: int, seed: int) -> np.ndarray:

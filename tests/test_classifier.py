@@ -43,6 +43,14 @@ def per_class_train():
   return images[:200], labels[:200], eta[:200]
 
 
+def test_a_split_is_built_once_and_cannot_be_changed(per_class_train):
+  first = C.load_split("mnist_per_class", "train")
+  assert all(a is b for a, b in zip(first, C.load_split("mnist_per_class", "train")))
+  for a in first:
+    with pytest.raises(ValueError, match="read-only"):
+      a[0] = 0
+
+
 def test_oracle_with_the_true_pose_is_exactly_the_identity(per_class_train):
   images, _, eta = per_class_train
   out = C.oracle_augment(images, eta, eta).numpy()
