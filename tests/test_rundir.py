@@ -94,6 +94,58 @@ def test_a_dir_without_run_files_holds_no_run(tmp_path):
     rundir.read_run(str(tmp_path), flag="sgm_dir")
 
 
+def test_check_run_compares_the_architecture_and_if_given_the_image_shape(tmp_path):
+  workdir = str(tmp_path / "model")
+  assert not rundir.check_run(tiny_config(), workdir, IMAGE_SHAPE)  # no run: nothing to compare
+  assert not os.path.exists(workdir)  # and nothing created
+  rundir.prepare_workdir(tiny_config(), workdir, IMAGE_SHAPE)
+  assert rundir.check_run(tiny_config(seed=4), workdir, IMAGE_SHAPE)  # training flags may change
+  with pytest.raises(ConfigError) as e:
+    rundir.check_run(tiny_config(inference_hidden_dims=(16,)), workdir)
+  assert str(e.value) == (f"--model_dir: {workdir!r} holds a run with inference_hidden_dims=[32], "
+                          "but this run has inference_hidden_dims=[16]; use another --model_dir "
+                          "or the same configuration")
+  assert rundir.check_run(tiny_config(), workdir)  # no image shape: the architecture only
+  with pytest.raises(ConfigError, match=r"holds a model for images of shape \[28, 28, 1\], but "
+                                        r"--dataset=mnist has \[32, 32, 1\]$"):
+    rundir.check_run(tiny_config(), workdir, (32, 32, 1))
+
+
+def test_read_sgm_run_refuses_a_vae_run_and_reads_an_sgm_run_through_its_export(tmp_path):
+  sgm, vae = str(tmp_path / "sgm"), str(tmp_path / "vae")
+  rundir.prepare_workdir(tiny_config(), sgm, IMAGE_SHAPE)
+  rundir.prepare_workdir(tiny_config(model="vae"), vae, IMAGE_SHAPE)
+  assert rundir.read_sgm_run(os.path.join(sgm, "export")) == (tiny_config(), IMAGE_SHAPE)
+  with pytest.raises(ConfigError, match=rf"^--sgm_dir: {vae!r} holds a --model=vae run, not an "
+                                        "SGM$"):
+    rundir.read_sgm_run(vae, flag="sgm_dir")
+
+
+def test_has_checkpoint_files_sees_a_state_file_or_an_index(tmp_path):
+  workdir = tmp_path / "model"
+  assert not rundir.has_checkpoint_files(str(workdir))
+  (workdir / "checkpoints").mkdir(parents=True)
+  (workdir / "checkpoints" / "ckpt-3_temp").mkdir()  # a killed save's leftovers name nothing
+  assert not rundir.has_checkpoint_files(str(workdir))
+  (workdir / "checkpoints" / "ckpt-3.index").write_text("")
+  assert rundir.has_checkpoint_files(str(workdir))
+  (workdir / "checkpoints" / "ckpt-3.index").unlink()
+  (workdir / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-3"\n')
+  assert rundir.has_checkpoint_files(str(workdir))
+  assert rundir.checkpoint_dir(str(workdir)) == str(workdir / "checkpoints")
+
+
+def test_writing_turns_a_failed_write_into_one_line_and_lets_other_errors_through(tmp_path):
+  path = str(tmp_path / "no_such_dir" / "metrics.json")
+  with pytest.raises(rundir.RunError, match=rf"^cannot write metrics {path} \(No such file or "
+                                            r"directory\); free disk space"):
+    with rundir.writing("metrics", path):
+      rundir.write_atomic(path, "{}")
+  with pytest.raises(KeyError):
+    with rundir.writing("metrics", path):
+      raise KeyError("not a write")
+
+
 def _write_as_before_the_renames(workdir: str, old_stage: str):
   """Rewrites a run's flags.cfg, config.json and run.json as inv_tf wrote them before the renames
   of issue 18: `bounds_mult`, no `model`, `stage` naming the model (e.g. vae_aug)."""

@@ -6,7 +6,7 @@ fully visible to `tf.train.Checkpoint` (sub-layers held in Python lists are not 
 networks are checkpointed as explicit variable lists (`model_trackables`); their order is fixed by
 the architecture, which the run's run.json pins.
 
-A run's checkpoints live in `MODEL_DIR/checkpoints` (`CHECKPOINTS`), written by a
+A run's checkpoints live in `MODEL_DIR/checkpoints` (`rundir.checkpoint_dir`), written by a
 `tf.train.CheckpointManager` as `ckpt-N` with N the number of train steps taken over all stages.
 `open_checkpoints` gives a task its manager (a private temporary directory on a non-chief worker),
 `restore_latest` resumes from the newest, `save_checkpoint` writes one without leaving a partial
@@ -28,9 +28,6 @@ from inv_tf.config import ConfigError
 from inv_tf.models.sgm import SGM
 from inv_tf.training import rundir
 
-# The checkpoint directory of a model directory.
-CHECKPOINTS = "checkpoints"
-
 # What a damaged or mismatched checkpoint raises when restored.
 RESTORE_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError)
 
@@ -49,14 +46,9 @@ def model_trackables(model: SGM) -> dict:
 # The checkpoint directory of a run.
 
 
-def checkpoint_dir(workdir: str) -> str:
-  """`workdir`'s checkpoint directory."""
-  return os.path.join(workdir, CHECKPOINTS)
-
-
 def latest(workdir: str) -> str | None:
   """The path of `workdir`'s latest checkpoint (e.g. `D/checkpoints/ckpt-500`), or None."""
-  return tf.train.latest_checkpoint(checkpoint_dir(workdir))
+  return tf.train.latest_checkpoint(rundir.checkpoint_dir(workdir))
 
 
 def check_checkpoint_dir(workdir: str) -> None:
@@ -68,7 +60,7 @@ def check_checkpoint_dir(workdir: str) -> None:
   Raises:
     ConfigError: checkpoint files exist but the state file is missing or unreadable.
   """
-  directory = checkpoint_dir(workdir)
+  directory = rundir.checkpoint_dir(workdir)
   if not tf.io.gfile.glob(os.path.join(directory, "ckpt-*.index")):
     return
   try:
@@ -119,7 +111,7 @@ def open_checkpoints(trackables: dict, workdir: str, max_to_keep: int, chief: bo
   Yields:
     The manager (`manager.directory` is where this task saves).
   """
-  directory = checkpoint_dir(workdir) if chief else tempfile.mkdtemp(
+  directory = rundir.checkpoint_dir(workdir) if chief else tempfile.mkdtemp(
       prefix="inv_tf_worker_ckpt_")
   try:
     yield tf.train.CheckpointManager(tf.train.Checkpoint(**trackables), directory,
@@ -350,9 +342,7 @@ def restore_model(workdir: str, checkpoint: str | None = None, flag: str = "mode
       no checkpoint.
   """
   workdir = config_lib.run_dir(workdir)
-  config, image_shape = rundir.read_run(workdir, flag)
-  if config.model in config_lib.VAE_MODELS:
-    raise ConfigError(f"--{flag}: {workdir!r} holds a --model={config.model} run, not an SGM")
+  config, image_shape = rundir.read_sgm_run(workdir, flag)
   model = SGM(config, image_shape)
   restore_variables(model_trackables(model), workdir, checkpoint, flag)
   return model

@@ -2,22 +2,26 @@
 
     .lock         held (flock) while a run writes to the directory (`workdir_lock`)
     run.json      architecture and image shape; a later run with another is refused
-                  (`prepare_workdir`)
+                  (`check_run`, `prepare_workdir`)
     flags.cfg     the effective flags: `--flagfile=flags.cfg` reproduces or resumes the run
     config.json   the same `Config` as data (`Config.to_json`); `read_run` reads it back
+    checkpoints/  the run's checkpoints (`inv_tf.training.checkpoints` writes and reads them)
 
 A failed write (disk full, permissions) becomes the one-line `RunError` of `writing`.
+
+This module imports neither TensorFlow nor NumPy: the trainer reads and checks a model directory
+with it before importing TensorFlow (`inv_tf.training.preflight`).
 """
 
 import contextlib
 import datetime
 import fcntl
+import glob
 import json
 import os
 import re
 import socket
-
-import tensorflow as tf
+import sys
 
 from inv_tf import config as config_lib
 from inv_tf import config_flags
@@ -27,14 +31,22 @@ from inv_tf.config import Config, ConfigError
 RUN_FILE = "run.json"
 FLAGS_FILE = "flags.cfg"
 CONFIG_FILE = "config.json"
+# The checkpoint directory of a model directory, and the state file in it that names the latest
+# checkpoint (written by `tf.train.CheckpointManager`).
+CHECKPOINTS = "checkpoints"
+CHECKPOINT_STATE = "checkpoint"
 
 
 class RunError(RuntimeError):
   """The run cannot go on (e.g. a non-finite loss); the message is one line."""
 
 
-# What a failed write raises: Python's own writes, and TensorFlow's (checkpoints, SavedModels).
-WRITE_ERRORS = (OSError, tf.errors.OpError)
+def write_errors() -> tuple:
+  """The exception types of a failed write: OSError (Python's own writes) and TensorFlow's
+  OpError (checkpoints, SavedModels). TensorFlow can raise only once it is imported, so its type
+  is looked up in `sys.modules` instead of importing TensorFlow here."""
+  tf = sys.modules.get("tensorflow")
+  return (OSError,) if tf is None else (OSError, tf.errors.OpError)
 
 
 def write_error_reason(error: Exception) -> str:
@@ -52,7 +64,7 @@ def writing(what: str, path: str):
   """Turns a failed write inside the block (disk full, permissions) into a one-line RunError."""
   try:
     yield
-  except WRITE_ERRORS as e:
+  except write_errors() as e:  # evaluated when an exception arrives, after any TensorFlow import
     raise RunError(f"cannot write {what} {path} ({write_error_reason(e)}); free disk space or "
                    "fix the permissions, then re-run: it resumes from the last complete "
                    "checkpoint") from None
@@ -140,6 +152,45 @@ def workdir_lock(workdir: str, chief: bool = True):
     lock.close()
 
 
+def check_run(config: Config, workdir: str, image_shape=None) -> bool:
+  """Refuses `workdir` if it holds a run of another architecture or image shape.
+
+  Reads only run.json, so the trainer calls it before importing TensorFlow (with the dataset's
+  image shape when it is known without reading the data) and `prepare_workdir` again, under the
+  model dir's lock, with the shape of the images loaded.
+
+  Args:
+    config: this run's configuration.
+    workdir: the model directory (it need not exist).
+    image_shape: this run's images' `(H, W, C)`, or None to compare the architecture only.
+
+  Returns:
+    Whether `workdir` holds a run (a run.json) that this run may continue.
+
+  Raises:
+    ConfigError: `workdir` holds a run with another architecture / image shape (the message names
+      the first difference, in `Config.architecture()` order: `family` before `bounds`).
+  """
+  run_file = os.path.join(workdir, RUN_FILE)
+  if not os.path.exists(run_file):
+    return False
+  with open(run_file, encoding="utf-8") as f:
+    previous = json.load(f)
+  old, new = previous["architecture"], config.architecture()
+  if "model" in old:  # a model name of before 0.2.0 (config_lib.upgrade_model maps it)
+    old["model"] = config_lib.upgrade_model(old["model"])
+  for key in list(new) + [k for k in old if k not in new]:
+    if old.get(key) != new.get(key):
+      raise ConfigError(
+          f"--model_dir: {workdir!r} holds a run with {key}={old.get(key)}, but this run has "
+          f"{key}={new.get(key)}; use another --model_dir or the same configuration")
+  if image_shape is not None and previous["image_shape"] != list(image_shape):
+    raise ConfigError(
+        f"--model_dir: {workdir!r} holds a model for images of shape "
+        f"{previous['image_shape']}, but --dataset={config.dataset} has {list(image_shape)}")
+  return True
+
+
 def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
   """Creates `workdir` and refuses one that holds a run of another architecture or image shape.
 
@@ -148,31 +199,12 @@ def prepare_workdir(config: Config, workdir: str, image_shape) -> None:
 
   Raises:
     ConfigError: `workdir` is not writable, or holds a run with another architecture / image
-      shape (the message names the first difference).
+      shape (`check_run`).
   """
   make_workdir(workdir)
-  run_file = os.path.join(workdir, RUN_FILE)
-  run = {"architecture": config.architecture(), "image_shape": list(image_shape)}
-  if os.path.exists(run_file):
-    with open(run_file, encoding="utf-8") as f:
-      previous = json.load(f)
-    old = previous["architecture"]
-    if "model" in old:  # a model name of before 0.2.0 (config_lib.upgrade_model maps it)
-      old["model"] = config_lib.upgrade_model(old["model"])
-    keys = list(run["architecture"]) + [
-        k for k in previous["architecture"] if k not in run["architecture"]]
-    for key in keys:  # in Config.architecture() order: `family` before `bounds`.
-      old, new = previous["architecture"].get(key), run["architecture"].get(key)
-      if old != new:
-        raise ConfigError(
-            f"--model_dir: {workdir!r} holds a run with {key}={old}, but this run has "
-            f"{key}={new}; use another --model_dir or the same configuration")
-    if previous["image_shape"] != run["image_shape"]:
-      raise ConfigError(
-          f"--model_dir: {workdir!r} holds a model for images of shape "
-          f"{previous['image_shape']}, but --dataset={config.dataset} has {list(image_shape)}")
-  else:
-    write_atomic(run_file, json.dumps(run, indent=2))
+  if not check_run(config, workdir, image_shape):
+    run = {"architecture": config.architecture(), "image_shape": list(image_shape)}
+    write_atomic(os.path.join(workdir, RUN_FILE), json.dumps(run, indent=2))
     write_flags(config, workdir)  # a new run is resumable from its flags.cfg from the start
 
 
@@ -217,3 +249,40 @@ def read_run(workdir: str, flag: str = "model_dir"):
   with open(run_path, encoding="utf-8") as f:
     image_shape = tuple(json.load(f)["image_shape"])
   return config, image_shape
+
+
+def read_sgm_run(workdir: str, flag: str = "model_dir"):
+  """(Config, image_shape) of the SGM run in `workdir`, as `read_run`, refusing any other run.
+
+  Args:
+    workdir: an SGM run's model directory, or its `export/` subdirectory (`config.run_dir`).
+    flag: the flag named in error messages.
+
+  Raises:
+    ConfigError: `workdir` holds no run, or a VAE-family run (one line naming `--{flag}`).
+  """
+  workdir = config_lib.run_dir(workdir)
+  config, image_shape = read_run(workdir, flag)
+  if config.model in config_lib.VAE_MODELS:
+    raise ConfigError(f"--{flag}: {workdir!r} holds a --model={config.model} run, not an SGM")
+  return config, image_shape
+
+
+# ---------------------------------------------------------------------------------------------
+# The checkpoint directory (what is in the checkpoints: `inv_tf.training.checkpoints`).
+
+
+def checkpoint_dir(workdir: str) -> str:
+  """`workdir`'s checkpoint directory."""
+  return os.path.join(workdir, CHECKPOINTS)
+
+
+def has_checkpoint_files(workdir: str) -> bool:
+  """Whether `workdir`'s checkpoint directory holds a state file or any `ckpt-N.index`.
+
+  Without either, no checkpoint can be restored from it. With one, which checkpoint is the latest
+  and whether it reads back takes TensorFlow (`checkpoints.latest`, `check_checkpoint_dir`).
+  """
+  directory = checkpoint_dir(workdir)
+  return (os.path.exists(os.path.join(directory, CHECKPOINT_STATE))
+          or bool(glob.glob(os.path.join(glob.escape(directory), "ckpt-*.index"))))

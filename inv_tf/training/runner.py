@@ -74,7 +74,7 @@ def _run_locked(task, config, workdir, strategy, image_shape, train_batches, chi
   """`run` once the model dir is locked: restore, train, score, export, metrics."""
   if chief:
     rundir.prepare_workdir(config, workdir, image_shape)
-    checkpoints.remove_partial_checkpoints(checkpoints.checkpoint_dir(workdir))
+    checkpoints.remove_partial_checkpoints(rundir.checkpoint_dir(workdir))
   with strategy.scope():
     state = task.create_state(image_shape)
   trackables = task.trackables(state)
