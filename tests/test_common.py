@@ -1,7 +1,5 @@
 """Tests of inv_tf.data.common: the helpers every dataset shares (stratified order, per-example
-randomness, the default data dir)."""
-
-import os
+randomness)."""
 
 import numpy as np
 import tensorflow as tf
@@ -25,11 +23,3 @@ def test_example_uniform_is_stateless():
   c = [float(common.example_uniform(0, i, 2, -1.0, 1.0)) for i in ids]
   assert a == b and a != c and len(set(a)) == 5
 
-
-def test_default_data_dir(monkeypatch, tmp_path):
-  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
-  assert common.default_data_dir(None) == str(tmp_path)
-  assert common.default_data_dir("/x/y") == "/x/y"
-  monkeypatch.delenv("TFDS_DATA_DIR")
-  assert common.default_data_dir(None) == os.path.join(os.path.expanduser("~"),
-                                                       "tensorflow_datasets")

