@@ -88,10 +88,74 @@ def test_transforms_import_nothing_else_of_inv_tf_but_the_families():
           module)
 
 
-def test_the_families_and_the_config_import_no_other_module_of_inv_tf():
+def test_the_families_the_catalog_and_the_config_import_no_other_module_of_inv_tf():
   # They are what the trainers import before TensorFlow (tests/test_cli.py checks the imports).
   assert GRAPH["inv_tf.families"] == set()
+  assert GRAPH["inv_tf.catalog"] == set()
   assert GRAPH["inv_tf.config"] == {"inv_tf.families"}
+
+
+# What the trainers import before TensorFlow, to check a command line in well under a second.
+TF_FREE = ("inv_tf.families", "inv_tf.catalog", "inv_tf.config", "inv_tf.config_flags",
+           "inv_tf.experiments.plan", "inv_tf.training.rundir", "inv_tf.training.preflight",
+           "trainers.cli", "trainers.flags", "trainers.train", "trainers.evaluate",
+           "trainers.experiment")
+# Packages that take seconds to import (TensorFlow and what imports it) or pull in NumPy.
+HEAVY = ("tensorflow", "numpy", "keras", "tf_keras", "tensorflow_probability",
+         "tensorflow_datasets")
+
+
+def _import_time_imports(module: str):
+  """(project modules, other packages' top-level names) that importing `module` imports: its
+  imports outside function bodies (a function's own imports run when it is called)."""
+  project, other = set(), set()
+
+  def visit(node):
+    for child in ast.iter_child_nodes(node):
+      if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        continue
+      if isinstance(child, ast.Import):
+        names = [alias.name for alias in child.names]
+      elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+        names = [f"{child.module}.{alias.name}" if f"{child.module}.{alias.name}" in MODULES
+                 else child.module for alias in child.names]
+      else:
+        visit(child)
+        continue
+      for name in names:
+        (project if name.split(".")[0] in ("inv_tf", "trainers") else other).add(name)
+
+  visit(ast.parse(MODULES[module].read_text(encoding="utf-8")))
+  return project, {name.split(".")[0] for name in other}
+
+
+def _loaded_by(module: str) -> dict:
+  """{project module: other packages it imports} for every project module that importing
+  `module` runs: its imports, theirs, and the packages (`__init__`) each lies in."""
+  loaded, todo = {}, [module]
+  while todo:
+    name = todo.pop()
+    if name in loaded or name not in MODULES:
+      continue
+    project, loaded[name] = _import_time_imports(name)
+    parts = name.split(".")
+    todo += sorted(project) + [".".join(parts[:n]) for n in range(1, len(parts))]
+  return loaded
+
+
+@pytest.mark.parametrize("module", TF_FREE)
+def test_what_the_trainers_import_before_tensorflow_imports_neither_tensorflow_nor_numpy(module):
+  heavy = {name: sorted(packages & set(HEAVY)) for name, packages in _loaded_by(module).items()
+           if packages & set(HEAVY)}
+  assert not heavy, f"importing {module} imports {heavy}"
+
+
+def test_the_import_time_check_sees_imports_through_other_modules_and_packages():
+  loaded = _loaded_by("inv_tf.training.checkpoints")
+  assert "tensorflow" in loaded["inv_tf.training.checkpoints"]
+  assert "inv_tf.models.sgm" in loaded and "inv_tf.training" in loaded and "inv_tf" in loaded
+  # inv_tf.load imports the model code when it is called, not when inv_tf is imported.
+  assert "inv_tf.runs" not in _loaded_by("inv_tf")
 
 
 def test_there_are_no_import_cycles():

@@ -8,9 +8,15 @@ Re-running the same command resumes from the latest checkpoint in --model_dir.
 
 from absl import app
 
+from inv_tf.catalog import DataError
 from inv_tf.config import ConfigError
+from inv_tf.training import preflight
+from inv_tf.training.rundir import RunError
 from trainers import cli
 from trainers import flags as trainer_flags
+
+# What refuses a run: each is one line, printed as `error: …` with exit status 2.
+REFUSALS = (ConfigError, DataError, RunError)
 
 
 def main(argv):
@@ -21,18 +27,19 @@ def main(argv):
     model_dir = trainer_flags.MODEL_DIR.value
     if not model_dir:
       raise ConfigError("--model_dir: required (where checkpoints, logs and the export go)")
-  except ConfigError as e:
+    preflight.check(config, model_dir)
+  except REFUSALS as e:
     cli.error_exit(e)
-  # The library, and with it TensorFlow (seconds to import), only once the command line has
-  # passed Config.validate, which needs neither: a mistyped value is reported at once.
+  # The library, and with it TensorFlow (seconds to import), only once the run has passed the
+  # checks that need neither (Config.validate, preflight.check): a bad command line is refused at
+  # once.
   # pylint: disable=g-import-not-at-top
-  from inv_tf import data as data_lib
-  from inv_tf.training import loop, rundir
+  from inv_tf.training import loop
   from inv_tf.training import train as train_lib
   # pylint: enable=g-import-not-at-top
   try:
     results = train_lib.train_and_evaluate(config, model_dir)
-  except (ConfigError, data_lib.DataError, rundir.RunError) as e:
+  except REFUSALS as e:
     cli.error_exit(e)
   print(loop.summary_text(config, model_dir, results))
 

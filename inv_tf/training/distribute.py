@@ -32,13 +32,12 @@ directory they delete at the end (every worker must take part in a save; see
 `inv_tf.training.checkpoints.open_checkpoints`).
 """
 
-import json
-import os
 from typing import Callable
 
 import tensorflow as tf
 
 from inv_tf.config import Config, ConfigError
+from inv_tf.training import preflight
 
 
 def configure_cpu_devices(count: int) -> None:
@@ -73,14 +72,7 @@ def create_strategy(config: Config) -> tf.distribute.Strategy:
   name = config.distribution_strategy
   if name == "multi_worker_mirrored":
     # Before anything initialises TensorFlow's context (listing devices does).
-    if not os.environ.get("TF_CONFIG"):
-      raise ConfigError("--distribution_strategy=multi_worker_mirrored: TF_CONFIG is not set "
-                        "(it names the cluster and this task; see docs/scaling.md, 'Multi-host training')")
-    try:
-      json.loads(os.environ["TF_CONFIG"])["cluster"]
-    except (ValueError, KeyError, TypeError):
-      raise ConfigError("--distribution_strategy=multi_worker_mirrored: TF_CONFIG is not JSON "
-                        "with a 'cluster' entry") from None
+    preflight.check_tf_config(config)
     try:
       strategy = tf.distribute.MultiWorkerMirroredStrategy()
     except RuntimeError as e:

@@ -13,11 +13,13 @@ What a run writes to `workdir` (the trainer's `--model_dir`), whatever its task:
     export/              the SavedModel (with --export)
     metrics.json         the final validation metrics (and the task's scores)
 
-The sequence, the same for every task (`inv_tf.training.task.Task`): validate the config, create
-the strategy, load the training data, the task's checks, the checkpoint directory's check, the
-batch size's check, the global seed, batching; then, holding the model dir's lock: prepare the
-model dir, create the state, restore the latest checkpoint (and say where it resumes), write the
-run's flags, run the stages, let the task finish and score, export, write metrics.json.
+The sequence, the same for every task (`inv_tf.training.task.Task`): the checks that need neither
+TensorFlow nor the data (`inv_tf.training.preflight.check`, which the trainer makes before
+importing TensorFlow), create the strategy, load the training data, check its images, the task's
+checks, the checkpoint directory's check, the batch size's check, the global seed, batching; then,
+holding the model dir's lock: prepare the model dir, create the state, restore the latest
+checkpoint (and say where it resumes), write the run's flags, run the stages, let the task finish
+and score, export, write metrics.json.
 
 Randomness: the global seed (`config.seed`) is set after the task's setup and before batching
 and the state: it fixes the data order and the initial weights; every train step draws from the
@@ -32,7 +34,7 @@ import keras
 
 from inv_tf import data as data_lib
 from inv_tf.config import Config
-from inv_tf.training import checkpoints, distribute, loop, progress, rundir
+from inv_tf.training import checkpoints, distribute, loop, preflight, progress, rundir
 from inv_tf.training import task as task_lib
 
 
@@ -53,10 +55,13 @@ def run(task: task_lib.Task, config: Config, workdir: str) -> dict:
     inv_tf.data.DataError: the data cannot be loaded.
     RunError: training diverged (non-finite loss), or a write failed.
   """
+  # What needs neither TensorFlow nor the data first: the trainer has made these checks already.
+  preflight.check(config, workdir)
   # The strategy first: multi_worker_mirrored must be created before other TensorFlow work.
   strategy = distribute.create_strategy(config)
   train_ds = data_lib.load_split(config, "train")
   image_shape = tuple(train_ds.element_spec["image"].shape)
+  preflight.check_images(config, image_shape)  # again: user data's shape is known only now
   task.setup(image_shape, strategy)
   checkpoints.check_checkpoint_dir(workdir)
   task.check_workdir(workdir)

@@ -59,10 +59,13 @@ class Task:
     raise NotImplementedError
 
   def setup(self, image_shape: tuple, strategy: tf.distribute.Strategy) -> None:
-    """Checks that the data suits the model and loads what the run reads but never trains.
+    """Loads what the run reads but never trains (e.g. the SGM of --sgm_dir), and may refuse it.
 
     Runs before anything is written and before the global seed is set (so what it builds draws
-    nothing from the seeded streams).
+    nothing from the seeded streams). The images suit the model by then: what a model needs of
+    them is `inv_tf.training.preflight.check_images`, which the runner calls first; a check that
+    needs neither TensorFlow nor the data belongs in `preflight`, so the trainer makes it before
+    importing TensorFlow. The default loads nothing.
 
     Args:
       image_shape: the training images' shape `(H, W, C)`.

@@ -26,12 +26,12 @@ import tensorflow as tf
 
 from inv_tf import config as config_lib
 from inv_tf import seeds
-from inv_tf import transforms
-from inv_tf.config import Config, ConfigError
+from inv_tf.config import Config
 from inv_tf.evaluation import figures, grids
 from inv_tf.export import saved_model
 from inv_tf.models.sgm import SGM
-from inv_tf.training import checkpoints, distribute, losses, runner, schedules, vae_train
+from inv_tf.training import (checkpoints, distribute, losses, preflight, runner, schedules,
+                             vae_train)
 from inv_tf.training import task as task_lib
 from inv_tf.training.loop import Stage
 
@@ -223,24 +223,6 @@ def write_visuals(model: SGM, images: tf.Tensor, step: int, prefix: str, num_res
 # The task.
 
 
-def check_compatible(config: Config, image_shape) -> None:
-  """Refuses flag combinations the data cannot support (ConfigError naming the flags).
-
-  Args:
-    config: the run's configuration.
-    image_shape: the images' shape `(H, W, C)`.
-  """
-  if transforms.get_family(config.family).has_colour and image_shape[-1] != 3:
-    raise ConfigError(f"--family={config.family} transforms colour and needs RGB images, but "
-                      f"--dataset={config.dataset} has {image_shape[-1]} channel(s)")
-  if config.rotation_head == "quarter_turn_equivariant" and image_shape[0] != image_shape[1]:
-    raise ConfigError(f"--rotation_head=quarter_turn_equivariant needs square images, but "
-                      f"--dataset={config.dataset} has {image_shape[0]}×{image_shape[1]}")
-  if min(image_shape[:2]) < 2:
-    raise ConfigError(f"--dataset={config.dataset}: images of shape {list(image_shape)} are too "
-                      "small to warp")
-
-
 class SGMTask(task_lib.Task):
   """The SGM's stages of `config.stage`: inference (q), generative (p), or both in that order."""
 
@@ -251,12 +233,11 @@ class SGMTask(task_lib.Task):
     model = checkpoints.restore_model(model_dir, checkpoint)
     return model, model.config
 
-  def setup(self, image_shape, strategy):
-    check_compatible(self.config, image_shape)
-
   def check_workdir(self, workdir):
+    # A model dir without checkpoint files is refused before TensorFlow (`preflight.check_stage`);
+    # here, one whose state file names no existing checkpoint.
     if self.config.stage == "generative" and not checkpoints.latest(workdir):
-      raise self._no_inference_network(workdir)
+      raise preflight.no_inference_network(workdir)
 
   def create_state(self, image_shape):
     return create_state(self.config, image_shape)
@@ -266,7 +247,7 @@ class SGMTask(task_lib.Task):
 
   def check_restored(self, state, workdir):
     if self.config.stage == "generative" and int(state.inference_step.numpy()) == 0:
-      raise self._no_inference_network(workdir)
+      raise preflight.no_inference_network(workdir)
 
   def plan(self):
     planned = {"inference": task_lib.PlannedStage("inference", "inference_step",
@@ -297,10 +278,6 @@ class SGMTask(task_lib.Task):
 
   def export(self, state, path):
     return saved_model.export_sgm(state.model, path)
-
-  def _no_inference_network(self, workdir) -> ConfigError:
-    return ConfigError(f"--stage=generative: {workdir!r} has no trained inference network; "
-                       "run --stage=inference (or --stage=all) first")
 
 
 # The task of each --model (`inv_tf.config.MODELS`): a new model family adds its Task here.

@@ -50,7 +50,7 @@ from inv_tf.evaluation import grids, vae_scores
 from inv_tf.export import saved_model
 from inv_tf.models.inv_vae import InvVAE
 from inv_tf.models.vae import VAE
-from inv_tf.training import checkpoints, distribute, rundir, schedules
+from inv_tf.training import checkpoints, distribute, preflight, rundir, schedules
 from inv_tf.training import task as task_lib
 from inv_tf.training.losses import masked_mean
 from inv_tf.training.loop import Selection, Stage
@@ -106,14 +106,13 @@ def load_sgm(config: Config, image_shape):
   """The frozen SGM of `--sgm_dir` for an augvae/invvae run (None for the other models).
 
   Raises:
-    ConfigError: no trained SGM there, or one for images of another shape.
+    ConfigError: no SGM run there (`preflight.check_sgm_dir`), one for images of another shape,
+      or no checkpoint of it.
   """
   if config.model not in config_lib.SGM_USING_MODELS:
     return None
+  preflight.check_sgm_dir(config, image_shape)  # the run's files, before building the SGM
   sgm = checkpoints.restore_model(config.sgm_dir, flag="sgm_dir")
-  if tuple(sgm.image_shape) != tuple(image_shape):
-    raise ConfigError(f"--sgm_dir: the SGM there models images of shape {list(sgm.image_shape)}, "
-                      f"but --dataset={config.dataset} has {list(image_shape)}")
   sgm.trainable = False
   return sgm
 
@@ -251,9 +250,6 @@ class VAETask(task_lib.Task):
     self.selection = None  # the best checkpoint (vae_keep_best)
 
   def setup(self, image_shape, strategy):
-    if min(image_shape[:2]) < 2:
-      raise ConfigError(f"--dataset={self.config.dataset}: images of shape {list(image_shape)} "
-                        "are too small for the VAE")
     with strategy.scope():  # Mirrored: every replica's XLA cluster reads its own copy.
       self.sgm = load_sgm(self.config, image_shape)
 
