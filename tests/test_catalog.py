@@ -186,7 +186,8 @@ TRAIN_SPLITS = {
 }
 BAD_TRAIN_SPLITS = {
     "unknown": (dict(dataset="nope"), "unknown dataset 'nope'"),
-    "option": (dict(dataset="mnist_per_class", rotation_deg=10.0), "unknown option(s) rotation_deg"),
+    "option": (dict(dataset="mnist_per_class", rotation_deg=10.0),
+               "unknown option(s) rotation_deg"),
     "rotation": (dict(dataset="mnist_hsv", rotation_deg=200.0), "rotation_deg must be in [0, 180]"),
     "num_train": (dict(dataset="mnist", data_dir="{tmp}", num_train=4001),
                   "dataset 'mnist': num_train=4001 is larger than the 4000 training examples"),

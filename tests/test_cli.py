@@ -1,8 +1,11 @@
 """The command line as installed users see it: grouped `--help`, flagfiles by name, the wheel.
 
-`--help` runs are subprocesses (the three run together). The trainers check their flags before
-importing TensorFlow, so `--help` or a rejected command line is a sub-second subprocess.
-The wheel test builds it with `pip wheel` (no network needed for --no-deps) and reads its listing.
+`--help` runs are subprocesses (the three run together). The trainers check their flags, and
+`trainers.train` the run's other checks that need neither TensorFlow nor the data
+(`inv_tf.training.preflight`), before importing TensorFlow: `--help` or a rejected command line
+is a sub-second subprocess, and each of `BAD_COMMAND_LINES` asserts that TensorFlow was not
+imported. The wheel test builds it with `pip wheel` (no network needed for --no-deps) and reads
+its listing.
 """
 
 import concurrent.futures
@@ -15,8 +18,9 @@ import pytest
 
 import inv_tf
 from inv_tf import config as config_lib
+from inv_tf.training import rundir
 
-from support import REPO, run_module, user_lines
+from support import IMAGE_SHAPE, REPO, run_module, user_lines
 
 EXPERIMENT_ONLY = ("--sizes", "--seeds", "--models", "--smoke")
 
@@ -84,59 +88,117 @@ def test_bare_flagfile_names_resolve_and_paths_pass_through(tmp_path, monkeypatc
   assert cli.resolve_flagfiles(["prog", "--flagfile=quickstart"])[1] == "--flagfile=quickstart"
 
 
-# name: (flagfile text or None, extra args, text the one line must contain). Each is a usage
-# error: exit 2 (README), one line, no traceback, nothing written to --model_dir.
+# Runs a module as `python -m` does (from the repository root, without PYTHONPATH or TF_CONFIG)
+# and prints, last on stdout, its exit code and whether TensorFlow was imported.
+_RUN_AND_REPORT_IMPORTS = """
+import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+  runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+except SystemExit as e:
+  print(e.code, "tensorflow" in sys.modules)
+"""
+
+
+def _run_reporting_imports(module, *args):
+  env = dict(os.environ)
+  env.pop("PYTHONPATH", None)
+  env.pop("TF_CONFIG", None)
+  return subprocess.run([sys.executable, "-c", _RUN_AND_REPORT_IMPORTS, module, *map(str, args)],
+                        cwd=str(REPO), env=env, capture_output=True, text=True, timeout=120)
+
+
+# name: (flagfile text or None, extra args, how it fails, text the one line must contain). Each
+# is a usage error of `trainers.train`, refused before TensorFlow is imported: exit 2 (README),
+# one line, no traceback, nothing written to --model_dir. How it fails: "fatal", absl's own
+# parsing ("FATAL Flags parsing error: …"); "error", Config.validate or the run's checks before
+# TensorFlow ("error: …"). In the args, {root} is the module's temporary directory, {empty} an
+# empty directory in it, {file} a file; the model dir of `other_configuration` holds a run of the
+# default configuration. (tests/test_trainers.py has the runs refused once TensorFlow is loaded.)
 BAD_COMMAND_LINES = {
-    "unknown_flag_in_a_flagfile": ("--seed=1\n# a comment\n--no_such_flag=3\n", [],
+    "unknown_flag_in_a_flagfile": ("--seed=1\n# a comment\n--no_such_flag=3\n", [], "fatal",
                                    "line 3: unknown flag --no_such_flag"),
-    "flagfile_line_without_dashes": ("--seed=1\nbatch_size 16\n", [],
+    "flagfile_line_without_dashes": ("--seed=1\nbatch_size 16\n", [], "fatal",
                                      "line 2: 'batch_size 16' is not a flag"),
-    "non_integer_value": (None, ["--batch_size=abc"], "--batch_size=abc"),
-    "flagfile_is_a_directory": (None, ["--flagfile={root}"], "Is a directory"),
-    "positional_argument": (None, ["extra"], "unexpected arguments: extra"),
-    "value_outside_its_domain": (None, ["--inference_final_lr_mult=-1"],
+    "non_integer_value": (None, ["--batch_size=abc"], "fatal", "--batch_size=abc"),
+    "flagfile_is_a_directory": (None, ["--flagfile={root}"], "fatal", "Is a directory"),
+    "positional_argument": (None, ["extra"], "fatal", "unexpected arguments: extra"),
+    "value_outside_its_domain": (None, ["--inference_final_lr_mult=-1"], "error",
                                  "--inference_final_lr_mult: must be a finite number > 0"),
-    "nan_bounds": (None, ["--bounds=nan,nan,nan,nan,nan"], "--bounds: must be"),
+    "nan_bounds": (None, ["--bounds=nan,nan,nan,nan,nan"], "error", "--bounds: must be"),
+    "multi_worker_without_tf_config": (None, ["--distribution_strategy=multi_worker_mirrored"],
+                                       "error", "TF_CONFIG is not set"),
+    "unknown_dataset": (None, ["--dataset=nope"], "error",
+                        "unknown dataset 'nope'; valid names: mnist, "),
+    "missing_npz": (None, ["--dataset=npz:/nonexistent/data.npz"], "error",
+                    "npz:/nonexistent/data.npz: file not found"),
+    "tfds_data_absent": (None, ["--dataset=dsprites", "--data_dir={empty}"], "error",
+                         "dataset 'dsprites': TFDS data not found in"),
+    "aug_dsprites_data_dir_is_a_file": (None, ["--dataset=aug_dsprites", "--data_dir={file}"],
+                                        "error", "aug_dsprites: the data directory"),
+    # The embedded MNIST digits (an empty --data_dir holds no TFDS mnist to use instead).
+    "num_train_too_large": (None, ["--num_train=1000000", "--data_dir={empty}"], "error",
+                            "dataset 'mnist': num_train=1000000 is larger than the 4000"),
+    "colour_family_on_grey_images": (None, ["--family=hsv"], "error",
+                                     "--family=hsv transforms colour and needs RGB images"),
+    "sgm_dir_without_a_run": (None, ["--model=augvae", "--sgm_dir={empty}"], "error",
+                              "holds no training run"),
+    "generative_without_stage_1": (None, ["--stage=generative"], "error",
+                                   "has no trained inference network"),
+    "batch_larger_than_dataset": (None, ["--num_train=8", "--batch_size=16", "--data_dir={empty}"],
+                                  "error", "the dataset has 8 examples, fewer than batch_size=16"),
+    "other_configuration": (None, ["--inference_hidden_dims=16"], "error",
+                            "holds a run with inference_hidden_dims=[2048, 1024, 512, 256], but "
+                            "this run has inference_hidden_dims=[16]"),
 }
 
 
 @pytest.fixture(scope="module")
 def bad_command_lines(tmp_path_factory):
   root = tmp_path_factory.mktemp("cli")
+  (root / "empty").mkdir()
+  (root / "a_file").write_text("")
+  rundir.prepare_workdir(config_lib.Config(), str(root / "other_configuration"), IMAGE_SHAPE)
+  before = sorted(os.listdir(root / "other_configuration"))
 
   def launch(name):
-    text, args, _ = BAD_COMMAND_LINES[name]
+    text, args, _, _ = BAD_COMMAND_LINES[name]
     model_dir = root / name
-    argv = [f"--model_dir={model_dir}"] + [a.format(root=root) for a in args]
+    argv = [f"--model_dir={model_dir}"] + [
+        a.format(root=root, empty=root / "empty", file=root / "a_file") for a in args]
     if text is not None:
       (root / f"{name}.cfg").write_text(text)
       argv.append(f"--flagfile={root / f'{name}.cfg'}")
-    return model_dir, run_module("trainers.train", *argv)
+    return model_dir, _run_reporting_imports("trainers.train", *argv)
 
   with concurrent.futures.ThreadPoolExecutor(3) as pool:
     futures = {name: pool.submit(launch, name) for name in BAD_COMMAND_LINES}
-    return root, {name: f.result() for name, f in futures.items()}
+    results = {name: f.result() for name, f in futures.items()}
+  assert os.listdir(root / "empty") == [] and (root / "a_file").read_text() == ""
+  assert sorted(os.listdir(root / "other_configuration")) == before
+  return root, results
 
 
 @pytest.mark.parametrize("name", list(BAD_COMMAND_LINES))
-def test_a_bad_command_line_exits_2_in_one_line_and_writes_nothing(bad_command_lines, name):
+def test_a_bad_command_line_exits_2_in_one_line_before_tensorflow_and_writes_nothing(
+    bad_command_lines, name):
   root, results = bad_command_lines
   model_dir, proc = results[name]
-  lines = user_lines(proc.stderr)
-  assert proc.returncode == 2, proc.stderr[-2000:]
+  text, _, kind, expected = BAD_COMMAND_LINES[name]
+  # Exit status 2 (the README's usage error), and TensorFlow was not imported.
+  assert proc.stdout.split()[-2:] == ["2", "False"], (proc.stdout[-1000:], proc.stderr[-2000:])
   assert "Traceback" not in proc.stderr
+  lines = user_lines(proc.stderr)
   assert len(lines) == 1, lines
-  # Config's domain checks say "error: "; what absl itself rejects, "FATAL Flags parsing error: ".
-  domain = name in ("value_outside_its_domain", "nan_bounds")
-  assert lines[0].startswith("error: " if domain else "FATAL Flags parsing error: "), lines
-  assert BAD_COMMAND_LINES[name][2] in lines[0], lines
-  if BAD_COMMAND_LINES[name][0] is not None:
+  assert lines[0].startswith("error: " if kind == "error" else "FATAL Flags parsing error: "), lines
+  assert expected in lines[0], lines
+  if text is not None:
     assert f"flagfile {root / (name + '.cfg')}, line" in lines[0], lines
-  assert not model_dir.exists()
+  if name != "other_configuration":  # that run's files: unchanged (the fixture checks)
+    assert not model_dir.exists()
 
 
-@pytest.mark.parametrize("name", [n for n in BAD_COMMAND_LINES if "domain" not in n
-                                  and n != "nan_bounds"])
+@pytest.mark.parametrize("name", [n for n, case in BAD_COMMAND_LINES.items() if case[2] == "fatal"])
 def test_parse_flags_exits_2_with_one_line(tmp_path, monkeypatch, capsys, name):
   """In-process twin of the subprocess test above (absl's parsing on a private FlagValues)."""
   from absl import flags
@@ -146,7 +208,7 @@ def test_parse_flags_exits_2_with_one_line(tmp_path, monkeypatch, capsys, name):
   flags.DEFINE_integer("seed", 0, "", flag_values=values)
   flags.DEFINE_string("model_dir", None, "", flag_values=values)
   monkeypatch.setattr(cli.flags, "FLAGS", values)
-  text, args, expected = BAD_COMMAND_LINES[name]
+  text, args, _, expected = BAD_COMMAND_LINES[name]
   argv = ["prog"] + [a.format(root=tmp_path) for a in args]
   if text is not None:
     (tmp_path / "f.cfg").write_text(text)
@@ -159,17 +221,6 @@ def test_parse_flags_exits_2_with_one_line(tmp_path, monkeypatch, capsys, name):
   assert expected in lines[0], lines
   if text is not None:
     assert f"flagfile {tmp_path / 'f.cfg'}, line" in lines[0]
-
-
-# Runs a trainer as `python -m` does and prints its exit code and whether TensorFlow was imported.
-_RUN_AND_REPORT_IMPORTS = """
-import runpy, sys
-sys.argv = sys.argv[1:]
-try:
-  runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
-except SystemExit as e:
-  print(e.code, "tensorflow" in sys.modules)
-"""
 
 
 @pytest.mark.parametrize("module,args,expected", [
@@ -189,11 +240,7 @@ except SystemExit as e:
 ])
 def test_a_rejected_command_line_is_reported_before_tensorflow_is_imported(tmp_path, module, args,
                                                                          expected):
-  env = dict(os.environ)
-  env.pop("PYTHONPATH", None)
-  argv = [a.format(tmp=tmp_path / "model") for a in args]
-  proc = subprocess.run([sys.executable, "-c", _RUN_AND_REPORT_IMPORTS, module, *argv],
-                        cwd=str(REPO), env=env, capture_output=True, text=True, timeout=120)
+  proc = _run_reporting_imports(module, *[a.format(tmp=tmp_path / "model") for a in args])
   assert proc.stdout.split()[-2:] == ["0" if expected is None else "2", "False"], (
       proc.stdout[-1000:], proc.stderr[-2000:])
   if expected is not None:
@@ -203,8 +250,8 @@ def test_a_rejected_command_line_is_reported_before_tensorflow_is_imported(tmp_p
 
 
 def test_the_config_the_plan_and_the_flags_import_without_tensorflow():
-  code = ("import sys, inv_tf.config, inv_tf.families, inv_tf.experiments.plan, trainers.flags, "
-          "trainers.cli; "
+  code = ("import sys, inv_tf.config, inv_tf.families, inv_tf.catalog, inv_tf.experiments.plan, "
+          "inv_tf.training.preflight, trainers.flags, trainers.cli; "
           "print(sorted(m for m in ('tensorflow', 'numpy', 'keras') if m in sys.modules))")
   proc = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), capture_output=True,
                         text=True, timeout=120)

@@ -23,61 +23,44 @@ from inv_tf.training import rundir
 
 from support import IMAGE_SHAPE, run_module, tiny_config, user_lines
 
-# (A value outside its domain, NaN bounds, a non-integer batch size and a directory as --flagfile
-# are tests/test_cli.py's BAD_COMMAND_LINES: the same subprocess and checks, not run twice.)
-# name: (extra args, how it fails ("error" or "fatal"), text the message must contain,
-#        whether the model dir may exist afterwards).
+# (A value outside its domain, NaN bounds, a non-integer batch size, a directory as --flagfile and
+# every run refused before TensorFlow is imported by the checks of inv_tf.training.preflight (an
+# unknown or absent dataset, --num_train or --batch_size too large for it, a colour family on grey
+# images, --sgm_dir or --model_dir holding no or another run, --stage=generative without stage 1,
+# multi_worker_mirrored without TF_CONFIG) are tests/test_cli.py's BAD_COMMAND_LINES: the same
+# checks, asserted without TensorFlow, not run twice.)
+# name: (extra args, how it fails ("error" or "fatal"), text the message must contain).
 BAD_TRAIN = {
-    "unknown_flag": (["--no_such_flag=1"], "fatal", "no_such_flag", False),
-    "negative_inference_steps": (["--inference_steps=-1"], "error", "--inference_steps", False),
-    "zero_bound": (["--bounds=0.25,0,3.14,0.25,0.25"], "error", "--bounds", False),
-    "wrong_number_of_bounds": (["--bounds=0.25,0.25"], "error", "bounds", False),
+    "unknown_flag": (["--no_such_flag=1"], "fatal", "no_such_flag"),
+    "negative_inference_steps": (["--inference_steps=-1"], "error", "--inference_steps"),
+    "zero_bound": (["--bounds=0.25,0,3.14,0.25,0.25"], "error", "--bounds"),
+    "wrong_number_of_bounds": (["--bounds=0.25,0.25"], "error", "bounds"),
     "non_numeric_hidden_dims": (["--inference_hidden_dims=a,b"], "error",
-                                "--inference_hidden_dims", False),
-    "unknown_family": (["--family=nope"], "error", "--family", False),
-    "unknown_stage": (["--stage=nope"], "error", "--stage", False),
-    "unknown_model": (["--model=nope"], "error", "--model", False),
+                                "--inference_hidden_dims"),
+    "unknown_family": (["--family=nope"], "error", "--family"),
+    "unknown_stage": (["--stage=nope"], "error", "--stage"),
+    "unknown_model": (["--model=nope"], "error", "--model"),
     "stage_of_a_vae": (["--model=vae", "--stage=inference"], "error",
-                       "--stage: only --model=sgm trains in stages", False),
+                       "--stage: only --model=sgm trains in stages"),
     "old_and_new_flag_name": (["--bounds_mult=0.5"], "error",  # tiny.cfg gives the new name
-                              "--bounds_mult is the deprecated name", False),
-    "old_stage_and_model": (["--stage=vae", "--model=vae"], "error", "--stage=vae is deprecated",
-                            False),
-    "unknown_dataset": (["--dataset=nope"], "error", "unknown dataset", False),
-    "missing_model_dir": ([], "error", "--model_dir", False),
-    "missing_flagfile": (["--flagfile=/nonexistent/tiny.cfg"], "fatal", "tiny.cfg", False),
-    "other_configuration": (["--inference_hidden_dims=16"], "error", "inference_hidden_dims=",
-                            True),
-    "num_train_too_large": (["--num_train=1000000"], "error", "num_train", False),
-    "generative_without_stage_1": (["--stage=generative"], "error", "--stage=generative", True),
-    "colour_family_on_grey_images": (["--family=hsv"], "error", "--family=hsv", False),
-    "interpolation_order_2": (["--interpolation_order=2"], "error", "--interpolation_order",
-                              False),
-    "missing_npz": (["--dataset=npz:/nonexistent/data.npz"], "error", "/nonexistent/data.npz",
-                    False),
-    "tfds_data_absent": (["--dataset=dsprites", "--data_dir={empty}"], "error", "dsprites", False),
-    "augvae_without_sgm_dir": (["--model=augvae"], "error", "--sgm_dir", False),
-    "sgm_dir_without_a_run": (["--model=augvae", "--sgm_dir={empty}"], "error",
-                              "holds no training run", False),
-    "sgm_dir_for_a_plain_vae": (["--model=vae", "--sgm_dir={empty}"], "error", "--sgm_dir",
-                                False),
-    "negative_vae_steps": (["--model=vae", "--vae_steps=-5"], "error", "--vae_steps", False),
-    "empty_vae_conv_dims": (["--model=vae", "--vae_conv_dims="], "error", "--vae_conv_dims",
-                            False),
+                              "--bounds_mult is the deprecated name"),
+    "old_stage_and_model": (["--stage=vae", "--model=vae"], "error", "--stage=vae is deprecated"),
+    "missing_model_dir": ([], "error", "--model_dir"),
+    "missing_flagfile": (["--flagfile=/nonexistent/tiny.cfg"], "fatal", "tiny.cfg"),
+    "interpolation_order_2": (["--interpolation_order=2"], "error", "--interpolation_order"),
+    "augvae_without_sgm_dir": (["--model=augvae"], "error", "--sgm_dir"),
+    "sgm_dir_for_a_plain_vae": (["--model=vae", "--sgm_dir={empty}"], "error", "--sgm_dir"),
+    "negative_vae_steps": (["--model=vae", "--vae_steps=-5"], "error", "--vae_steps"),
+    "empty_vae_conv_dims": (["--model=vae", "--vae_conv_dims="], "error", "--vae_conv_dims"),
     "zero_iwlb_num_samples": (["--model=vae", "--iwlb_num_samples=0"], "error",
-                              "--iwlb_num_samples", False),
-    "batch_larger_than_dataset": (["--num_train=8", "--batch_size=16"], "error", "batch", False),
+                              "--iwlb_num_samples"),
     "batch_not_divisible_by_replicas": (
         ["--distribution_strategy=mirrored", "--num_cpu_devices=3"], "error",
-        "--batch_size=16 is not divisible by the 3 replicas", False),
+        "--batch_size=16 is not divisible by the 3 replicas"),
     "unknown_distribution_strategy": (["--distribution_strategy=nope"], "error",
-                                      "--distribution_strategy", False),
-    "multi_worker_without_tf_config": (["--distribution_strategy=multi_worker_mirrored"],
-                                       "error", "TF_CONFIG is not set", False),
-    "seed_too_large": (["--seed=4294967296"], "error", "--seed: must be", False),
-    "dropout_one": (["--generative_dropout=1.0"], "error", "--generative_dropout", False),
-    "aug_dsprites_data_dir_is_a_file": (["--dataset=aug_dsprites", "--data_dir={file}"],
-                                        "error", "aug_dsprites: the data directory", False),
+                                      "--distribution_strategy"),
+    "seed_too_large": (["--seed=4294967296"], "error", "--seed: must be"),
+    "dropout_one": (["--generative_dropout=1.0"], "error", "--generative_dropout"),
 }
 BAD_EVALUATE = {
     "no_run": (["--model_dir={empty}"], "error", "holds no training run"),
@@ -93,7 +76,7 @@ def paths(tmp_path_factory):
   flagfile.write_text(tiny_config().to_flagfile())
   (root / "empty").mkdir()
   # A model dir holding a run of the tiny configuration (run.json + flags.cfg, no checkpoint).
-  rundir.prepare_workdir(tiny_config(), str(root / "bad" / "other_configuration"), IMAGE_SHAPE)
+  rundir.prepare_workdir(tiny_config(), str(root / "untrained"), IMAGE_SHAPE)
   return root, flagfile
 
 
@@ -110,7 +93,7 @@ def _good_run(root, flagfile):
 
 
 def _bad_train(root, flagfile, name):
-  args, _, _, _ = BAD_TRAIN[name]
+  args, _, _ = BAD_TRAIN[name]
   model_dir = root / "bad" / name
   base = [f"--flagfile={flagfile}"]
   if name != "missing_model_dir":
@@ -124,7 +107,7 @@ def _bad_train(root, flagfile, name):
 def _bad_evaluate(root, flagfile, name):
   args, _, _ = BAD_EVALUATE[name]
   return run_module("trainers.evaluate", *[
-      a.format(empty=root / "empty", file=flagfile, other=root / "bad" / "other_configuration")
+      a.format(empty=root / "empty", file=flagfile, other=root / "untrained")
       for a in args])
 
 
@@ -221,12 +204,9 @@ def test_evaluate_writes_the_quality_metrics(good):
 @pytest.mark.parametrize("name", list(BAD_TRAIN))
 def test_train_rejects_bad_input_in_one_line(launched, name):
   model_dir, proc = launched[f"train/{name}"].result()
-  _, kind, text, may_create = BAD_TRAIN[name]
+  _, kind, text = BAD_TRAIN[name]
   _assert_one_error_line(proc, kind, text)
-  if not may_create:
-    assert not model_dir.exists(), sorted(os.listdir(model_dir))
-  assert not (model_dir / "checkpoints").exists()
-  assert not (model_dir / "export").exists()
+  assert not model_dir.exists(), sorted(os.listdir(model_dir))
 
 
 @pytest.mark.slow
