@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from inv_tf import catalog
 from inv_tf import data
 from inv_tf.data import DataError, aug_dsprites, sprites
 from support import collect
@@ -85,8 +86,11 @@ def test_aug_dsprites_default_config_names_the_paper_sizes(tmp_path):
   assert b.builder_config.split_sizes == (50_000, 10_240, 10_240)
   assert b.data_dir == os.path.join(str(tmp_path), "aug_dsprites", "seed0", "1.0.0")
   default = inspect.signature(data._load_aug_dsprites).parameters["split_sizes"].default
-  assert default == (50_000, 10_240, 10_240)
+  assert default == (50_000, 10_240, 10_240) == catalog.DATASETS["aug_dsprites"].split_sizes
   assert os.listdir(str(tmp_path)) == []  # nothing rendered
+  # The images it stores are rendered at the size the catalog states (the trainer checks with it).
+  assert (sprites.IMAGE_SIZE, sprites.IMAGE_SIZE, 1) == catalog.DATASETS["aug_dsprites"].image_shape
+  assert b.info.features["image"].shape == catalog.DATASETS["aug_dsprites"].image_shape
 
 
 @pytest.mark.slow  # starts processes

@@ -91,3 +91,9 @@ def test_load_split_refuses_with_the_message_of_the_check_before_loading(tmp_pat
 def test_the_size_known_before_loading_is_the_loaded_size(tmp_path, fields):
   config = _config(tmp_path, fields)
   assert int(data.load_split(config, "train").cardinality()) == catalog.check_train_split(config)
+
+
+@pytest.mark.parametrize("name", ["mnist", "mnist_hsv", "mnist_per_class", "glyphs"])
+def test_the_images_loaded_have_the_shape_the_catalog_states(name):
+  spec = data.load(name, "validation").element_spec["image"]
+  assert tuple(spec.shape) == catalog.image_shape(name) == data.image_shape(name)

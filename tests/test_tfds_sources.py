@@ -209,7 +209,8 @@ def test_galaxy_mnist_from_manual_files(tmp_path):
   with pytest.raises(DataError, match="num_train=13 is larger than the 12"):
     data.load("galaxy_mnist", "train", data_dir=data_dir, num_train=13)
   # Resizing 16 → 64 of a constant image keeps the constant.
-  assert tfds_sources.resize_to_signed(tf.fill((16, 16, 3), tf.constant(255, tf.uint8))).numpy().min() == 1.0
+  white = tf.fill((16, 16, 3), tf.constant(255, tf.uint8))
+  assert tfds_sources.resize_to_signed(white, 64).numpy().min() == 1.0
 
 
 def test_galaxy_mnist_bad_file(tmp_path):

@@ -69,7 +69,7 @@ class AugDsprites(tfds.core.GeneratorBasedBuilder):
         builder=self,
         description=__doc__,
         features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(64, 64, 1)),
+            "image": tfds.features.Image(shape=catalog.DATASETS["aug_dsprites"].image_shape),
             "label": tfds.features.ClassLabel(names=list(sprites.SHAPE_NAMES)),
             "scale": tfds.features.Scalar(dtype=np.float32),
             "orientation": tfds.features.Scalar(dtype=np.float32),

@@ -101,11 +101,13 @@ def embedded_arrays() -> tuple[np.ndarray, np.ndarray]:
   with gzip.open(catalog.embedded_mnist_path(), "rt") as f:
     text = f.read()
   values = np.array(text.replace("\n", ",").strip(",").split(","), dtype=np.int64)
-  values = values.reshape(-1, 785)
-  images = values[:, :784].reshape(-1, 28, 28, 1)
+  shape = catalog.DATASETS["mnist"].image_shape
+  pixels = math.prod(shape)  # per row: the pixels, then the label
+  values = values.reshape(-1, pixels + 1)
+  images = values[:, :pixels].reshape((-1,) + shape)
   if images.min() < 0 or images.max() > 255:
     raise DataError("the embedded MNIST file has pixel values outside 0..255")
-  return images.astype(np.uint8), values[:, 784].astype(np.int64)
+  return images.astype(np.uint8), values[:, pixels].astype(np.int64)
 
 
 @functools.lru_cache(maxsize=1)

@@ -50,7 +50,6 @@ from inv_tf import catalog
 from inv_tf.catalog import DataError
 from inv_tf.data import common, sprites
 
-IMAGE_SIZE = 64
 DSPRITES_SPLIT_SEED = 20170601
 PCAM_SIZES = {"train": 262_144, "validation": 32_768, "test": 32_768}
 GALAXY_VALIDATION = 1_000
@@ -74,7 +73,7 @@ def _read(builder, split: str) -> tf.data.Dataset:
                             read_config=tfds.ReadConfig(interleave_cycle_length=1))
 
 
-def resize_to_signed(image: tf.Tensor, size: int = IMAGE_SIZE) -> tf.Tensor:
+def resize_to_signed(image: tf.Tensor, size: int) -> tf.Tensor:
   """uint8 `[H, W, C]` 0..255 → float32 `[size, size, C]` in [-1, 1] (bilinear, antialiased)."""
   x = tf.cast(image, tf.float32)
   if image.shape[0] != size or image.shape[1] != size:
@@ -126,7 +125,7 @@ def load_dsprites(split: str, *, data_dir=None, num_train=None) -> tf.data.Datas
                           "label_y_position"), sizes[1:]):
       index = index * size + tf.cast(ex[key], tf.int64)
     image = tf.cast(ex["image"] > 0, tf.float32) * 2.0 - 1.0
-    return {"image": tf.ensure_shape(image, (64, 64, 1)),
+    return {"image": tf.ensure_shape(image, catalog.DATASETS["dsprites"].image_shape),
             "label": tf.cast(ex["label_shape"], tf.int64),
             "shape": tf.cast(ex["label_shape"], tf.int64),
             "scale": tf.cast(ex["value_scale"], tf.float32),
@@ -158,8 +157,9 @@ def load_patch_camelyon(split: str, *, data_dir=None, num_train=None) -> tf.data
   else:
     tfds_split = split
     offset = VALIDATION_ID_OFFSET if split == "validation" else TEST_ID_OFFSET
+  size = catalog.DATASETS["patch_camelyon"].image_shape[0]
   return _read(builder, tfds_split).enumerate().map(
-      lambda i, ex: {"image": resize_to_signed(ex["image"]),
+      lambda i, ex: {"image": resize_to_signed(ex["image"], size),
                      "label": tf.cast(ex["label"], tf.int64), "index": i + offset},
       num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -252,7 +252,8 @@ def load_galaxy_mnist(split: str, *, data_dir=None, num_train=None,
     tfds_split, offset = f"train[:{GALAXY_VALIDATION}]", 0
   else:
     tfds_split, offset = "test", TEST_ID_OFFSET
+  size = catalog.DATASETS["galaxy_mnist"].image_shape[0]
   return _read(builder, tfds_split).enumerate().map(
-      lambda i, ex: {"image": resize_to_signed(ex["image"]),
+      lambda i, ex: {"image": resize_to_signed(ex["image"], size),
                      "label": tf.cast(ex["label"], tf.int64), "index": i + offset},
       num_parallel_calls=tf.data.AUTOTUNE)
