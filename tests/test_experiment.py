@@ -1,7 +1,7 @@
 """Tests for the data-efficiency experiment: `inv_tf.experiments.data_efficiency` and its trainer.
 
 The smoke settings, summary, CSV and plot are tested on hand-made rows; one slow test runs
-`python -m trainers.experiment --smoke` twice in a subprocess (the second call reads the finished
+`python -m trainers.experiment --smoke` (three of the models) twice in a subprocess (the second call reads the finished
 runs back instead of training them).
 """
 
@@ -175,15 +175,22 @@ def test_plot_writes_a_png(tmp_path):
 # The trainer, end to end.
 
 
+# The smoke's models: one without an SGM, one trained on SGM resamples, one with the reference
+# bound columns. Every model's configuration is checked without training
+# (`test_every_model_has_a_valid_run_configuration`), and tests/test_vae_train.py trains each.
+SMOKE_MODELS = ("vae", "augvae", "invvae_ref")
+
+
 def _experiment(model_dir):
   env = dict(os.environ)
   env.pop("PYTHONPATH", None)
   start = time.monotonic()
   # Plain graphs: what is tested is the experiment's bookkeeping (rows, resume, read-back), and
-  # XLA-compiling six tiny models was two thirds of the smoke's time (175 → 82 CPU-s measured).
+  # XLA-compiling the tiny models was two thirds of the smoke's time (175 → 82 CPU-s measured).
   # tests/test_vae_train.py trains each model family under XLA, as users do.
   proc = subprocess.run([sys.executable, "-m", "trainers.experiment", "--smoke",
-                         "--jit_compile=false", f"--model_dir={model_dir}"], cwd=str(REPO),
+                         "--jit_compile=false", f"--models={','.join(SMOKE_MODELS)}",
+                         f"--model_dir={model_dir}"], cwd=str(REPO),
                         env=env, capture_output=True, text=True, timeout=900)
   return proc, time.monotonic() - start
 
@@ -195,7 +202,7 @@ def _mtimes(root):
 
 
 @pytest.mark.slow
-def test_smoke_experiment_runs_every_model_and_resumes_by_reading_back(tmp_path):
+def test_smoke_experiment_runs_its_models_and_resumes_by_reading_back(tmp_path):
   model_dir = tmp_path / "experiment"
   first, first_seconds = _experiment(model_dir)
   assert first.returncode == 0, first.stderr[-3000:]
@@ -205,9 +212,9 @@ def test_smoke_experiment_runs_every_model_and_resumes_by_reading_back(tmp_path)
     reader = csv.DictReader(f)
     assert tuple(reader.fieldnames) == COLUMNS
     rows = list(reader)
-  assert len(rows) == 5  # 5 models × 1 size × 1 seed
+  assert len(rows) == len(SMOKE_MODELS)  # × 1 size × 1 seed
   assert sorted((r["model"], int(r["num_train"]), int(r["seed"])) for r in rows) == sorted(
-      (m, 64, 0) for m in MODELS)
+      (m, 64, 0) for m in SMOKE_MODELS)
   for row in rows:
     for key in ("test_iwlb", "test_elbo", "test_recon_mse"):
       assert math.isfinite(float(row[key])), row
@@ -220,7 +227,7 @@ def test_smoke_experiment_runs_every_model_and_resumes_by_reading_back(tmp_path)
   assert "AugVAE@64 − VAE@64 (paired by seed): " in first.stdout
   assert "(1) nats — inconclusive" in first.stdout
   assert "| model | n = 64 |" in first.stdout  # the Markdown table
-  for model in MODELS:
+  for model in SMOKE_MODELS:
     assert any(line.startswith(f"| {model} | ") and line.count("(1)") == 1
                for line in first.stdout.splitlines()), model
 
@@ -238,6 +245,18 @@ def test_smoke_experiment_runs_every_model_and_resumes_by_reading_back(tmp_path)
   # Every row comes from results.csv, so the SGM is not even read back (no "sgm seed=" line).
   assert second.stdout == "".join(line for line in first.stdout.splitlines(keepends=True)
                                   if not line.startswith("sgm seed="))
+
+
+def test_every_model_has_a_valid_run_configuration(tmp_path):
+  base, _ = data_efficiency.smoke(Config(), Plan(sizes=(64,), seeds=(0,), models=MODELS))
+  workdir = str(tmp_path)
+  for model in MODELS:
+    config = data_efficiency._run_config(base, model, 64, 3, workdir)  # pylint: disable=protected-access
+    assert config.num_train == 64 and config.seed == 3, model
+    for field, value in data_efficiency.MODEL_FIELDS[model].items():
+      assert getattr(config, field) == value, (model, field)
+    uses_sgm = model in data_efficiency.SGM_MODELS
+    assert config.sgm_dir == (os.path.join(workdir, "sgm_seed3") if uses_sgm else ""), model
 
 
 def test_markdown_table_has_a_row_per_model_and_a_column_per_size():
