@@ -1,10 +1,10 @@
-"""Reliability: runs independent of the process history, a thread-safe export, TensorBoard.
+"""Reliability: a thread-safe export, TensorBoard.
 
-* The same config trained twice in one process (fresh, then again after an unrelated
-  `tf.random.set_seed`) must give the same metrics (the global seed is set before the data
-  pipeline is built). Two *processes* with the same seed are compared by `tests/test_faults.py`:
-  its uninterrupted run and its five-times-killed run log bitwise the same training scalars and
-  end with the same metrics and checkpoint.
+(Runs independent of the process history: the same config trained twice in one process, the
+second time after other trainings and an unrelated `tf.random.set_seed`, is bitwise the same —
+`tests/test_train.py`'s same-seed test. Two *processes* with the same seed are compared by
+`tests/test_faults.py`: its uninterrupted run and its five-times-killed run log bitwise the same
+training scalars and end with the same metrics and checkpoint.)
 * The SavedModel of the shared tiny run (conftest.py's `shared_run`) is called from 8 threads at once
   (prototype and resample, fixed seeds, different inputs per thread): the results must equal the
   serial calls exactly.
@@ -18,7 +18,6 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import urllib.error
@@ -29,9 +28,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from support import REPO, read_events, sample_images, tiny_config
+from support import REPO, read_events, sample_images
 
-TIMEOUT = 600
 
 
 def _env(**extra):
@@ -41,51 +39,7 @@ def _env(**extra):
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. The same seed in one process, whatever ran before.
-
-# Runs in a subprocess (a known, fresh process history): argv = flagfile, root. Trains the same
-# config twice in one process: fresh, then again after an unrelated tf.random.set_seed (so the
-# second run follows both a finished training and a changed global seed).
-TWICE_IN_ONE_PROCESS = textwrap.dedent(r"""
-    import json
-    import os
-    import sys
-
-    import tensorflow as tf
-
-    from inv_tf import config_flags
-    from inv_tf.training import train as train_lib
-
-    with open(sys.argv[1], encoding="utf-8") as f:
-      config = config_flags.from_flagfile(f.read())
-    results = {}
-    for name in ("fresh", "again_after_set_seed"):
-      if name == "again_after_set_seed":
-        tf.random.set_seed(123)
-      metrics = train_lib.train_and_evaluate(config, os.path.join(sys.argv[2], name))
-      results[name] = {k: v for k, v in metrics.items() if k != "export_path"}
-    print("RESULTS " + json.dumps(results))
-""")
-
-@pytest.mark.slow
-def test_results_do_not_depend_on_the_process_history(tmp_path):
-  """The same config trained twice in one process gives the same metrics both times."""
-  flagfile = tmp_path / "tiny.cfg"
-  flagfile.write_text(tiny_config(stage="inference", export=False).to_flagfile())
-  script = tmp_path / "twice.py"
-  script.write_text(TWICE_IN_ONE_PROCESS)
-  proc = subprocess.run([sys.executable, str(script), str(flagfile), str(tmp_path)],
-                        cwd=str(REPO), env=_env(), capture_output=True, text=True,
-                        timeout=TIMEOUT)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  line = [l for l in proc.stdout.splitlines() if l.startswith("RESULTS ")][-1]
-  results = json.loads(line[len("RESULTS "):])
-  assert np.isfinite(results["fresh"]["inference/loss"])
-  assert results["again_after_set_seed"] == results["fresh"], results
-
-
-# ---------------------------------------------------------------------------------------------
-# 2. The export under concurrent calls.
+# 1. The export under concurrent calls.
 
 THREADS = 8
 PER_THREAD = 4

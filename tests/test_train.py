@@ -317,8 +317,13 @@ def test_rerun_keeps_the_final_metrics(rerun):
 
 @pytest.fixture(scope="module")
 def resumed(tmp_path_factory):
-  """Stage "inference" then stage "sgm" in the same directory."""
+  """Stage "inference" then stage "sgm" in the same directory.
+
+  Trained in the process that trains `shared_run`, after an unrelated global seed: the
+  same-seed test below is also the check that a run does not depend on the process history.
+  """
   workdir = str(tmp_path_factory.mktemp("resume") / "model")
+  tf.random.set_seed(123)
   first = train_lib.train_and_evaluate(tiny_config(stage="inference"), workdir)
   after_first = {
       "inference_step": checkpoint_value(workdir, "inference_step"),
@@ -364,7 +369,10 @@ def test_resume_skips_the_finished_stage_and_trains_the_next(resumed):
 
 @pytest.mark.slow
 def test_same_seed_gives_identical_stage_1(run, resumed):
-  """Same seed, another directory (and --stage=inference instead of sgm): bitwise-equal stage 1."""
+  """Same seed, another directory (and --stage=inference instead of sgm): bitwise-equal stage 1,
+  although the two trainings ran one after the other in one process with other work and an
+  unrelated `tf.random.set_seed` between them (the global seed is set before the data pipeline
+  is built)."""
   workdir, results = run
   _, first, after_first, _ = resumed
   assert {k for k in first if k.startswith("inference/")} == {
