@@ -48,19 +48,22 @@ def _component(module: str) -> str:
                        "docs/architecture.md")
 
 
+def _imported_names(node) -> list | None:
+  """The names an import statement imports (a `from pkg import name` counts as pkg.name when that
+  is a project module, else as pkg); None for any other node."""
+  if isinstance(node, ast.Import):
+    return [alias.name for alias in node.names]
+  if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+    return [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in MODULES
+            else node.module for alias in node.names]
+  return None
+
+
 def _imports(module: str) -> set:
-  """The project modules `module` imports (a `from pkg import name` counts as pkg.name when that
-  is a module, else as pkg)."""
-  tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+  """The project modules `module` imports, anywhere in it."""
   found = set()
-  for node in ast.walk(tree):
-    if isinstance(node, ast.Import):
-      names = [alias.name for alias in node.names]
-    elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-      names = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in MODULES
-               else node.module for alias in node.names]
-    else:
-      continue
+  for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+    names = _imported_names(node) or ()
     found |= {name for name in names if name.split(".")[0] in ("inv_tf", "trainers")}
   return found - {module}
 
@@ -114,12 +117,8 @@ def _import_time_imports(module: str):
     for child in ast.iter_child_nodes(node):
       if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
         continue
-      if isinstance(child, ast.Import):
-        names = [alias.name for alias in child.names]
-      elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
-        names = [f"{child.module}.{alias.name}" if f"{child.module}.{alias.name}" in MODULES
-                 else child.module for alias in child.names]
-      else:
+      names = _imported_names(child)
+      if names is None:
         visit(child)
         continue
       for name in names:
