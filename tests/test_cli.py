@@ -147,6 +147,10 @@ BAD_COMMAND_LINES = {
                                    "has no trained inference network"),
     "batch_larger_than_dataset": (None, ["--num_train=8", "--batch_size=16", "--data_dir={empty}"],
                                   "error", "the dataset has 8 examples, fewer than batch_size=16"),
+    "model_dir_is_a_file": (None, ["--model_dir={file}"], "error",
+                            "--model_dir: cannot write to"),
+    "model_dir_under_a_file": (None, ["--model_dir={file}/model"], "error",
+                               "--model_dir: cannot write to"),
     "other_configuration": (None, ["--inference_hidden_dims=16"], "error",
                             "holds a run with inference_hidden_dims=[2048, 1024, 512, 256], but "
                             "this run has inference_hidden_dims=[16]"),

@@ -192,3 +192,31 @@ def test_a_run_written_before_the_renames_is_read_with_the_new_names(tmp_path, k
     os.remove(os.path.join(workdir, "config.json"))
   assert rundir.read_run(workdir) == (config, IMAGE_SHAPE)
   rundir.prepare_workdir(config, workdir, IMAGE_SHAPE)  # resumable: run.json's model is the same
+
+
+def test_check_writable_refuses_what_make_workdir_cannot_write_and_writes_nothing(tmp_path):
+  blocker = tmp_path / "blocker"
+  blocker.write_text("x")
+  for path, reason in ((blocker, "File exists"), (blocker / "model", "Not a directory")):
+    with pytest.raises(ConfigError) as refused:
+      rundir.check_writable(str(path))
+    with pytest.raises(ConfigError) as failed:
+      rundir.make_workdir(str(path))
+    assert str(refused.value) == str(failed.value)  # the same line as the write's
+    assert str(refused.value) == f"--model_dir: cannot write to {str(path)!r} ({reason})"
+  rundir.check_writable(str(tmp_path / "new" / "nested" / "model"))  # creatable
+  rundir.check_writable(str(tmp_path))  # exists
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+
+
+def test_check_writable_refuses_a_read_only_parent(tmp_path):
+  if os.geteuid() == 0:
+    pytest.skip("root ignores directory permissions")
+  parent = tmp_path / "read_only"
+  parent.mkdir()
+  parent.chmod(0o500)
+  try:
+    with pytest.raises(ConfigError, match=r"cannot write to .*\(Permission denied\)"):
+      rundir.check_writable(str(parent / "model"))
+  finally:
+    parent.chmod(0o700)

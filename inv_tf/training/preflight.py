@@ -13,7 +13,10 @@ runner's own checks, in the runner's order, made with what is known before Tenso
     --sgm_dir                 `check_sgm_dir`: an SGM run for images of that shape
     --stage=generative        `check_stage`: the model dir has checkpoint files
     --batch_size              one whole batch of the training split (`catalog.check_batch`)
-    --model_dir               `rundir.check_run`: no run of another architecture or image shape
+    --model_dir               `rundir.check_writable`: it can be created and written (not
+                              checked under multi_worker_mirrored, where only the chief
+                              writes it); `rundir.check_run`: no run of another architecture
+                              or image shape
 
 Checked later, where they were, because only TensorFlow or the data can tell: how many replicas
 the strategy has (`distribute.check_batch_size`: the batch must split evenly over them; GPUs are
@@ -58,6 +61,8 @@ def check(config: Config, workdir: str) -> None:
   check_stage(config, workdir)
   if num_train is not None:
     catalog.check_batch(num_train, config.batch_size)
+  if config.distribution_strategy != "multi_worker_mirrored":  # there only the chief writes it
+    rundir.check_writable(workdir)
   rundir.check_run(config, workdir, image_shape)
 
 

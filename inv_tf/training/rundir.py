@@ -15,6 +15,7 @@ with it before importing TensorFlow (`inv_tf.training.preflight`).
 
 import contextlib
 import datetime
+import errno
 import fcntl
 import glob
 import json
@@ -82,6 +83,31 @@ def write_atomic(path: str, text: str):
   os.replace(tmp, path)
 
 
+def _cannot_write(workdir: str, reason: str) -> ConfigError:
+  return ConfigError(f"--model_dir: cannot write to {workdir!r} ({reason})")
+
+
+def check_writable(workdir: str) -> None:
+  """Refuses a `workdir` that cannot be created or written, without writing anything.
+
+  Judged from the path as it is: `workdir`, or a directory above it, is a file; or the nearest
+  existing directory is not writable and searchable by this process (`os.access`, which lets
+  root pass, as root's writes do). What only a write shows (a read-only filesystem, a full disk)
+  is left to `make_workdir`.
+
+  Raises:
+    ConfigError: as `make_workdir`'s, with the OS's words for the reason.
+  """
+  target = os.path.abspath(workdir)
+  path = target
+  while not os.path.exists(path) and os.path.dirname(path) != path:
+    path = os.path.dirname(path)
+  if not os.path.isdir(path):
+    raise _cannot_write(workdir, os.strerror(errno.EEXIST if path == target else errno.ENOTDIR))
+  if not os.access(path, os.W_OK | os.X_OK):
+    raise _cannot_write(workdir, os.strerror(errno.EACCES))
+
+
 def make_workdir(workdir: str) -> None:
   """Creates `workdir` and checks that a file can be written in it.
 
@@ -95,7 +121,7 @@ def make_workdir(workdir: str) -> None:
       f.write("ok")
     os.remove(probe)
   except OSError as e:
-    raise ConfigError(f"--model_dir: cannot write to {workdir!r} ({e.strerror})") from None
+    raise _cannot_write(workdir, e.strerror) from None
 
 
 # The lock file of a model directory (see `workdir_lock`).
