@@ -99,8 +99,9 @@ def _without_grappler():
   Grappler rewrites each plain (not XLA-compiled) `tf.function` graph the first time it runs.
   The tests' plain graphs run a few steps each, so the rewrite costs more than it saves: the
   shared SGM run as plain graphs took 33–36 CPU-s with it and 27–29 without (idle, alternating
-  runs); XLA-compiled runs are unchanged (70–72 either way). It does not change what a graph
-  computes, and the trainers the tests start as processes keep it, as users do.
+  runs); XLA-compiled runs are unchanged (70–72 either way). Grappler only rewrites a graph for
+  speed (results may differ in float32 round-off), and the trainers the tests start as processes
+  keep it, as users do.
   """
   tf = sys.modules.get("tensorflow")
   if tf is not None and not _without_grappler.done:
