@@ -1,12 +1,13 @@
 """Paired by seed: one aug_dsprites variant against another, mean ± 95 % CI of the differences.
 
     python results/aug_dsprites_paired.py results/aug_dsprites_cpu_variants.csv \
-        --variant="--generative_dropout=0 --conditioner_dropout=0" \
+        --variant="--generative_dropout=0 --conditioner_dropout=0" --variant_without="--num_bins" \
         --baseline="--translation_head=centroid --rotation_head=linear --inference_zoom=0.4 --generative_augment_range=0.1" \
         --baseline_without="dropout=0"
 
 Rows (written by results/aug_dsprites_row.py) are chosen by substrings of their `flags`: the
-variant's rows contain --variant; the baseline's contain --baseline and not --baseline_without.
+variant's rows contain --variant and not --variant_without; the baseline's contain --baseline and
+not --baseline_without.
 The seed is the row's `--seed=S` (0 when absent); each side must have one row per seed. Prints,
 for the worst position KS, the mean of the six position KS and the worst mobility, each side's
 mean and the variant − baseline difference per seed and as mean ± Student-t half-width.
@@ -43,12 +44,13 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("csv")
   parser.add_argument("--variant", required=True)
+  parser.add_argument("--variant_without", default=None)
   parser.add_argument("--baseline", required=True)
   parser.add_argument("--baseline_without", default=None)
   args = parser.parse_args(argv)
   with open(args.csv, encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
-  variant = by_seed(rows, args.variant)
+  variant = by_seed(rows, args.variant, args.variant_without)
   baseline = by_seed(rows, args.baseline, args.baseline_without)
   seeds = sorted(set(variant) & set(baseline))
   if len(seeds) < 2:
