@@ -59,12 +59,12 @@ def main(argv=None) -> int:
     return 2
   print(f"seeds {seeds}")
   for name, measure in MEASURES.items():
-    v = [measure(variant[s]) for s in seeds]
-    b = [measure(baseline[s]) for s in seeds]
-    d = [x - y for x, y in zip(v, b)]
-    print(f"{name}: baseline {stats.format_ci(stats.mean_ci(b), 3)}, variant "
-          f"{stats.format_ci(stats.mean_ci(v), 3)}, variant − baseline "
-          f"{stats.format_ci(stats.mean_ci(d), 3)} (per seed {', '.join(f'{x:+.3f}' for x in d)})")
+    v = {s: measure(variant[s]) for s in seeds}
+    b = {s: measure(baseline[s]) for s in seeds}
+    per_seed = ", ".join(f"{v[s] - b[s]:+.3f}" for s in seeds)
+    print(f"{name}: baseline {stats.format_ci(stats.mean_ci(list(b.values())), 3)}, variant "
+          f"{stats.format_ci(stats.mean_ci(list(v.values())), 3)}, variant − baseline "
+          f"{stats.format_ci(stats.paired_difference(v, b), 3)} (per seed {per_seed})")
   return 0
 
 

@@ -43,6 +43,7 @@ def main(argv):
     old, image_shape = rundir.read_sgm_run(src, "SRC")
     if os.path.exists(dst):
       raise ConfigError(f"DST: {dst!r} exists; give a new directory")
+    rundir.check_writable(dst)
     new = config_flags.from_flagfile("\n".join([old.to_flagfile(), *overrides]))
     new = new.replace(stage="generative")
     new.validate()
