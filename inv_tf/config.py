@@ -318,6 +318,13 @@ class Config:
       "range is never stretched) or learned (the paper's reference code; its rare stretched "
       "samples are absurd poses, results/README.md).",
       Choice(("learned", "identity")))
+  generative_coordinates: str = _field(
+      "algebra", "The coordinates p(η|x̂)'s flow models: algebra (the paper's: η itself) or "
+      "centre (η's translation replaced by the position c it moves the prototype's centre to; "
+      "a position independent of the angle stays independent in c, where in η's translation it "
+      "depends on the rotation and scale; with --squash_to_bounds the translation bounds bound "
+      "c). Experimental (results/README.md, aug_dsprites). centre needs a family with tx, ty.",
+      Choice(("algebra", "centre"), "p's coordinates"))
   generative_n_samples: int = _field(5, "Stage-2 prototypes per image.", COUNT)
   consistency_mult: float = _field(1.0, "Weight of the stage-2 pairwise consistency term.",
                                    NON_NEGATIVE)
@@ -498,6 +505,9 @@ class Config:
     if self.generative_target != "q_of_x" and families.get_family(self.family).has_colour:
       fail("generative_target", f"{self.generative_target} needs a family without colour, got "
            f"{self.family!r}")
+    if (self.generative_coordinates == "centre"
+        and families.FAMILIES[self.family][:2] != ("tx", "ty")):
+      fail("generative_coordinates", f"centre needs a family with tx, ty, got {self.family!r}")
     if (self.generative_fold != "none"
         and "rotation" not in families.get_family(self.family).parameters):
       fail("generative_fold", f"{self.generative_fold} needs a family with a rotation, got "
@@ -552,6 +562,8 @@ class Config:
       arch["translation_head"] = self.translation_head
     if self.inference_zoom > 0:  # one more input to q's trunk
       arch["inference_zoom"] = self.inference_zoom
+    if self.generative_coordinates != "algebra":  # same shapes, but p's weights mean another η
+      arch["generative_coordinates"] = self.generative_coordinates
     arch["bounds"] = self.resolved_bounds
     arch["offset"] = self.resolved_offset
     return {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()}

@@ -112,3 +112,37 @@ def test_centring_eta_maps_the_centre_to_the_origin_and_keeps_the_rest(family):
       :, :2, :2], atol=1e-12)
   with pytest.raises(ValueError, match="no translation"):
     T.centring_eta(tf.constant(eta[:, 2:3]), tf.constant(centre), "rotation")
+
+
+@pytest.mark.parametrize("family", ["affine", "affine_no_shear", "affine_no_shear_hsv"])
+def test_centre_coordinates_are_the_position_and_invert_with_the_jacobian(family):
+  rng = np.random.default_rng(5)
+  dim = len(T.FAMILIES[family])
+  eta = rng.uniform(-1, 1, (64, dim)) * 0.8
+  eta[:, 2] *= 3.5  # angles up to ±2.8 rad
+  eta = tf.constant(eta)
+  with tf.GradientTape() as tape:
+    tape.watch(eta)
+    u, log_det = T.to_centre_coordinates(eta, family)
+  # c is where M(η) takes the origin from: M(η) (c, 1) = 0, i.e. M(η)⁻¹'s translation column.
+  position = T.invert_affine(T.affine_matrix(eta, family)).numpy()[:, :2, 2]
+  np.testing.assert_allclose(u.numpy()[:, :2], position, atol=1e-12)
+  np.testing.assert_array_equal(u.numpy()[:, 2:], eta.numpy()[:, 2:])
+  jacobian = tape.batch_jacobian(u, eta).numpy()
+  np.testing.assert_allclose(log_det.numpy(), np.log(np.abs(np.linalg.det(jacobian))), atol=1e-10)
+  back, back_log_det = T.from_centre_coordinates(u, family)
+  np.testing.assert_allclose(back.numpy(), eta.numpy(), atol=1e-12)
+  np.testing.assert_allclose(back_log_det.numpy(), -log_det.numpy(), atol=1e-12)
+
+
+def test_centre_coordinates_separate_position_from_rotation():
+  """Positions fixed while the angle changes: η's translation moves with the angle, c does not."""
+  angles = np.linspace(-3.0, 3.0, 7)
+  centre = np.tile([[0.3, -0.2]], (7, 1))
+  u = np.concatenate([centre, angles[:, None], np.zeros((7, 2))], axis=1)
+  eta, _ = T.from_centre_coordinates(tf.constant(u), "affine_no_shear")
+  assert np.ptp(eta.numpy()[:, 0]) > 0.3  # the algebra translation depends on the angle
+  np.testing.assert_allclose(T.to_centre_coordinates(eta, "affine_no_shear")[0].numpy()[:, :2],
+                             centre, atol=1e-12)
+  with pytest.raises(ValueError, match="no translation"):
+    T.to_centre_coordinates(tf.constant(angles[:, None]), "rotation")

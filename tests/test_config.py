@@ -342,6 +342,8 @@ def test_config_round_trips_through_its_flagfile():
     (dict(model="vae", iwlb_num_samples=0), "--iwlb_num_samples"),
     (dict(model="vae", vae_lr=-1.0), "--vae_lr"),
     (dict(model="vae", vae_warmup_pct=2.0), "--vae_warmup_pct"),
+    (dict(generative_coordinates="polar"), "--generative_coordinates"),
+    (dict(family="rotation", generative_coordinates="centre"), "--generative_coordinates"),
 ])
 def test_config_validation_names_the_flag(changes, flag):
   with pytest.raises(ConfigError, match=flag):
@@ -353,6 +355,9 @@ def test_architecture_lists_shape_relevant_fields_only():
   assert a["family"] == "affine_no_shear" and a["bounds"] == list(Config().resolved_bounds)
   assert Config(inference_lr=1.0).architecture() == a
   assert Config(num_flows=3).architecture() != a
+  # p's weights mean another η in centre coordinates; the paper's adds no key (old run.json match).
+  assert "generative_coordinates" not in a
+  assert Config(generative_coordinates="centre").architecture() != a
 
 
 def test_vae_architecture_differs_from_the_sgm_and_between_models():

@@ -255,3 +255,35 @@ def test_the_layers_defaults_are_the_configs():
       assert signature[argument].default == getattr(config, field), (layer.__name__, argument)
   assert not inspect.signature(InferenceNet.__init__).parameters["flip_equivariant"].default
   assert config.rotation_head != "flip_equivariant"
+
+
+@pytest.mark.parametrize("squash", [False, True])
+def test_centre_coordinates_density_is_the_flow_over_centre_coordinates(squash):
+  """log p(η) = log p_v(C(η)) + log|det ∂C/∂η|, sampling and density agree, and samples are
+  C⁻¹ of the same net's algebra-coordinate samples."""
+  from inv_tf import transforms  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(6)
+  x = _x(rng, dtype=np.float64)
+  algebra = _net(seed=6, dtype="float64", randomise=0.5, squash=squash)
+  centre = _net(seed=6, dtype="float64", randomise=0.5, squash=squash, coordinates="centre",
+                family="affine_no_shear")
+  v, lp_v = algebra(x).sample_and_log_prob(40, seed=[2, 9])
+  eta, lp = centre(x).sample_and_log_prob(40, seed=[2, 9])
+  expected_eta, log_deta_dv = transforms.from_centre_coordinates(v, "affine_no_shear")
+  np.testing.assert_allclose(eta.numpy(), expected_eta.numpy(), atol=1e-12)
+  np.testing.assert_allclose(lp.numpy(), (lp_v - log_deta_dv).numpy(), atol=1e-9)
+  ok = np.all(np.abs(v.numpy()) / (np.array(BOUNDS5) + 1e-6) < 1 - 1e-6, axis=-1) | (not squash)
+  assert ok.mean() > 0.8
+  np.testing.assert_allclose(centre(x).log_prob(eta).numpy()[ok], lp.numpy()[ok], atol=1e-6)
+  assert centre.get_config()["coordinates"] == "centre"
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(coordinates="polar"), "coordinates"),
+    (dict(coordinates="centre"), "tx, ty"),
+    (dict(coordinates="centre", family="rotation"), "tx, ty"),
+    (dict(coordinates="centre", family="affine"), "event_dim"),
+])
+def test_bad_coordinates(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    GenerativeNet(5, bounds=BOUNDS5, **kwargs)

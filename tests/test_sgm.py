@@ -43,3 +43,19 @@ def test_sgm_rejects_images_of_the_wrong_size():
     sgm.prototype(tf.zeros([2, 28, 28, 1]))
   with pytest.raises(ValueError, match="3-channel"):
     SGM(Config(family="affine_no_shear_hsv", **TINY_MODEL), (12, 12, 1))
+
+
+def test_sgm_with_centre_coordinates_samples_eta_from_p_over_centres():
+  """--generative_coordinates=centre: the same weights give η' = C⁻¹ of the algebra model's."""
+  algebra = SGM(Config(**TINY_MODEL), (12, 12, 1))
+  centre = SGM(Config(generative_coordinates="centre", **TINY_MODEL), (12, 12, 1))
+  centre.set_weights(algebra.get_weights())
+  x = model_images(3)
+  seed = tf.constant([1, 5], tf.int32)
+  v = algebra.sample_eta(x, 4, seed)
+  eta = centre.sample_eta(x, 4, seed)
+  want, _ = transforms.from_centre_coordinates(v, "affine_no_shear")
+  np.testing.assert_allclose(eta.numpy(), want.numpy(), atol=1e-5)
+  _, eta_resampled = centre.resample(x, 4, seed)
+  np.testing.assert_allclose(eta_resampled.numpy(), eta.numpy(), atol=1e-6)
+  assert np.all(np.isfinite(centre.log_prob_eta(x, eta).numpy()))

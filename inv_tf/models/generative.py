@@ -7,15 +7,28 @@ Model
     μ, σ   = BaseHead(h)                                (two layers of width hidden_dims[-1] // 2)
     u      ~ N(μ, diag σ²)                              (base distribution, D-dimensional)
     y      = F⁻¹(u; h)                                  (conditional RQ-spline coupling flow)
-    η      = o + (b + ε) ⊙ g(y),   g = tanh if squash_to_bounds else identity,  ε = 1e-6
+    v      = o + (b + ε) ⊙ g(y),   g = tanh if squash_to_bounds else identity,  ε = 1e-6
+    η      = v                       (coordinates="algebra", the paper's)
+           = C⁻¹(v)                  (coordinates="centre": v = C(η) = (c, η_2, …), the
+                                      translation replaced by the centre c it stands for,
+                                      `inv_tf.transforms.to_centre_coordinates`)
 
 Density (couplings evaluated in their forward / density direction):
 
     z = (η − o) / (b + ε)        (clipped to ±(1 − 1e-6) when squashing, so that η exactly on the
                                   bounds has a finite density)
     y = g⁻¹(z),   u = F(y; h)
-    log p(η|x̂) = log N(u; μ, σ) + log|det ∂u/∂y| − Σ_i log(b_i + ε) − Σ_i log g'(y_i),
-    with log g'(y) = log(1 − z²) for tanh and 0 for the identity.
+    log p(η|x̂) = log N(u; μ, σ) + log|det ∂u/∂y| − Σ_i log(b_i + ε) − Σ_i log g'(y_i)
+                 + log|det ∂v/∂η|,
+    with log g'(y) = log(1 − z²) for tanh and 0 for the identity, z and y computed from v, and
+    log|det ∂v/∂η| = 0 in algebra coordinates, log|det V(L)| − tr L in centre coordinates.
+
+Why centre coordinates. M(η) = expm(Σ η_k G_k) couples translation with the linear part L: the
+content's displacement is V(L) t, not t. Data whose positions are independent of their
+orientation (augmented dSprites: each shape uniform on a band, at any angle) have algebra
+translations t that depend on the rotation, a joint the flow must learn; in centre coordinates
+the density over (c, rotation, scale) is a product again. Not in the paper (results/README.md,
+aug_dsprites). With squash_to_bounds the translation bounds bound c.
 
 Layers and initialisation choices
 =================================
@@ -58,6 +71,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from inv_tf import transforms
 from inv_tf.models import layers
 from inv_tf.models.flow import ConditionalSplineFlow
 from inv_tf.models.layers import MLP
@@ -84,6 +98,7 @@ class ConditionalFlowDistribution(tfd.Distribution):
     bounds: b ``[D]`` (> 0; ε = 1e-6 is added internally).
     squash: whether g = tanh (else identity).
     training: passed to the flow's conditioners (dropout).
+    family: None for algebra coordinates (v = η); a `Family` with tx, ty for centre coordinates.
 
   ``log_prob(eta)``: ``eta [..., B, D]`` (e.g. ``[B, D]`` or ``[n, B, D]``) → ``[..., B]``.
   ``sample(n, seed=...)`` → ``[n, B, D]``, reparameterised (gradients flow to μ, σ, the flow
@@ -99,6 +114,7 @@ class ConditionalFlowDistribution(tfd.Distribution):
                bounds,
                squash: bool,
                training=False,
+               family=None,
                validate_args: bool = False,
                allow_nan_stats: bool = True,
                name: str = "ConditionalFlowDistribution"):
@@ -113,6 +129,7 @@ class ConditionalFlowDistribution(tfd.Distribution):
       self._out_scale = tf.convert_to_tensor(bounds, dtype) + tf.constant(SQUASH_EPS, dtype)
       self._squash = bool(squash)
       self._training = training
+      self._family = family
       super().__init__(dtype=dtype,
                        reparameterization_type=tfd.FULLY_REPARAMETERIZED,
                        validate_args=validate_args,
@@ -176,17 +193,23 @@ class ConditionalFlowDistribution(tfd.Distribution):
   # -- distribution methods ----------------------------------------------------------------------
   def _log_prob(self, eta):
     eta = tf.convert_to_tensor(eta, self.dtype)
-    y, log_deta_dy = self._eta_to_y(eta)
+    v, log_dv_deta = eta, 0.0
+    if self._family is not None:
+      v, log_dv_deta = transforms.to_centre_coordinates(eta, self._family)
+    y, log_dv_dy = self._eta_to_y(v)
     u, log_du_dy = self._flow.forward_and_log_det(y, self._context, training=self._training)
     base_lp = tf.reduce_sum(self._base().log_prob(u), axis=-1)
-    return base_lp + log_du_dy - log_deta_dy
+    return base_lp + log_du_dy - log_dv_dy + log_dv_deta
 
   def _sample_with_log_prob(self, n, seed):
     u = self._base().sample(n, seed=seed)  # [n, B, D], reparameterised
     base_lp = tf.reduce_sum(self._base().log_prob(u), axis=-1)
     y, log_dy_du = self._flow.inverse_and_log_det(u, self._context, training=self._training)
-    eta, log_deta_dy = self._y_to_eta(y)
-    return eta, base_lp - log_dy_du - log_deta_dy
+    eta, log_dv_dy = self._y_to_eta(y)
+    log_deta_dv = 0.0
+    if self._family is not None:
+      eta, log_deta_dv = transforms.from_centre_coordinates(eta, self._family)
+    return eta, base_lp - log_dy_du - log_dv_dy - log_deta_dv
 
   def _sample_n(self, n, seed=None):
     return self._sample_with_log_prob(n, seed)[0]
@@ -244,6 +267,10 @@ class GenerativeNet(keras.Model):
       "learned" (the reference code's; see `inv_tf.models.rq_spline`).
     mixed_precision: run the trunk and base-head MLPs in bfloat16 (float32 variables; h, μ, σ,
       the flow and all outputs float32). Needs the float32 policy.
+    coordinates: "algebra" (default, the paper's: the flow models η) or "centre" (the flow
+      models (c, η_2, …), the translation replaced by the centre it stands for; module docstring).
+    family: the transformation family (name or `Family`, first parameters tx, ty); needed for
+      coordinates="centre", and its dimension must be `event_dim`.
     **kwargs: Keras model kwargs (``name``, ``dtype`` e.g. "float64").
 
   Call: ``net(x_hat, training=False)`` with ``x_hat [B, ...]`` (e.g. ``[B, H, W, C]``, flattened
@@ -256,7 +283,8 @@ class GenerativeNet(keras.Model):
   Raises:
     ValueError: invalid ``event_dim``, ``bounds`` (wrong length, non-finite or ≤ 0), ``offset``
       (wrong length), ``num_bins`` < 1, ``num_flows`` < 0, hidden dims, dropout rates or
-      ``range_bound``; ``mixed_precision`` with a non-float32 ``dtype``.
+      ``range_bound``, ``coordinates`` or ``family``; ``mixed_precision`` with a non-float32
+      ``dtype``.
   """
 
   def __init__(self,
@@ -273,6 +301,8 @@ class GenerativeNet(keras.Model):
                range_bound: float = 3.0,
                spline_tails: str = "identity",
                mixed_precision: bool = False,
+               coordinates: str = "algebra",
+               family=None,
                **kwargs):
     super().__init__(**kwargs)
     self.mixed_precision = layers.check_mixed_precision(mixed_precision, self)
@@ -300,6 +330,16 @@ class GenerativeNet(keras.Model):
       raise ValueError(f"range_bound must be > 0, got {range_bound!r}.")
     if hidden_dims[-1] // 2 < 1:
       raise ValueError(f"hidden_dims[-1] must be >= 2, got {hidden_dims!r}.")
+    if coordinates not in ("algebra", "centre"):
+      raise ValueError(f"coordinates must be 'algebra' or 'centre', got {coordinates!r}.")
+    self.family = None if family is None else transforms.get_family(family)
+    if coordinates == "centre":
+      if self.family is None or self.family.parameters[:2] != ("tx", "ty"):
+        raise ValueError(f"coordinates='centre' needs a family with tx, ty, got {family!r}.")
+      if self.family.dim != event_dim:
+        raise ValueError(f"family {self.family.name!r} has {self.family.dim} parameters, but "
+                         f"event_dim is {event_dim}.")
+    self.coordinates = coordinates
 
     self.event_dim = event_dim
     self.bounds = bounds
@@ -371,7 +411,9 @@ class GenerativeNet(keras.Model):
                                        offset=self.offset,
                                        bounds=self.bounds,
                                        squash=self.squash_to_bounds,
-                                       training=training)
+                                       training=training,
+                                       family=(self.family if self.coordinates == "centre"
+                                               else None))
 
   def log_prob(self, x_hat, eta, training=False):
     """Convenience: ``log p(eta|x_hat)``; ``eta [B, D]`` or ``[n, B, D]`` → ``[B]``/``[n, B]``."""
@@ -391,5 +433,7 @@ class GenerativeNet(keras.Model):
                   conditioner_dropout_rate=self.conditioner_dropout_rate,
                   range_bound=self.range_bound,
                   spline_tails=self.spline_tails,
-                  mixed_precision=self.mixed_precision)
+                  mixed_precision=self.mixed_precision,
+                  coordinates=self.coordinates,
+                  family=None if self.family is None else self.family.name)
     return config

@@ -63,8 +63,8 @@ class SGM(keras.Model):
         num_flows=config.num_flows, num_bins=config.num_bins,
         conditioner_hidden_dims=config.conditioner_hidden_dims,
         conditioner_dropout_rate=config.conditioner_dropout, range_bound=config.spline_range,
-        spline_tails=config.spline_tails,
-        name="generative", **common)
+        spline_tails=config.spline_tails, coordinates=config.generative_coordinates,
+        family=self.family, name="generative", **common)
     dummy = tf.zeros((1,) + self.image_shape)
     self.inference(dummy)
     self.generative(dummy)

@@ -7,6 +7,8 @@ Public API (shapes and units in each docstring):
   affine_log(matrix, family)       [..., 3, 3] → [..., D], its inverse (the principal logarithm)
   centring_eta(eta, centre, family)
                                    η with the translation that moves a point to the centre
+  to_centre_coordinates(eta, family), from_centre_coordinates(u, family)
+                                   η ↔ (the centre c that η stands for, η's other parameters)
   ink_centroid(images)             [B, H, W, C] → [B, 2], the ink's centre of mass
   ink_radius(images)               [B, H, W, C] → [B], the ink's RMS distance from that centre
   ink_moments(images)              both of them from one pass over the ink
@@ -24,7 +26,8 @@ Public API (shapes and units in each docstring):
 """
 
 from inv_tf.transforms.blur import gaussian_blur, gaussian_kernel
-from inv_tf.transforms.affine import affine_log, affine_matrix, centring_eta, expm3, generators
+from inv_tf.transforms.affine import (affine_log, affine_matrix, centring_eta, expm3,
+                                     from_centre_coordinates, generators, to_centre_coordinates)
 from inv_tf.transforms.colour import adjust_hsv, hsv_to_rgb, rgb_to_hsv, straight_through_clip
 from inv_tf.families import (AFFINE_PARAMETERS, COLOUR_PARAMETERS, FAMILIES, Family,
                              get_family, parse_per_parameter)
@@ -35,10 +38,11 @@ from inv_tf.transforms.warp import (half_turn_asymmetry, ink_centroid, ink_momen
 __all__ = [
     "AFFINE_PARAMETERS", "COLOUR_PARAMETERS", "FAMILIES", "Family", "Transform", "adjust_hsv",
     "gaussian_blur", "gaussian_kernel",
-    "affine_log", "affine_matrix", "centring_eta", "compose", "expm3", "generators", "get_family",
+    "affine_log", "affine_matrix", "centring_eta", "compose", "expm3", "from_centre_coordinates",
+    "generators", "get_family",
     "half_turn_asymmetry", "hsv_to_rgb",
     "ink_centroid", "ink_moments", "ink_radius", "invert_affine", "parse_per_parameter", "recentre",
     "rgb_to_hsv",
-    "straight_through_clip",
+    "straight_through_clip", "to_centre_coordinates",
     "transform_images", "warp",
 ]

@@ -185,16 +185,80 @@ def centring_eta(eta, centre, family) -> tf.Tensor:
   Returns:
     Tensor `[..., D]`, eta with tx, ty replaced.
   """
+  fam = _translation_family(family, "centring_eta")
+  eta = _check_eta(eta, fam, fam.dim)
+  a, v_mat, _ = _linear_part(eta, fam)
+  t = -tf.linalg.matvec(a, tf.cast(centre, eta.dtype))
+  return tf.concat([_solve_2x2(v_mat, t), eta[..., 2:]], axis=-1)
+
+
+def _translation_family(family, what: str) -> families.Family:
   fam = families.get_family(family)
   if fam.parameters[:2] != ("tx", "ty"):
-    raise ValueError(f"centring_eta: family {fam.name!r} has no translation")
-  eta = _check_eta(eta, fam, fam.dim)
+    raise ValueError(f"{what}: family {fam.name!r} has no translation")
+  return fam
+
+
+def _linear_part(eta, fam: families.Family):
+  """(A, V, log det A) of η's rotation, scale and shear terms L (translation ignored):
+  A = expm(L) and V = Σ_k L^k/(k+1)! `[..., 2, 2]`, log det A = tr L `[...]`."""
   no_translation = tf.concat([tf.zeros_like(eta[..., :2]), eta[..., 2:]], axis=-1)
   log_a = tf.einsum("...k,kij->...ij", no_translation[..., :fam.num_affine],
                     tf.constant(generators(fam)[:, :2, :2], eta.dtype))
   a, v_mat = _exp_and_v(log_a)
-  t = -tf.linalg.matvec(a, tf.cast(centre, eta.dtype))
-  return tf.concat([_solve_2x2(v_mat, t), eta[..., 2:]], axis=-1)
+  return a, v_mat, tf.linalg.trace(log_a)
+
+
+def _log_abs_det_2x2(m):
+  return tf.math.log(tf.abs(m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]))
+
+
+def to_centre_coordinates(eta, family):
+  """η → u = (c_x, c_y, η_2, …): the translation replaced by the centre c it stands for.
+
+  c is where a warp by M(η) puts the centre of its source (M(η) (c, 1)ᵀ = (0, 0, 1)ᵀ, the
+  translation column of M(η)⁻¹): for a resample T(x̂, η) of a prototype whose content is centred,
+  the content's position. With t = (η_tx, η_ty) and the linear part L, A = expm(L),
+  c = −A⁻¹ V(L) t, linear in t for fixed L, so
+
+      log |det ∂u/∂η| = log |det V(L)| − tr L.
+
+  Unlike t, c does not move when the rotation or scale changes (t's meaning depends on L), so a
+  density over positions independent of orientation stays a product in u.
+
+  Args:
+    eta: float32/float64 `[..., D]` of `family` (its first two parameters tx, ty).
+    family: a family name or `Family` with a translation.
+
+  Returns:
+    (u `[..., D]`, log |det ∂u/∂η| `[...]`), eta's dtype; c in normalised coordinates ([−1, 1]
+    inside the image). The inverse is `from_centre_coordinates`.
+  """
+  fam = _translation_family(family, "to_centre_coordinates")
+  eta = _check_eta(eta, fam, fam.dim)
+  a, v_mat, log_det_a = _linear_part(eta, fam)
+  centre = -_solve_2x2(a, tf.linalg.matvec(v_mat, eta[..., :2]))
+  return (tf.concat([centre, eta[..., 2:]], axis=-1),
+          _log_abs_det_2x2(v_mat) - log_det_a)
+
+
+def from_centre_coordinates(u, family):
+  """u = (c_x, c_y, η_2, …) → η, the inverse of `to_centre_coordinates`.
+
+  Args:
+    u: float32/float64 `[..., D]`: the centre c (normalised coordinates), then η's other
+      parameters in `family`'s order.
+    family: a family name or `Family` with a translation.
+
+  Returns:
+    (η `[..., D]`, log |det ∂η/∂u| `[...]` = tr L − log |det V(L)|), u's dtype.
+  """
+  fam = _translation_family(family, "from_centre_coordinates")
+  u = _check_eta(u, fam, fam.dim, "u")
+  a, v_mat, log_det_a = _linear_part(u, fam)
+  t = -tf.linalg.matvec(a, u[..., :2])
+  return (tf.concat([_solve_2x2(v_mat, t), u[..., 2:]], axis=-1),
+          log_det_a - _log_abs_det_2x2(v_mat))
 
 
 def affine_log(matrix, family) -> tf.Tensor:
