@@ -6,8 +6,8 @@
         --baseline_without="dropout=0"
 
 Rows (written by results/aug_dsprites_row.py) are chosen by substrings of their `flags`: the
-variant's rows contain --variant and not --variant_without; the baseline's contain --baseline and
-not --baseline_without.
+variant's rows contain --variant and none of the --variant_without strings (repeatable); the
+baseline's contain --baseline and none of the --baseline_without strings.
 The seed is the row's `--seed=S` (0 when absent); each side must have one row per seed. Prints,
 for the worst position KS, the mean of the six position KS and the worst mobility, each side's
 mean and the variant − baseline difference per seed and as mean ± Student-t half-width.
@@ -26,12 +26,12 @@ MEASURES = {"worst position KS": lambda r: float(r["ks_xy_max"]),
             "worst mobility": lambda r: float(r["mobility_xy_min"])}
 
 
-def by_seed(rows, contains, without=None):
-  """{seed: row} of the rows whose flags contain `contains` (and not `without`)."""
+def by_seed(rows, contains, without=()):
+  """{seed: row} of the rows whose flags contain `contains` (and none of `without`)."""
   out = {}
   for row in rows:
     flags = row["flags"]
-    if contains in flags and not (without and without in flags):
+    if contains in flags and not any(w in flags for w in without):
       match = re.search(r"--seed=(\d+)", flags)
       seed = int(match.group(1)) if match else 0
       if seed in out:
@@ -44,9 +44,11 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("csv")
   parser.add_argument("--variant", required=True)
-  parser.add_argument("--variant_without", default=None)
+  parser.add_argument("--variant_without", action="append", default=[],
+                      help="leave out rows containing this (repeatable)")
   parser.add_argument("--baseline", required=True)
-  parser.add_argument("--baseline_without", default=None)
+  parser.add_argument("--baseline_without", action="append", default=[],
+                      help="leave out rows containing this (repeatable)")
   args = parser.parse_args(argv)
   with open(args.csv, encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
