@@ -30,6 +30,8 @@ shape and axis, p's η' (one per image) against q's η on the same images, which
                   ks_pos_eta means p fits each coordinate but not their coupling with L
     ks_rotation   KS of η'_rotation against η_q,rotation (per shape; both rows)
 
+    p_outside     the share of η' positions outside the range of q's positions for the shape
+                  (the data's band; 0 for a p whose samples stay in it)
     ks_halves     KS of q's positions in the first half of the shape's images against the
                   second half: sampling noise at half the size (KS of two samples of m each
                   scales as 1/√m, so the noise of the columns above is about 0.7 of this)
@@ -53,7 +55,7 @@ from inv_tf.evaluation import latents
 from inv_tf.evaluation import report
 
 COLUMNS = ("run", "shape", "axis", "ks_actual", "ks_centred", "proto_std", "data_std",
-           "ks_pos_eta", "ks_eta_t", "ks_rotation", "ks_halves", "num_images")
+           "ks_pos_eta", "ks_eta_t", "ks_rotation", "p_outside", "ks_halves", "num_images")
 SEED = 97  # resample_ks's seed
 BATCH = 250  # resample_ks's batch size
 
@@ -74,6 +76,11 @@ def eta_position(eta, family) -> np.ndarray:
   """`[N, 2]` (x, y), normalised coordinates: the point M(η) brings to the centre."""
   matrix = transforms.invert_affine(transforms.affine_matrix(tf.constant(eta), family))
   return matrix.numpy()[:, :2, 2]
+
+
+def outside(samples, reference) -> float:
+  """The share of `samples` outside [min, max] of `reference` (both float `[N]`)."""
+  return float(np.mean((samples < reference.min()) | (samples > reference.max())))
 
 
 def measure(name: str, run_dir: str, num_images: int) -> list:
@@ -130,6 +137,7 @@ def measure(name: str, run_dir: str, num_images: int) -> list:
                    "ks_pos_eta": f"{latents.ks_statistic(pos_new[sel, k], pos_q[sel, k]):.4f}",
                    "ks_eta_t": f"{latents.ks_statistic(new_eta[sel, k], proto_eta[sel, k]):.4f}",
                    "ks_rotation": f"{ks_rot:.4f}",
+                   "p_outside": f"{outside(pos_new[sel, k], pos_q[sel, k]):.4f}",
                    "ks_halves": f"{latents.ks_statistic(pos_q[first, k], pos_q[second, k]):.4f}",
                    "num_images": len(images)})
   return rows
