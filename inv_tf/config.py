@@ -323,7 +323,8 @@ class Config:
       "centre (η's translation replaced by the position c it moves the prototype's centre to; "
       "a position independent of the angle stays independent in c, where in η's translation it "
       "depends on the rotation and scale; with --squash_to_bounds the translation bounds bound "
-      "c). Experimental (results/README.md, aug_dsprites). centre needs a family with tx, ty.",
+      "c). Experimental: no gain on aug_dsprites (results/README.md). centre needs a family "
+      "with tx, ty.",
       Choice(("algebra", "centre"), "p's coordinates"))
   generative_n_samples: int = _field(5, "Stage-2 prototypes per image.", COUNT)
   consistency_mult: float = _field(1.0, "Weight of the stage-2 pairwise consistency term.",
