@@ -73,9 +73,9 @@ def shift_matrix(dx, dy, height: int, width: int) -> np.ndarray:
 
 
 def eta_position(eta, family) -> np.ndarray:
-  """`[N, 2]` (x, y), normalised coordinates: the point M(η) brings to the centre."""
-  matrix = transforms.invert_affine(transforms.affine_matrix(tf.constant(eta), family))
-  return matrix.numpy()[:, :2, 2]
+  """`[N, 2]` (x, y), normalised coordinates: c with M(η) c = 0, where a warp by M(η) shows the
+  centre of its source (`transforms.to_centre_coordinates`)."""
+  return transforms.to_centre_coordinates(tf.constant(eta), family)[0].numpy()[:, :2]
 
 
 def outside(samples, reference) -> float:
