@@ -187,9 +187,8 @@ def centring_eta(eta, centre, family) -> tf.Tensor:
   """
   fam = _translation_family(family, "centring_eta")
   eta = _check_eta(eta, fam, fam.dim)
-  a, v_mat, _ = _linear_part(eta, fam)
-  t = -tf.linalg.matvec(a, tf.cast(centre, eta.dtype))
-  return tf.concat([_solve_2x2(v_mat, t), eta[..., 2:]], axis=-1)
+  return from_centre_coordinates(
+      tf.concat([tf.cast(centre, eta.dtype), eta[..., 2:]], axis=-1), fam)[0]
 
 
 def _translation_family(family, what: str) -> families.Family:
