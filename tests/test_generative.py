@@ -245,7 +245,8 @@ def test_the_layers_defaults_are_the_configs():
                             "conditioner_hidden_dims": "conditioner_hidden_dims",
                             "conditioner_dropout_rate": "conditioner_dropout",
                             "range_bound": "spline_range", "spline_tails": "spline_tails",
-                            "squash_to_bounds": "squash_to_bounds"},
+                            "squash_to_bounds": "squash_to_bounds",
+                            "coordinates": "generative_coordinates"},
             InferenceNet: {"hidden_dims": "inference_hidden_dims", "init_sigma": "init_sigma",
                            "translation_head": "translation_head", "zoom": "inference_zoom",
                            "squash_to_bounds": "squash_to_bounds"}}
