@@ -187,8 +187,7 @@ def centring_eta(eta, centre, family) -> tf.Tensor:
   """
   fam = _translation_family(family, "centring_eta")
   eta = _check_eta(eta, fam, fam.dim)
-  return from_centre_coordinates(
-      tf.concat([tf.cast(centre, eta.dtype), eta[..., 2:]], axis=-1), fam)[0]
+  return _eta_from_centre(tf.concat([tf.cast(centre, eta.dtype), eta[..., 2:]], axis=-1), fam)[0]
 
 
 def _translation_family(family, what: str) -> families.Family:
@@ -254,10 +253,17 @@ def from_centre_coordinates(u, family):
   """
   fam = _translation_family(family, "from_centre_coordinates")
   u = _check_eta(u, fam, fam.dim, "u")
+  eta, v_mat, log_det_a = _eta_from_centre(u, fam)
+  return eta, log_det_a - _log_abs_det_2x2(v_mat)
+
+
+def _eta_from_centre(u, fam: families.Family):
+  """(η, V, tr L) for u = (c, η_2, …): the translation t = V⁻¹(−A c) of the module docstring,
+  shared by `centring_eta` (q's centroid head, in the train step) and `from_centre_coordinates`
+  (which alone needs the log-determinant)."""
   a, v_mat, log_det_a = _linear_part(u, fam)
   t = -tf.linalg.matvec(a, u[..., :2])
-  return (tf.concat([_solve_2x2(v_mat, t), u[..., 2:]], axis=-1),
-          log_det_a - _log_abs_det_2x2(v_mat))
+  return tf.concat([_solve_2x2(v_mat, t), u[..., 2:]], axis=-1), v_mat, log_det_a
 
 
 def affine_log(matrix, family) -> tf.Tensor:
