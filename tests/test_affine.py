@@ -46,6 +46,22 @@ def test_affine_matrix_of_colour_only_family_is_identity():
   np.testing.assert_array_equal(m.numpy(), np.broadcast_to(np.eye(3), (4, 3, 3)))
 
 
+def test_expm_eager_equals_the_traced_program_at_every_norm():
+  """Run eagerly, expm3 stops squaring at max(s); a graph always runs all MAX_SQUARINGS steps.
+  Both give the same matrices, from norms that need no squaring to ones that need many."""
+  rng = np.random.default_rng(3)
+  m = rng.normal(0, 1.0, (7, 3, 3))
+  # Skew-symmetric, so expm is a rotation and stays finite however large the norm (s = 0 … 13).
+  a = (m - np.swapaxes(m, 1, 2)) * np.array([1e-3, 0.1, 0.4, 1.0, 5.0, 60.0, 900.0])[:, None, None]
+  eager = T.expm3(tf.constant(a))
+  traced = tf.function(T.expm3, autograph=False)(tf.constant(a))
+  assert np.all(np.isfinite(eager.numpy()))
+  np.testing.assert_array_equal(eager.numpy(), traced.numpy())
+  want = np.stack([scipy.linalg.expm(x) for x in a[:5]])
+  np.testing.assert_allclose(eager.numpy()[:5], want, rtol=1e-9, atol=1e-12)
+  assert T.expm3(tf.zeros([0, 3, 3])).shape == (0, 3, 3)
+
+
 def test_expm_gradient_compiles_and_matches_tf_expm():
   rng = np.random.default_rng(2)
   a = tf.constant(rng.normal(0, 1.5, (8, 3, 3)))

@@ -225,8 +225,9 @@ def eta_marginals(sgm, images, num_samples: int = 2000, seed: int = 0,
         ax.text(0.02, 0.95, f"R̄={circular.mean_resultant_length(values):.2f}",
                 transform=ax.transAxes, fontsize=7, va="top")
         ax.set_xticks(np.radians([-180, -90, 0, 90, 180]), ["−180", "−90", "0", "90", "180"])
+      # "stepfilled": one polygon per histogram, not one patch per bin (drawn many times faster).
       hist = ax.hist(values, bins=40, range=(low, high), density=True, color="0.75",
-                     label="histogram of η ~ p(η|x̂)")[2]
+                     histtype="stepfilled", label="histogram of η ~ p(η|x̂)")[2]
       grid = np.linspace(low, high, 200)
       (kde,) = ax.plot(grid, _kde(values, grid, period), color="C0", label="KDE")
       line = ax.axvline(mark, color="C3", linestyle="--", label="η inferred by q(η|x)")
@@ -283,8 +284,8 @@ def latent_densities(true_latents, true_groups, other_latents, other_groups, ks:
       a, b = a[~np.isnan(a)], b[~np.isnan(b)]
       both = np.concatenate([a, b])
       bins = np.linspace(both.min(), both.max() + 1e-9, 31) if both.size else 30
-      ax.hist(a, bins=bins, density=True, alpha=0.5, label="data")
-      ax.hist(b, bins=bins, density=True, alpha=0.5, label="resampled")
+      ax.hist(a, bins=bins, density=True, alpha=0.5, histtype="stepfilled", label="data")
+      ax.hist(b, bins=bins, density=True, alpha=0.5, histtype="stepfilled", label="resampled")
       label = group_names[g] if group_names is not None else g
       ax.set_title(f"{label}: {name} (KS {ks[g][name]:.3f})", fontsize=8)
       ax.set_yticks([])
@@ -334,7 +335,8 @@ def truth_recovery(poses, labels, recovered: dict, truth_table: dict, images_per
       both = np.concatenate([reference, pooled])
       low, high = np.percentile(both, 0.5) - 0.05, np.percentile(both, 99.5) + 0.05
     bins = np.linspace(low, high, 49)
-    ax.hist(pooled, bins=bins, density=True, color="0.8", label="resamples (pooled)")
+    ax.hist(pooled, bins=bins, density=True, color="0.8", histtype="stepfilled",
+            label="resamples (pooled)")
     ax.hist(reference, bins=bins, density=True, histtype="step", color="k", label="truth")
     grid = np.linspace(low, high, 200)
     for k, i in enumerate(members[:images_per_class]):

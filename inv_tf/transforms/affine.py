@@ -104,7 +104,13 @@ def expm3(a: tf.Tensor) -> tf.Tensor:
   result = eye
   for k in range(_TAYLOR_DEGREE, 0, -1):
     result = eye + tf.matmul(scaled, result) / float(k)
-  for i in range(MAX_SQUARINGS):
+  # A graph squares MAX_SQUARINGS times, each step kept only where s asks for it (one traceable
+  # program for any input); run eagerly, the values are known, so the loop stops at max(s):
+  # the same result with fewer ops.
+  squarings = MAX_SQUARINGS
+  if tf.executing_eagerly():
+    squarings = int(tf.reduce_max(s)) if int(tf.size(s)) else 0
+  for i in range(squarings):
     result = tf.where((s > i)[..., None, None], tf.matmul(result, result), result)
   return result
 
