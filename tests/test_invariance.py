@@ -70,14 +70,12 @@ def test_relative_ratio_is_not_fooled_by_prototypes_that_shrink():
 
 def test_axis_ratio_forgives_half_turn_flips_but_full_ratio_does_not():
   x = _digits(4)
-  calls = {"k": 0}
 
-  def flipping(v):  # every other view's prototype is upside down.
-    calls["k"] += 1
-    base = tf.tile(x[:1], [tf.shape(v)[0], 1, 1, 1])
-    if calls["k"] % 2:
-      return base
-    return transforms.transform_images(base, tf.fill([tf.shape(v)[0], 1], math.pi), "rotation")
+  def flipping(v):  # one prototype for every view, upside down in a seeded half of the views.
+    n = tf.shape(v)[0]
+    flip = tf.random.stateless_uniform([n], seed=[1, 2]) < 0.5
+    angle = tf.where(flip, math.pi, 0.0)[:, None]
+    return transforms.transform_images(tf.tile(x[:1], [n, 1, 1, 1]), angle, "rotation")
 
   m = invariance.rotation_invariance(FakeSGM(flipping), x)
   assert m["axis_ratio"] < 0.01

@@ -79,9 +79,25 @@ def _pairwise_mse(images):
 
 
 def _rotate(images, angle, order=3):
+  """`images` `[B, H, W, C]` turned about the image centre by `angle` (radians: a float, or `[B]`
+  for one angle per image)."""
   batch = tf.shape(images)[0]
-  eta = tf.fill([batch, 1], tf.cast(angle, tf.float32))
+  eta = tf.broadcast_to(tf.reshape(tf.cast(angle, tf.float32), [-1, 1]), [batch, 1])
   return transforms.transform_images(images, eta, "rotation", order=order)
+
+
+def _flat(views):
+  """`[K, B, H, W, C]` → `[K·B, H, W, C]` (view-major)."""
+  return tf.reshape(views, tf.concat([[-1], tf.shape(views)[2:]], 0))
+
+
+def _rotated_views(images, angles, order=3):
+  """`[K, B, H, W, C]`: each of the B images turned by each of the K `angles`, as one warp."""
+  x = tf.convert_to_tensor(images, tf.float32)
+  k, batch = len(angles), tf.shape(x)[0]
+  tiled = _flat(tf.tile(x[None], [k, 1, 1, 1, 1]))
+  out = _rotate(tiled, tf.repeat(tf.constant(angles, tf.float32), batch), order)
+  return tf.reshape(out, tf.concat([[k], tf.shape(x)], 0))
 
 
 def rotation_invariance(sgm, images, num_angles: int = 8, batch_size: int = 250) -> dict:
@@ -103,9 +119,9 @@ def rotation_invariance(sgm, images, num_angles: int = 8, batch_size: int = 250)
   count = 0
   for start in range(0, int(images.shape[0]), batch_size):
     x = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
-    views = tf.stack([_rotate(x, a) for a in angles])  # [K, B, ...]
-    protos = tf.stack([sgm.prototype(v)["x_hat"] for v in tf.unstack(views)])
-    flipped = tf.stack([_rotate(p, math.pi) for p in tf.unstack(protos)])
+    views = _rotated_views(x, angles)  # [K, B, ...]
+    protos = tf.reshape(sgm.prototype(_flat(views))["x_hat"], tf.shape(views))
+    flipped = tf.reshape(_rotate(_flat(protos), math.pi), tf.shape(protos))
     d_img = _pairwise_mse(views).numpy()
     d_proto = _pairwise_mse(protos).numpy()
     # d(p_k, R_π p_l) for all k, l.
@@ -114,7 +130,7 @@ def rotation_invariance(sgm, images, num_angles: int = 8, batch_size: int = 250)
     d_flip = tf.reduce_mean(tf.square(flat_p[:, :, None] - flat_f[:, None]), -1).numpy()
     d_axis = np.minimum(d_proto, d_flip)
     # The first view's prototype turned as the views are (relative to view 0).
-    turned = tf.stack([_rotate(protos[0], a - angles[0]) for a in angles])
+    turned = _rotated_views(protos[0], [a - angles[0] for a in angles])
     d_turned = _pairwise_mse(turned).numpy()
     for i, d in enumerate((d_img, d_proto, d_axis, d_turned)):
       sums[i] += float((d * mask).sum())
@@ -138,11 +154,11 @@ def rotation_strip(sgm, images, num_angles: int = 8) -> tf.Tensor:
   """
   angles = [-math.pi + 2 * math.pi * k / num_angles for k in range(num_angles)]
   x = tf.convert_to_tensor(images, tf.float32)
-  views = tf.stack([_rotate(x, a) for a in angles], axis=1)  # [N, K, ...]
-  flat = tf.reshape(views, tf.concat([[-1], tf.shape(x)[1:]], 0))
-  protos = tf.reshape(sgm.prototype(flat)["x_hat"], tf.shape(views))
-  return tf.reshape(tf.stack([views, protos], axis=1),
-                    tf.concat([[-1, num_angles], tf.shape(x)[1:]], 0))
+  views = _rotated_views(x, angles)  # [K, N, ...]
+  protos = tf.reshape(sgm.prototype(_flat(views))["x_hat"], tf.shape(views))
+  rows = tf.stack([views, protos], axis=0)  # [2, K, N, ...] → [N, 2, K, ...]
+  rows = tf.transpose(rows, tf.concat([[2, 0, 1], tf.range(3, tf.rank(rows))], 0))
+  return tf.reshape(rows, tf.concat([[-1, num_angles], tf.shape(x)[1:]], 0))
 
 
 def rotation_spread(sgm, images, num_samples: int = 200, seed: int = 0,
@@ -209,16 +225,16 @@ def translation_leakage(sgm, images, shift: float = 0.2, num_directions: int = 8
   x = tf.convert_to_tensor(images, tf.float32)
   n = int(x.shape[0])
   angle, polar = q_rotation_angle(sgm, x), polar_angle(x)
-  d_angle, d_polar = [], []
-  zeros = np.zeros((n, sgm.family.dim - 2), np.float32)
-  for k in range(num_directions):
-    direction = 2 * math.pi * k / num_directions
-    move = np.concatenate([np.tile([[shift * math.cos(direction), shift * math.sin(direction)]],
-                                   [n, 1]).astype(np.float32), zeros], axis=-1)
-    moved = transforms.transform_images(x, move, sgm.family, order=1)
-    d_angle.append(circular.wrap(q_rotation_angle(sgm, moved) - angle))
-    d_polar.append(circular.wrap(polar_angle(moved) - polar))
-  d_angle, d_polar = np.stack(d_angle, -1), np.stack(d_polar, -1)
+  # All K moves of all images as one batch, direction-major: row k·n + i is image i moved along
+  # direction k.
+  directions = 2 * math.pi * np.arange(num_directions) / num_directions
+  move = np.zeros((num_directions, n, sgm.family.dim), np.float32)
+  move[..., 0] = (shift * np.cos(directions))[:, None]
+  move[..., 1] = (shift * np.sin(directions))[:, None]
+  moved = transforms.transform_images(_flat(tf.tile(x[None], [num_directions, 1, 1, 1, 1])),
+                                      move.reshape(-1, sgm.family.dim), sgm.family, order=1)
+  d_angle = circular.wrap(q_rotation_angle(sgm, moved).reshape(num_directions, n) - angle).T
+  d_polar = circular.wrap(polar_angle(moved).reshape(num_directions, n) - polar).T
   return {"translation_resultant": float(circular.mean_resultant_length(d_angle).mean()),
           "polar_following": float(-(d_angle * d_polar).sum() / max((d_polar ** 2).sum(), 1e-12))}
 
@@ -232,8 +248,9 @@ def turn_in_place(images, angle) -> tf.Tensor:
 
   Args:
     images: float32 `[B, H, W, C]` in [-1, 1] (background −1).
-    angle: radians (float); the content turns as `transforms.transform_images(…, "rotation")`
-      turns it, so a q that follows answers α + angle.
+    angle: radians, a float or float `[B]` (one per image); the content turns as
+      `transforms.transform_images(…, "rotation")` turns it, so a q that follows answers
+      α + angle.
 
   Returns:
     float32 `[B, H, W, C]`; the ink centroid stays where it was (up to resampling).
@@ -267,10 +284,15 @@ def rotation_equivariance(angle_fn, images, order: int = 1, in_place: bool = Tru
   if int(order) < 1:
     raise ValueError(f"order: must be an integer >= 1, got {order}")
   turn = turn_in_place if in_place else (lambda x, phi: _rotate(x, phi, order=1))
-  base = np.asarray(angle_fn(images), np.float64)
-  errors = [int(order) * (np.asarray(angle_fn(turn(images, phi)), np.float64) - base - phi)
-            for phi in EQUIVARIANCE_TURNS]
-  return float(circular.mean_resultant_length(np.concatenate(errors)))
+  x = tf.convert_to_tensor(images, tf.float32)
+  base = np.asarray(angle_fn(x), np.float64)
+  # Every turn of every image as one batch, turn-major.
+  phis = np.repeat(np.asarray(EQUIVARIANCE_TURNS, np.float32), int(x.shape[0]))
+  turned = np.asarray(angle_fn(turn(_flat(tf.tile(x[None], [len(EQUIVARIANCE_TURNS), 1, 1, 1, 1])),
+                                    phis)), np.float64)
+  errors = int(order) * (turned.reshape(len(EQUIVARIANCE_TURNS), -1) - base
+                         - np.asarray(EQUIVARIANCE_TURNS)[:, None])
+  return float(circular.mean_resultant_length(errors.reshape(-1)))
 
 
 def iterated_prototype_norms(sgm, images, iterations: int = 5) -> list:
