@@ -59,6 +59,10 @@ def test_expm_eager_equals_the_traced_program_at_every_norm():
   np.testing.assert_array_equal(eager.numpy(), traced.numpy())
   want = np.stack([scipy.linalg.expm(x) for x in a[:5]])
   np.testing.assert_allclose(eager.numpy()[:5], want, rtol=1e-9, atol=1e-12)
+  # Non-finite input: the same NaN/inf pattern either way, no error.
+  bad = np.stack([a[2], np.full((3, 3), np.nan), np.full((3, 3), np.inf)])
+  np.testing.assert_array_equal(T.expm3(tf.constant(bad)).numpy(),
+                                tf.function(T.expm3, autograph=False)(tf.constant(bad)).numpy())
   assert T.expm3(tf.zeros([0, 3, 3])).shape == (0, 3, 3)
 
 

@@ -109,7 +109,8 @@ def expm3(a: tf.Tensor) -> tf.Tensor:
   # the same result with fewer ops.
   squarings = MAX_SQUARINGS
   if tf.executing_eagerly():
-    squarings = int(tf.reduce_max(s)) if int(tf.size(s)) else 0
+    finite_s = tf.where(tf.math.is_nan(s), tf.zeros_like(s), s)  # NaN input: no squaring
+    squarings = int(tf.reduce_max(finite_s)) if int(tf.size(s)) else 0
   for i in range(squarings):
     result = tf.where((s > i)[..., None, None], tf.matmul(result, result), result)
   return result
