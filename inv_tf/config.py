@@ -266,6 +266,12 @@ class Config:
       "until its ink's RMS radius is at least this (normalised units, the image spans [-1, 1]), "
       "with the zoom's log as an extra input, so small objects fill more of its view; 0 = no "
       "zoom.", Interval(0.0, 1.0, high_open=True))
+  rotation_axis_snap: float = _field(
+      0.0, "With a circular --rotation_head (experimental): snap q's rotation to the nearer end "
+      "of the ink's principal axis, which turns exactly with the image, wherever the ink's "
+      "anisotropy (0 = no axis, 1 = a line) is at least this, in proportion below it; the head "
+      "still picks the direction and trains as without the snap; 0 = no snap.",
+      Interval(0.0, 1.0))
   init_sigma: float = _field(
       0.01, "Initial σ of q(η|x) (in units of the bounds); learned by its own optimiser.",
       POSITIVE)
@@ -481,6 +487,9 @@ class Config:
     if (self.translation_head != "linear"
         and families.FAMILIES[self.family][:2] != ("tx", "ty")):
       fail("translation_head", f"centroid needs a family with tx, ty, got {self.family!r}")
+    if self.rotation_axis_snap > 0 and self.rotation_head == "linear":
+      fail("rotation_axis_snap", "needs a circular --rotation_head (circular, flip_equivariant or "
+           "quarter_turn_equivariant), got --rotation_head=linear")
     if self.inference_zoom > 0 and self.translation_head != "centroid":
       fail("inference_zoom", "needs --translation_head=centroid (the zoom is about the ink "
            f"centroid), got --translation_head={self.translation_head}")

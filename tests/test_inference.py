@@ -280,3 +280,88 @@ def test_centroid_head_has_finite_gradients_on_blank_images_and_is_checked():
 def test_inference_net_rejects_bad_arguments(kwargs, name):
   with pytest.raises(ValueError, match=name):
     InferenceNet(**kwargs)
+
+
+def _bars(n=6, size=24, seed=0):
+  """Elongated asymmetric glyphs (a bar with a knob at one end) at random angles and places."""
+  rng = np.random.default_rng(seed)
+  x = np.full((n, size, size, 1), -1.0, np.float32)
+  for i in range(n):
+    r, c = rng.integers(6, size - 12, 2)
+    x[i, r:r + 9, c:c + 2] = 1.0
+    x[i, r:r + 2, c + 2:c + 4] = 1.0
+  eta = rng.uniform(-math.pi, math.pi, (n, 1)).astype(np.float32)
+  return transforms.transform_images(tf.constant(x), eta, "rotation", order=1)
+
+
+def _snapped_pair(axis_snap, rotation_head="flip_equivariant"):
+  """Two q's with the same weights, without and with the snap."""
+  kw = dict(event_dim=5, bounds=(0.25, 0.25, math.pi, 0.25, 0.25), hidden_dims=(16,),
+            rotation_index=2, flip_equivariant=rotation_head != "circular")
+  plain, snapped = InferenceNet(**kw), InferenceNet(axis_snap=axis_snap, **kw)
+  x = _bars()
+  plain(x), snapped(x)
+  rng = np.random.default_rng(1)
+  for v, w in zip(plain.variables, snapped.variables):
+    v.assign(rng.normal(0, 0.3, v.shape).astype(np.float32))
+    w.assign(v)
+  return plain, snapped, x
+
+
+@pytest.mark.parametrize("rotation_head", ["circular", "flip_equivariant"])
+def test_axis_snap_puts_the_rotation_on_the_ink_axis_keeping_the_heads_direction(rotation_head):
+  plain, snapped, x = _snapped_pair(0.2, rotation_head)
+  theta, theta_s = plain.mode(x).numpy()[:, 2], snapped.mode(x).numpy()[:, 2]
+  axis, anisotropy = (t.numpy() for t in transforms.ink_axis(x))
+  assert np.all(anisotropy > 0.2)  # fully snapped
+  # On the axis (modulo π), at the end nearer the head's angle.
+  np.testing.assert_allclose(np.sin(2 * (theta_s - axis)), 0.0, atol=1e-5)
+  assert np.all(np.cos(theta_s - theta) > 0)
+  # Every other output is the head's own.
+  np.testing.assert_array_equal(np.delete(snapped.mode(x).numpy(), 2, 1),
+                                np.delete(plain.mode(x).numpy(), 2, 1))
+
+
+def test_axis_snap_makes_a_random_head_turn_with_the_ink_and_trains_as_without_it():
+  """A random flip head does not follow turns of the glyphs; snapped, it follows them modulo π
+  (`rotation_equivariance` of order 2), and its gradients are the unsnapped head's."""
+  from inv_tf.evaluation import invariance
+  plain, snapped, x = _snapped_pair(0.2)
+  angle = lambda q: lambda v: q.mode(v).numpy()[:, 2]
+  assert invariance.rotation_equivariance(angle(plain), x, order=2, in_place=False) < 0.8
+  assert invariance.rotation_equivariance(angle(snapped), x, order=2, in_place=False) > 0.99
+  grads = []
+  for q in (plain, snapped):
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(q.mode(x) * tf.constant([0.3, -0.2, 1.0, 0.5, 0.1]))
+    grads.append(tape.gradient(loss, q.trainable_variables))
+  for g, h in zip(*grads):
+    if g is None:
+      assert h is None
+    else:
+      np.testing.assert_allclose(g.numpy(), h.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_axis_snap_leaves_ink_without_an_axis_alone_and_compiles():
+  plain, snapped, _ = _snapped_pair(0.5)
+  x = np.full((2, 24, 24, 1), -1.0, np.float32)
+  x[0, 8:16, 8:16] = 1.0                 # a square: anisotropy 0
+  x = tf.constant(x)                     # and a blank image
+  np.testing.assert_array_equal(snapped.mode(x).numpy(), plain.mode(x).numpy())
+  compiled = tf.function(snapped.mode, jit_compile=True, autograph=False)
+  xb = _bars()
+  np.testing.assert_allclose(compiled(xb).numpy(), snapped.mode(xb).numpy(), atol=1e-5)
+
+
+def test_axis_snap_is_checked():
+  with pytest.raises(ValueError, match="axis_snap"):
+    InferenceNet(5, bounds=(1.0,) * 5, hidden_dims=(8,), axis_snap=0.2)  # linear head
+  with pytest.raises(ValueError, match="axis_snap"):
+    InferenceNet(5, bounds=(1.0,) * 5, hidden_dims=(8,), rotation_index=2, axis_snap=1.5)
+  with pytest.raises(ConfigError, match="rotation_axis_snap"):
+    Config(rotation_axis_snap=0.2).validate()
+  with pytest.raises(ConfigError, match="rotation_axis_snap"):
+    Config(rotation_head="flip_equivariant", rotation_axis_snap=-0.1).validate()
+  config = Config(rotation_head="flip_equivariant", rotation_axis_snap=0.3, **TINY_MODEL)
+  assert "rotation_axis_snap" not in config.architecture()  # no variables: any q checkpoint loads
+  assert SGM(config, (12, 12, 1)).inference.axis_snap == 0.3

@@ -265,6 +265,27 @@ def test_ink_radius_of_a_disc_and_square_is_invariant_to_moves_and_turns():
   assert np.isfinite(T.ink_radius(blank).numpy()).all()
 
 
+def test_ink_axis_turns_with_the_content_modulo_pi_and_measures_elongation():
+  size = 65
+  ys, xs = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size), indexing="ij")
+  horizontal = np.where((np.abs(xs - 0.1) <= 0.5) & (np.abs(ys + 0.2) <= 0.08), 1.0, -1.0)
+  vertical = horizontal.T
+  disc = np.where((xs - 0.2) ** 2 + (ys + 0.1) ** 2 <= 0.3 ** 2, 1.0, -1.0)
+  blank = np.full((size, size), -1.0)
+  x = tf.constant(np.stack([horizontal, vertical, disc, blank])[..., None], tf.float32)
+  angle, anisotropy = (t.numpy() for t in T.ink_axis(x))
+  np.testing.assert_allclose(np.sin(2 * angle[:2]), 0.0, atol=1e-6)
+  np.testing.assert_allclose(np.cos(2 * angle[:2]), [1.0, -1.0], atol=1e-6)  # 0 and ±π/2
+  assert anisotropy[0] > 0.9 and anisotropy[1] > 0.9
+  assert anisotropy[2] < 0.03 and anisotropy[3] == 0.0  # a pixelated disc: ≈ 0 and np.isfinite(angle).all()
+  # Turned (and moved) by φ in η's sense, the axis turns by φ modulo π.
+  for phi in (0.4, -1.1, 2.5):
+    eta = np.array([[0.1, -0.15, phi, 0.0, 0.0]] * 4, np.float32)
+    turned, _ = T.ink_axis(T.transform_images(x, eta, "affine_no_shear", order=1))
+    np.testing.assert_allclose(np.sin(2 * (turned.numpy()[:2] - angle[:2] - phi)), 0.0,
+                               atol=0.02)
+
+
 def test_half_turn_asymmetry_is_zero_for_its_own_half_turn_and_large_otherwise():
   size = 28
   ys, xs = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size), indexing="ij")

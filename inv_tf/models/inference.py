@@ -50,6 +50,20 @@ well as the network learns to; the exactly equivariant points bound how far that
 As for the flip head the (u, v) kernel starts small and random and has no bias (Σ i^k = 0 cancels
 it), and an image that is its own quarter turn gives s = 0, read as θ = 0.
 
+Axis snap (``axis_snap = κ > 0``, circular heads only; not in the paper). A learned head follows a
+turn of the image only as well as the network has learned to (its equivariance error is pose
+noise in the prototypes that p(η|x̂) cannot read), while the principal axis of the ink
+(`transforms.ink_axis`: angle α, anisotropy a) turns with the content exactly, modulo π. The snap
+keeps the head's choice of direction and takes the angle from the axis:
+
+    θ_axis = the nearer of α and α + π to θ
+    θ'     = θ + sg(w · wrap(θ_axis − θ)),   w = min(1, a / κ)
+
+where sg is stop-gradient (a straight-through estimate: the head trains as without the snap)
+and w fades the snap out for ink with no clear axis (a disc, a blank image). The snapped angle
+then inherits the axis's exact equivariance wherever the ink is elongated (a ≥ κ) and the head
+picks the direction consistently; the head's flips are not corrected.
+
 Centroid translation head (``translation_head="centroid"``; not in the paper). A network that
 reads the whole image can take the object's polar angle about the image centre for its
 orientation: a rotation about the image centre moves both together, so that shortcut is right for
@@ -106,6 +120,11 @@ from inv_tf.models.layers import MLP
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
+
+
+def _wrap(angle):
+  """Angles in radians wrapped to [−π, π) (gradient 1)."""
+  return tf.math.floormod(angle + np.pi, 2 * np.pi) - np.pi
 
 
 def _check_bounds(bounds, offset, event_dim):
@@ -166,6 +185,9 @@ class InferenceNet(keras.Model):
       family must start with tx, ty.
     zoom: z in [0, 1), normalised units: with the centroid head, the network sees the centred
       object zoomed in to an ink RMS radius of at least z (module docstring); 0 = no zoom.
+    axis_snap: κ in [0, 1]: with `rotation_index`, snap the rotation to the ink's principal axis
+      where the ink's anisotropy is at least κ, in proportion below it (module docstring);
+      0 = no snap.
 
   Raises:
     ValueError: bad `event_dim`, `bounds`, `offset` or `init_sigma`; `mixed_precision` with a
@@ -176,7 +198,8 @@ class InferenceNet(keras.Model):
                squash_to_bounds: bool = False, hidden_dims: Sequence[int] = (2048, 1024, 512, 256),
                init_sigma: float = 0.01, mixed_precision: bool = False,
                rotation_index: int | None = None, flip_equivariant: bool = False,
-               quarter_turn_equivariant: bool = False, translation_head: str = "linear", family=None, zoom: float = 0.0, **kwargs):
+               quarter_turn_equivariant: bool = False, translation_head: str = "linear", family=None, zoom: float = 0.0,
+               axis_snap: float = 0.0, **kwargs):
     super().__init__(**kwargs)
     self.mixed_precision = layers.check_mixed_precision(mixed_precision, self)
     if event_dim < 1:
@@ -211,6 +234,10 @@ class InferenceNet(keras.Model):
       raise ValueError(f"zoom: must be in [0, 1), and 0 unless translation_head is centroid; got "
                        f"{zoom} with translation_head {translation_head!r}")
     self.zoom = float(zoom)
+    if not 0.0 <= axis_snap <= 1.0 or (axis_snap > 0 and rotation_index is None):
+      raise ValueError(f"axis_snap: must be in [0, 1], and 0 without rotation_index (the circular "
+                       f"head); got {axis_snap} with rotation_index {rotation_index}")
+    self.axis_snap = float(axis_snap)
     self.mean_head = keras.layers.Dense(self.event_dim, kernel_initializer="zeros",
                                         bias_initializer="zeros", name="mean")
     if rotation_index is not None:
@@ -286,6 +313,7 @@ class InferenceNet(keras.Model):
     """The heads' μ float32 `[B, D]` from images float32 `[B, H, W, C]` (no centring) and
     optional per-image inputs `extra` `[B, E]` appended to the pixels."""
     batch = tf.shape(x)[0]
+    view = x
     if self.equivariant_turns == 2:
       x = tf.concat([x, tf.reverse(x, axis=[1, 2])], axis=0)  # x and R_π x
     elif self.equivariant_turns == 4:
@@ -315,10 +343,21 @@ class InferenceNet(keras.Model):
     degenerate = tf.reduce_sum(tf.square(uv), axis=-1, keepdims=True) < 1e-20
     uv = tf.where(degenerate, tf.constant([[1.0, 0.0]], uv.dtype), uv)
     angle = tf.atan2(uv[:, 1], uv[:, 0])
+    if self.axis_snap > 0:
+      angle = _wrap(angle + tf.stop_gradient(self._axis_correction(view, angle)))
     unit = (angle - float(self.offset[r])) / float(self.bounds[r])
     if self.squash_to_bounds:
       unit = tf.atanh(tf.clip_by_value(unit, -1.0 + 1e-4, 1.0 - 1e-4))
     return tf.concat([mean[:, :r], unit[:, None], mean[:, r + 1:]], axis=-1)
+
+  def _axis_correction(self, view, angle):
+    """w · wrap(θ_axis − θ) of the module docstring, float32 `[B]` in [−π/2, π/2]."""
+    axis, anisotropy = transforms.ink_axis(view)
+    axis, anisotropy = tf.cast(axis, angle.dtype), tf.cast(anisotropy, angle.dtype)
+    flipped = tf.abs(_wrap(angle - axis)) > np.pi / 2
+    nearer = axis + tf.where(flipped, tf.constant(np.pi, angle.dtype), tf.zeros_like(axis))
+    weight = tf.minimum(1.0, anisotropy / self.axis_snap)
+    return weight * _wrap(nearer - angle)
 
   def call(self, x, training=False):
     """q(η|x).

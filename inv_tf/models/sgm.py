@@ -57,6 +57,7 @@ class SGM(keras.Model):
                                       config.rotation_head == "quarter_turn_equivariant"),
                                   translation_head=config.translation_head, family=self.family,
                                   zoom=config.inference_zoom,
+                                  axis_snap=config.rotation_axis_snap,
                                   name="inference", **common)
     self.generative = GenerativeNet(
         hidden_dims=config.generative_hidden_dims, dropout_rate=config.generative_dropout,

@@ -12,6 +12,8 @@ Public API (shapes and units in each docstring):
   ink_centroid(images)             [B, H, W, C] → [B, 2], the ink's centre of mass
   ink_radius(images)               [B, H, W, C] → [B], the ink's RMS distance from that centre
   ink_moments(images)              both of them from one pass over the ink
+  ink_axis(images)                 [B, H, W, C] → ([B], [B]), the ink's principal axis angle
+                                   (modulo π) and how elongated the ink is, in [0, 1]
   half_turn_asymmetry(images)      [B, H, W, C] → [B] in [0, 1], 0 for ink that is its own half turn
   recentre(images, centre, shrink) output p reads input centre + shrink · p (one warp)
   warp(images, matrices, order, fill_value)
@@ -32,8 +34,8 @@ from inv_tf.transforms.colour import adjust_hsv, hsv_to_rgb, rgb_to_hsv, straigh
 from inv_tf.families import (AFFINE_PARAMETERS, COLOUR_PARAMETERS, FAMILIES, Family,
                              get_family, parse_per_parameter)
 from inv_tf.transforms.transform import Transform, compose, invert_affine, transform_images
-from inv_tf.transforms.warp import (half_turn_asymmetry, ink_centroid, ink_moments, ink_radius,
-                                   recentre, warp)
+from inv_tf.transforms.warp import (half_turn_asymmetry, ink_axis, ink_centroid, ink_moments,
+                                   ink_radius, recentre, warp)
 
 __all__ = [
     "AFFINE_PARAMETERS", "COLOUR_PARAMETERS", "FAMILIES", "Family", "Transform", "adjust_hsv",
@@ -41,7 +43,7 @@ __all__ = [
     "affine_log", "affine_matrix", "centring_eta", "compose", "expm3", "from_centre_coordinates",
     "generators", "get_family",
     "half_turn_asymmetry", "hsv_to_rgb",
-    "ink_centroid", "ink_moments", "ink_radius", "invert_affine", "parse_per_parameter", "recentre",
+    "ink_axis", "ink_centroid", "ink_moments", "ink_radius", "invert_affine", "parse_per_parameter", "recentre",
     "rgb_to_hsv",
     "straight_through_clip", "to_centre_coordinates",
     "transform_images", "warp",

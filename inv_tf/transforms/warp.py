@@ -377,6 +377,38 @@ def recentre(images, centre, shrink, order: int = 1, differentiable: bool = True
   return warp(images, matrix, order=order, differentiable=differentiable)
 
 
+def ink_axis(images, background: float = -1.0):
+  """The principal axis of each image's ink, from its second moments about `ink_centroid`.
+
+  With the mass m and centroid c of `ink_centroid` and d = p − c: μ20 = Σ m d_x², μ02 = Σ m d_y²,
+  μ11 = Σ m d_x d_y (over Σ m). The axis angle α = −½ atan2(2 μ11, μ20 − μ02) (the image's y
+  points down) turns with the content in the sense of η's rotation: a turn of the content by φ
+  (`transform_images(…, "rotation")`) moves α to α + φ modulo π, exactly up to resampling. The
+  anisotropy a = √((μ20 − μ02)² + 4 μ11²) / (μ20 + μ02) is the eigenvalue gap of the moment
+  matrix over its trace: 0 for ink with no axis (a disc, a square, a blank image), 1 for a line.
+  α is only meaningful where a is well above 0.
+
+  Args:
+    images: float tensor `[B, H, W, C]`, as for `ink_centroid`.
+    background: the value that carries no mass.
+
+  Returns:
+    (angle `[B]` in [−π/2, π/2], anisotropy `[B]` in [0, 1]), the images' dtype.
+  """
+  mass, xs, ys, total = _ink_mass(images, background)
+  centre = _centroid(mass, xs, ys, total)
+  dx = xs[None, None, :] - centre[:, 0, None, None]                              # [B, 1, W]
+  dy = ys[None, :, None] - centre[:, 1, None, None]                              # [B, H, 1]
+  mu20 = tf.reduce_sum(mass * tf.square(dx), axis=[1, 2]) / total
+  mu02 = tf.reduce_sum(mass * tf.square(dy), axis=[1, 2]) / total
+  mu11 = tf.reduce_sum(mass * dx * dy, axis=[1, 2]) / total
+  angle = -0.5 * tf.atan2(2.0 * mu11, mu20 - mu02)
+  gap = tf.sqrt(tf.square(mu20 - mu02) + 4.0 * tf.square(mu11))
+  tiny = tf.constant(1e-12, gap.dtype)
+  anisotropy = tf.where(mu20 + mu02 > tiny, gap / tf.maximum(mu20 + mu02, tiny), tf.zeros_like(gap))
+  return angle, anisotropy
+
+
 def _centroid(mass, xs, ys, total):
   """The centre of mass `[B, 2]` (x, y) from `_ink_mass`'s outputs."""
   x = tf.reduce_sum(tf.reduce_sum(mass, axis=1) * xs, axis=-1)
