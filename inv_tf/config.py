@@ -35,8 +35,11 @@ STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 # How q(η|x) outputs the rotation (`inv_tf.models.inference`): "linear" (the paper: one
 # unbounded output, b·μ), "circular" (θ = atan2 of two outputs, continuous round the circle) or
 # "flip_equivariant" (circular, and exactly θ(R_π x) = θ(x) + π for the input's half turn) or
-# "quarter_turn_equivariant" (likewise for quarter turns, θ(R_{π/2} x) = θ(x) + π/2; square images).
-ROTATION_HEADS = ("linear", "circular", "flip_equivariant", "quarter_turn_equivariant")
+# "quarter_turn_equivariant" (likewise for quarter turns, θ(R_{π/2} x) = θ(x) + π/2; square images)
+# or "axis_equivariant" (the ink's principal axis plus a flip head on the axis-aligned view:
+# exact for every turn of elongated ink).
+ROTATION_HEADS = ("linear", "circular", "flip_equivariant", "quarter_turn_equivariant",
+                  "axis_equivariant")
 TRANSLATION_HEADS = ("linear", "centroid")
 # What the InvVAE trains on (inv_tf.training.vae_train): "pixel" (the pixel-space bound on log p(x)
 # of inv_tf.models.inv_vae) or "reference" (the reference's VAE ELBO on prototypes, docs/design.md §8).
@@ -254,7 +257,9 @@ class Config:
       "circular (atan2 of two outputs, continuous round the whole circle), flip_equivariant "
       "(circular, and exactly equivariant to a half turn of the image) or "
       "quarter_turn_equivariant (circular, exactly equivariant to quarter turns; square images; "
-      "q's trunk runs on 4 views instead of 2).",
+      "q's trunk runs on 4 views instead of 2) or axis_equivariant (experimental: the ink's "
+      "principal axis, which turns exactly with the image, plus a flip_equivariant head on the "
+      "image turned to that axis; dark backgrounds; q's trunk runs on 3 views).",
       Choice(ROTATION_HEADS, "head"))
   translation_head: str = _field(
       "linear", "How q(η|x) outputs the translation: linear (the paper: from the network) or "
@@ -488,8 +493,8 @@ class Config:
         and families.FAMILIES[self.family][:2] != ("tx", "ty")):
       fail("translation_head", f"centroid needs a family with tx, ty, got {self.family!r}")
     if self.rotation_axis_snap > 0 and self.rotation_head == "linear":
-      fail("rotation_axis_snap", "needs a circular --rotation_head (circular, flip_equivariant or "
-           "quarter_turn_equivariant), got --rotation_head=linear")
+      fail("rotation_axis_snap", "needs a circular --rotation_head (circular, flip_equivariant, "
+           "quarter_turn_equivariant or axis_equivariant), got --rotation_head=linear")
     if self.inference_zoom > 0 and self.translation_head != "centroid":
       fail("inference_zoom", "needs --translation_head=centroid (the zoom is about the ink "
            f"centroid), got --translation_head={self.translation_head}")

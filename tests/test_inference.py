@@ -171,7 +171,8 @@ def _glyph(shift=(0, 0), size=20):
 
 
 @pytest.mark.parametrize("rotation_head,zoom", [("linear", 0.0), ("flip_equivariant", 0.0),
-                                                ("flip_equivariant", 0.5)])
+                                                ("flip_equivariant", 0.5),
+                                                ("axis_equivariant", 0.5)])
 def test_centroid_head_is_exactly_translation_equivariant(rotation_head, zoom):
   """Whole-pixel shifts of the content leave q's rotation and scales, and the prototype, as they
   are, and put the ink centroid at the prototype's centre (with and without the zoom)."""
@@ -365,3 +366,54 @@ def test_axis_snap_is_checked():
   config = Config(rotation_head="flip_equivariant", rotation_axis_snap=0.3, **TINY_MODEL)
   assert "rotation_axis_snap" not in config.architecture()  # no variables: any q checkpoint loads
   assert SGM(config, (12, 12, 1)).inference.axis_snap == 0.3
+
+
+def _axis_head(seed=1, **kw):
+  q = InferenceNet(5, bounds=(0.25, 0.25, math.pi, 0.25, 0.25), hidden_dims=(16,),
+                   rotation_index=2, **kw)
+  q(_bars())
+  return q
+
+
+def test_axis_head_starts_on_the_ink_axis_and_turns_exactly_with_the_image():
+  from inv_tf.evaluation import invariance
+  x = _bars(12)
+  q = _axis_head(axis_equivariant=True)
+  axis, _ = transforms.ink_axis(x)
+  np.testing.assert_allclose(np.sin(2 * (q.mode(x).numpy()[:, 2] - axis.numpy())), 0.0,
+                             atol=1e-5)  # v starts at 0
+  # With weights far from the initial ones, the direction along the axis is the network's; every
+  # turn about the centre (as stage 1 turns its copies) turns θ with it, where the flip head with
+  # the same weights follows only half turns.
+  flip = _axis_head(flip_equivariant=True)
+  rng = np.random.default_rng(2)
+  for v, w in zip(q.variables, flip.variables):
+    v.assign(rng.normal(0, 0.3, v.shape).astype(np.float32))
+    w.assign(v)
+  angle = lambda net: lambda v: net.mode(v).numpy()[:, 2]
+  assert invariance.rotation_equivariance(angle(q), x, order=1, in_place=False) > 0.99
+  assert invariance.rotation_equivariance(angle(flip), x, order=1, in_place=False) < 0.8
+  half = q.mode(tf.reverse(x, axis=[1, 2])).numpy()[:, 2] - q.mode(x).numpy()[:, 2]
+  np.testing.assert_allclose(np.cos(half), -1.0, atol=1e-5)
+
+
+def test_axis_head_is_finite_on_blank_images_compiles_and_is_checked():
+  q = _axis_head(axis_equivariant=True)
+  x = tf.concat([_bars(2), -tf.ones([1, 24, 24, 1])], axis=0)
+  with tf.GradientTape() as tape:
+    eta = q.mode(x)
+    loss = tf.reduce_sum(tf.sin(eta[:, 2])) + tf.reduce_sum(eta)
+  grads = tape.gradient(loss, q.trainable_variables)
+  assert float(eta[2, 2]) == 0.0
+  assert all(np.all(np.isfinite(g.numpy())) for g in grads if g is not None)
+  compiled = tf.function(q.mode, jit_compile=True, autograph=False)
+  np.testing.assert_allclose(compiled(x).numpy(), q.mode(x).numpy(), atol=1e-5)
+  with pytest.raises(ValueError, match="axis_equivariant"):
+    InferenceNet(5, bounds=(1.0,) * 5, hidden_dims=(8,), axis_equivariant=True)
+  with pytest.raises(ValueError, match="axis_equivariant"):
+    InferenceNet(5, bounds=(1.0,) * 5, hidden_dims=(8,), rotation_index=2, axis_equivariant=True,
+                 quarter_turn_equivariant=True)
+  config = Config(rotation_head="axis_equivariant", **TINY_MODEL)
+  assert config.architecture()["rotation_head"] == "axis_equivariant"
+  sgm = SGM(config, (12, 12, 1))
+  assert sgm.inference.axis_equivariant and sgm.inference.rotation_index == 2

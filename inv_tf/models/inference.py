@@ -50,6 +50,24 @@ well as the network learns to; the exactly equivariant points bound how far that
 As for the flip head the (u, v) kernel starts small and random and has no bias (Σ i^k = 0 cancels
 it), and an image that is its own quarter turn gives s = 0, read as θ = 0.
 
+Axis-equivariant head (``axis_equivariant=True`` with the circular head; not in the paper). The
+flip and quarter-turn heads are exact for a few turns and learned in between. The principal axis
+of the ink (`transforms.ink_axis`: angle α, modulo π) turns with the content exactly for every
+angle, so the head measures the rotation relative to it:
+
+    x_a     = R_{−α} x                    x turned so that its ink's axis is horizontal
+    (u, v)  = f(x_a) − f(R_π x_a)         the flip head of above, on the aligned view
+    θ       = α + atan2(v, u)
+
+A turn of x by φ moves α to α + φ or α + φ − π (the axis has no direction); in the first case
+x_a is unchanged, in the second it is turned by π, which the flip construction answers with +π,
+so θ(R_φ x) = θ(x) + φ for every φ, up to resampling and for ink with a clear axis (anisotropy
+well above 0; for nearly round ink α moves with small changes of the pixels). The network's
+part atan2(v, u) then only picks the direction along the axis (and any offset from it); its v
+column starts at zero, so at initialisation θ lies on the axis, at the end the flip head's
+random (u) part points to. α is taken under stop-gradient (its gradient is 0/0 for ink without
+an axis). The trunk runs on x (for the other outputs), x_a and R_π x_a as one batch of 3B.
+
 Axis snap (``axis_snap = κ > 0``, circular heads only; not in the paper). A learned head follows a
 turn of the image only as well as the network has learned to (its equivariance error is pose
 noise in the prototypes that p(η|x̂) cannot read), while the principal axis of the ink
@@ -122,6 +140,16 @@ tfd = tfp.distributions
 tfb = tfp.bijectors
 
 
+class _FirstColumn(keras.initializers.Initializer):
+  """`inner`'s values in the first column of a `[n, 2]` kernel, zeros in the second."""
+
+  def __init__(self, inner):
+    self.inner = inner
+
+  def __call__(self, shape, dtype=None):
+    return self.inner(shape, dtype) * keras.ops.convert_to_tensor([1.0, 0.0], dtype)
+
+
 def _wrap(angle):
   """Angles in radians wrapped to [−π, π) (gradient 1)."""
   return tf.math.floormod(angle + np.pi, 2 * np.pi) - np.pi
@@ -179,6 +207,9 @@ class InferenceNet(keras.Model):
       half turn of the input (module docstring).
     quarter_turn_equivariant: with `rotation_index`, make it exactly equivariant to quarter
       turns (module docstring; needs square images). Implies `flip_equivariant`.
+    axis_equivariant: with `rotation_index`, measure the rotation from the ink's principal axis
+      with a flip head on the axis-aligned view, exactly equivariant to every turn of elongated
+      ink (module docstring). Not with `quarter_turn_equivariant`.
     translation_head: "linear" (the paper: tx, ty from the network like every other output) or
       "centroid" (module docstring; needs `family`).
     family: the transformation family (name or `Family`); needed by the centroid head, whose
@@ -198,7 +229,8 @@ class InferenceNet(keras.Model):
                squash_to_bounds: bool = False, hidden_dims: Sequence[int] = (2048, 1024, 512, 256),
                init_sigma: float = 0.01, mixed_precision: bool = False,
                rotation_index: int | None = None, flip_equivariant: bool = False,
-               quarter_turn_equivariant: bool = False, translation_head: str = "linear", family=None, zoom: float = 0.0,
+               quarter_turn_equivariant: bool = False, axis_equivariant: bool = False,
+               translation_head: str = "linear", family=None, zoom: float = 0.0,
                axis_snap: float = 0.0, **kwargs):
     super().__init__(**kwargs)
     self.mixed_precision = layers.check_mixed_precision(mixed_precision, self)
@@ -218,7 +250,12 @@ class InferenceNet(keras.Model):
       raise ValueError("quarter_turn_equivariant: needs rotation_index (the circular head)")
     self.rotation_index = rotation_index
     # The order of the cyclic group of turns the rotation output is exactly equivariant to.
-    self.equivariant_turns = 4 if quarter_turn_equivariant else 2 if flip_equivariant else 1
+    if axis_equivariant and (rotation_index is None or quarter_turn_equivariant):
+      raise ValueError("axis_equivariant: needs rotation_index (the circular head) and not "
+                       "quarter_turn_equivariant")
+    self.axis_equivariant = bool(axis_equivariant)
+    self.equivariant_turns = (4 if quarter_turn_equivariant
+                              else 2 if flip_equivariant or axis_equivariant else 1)
     self.flip_equivariant = self.equivariant_turns > 1
     if translation_head not in config_lib.TRANSLATION_HEADS:
       raise ValueError(f"translation_head: expected one of {config_lib.TRANSLATION_HEADS}, got "
@@ -242,7 +279,10 @@ class InferenceNet(keras.Model):
                                         bias_initializer="zeros", name="mean")
     if rotation_index is not None:
       # (u, v) of the circular head; replaces the mean head's rotation output.
-      if self.flip_equivariant:
+      if self.axis_equivariant:  # θ starts on the axis: v = 0
+        init = dict(kernel_initializer=_FirstColumn(keras.initializers.RandomNormal(stddev=1e-2)),
+                    use_bias=False)
+      elif self.flip_equivariant:
         init = dict(kernel_initializer=keras.initializers.RandomNormal(stddev=1e-2),
                     use_bias=False)  # a bias would cancel in f(x) − f(R_π x)
       else:
@@ -314,12 +354,16 @@ class InferenceNet(keras.Model):
     optional per-image inputs `extra` `[B, E]` appended to the pixels."""
     batch = tf.shape(x)[0]
     view = x
-    if self.equivariant_turns == 2:
+    if self.axis_equivariant:
+      axis = tf.stop_gradient(transforms.ink_axis(x)[0])
+      aligned = transforms.transform_images(x, -axis[:, None], "rotation", order=1)  # x_a
+      x = tf.concat([x, aligned, tf.reverse(aligned, axis=[1, 2])], axis=0)  # x, x_a, R_π x_a
+    elif self.equivariant_turns == 2:
       x = tf.concat([x, tf.reverse(x, axis=[1, 2])], axis=0)  # x and R_π x
     elif self.equivariant_turns == 4:
       x = tf.concat(quarter_turns(x), axis=0)  # R_{-k} x, k = 0..3
     if extra is not None:
-      extra = tf.concat([extra] * self.equivariant_turns, axis=0)
+      extra = tf.concat([extra] * (3 if self.axis_equivariant else self.equivariant_turns), axis=0)
     flat = tf.reshape(x, [tf.shape(x)[0], -1])
     if extra is not None:
       flat = tf.concat([flat, tf.cast(extra, flat.dtype)], axis=-1)
@@ -330,7 +374,9 @@ class InferenceNet(keras.Model):
     if self.rotation_index is None:
       return mean
     uv = self.rotation_head(h)
-    if self.equivariant_turns == 2:
+    if self.axis_equivariant:
+      uv = uv[batch:2 * batch] - uv[2 * batch:]
+    elif self.equivariant_turns == 2:
       uv = uv[:batch] - uv[batch:]
     elif self.equivariant_turns == 4:
       # Σ_k i^k (u_k + i v_k): i^k turns (u, v) to (u, v), (−v, u), (−u, −v), (v, −u).
@@ -343,6 +389,8 @@ class InferenceNet(keras.Model):
     degenerate = tf.reduce_sum(tf.square(uv), axis=-1, keepdims=True) < 1e-20
     uv = tf.where(degenerate, tf.constant([[1.0, 0.0]], uv.dtype), uv)
     angle = tf.atan2(uv[:, 1], uv[:, 0])
+    if self.axis_equivariant:
+      angle = _wrap(angle + tf.cast(axis, angle.dtype))
     if self.axis_snap > 0:
       angle = _wrap(angle + tf.stop_gradient(self._axis_correction(view, angle)))
     unit = (angle - float(self.offset[r])) / float(self.bounds[r])

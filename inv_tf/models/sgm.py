@@ -55,6 +55,7 @@ class SGM(keras.Model):
                                   flip_equivariant=config.rotation_head == "flip_equivariant",
                                   quarter_turn_equivariant=(
                                       config.rotation_head == "quarter_turn_equivariant"),
+                                  axis_equivariant=config.rotation_head == "axis_equivariant",
                                   translation_head=config.translation_head, family=self.family,
                                   zoom=config.inference_zoom,
                                   axis_snap=config.rotation_axis_snap,
