@@ -87,11 +87,12 @@ def test_flip_equivariant_head_turns_by_exactly_pi_when_the_image_does():
     InferenceNet(5, bounds=(1.0,) * 5, hidden_dims=(8,), flip_equivariant=True)
 
 
-def test_flip_equivariant_head_is_finite_on_images_that_are_their_own_half_turn():
+@pytest.mark.parametrize("head", ["flip_equivariant", "axis_equivariant"])
+def test_flip_equivariant_heads_are_finite_on_images_that_are_their_own_half_turn(head):
   """A blank image (e.g. batch padding) gives (u, v) = (0, 0) exactly, where atan2's gradient
-  is 0/0: the head must give θ = 0 and finite gradients, not NaN."""
+  is 0/0 (and has no ink axis): the head must give θ = 0 and finite gradients, not NaN."""
   q = InferenceNet(5, bounds=(0.25, 0.25, math.pi, 0.25, 0.25), hidden_dims=(16,),
-                   rotation_index=2, flip_equivariant=True)
+                   rotation_index=2, **{head: True})
   x = tf.concat([model_images(2), -tf.ones([1, 12, 12, 1])], axis=0)
   with tf.GradientTape() as tape:
     eta = q.mode(x)
@@ -397,15 +398,9 @@ def test_axis_head_starts_on_the_ink_axis_and_turns_exactly_with_the_image():
   np.testing.assert_allclose(np.cos(half), -1.0, atol=1e-5)
 
 
-def test_axis_head_is_finite_on_blank_images_compiles_and_is_checked():
+def test_axis_head_compiles_and_is_checked():
   q = _axis_head(axis_equivariant=True)
   x = tf.concat([_bars(2), -tf.ones([1, 24, 24, 1])], axis=0)
-  with tf.GradientTape() as tape:
-    eta = q.mode(x)
-    loss = tf.reduce_sum(tf.sin(eta[:, 2])) + tf.reduce_sum(eta)
-  grads = tape.gradient(loss, q.trainable_variables)
-  assert float(eta[2, 2]) == 0.0
-  assert all(np.all(np.isfinite(g.numpy())) for g in grads if g is not None)
   compiled = tf.function(q.mode, jit_compile=True, autograph=False)
   np.testing.assert_allclose(compiled(x).numpy(), q.mode(x).numpy(), atol=1e-5)
   with pytest.raises(ValueError, match="axis_equivariant"):
