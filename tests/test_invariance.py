@@ -247,3 +247,26 @@ def test_turn_in_place_keeps_the_ink_centroid():
   np.testing.assert_allclose(transforms.ink_centroid(turned).numpy(),
                              transforms.ink_centroid(x).numpy(), atol=0.01)
   assert float(tf.reduce_mean(tf.square(turned - x))) > 0.01
+
+
+class _ZoomSGM:
+  """q whose prototype is x zoomed in e^s times about the centre: η = (0, 0, 0, s, s), x̂ = T(x, −η)
+  (a positive log-scale in η shrinks the content, so its inverse enlarges it)."""
+
+  def __init__(self, log_scale):
+    self.family = transforms.get_family("affine_no_shear")
+    self.log_scale = log_scale
+
+  def prototype(self, x):
+    n = int(x.shape[0])
+    eta = tf.constant([[0.0, 0.0, 0.0, self.log_scale, self.log_scale]] * n, tf.float32)
+    return {"x_hat": transforms.transform_images(x, -eta, self.family, order=1), "eta": eta}
+
+
+def test_ink_kept_is_one_for_a_whole_prototype_and_catches_a_q_that_zooms_in():
+  x = _off_centre_blobs(6, size=24)
+  assert invariance.ink_kept(_ZoomSGM(0.0), x) == pytest.approx(1.0, abs=1e-4)
+  assert invariance.ink_kept(_ZoomSGM(-0.2), x) == pytest.approx(1.0, abs=0.05)  # zoomed out
+  # Zoomed in 2.7×: the prototype crops most of the blobs away, and its ratios say nothing of it.
+  zoomed = _ZoomSGM(1.0)
+  assert invariance.ink_kept(zoomed, x) < 0.5

@@ -57,6 +57,15 @@ leaves it unchanged, so its orientation is only defined modulo 2π/n):
 usual orders (1, 2, 3, 4, 6): a q that ignores the turn has errors n φ_k spread evenly over the
 circle, R̄ = 1/6 (`ROTATION_EQUIVARIANCE_FLOOR`); so does the polar-angle shortcut.
 
+Ink kept. A q can also lower every ratio above by zooming its prototypes in on a part of the
+object: what is cropped cannot differ. Mapping each prototype back, x̃ = T(x̂, η) with q's η,
+shows what it kept:
+
+    ink_kept = mean over images of Σ ink(x̃) / Σ ink(x)      ink(·) = max(0, Σ_c (value + 1)) / 2
+
+1 for a q that keeps the whole object in view (up to interpolation), about 1/k² of an object
+that fills the view when the prototype zooms in k times. Background −1 images (dark backgrounds).
+
 Iterated prototyping. x̂⁰ = x, x̂^{i+1} = prototype(x̂^i); report mean ‖η^i‖₂ per iteration
 (η^i the parameters q inferred for x̂^{i-1}). A consistent q gives ‖η‖ → 0 after the first step.
 """
@@ -295,6 +304,23 @@ def rotation_equivariance(angle_fn, images, order: int = 1, in_place: bool = Tru
   return float(circular.mean_resultant_length(errors.reshape(-1)))
 
 
+def ink_kept(sgm, images, batch_size: int = 250) -> float:
+  """The `ink_kept` measure of the module docstring, a float ≥ 0 (≈ 1 when nothing is cropped).
+
+  Args:
+    sgm: anything with `prototype(x) -> {"x_hat", "eta"}` and `family`.
+    images: float32 `[N, H, W, C]` in [-1, 1], background −1.
+  """
+  shares = []
+  for start in range(0, int(images.shape[0]), batch_size):
+    x = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
+    proto = sgm.prototype(x)
+    back = transforms.transform_images(proto["x_hat"], proto["eta"], sgm.family, order=1)
+    ink = lambda v: tf.reduce_sum(tf.nn.relu(tf.reduce_sum(v + 1.0, axis=-1)), axis=[1, 2]) / 2
+    shares.append((ink(back) / tf.maximum(ink(x), 1e-6)).numpy())
+  return float(np.mean(np.concatenate(shares)))
+
+
 def iterated_prototype_norms(sgm, images, iterations: int = 5) -> list:
   """Mean ‖η‖₂ that q infers at each re-application of prototype() (length `iterations`)."""
   x = tf.convert_to_tensor(images, tf.float32)
@@ -321,6 +347,7 @@ def sgm_quality(sgm, images, num_angles: int = 8, num_samples: int = 200,
     `rotation_spread_by_label` (with labels),
     `translation_resultant`, `polar_following`, `rotation_equivariance` (order 1; families
     with tx, ty and rotation),
+    `ink_kept` (≈ 1 when prototypes keep the whole object),
     `iterated_eta_norms` (list), `iterated_eta_norm_last`.
   """
   out = {}
@@ -336,6 +363,7 @@ def sgm_quality(sgm, images, num_angles: int = 8, num_samples: int = 200,
       out[f"rotation_{name}"] = float(spread[name].mean())
     if labels is not None:
       out["rotation_spread_by_label"] = spread_by_label(spread, labels)
+  out["ink_kept"] = ink_kept(sgm, images)
   norms = iterated_prototype_norms(sgm, images, iterations)
   out["iterated_eta_norms"] = norms
   out["iterated_eta_norm_last"] = norms[-1]

@@ -254,6 +254,9 @@ EVALUATE_DESCRIPTIONS = {
                           "their circular mean (uniform: 1.81).",
     "rotation_far_mass": "Mean share of p's rotation samples more than 90° from their circular "
                          "mean (flips).",
+    "ink_kept": "Mean share of each test image's ink that its prototype keeps in view, mapped "
+                "back with q's η (1 = nothing cropped; a q that zooms its prototypes in on a part "
+                "of the object scores low, however invariant).",
     "iterated_eta_norm_last": "Mean ‖η‖ q infers at the last re-application to its own "
                               "prototype (0 = consistent q); bar ≤ 0.1.",
     "ks_xy_max": "aug_dsprites: largest KS statistic of the x / y pixel position of resamples vs "
@@ -359,6 +362,9 @@ def headline_rows(metrics: dict, dataset: str = "") -> list:
   if metrics.get("rotation_equivariance") is not None:
     add("q follows an object turned in place (1 = yes, 1/6 = ignores the turn)",
         [metrics["rotation_equivariance"]])
+  if metrics.get("ink_kept") is not None:
+    add("share of the ink the prototypes keep in view (1 = nothing cropped)",
+        [metrics["ink_kept"]])
   if (metrics.get("truth") or {}).get("rotation_w1") is not None:
     add("per-image rotation W1 to the truth (rad)", [metrics["truth"]["rotation_w1"]])
   if (metrics.get("truth") or {}).get("recovery_min") is not None:
