@@ -257,6 +257,8 @@ class InferenceNet(keras.Model):
     self.equivariant_turns = (4 if quarter_turn_equivariant
                               else 2 if flip_equivariant or axis_equivariant else 1)
     self.flip_equivariant = self.equivariant_turns > 1
+    # Views of each image the trunk sees: x (and its turns), or x, x_a and R_π x_a.
+    self.trunk_views = 3 if self.axis_equivariant else self.equivariant_turns
     if translation_head not in config_lib.TRANSLATION_HEADS:
       raise ValueError(f"translation_head: expected one of {config_lib.TRANSLATION_HEADS}, got "
                        f"{translation_head!r}")
@@ -363,7 +365,7 @@ class InferenceNet(keras.Model):
     elif self.equivariant_turns == 4:
       x = tf.concat(quarter_turns(x), axis=0)  # R_{-k} x, k = 0..3
     if extra is not None:
-      extra = tf.concat([extra] * (3 if self.axis_equivariant else self.equivariant_turns), axis=0)
+      extra = tf.concat([extra] * self.trunk_views, axis=0)
     flat = tf.reshape(x, [tf.shape(x)[0], -1])
     if extra is not None:
       flat = tf.concat([flat, tf.cast(extra, flat.dtype)], axis=-1)

@@ -322,11 +322,8 @@ def ink_moments(images, background: float = -1.0):
   Returns:
     (centre `[B, 2]`, radius `[B]`), the images' dtype, as the two functions return them.
   """
-  mass, xs, ys, total = _ink_mass(images, background)
-  centre = _centroid(mass, xs, ys, total)
-  dx2 = tf.square(xs[None, None, :] - centre[:, 0, None, None])                  # [B, 1, W]
-  dy2 = tf.square(ys[None, :, None] - centre[:, 1, None, None])                  # [B, H, 1]
-  second = tf.reduce_sum(mass * (dx2 + dy2), axis=[1, 2]) / total
+  mass, centre, dx, dy, total = _centred_ink(images, background)
+  second = tf.reduce_sum(mass * (tf.square(dx) + tf.square(dy)), axis=[1, 2]) / total
   return centre, tf.sqrt(tf.maximum(second, tf.constant(1e-12, second.dtype)))
 
 
@@ -395,10 +392,7 @@ def ink_axis(images, background: float = -1.0):
   Returns:
     (angle `[B]` in [−π/2, π/2], anisotropy `[B]` in [0, 1]), the images' dtype.
   """
-  mass, xs, ys, total = _ink_mass(images, background)
-  centre = _centroid(mass, xs, ys, total)
-  dx = xs[None, None, :] - centre[:, 0, None, None]                              # [B, 1, W]
-  dy = ys[None, :, None] - centre[:, 1, None, None]                              # [B, H, 1]
+  mass, _, dx, dy, total = _centred_ink(images, background)
   mu20 = tf.reduce_sum(mass * tf.square(dx), axis=[1, 2]) / total
   mu02 = tf.reduce_sum(mass * tf.square(dy), axis=[1, 2]) / total
   mu11 = tf.reduce_sum(mass * dx * dy, axis=[1, 2]) / total
@@ -407,6 +401,16 @@ def ink_axis(images, background: float = -1.0):
   tiny = tf.constant(1e-12, gap.dtype)
   anisotropy = tf.where(mu20 + mu02 > tiny, gap / tf.maximum(mu20 + mu02, tiny), tf.zeros_like(gap))
   return angle, anisotropy
+
+
+def _centred_ink(images, background):
+  """(mass `[B, H, W]`, centroid `[B, 2]`, x − c_x `[B, 1, W]`, y − c_y `[B, H, 1]`, total mass
+  `[B]`): what the second moments of the ink need."""
+  mass, xs, ys, total = _ink_mass(images, background)
+  centre = _centroid(mass, xs, ys, total)
+  dx = xs[None, None, :] - centre[:, 0, None, None]
+  dy = ys[None, :, None] - centre[:, 1, None, None]
+  return mass, centre, dx, dy, total
 
 
 def _centroid(mass, xs, ys, total):
